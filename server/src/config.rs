@@ -1,0 +1,259 @@
+//! The command line and settings (CONTRACT.md §1): every setting is a flag and an
+//! environment variable, parsed once here and handed to the rest as typed values.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "socialconnect",
+    version,
+    about = "SocialConnect: Facebook and Twitter/X customer care in the agent workspace"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: webhooks, the internal API and the widget.
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "SOCIALCONNECT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The URL people and networks reach this server at [default: http://<listen address>].
+    #[arg(long, env = "SOCIALCONNECT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Where the embedded database and media live.
+    #[arg(long, env = "SOCIALCONNECT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// A postgres:// URL to use PostgreSQL instead of the embedded database.
+    #[arg(long, env = "SOCIALCONNECT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// ACCOUNT_NUMBER:EMAIL:PASSWORD — create that brand account (SocialConnect enabled)
+    /// and admin at start when they do not exist.
+    #[arg(long, env = "SOCIALCONNECT_BOOTSTRAP_ADMIN", hide_env_values = true)]
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+
+    #[command(flatten)]
+    pub facebook: FacebookArgs,
+
+    #[command(flatten)]
+    pub twitter: TwitterArgs,
+
+    /// The built widget (Trunk's output) to serve.
+    #[arg(long, env = "SOCIALCONNECT_WIDGET_DIR", default_value = "dist")]
+    pub widget_dir: PathBuf,
+
+    /// Seed a demo brand with an admin, an agent and support staff, and print the sign-ins.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FacebookArgs {
+    /// The Facebook app id [default: unset, Facebook off].
+    #[arg(long, env = "SOCIALCONNECT_FACEBOOK_APP_ID")]
+    pub facebook_app_id: Option<String>,
+
+    /// The Facebook app secret (signs webhooks and `appsecret_proof`).
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_FACEBOOK_APP_SECRET",
+        hide_env_values = true
+    )]
+    pub facebook_app_secret: Option<String>,
+
+    /// The token Facebook's webhook verification handshake must present.
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_FACEBOOK_VERIFY_TOKEN",
+        hide_env_values = true
+    )]
+    pub facebook_verify_token: Option<String>,
+
+    /// Graph API base, version included.
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_FACEBOOK_GRAPH_URL",
+        default_value = "https://graph.facebook.com/v24.0"
+    )]
+    pub facebook_graph_url: String,
+
+    /// Base of the Facebook Login dialog (`{base}/dialog/oauth`).
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_FACEBOOK_WWW_URL",
+        default_value = "https://www.facebook.com/v24.0"
+    )]
+    pub facebook_www_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TwitterArgs {
+    /// The Twitter/X app's OAuth 1.0a consumer key [default: unset, Twitter off].
+    #[arg(long, env = "SOCIALCONNECT_TWITTER_CONSUMER_KEY")]
+    pub twitter_consumer_key: Option<String>,
+
+    /// The Twitter/X app's consumer secret (signs CRC answers and webhooks).
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_TWITTER_CONSUMER_SECRET",
+        hide_env_values = true
+    )]
+    pub twitter_consumer_secret: Option<String>,
+
+    /// Twitter/X API base (`/oauth/...`, `/2/...`, `/1.1/...`).
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_TWITTER_API_URL",
+        default_value = "https://api.x.com"
+    )]
+    pub twitter_api_url: String,
+
+    /// Media upload base.
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_TWITTER_UPLOAD_URL",
+        default_value = "https://api.x.com"
+    )]
+    pub twitter_upload_url: String,
+}
+
+/// `ACCOUNT_NUMBER:EMAIL:PASSWORD`; the password is everything after the second colon.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BootstrapAdmin {
+    pub account_number: String,
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BootstrapAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapAdmin")
+            .field("account_number", &self.account_number)
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl FromStr for BootstrapAdmin {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut parts = s.splitn(3, ':');
+        let (Some(account), Some(email), Some(password)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err("expected ACCOUNT_NUMBER:EMAIL:PASSWORD".into());
+        };
+        if account.trim().is_empty() || !email.contains('@') || password.is_empty() {
+            return Err(
+                "expected ACCOUNT_NUMBER:EMAIL:PASSWORD with a non-empty account number, an \
+                 email address and a password"
+                    .into(),
+            );
+        }
+        Ok(BootstrapAdmin {
+            account_number: account.trim().to_owned(),
+            email: email.trim().to_owned(),
+            password: password.to_owned(),
+        })
+    }
+}
+
+impl ServeArgs {
+    /// Settings for tests and embedding: every default, listening on a free loopback port.
+    pub fn for_tests(data_dir: PathBuf) -> Self {
+        let cli = Cli::parse_from(["socialconnect", "serve", "--listen", "127.0.0.1:0"]);
+        let Command::Serve(mut args) = cli.command;
+        args.data_dir = data_dir;
+        *args
+    }
+
+    /// The public URL without a trailing slash, given the address actually bound.
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_admin_keeps_colons_in_the_password() {
+        let b: BootstrapAdmin = "1000:ann@brand.example:pa:ss".parse().unwrap();
+        assert_eq!(b.account_number, "1000");
+        assert_eq!(b.email, "ann@brand.example");
+        assert_eq!(b.password, "pa:ss");
+        assert!("1000:ann".parse::<BootstrapAdmin>().is_err());
+        assert!(":ann@x:pw".parse::<BootstrapAdmin>().is_err());
+        assert!(!format!("{b:?}").contains("pa:ss"));
+    }
+
+    #[test]
+    fn every_contract_setting_is_a_flag_and_an_env_var() {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").unwrap();
+        let envs: Vec<String> = serve
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        for var in [
+            "SOCIALCONNECT_LISTEN",
+            "SOCIALCONNECT_PUBLIC_URL",
+            "SOCIALCONNECT_DATA_DIR",
+            "SOCIALCONNECT_DATABASE_URL",
+            "SOCIALCONNECT_BOOTSTRAP_ADMIN",
+            "SOCIALCONNECT_FACEBOOK_APP_ID",
+            "SOCIALCONNECT_FACEBOOK_APP_SECRET",
+            "SOCIALCONNECT_FACEBOOK_VERIFY_TOKEN",
+            "SOCIALCONNECT_FACEBOOK_GRAPH_URL",
+            "SOCIALCONNECT_FACEBOOK_WWW_URL",
+            "SOCIALCONNECT_TWITTER_CONSUMER_KEY",
+            "SOCIALCONNECT_TWITTER_CONSUMER_SECRET",
+            "SOCIALCONNECT_TWITTER_API_URL",
+            "SOCIALCONNECT_TWITTER_UPLOAD_URL",
+        ] {
+            assert!(envs.iter().any(|e| e == var), "{var} is not a setting");
+            let flag = var
+                .trim_start_matches("SOCIALCONNECT_")
+                .to_lowercase()
+                .replace('_', "-");
+            assert!(
+                serve
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(flag.as_str())),
+                "--{flag} is not a flag"
+            );
+        }
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_bound_address() {
+        let cli =
+            Cli::try_parse_from(["socialconnect", "serve", "--listen", "127.0.0.1:9999"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.listen.port(), 9999);
+        assert_eq!(
+            args.public_url_for("127.0.0.1:9999".parse().unwrap()),
+            "http://127.0.0.1:9999"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The SocialConnect server. `app(state)` is the whole HTTP surface; `run` serves it on a
+//! listener until a shutdown signal, so tests start it on `127.0.0.1:0`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod seed;
+pub mod store;
+pub mod web;
+
+use axum::Router;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::routing::get;
+use config::ServeArgs;
+use error::{ApiJson, AppError};
+use shared::api::Meta;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted anywhere (uploads get their own, larger limit).
+const BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub settings: Arc<ServeArgs>,
+    /// Without a trailing slash.
+    pub public_url: Arc<str>,
+    pub sign_in_limiter: Arc<auth::SignInLimiter>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, settings: ServeArgs, public_url: String) -> Self {
+        AppState {
+            store,
+            settings: Arc::new(settings),
+            public_url: public_url.into(),
+            sign_in_limiter: Arc::new(auth::SignInLimiter::new(10, Duration::from_secs(300))),
+        }
+    }
+}
+
+/// The whole HTTP surface: the internal API, health, and the widget.
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/api/meta", get(meta))
+        .merge(auth::router())
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .with_state(state.clone());
+
+    api.merge(web::router(&state.settings.widget_dir))
+        .layer(CompressionLayer::new())
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_default();
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                tracing::info_span!("http", method = %req.method(), route, request_id = id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn meta(axum::extract::State(state): axum::extract::State<AppState>) -> ApiJson<Meta> {
+    ApiJson(Meta {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        demo: state.settings.demo,
+    })
+}
+
+async fn api_not_found() -> AppError {
+    AppError::not_found("API route")
+}
+
+/// Opens storage, applies the bootstrap admin (and the demo brand), and serves until `shutdown` resolves;
+/// in-flight requests then get up to 10 s to finish.
+pub async fn run(
+    settings: ServeArgs,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let bound = listener.local_addr()?;
+    let store = store::open(settings.database_url.as_deref(), &settings.data_dir).await?;
+    if let Some(b) = &settings.bootstrap_admin {
+        seed::bootstrap_admin(store.as_ref(), b).await?;
+    }
+    let public_url = settings.public_url_for(bound);
+    if settings.demo {
+        seed::demo(store.as_ref()).await?;
+        println!("{}", seed::demo_banner(&public_url));
+    }
+    let state = AppState::new(store.clone(), settings, public_url);
+    spawn_session_purge(store);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!("listening on http://{bound}");
+    let mut stopped = stop_rx.clone();
+    tokio::select! {
+        res = server => res?,
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        } => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_session_purge(store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match store.purge_sessions(auth::now_secs()).await {
+                Ok(n) if n > 0 => tracing::debug!(n, "expired sessions removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging sessions"),
+            }
+        }
+    });
+}

@@ -1,0 +1,167 @@
+//! Accounts and users made at start: `SOCIALCONNECT_BOOTSTRAP_ADMIN` and the `--demo` brand.
+
+use crate::auth::create_user;
+use crate::config::BootstrapAdmin;
+use crate::store::Store;
+use shared::Role;
+
+/// Creates the bootstrap account (SocialConnect enabled) and admin when missing; an
+/// existing user keeps its password.
+pub async fn bootstrap_admin(store: &dyn Store, b: &BootstrapAdmin) -> anyhow::Result<()> {
+    let account = store
+        .ensure_account(
+            &b.account_number,
+            &format!("Account {}", b.account_number),
+            true,
+        )
+        .await?;
+    if store
+        .credentials(Some(account.id), &b.email)
+        .await?
+        .is_none()
+    {
+        create_user(
+            store,
+            Some(account.id),
+            &b.email,
+            "Admin",
+            Role::Admin,
+            &b.password,
+        )
+        .await?;
+        tracing::info!(account = %b.account_number, email = %b.email, "bootstrap admin created");
+    }
+    Ok(())
+}
+
+/// One demo sign-in, printed at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoLogin {
+    pub role: Role,
+    pub account_number: &'static str,
+    pub email: &'static str,
+    pub password: &'static str,
+}
+
+pub const DEMO_ACCOUNT: &str = "1000";
+
+pub const DEMO_LOGINS: [DemoLogin; 3] = [
+    DemoLogin {
+        role: Role::Admin,
+        account_number: DEMO_ACCOUNT,
+        email: "admin@demo.example",
+        password: "demo-admin",
+    },
+    DemoLogin {
+        role: Role::Agent,
+        account_number: DEMO_ACCOUNT,
+        email: "agent@demo.example",
+        password: "demo-agent",
+    },
+    DemoLogin {
+        role: Role::Support,
+        account_number: "",
+        email: "support@socialconnect.example",
+        password: "demo-support",
+    },
+];
+
+/// Seeds the demo brand and its people; safe to run on every start.
+pub async fn demo(store: &dyn Store) -> anyhow::Result<()> {
+    let account = store
+        .ensure_account(DEMO_ACCOUNT, "Acme Outdoor (demo)", true)
+        .await?;
+    for login in &DEMO_LOGINS {
+        let account_id = (login.role != Role::Support).then_some(account.id);
+        if store.credentials(account_id, login.email).await?.is_none() {
+            let name = match login.role {
+                Role::Admin => "Dana Admin",
+                Role::Agent => "Alex Agent",
+                Role::Support => "Sam Support",
+            };
+            create_user(
+                store,
+                account_id,
+                login.email,
+                name,
+                login.role,
+                login.password,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The lines `--demo` prints so a person can sign in.
+pub fn demo_banner(url: &str) -> String {
+    let mut out = format!("\nSocialConnect demo is running at {url}\n\nSign in with:\n");
+    for l in &DEMO_LOGINS {
+        let account = if l.account_number.is_empty() {
+            "(leave empty)"
+        } else {
+            l.account_number
+        };
+        out.push_str(&format!(
+            "  {:<8} account number {:<14} email {:<30} password {}\n",
+            l.role.as_str(),
+            account,
+            l.email,
+            l.password
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    #[tokio::test]
+    async fn demo_and_bootstrap_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        demo(&store).await.unwrap();
+        demo(&store).await.unwrap();
+        let acct = store
+            .account_by_number(DEMO_ACCOUNT)
+            .await
+            .unwrap()
+            .unwrap();
+        let agent = store
+            .credentials(Some(acct.id), "agent@demo.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(agent.user.role, Role::Agent);
+        assert!(
+            store
+                .credentials(None, "support@socialconnect.example")
+                .await
+                .unwrap()
+                .is_some()
+        );
+
+        let b: BootstrapAdmin = "2000:boss@brand.example:s3cret".parse().unwrap();
+        bootstrap_admin(&store, &b).await.unwrap();
+        bootstrap_admin(&store, &b).await.unwrap();
+        let acct = store.account_by_number("2000").await.unwrap().unwrap();
+        assert!(acct.socialconnect_enabled);
+        let admin = store
+            .credentials(Some(acct.id), "boss@brand.example")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(admin.user.role, Role::Admin);
+    }
+
+    #[test]
+    fn banner_names_every_sign_in() {
+        let b = demo_banner("http://127.0.0.1:8080");
+        assert!(b.contains("http://127.0.0.1:8080"));
+        for l in &DEMO_LOGINS {
+            assert!(b.contains(l.email) && b.contains(l.password));
+        }
+    }
+}

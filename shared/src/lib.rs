@@ -1,0 +1,14 @@
+//! SocialConnect's shared vocabulary: channels, message tags, reply modes, character
+//! limits, public-to-private links, the internal API's DTOs and its one wire error.
+//!
+//! Everything here is pure (no I/O, no runtime) so the server and the WebAssembly widget
+//! apply exactly the same rules.
+
+pub mod api;
+pub mod error;
+pub mod links;
+pub mod vocab;
+
+pub use error::{ApiError, ErrorCode};
+pub use links::{messenger_link, twitter_dm_link};
+pub use vocab::{Channel, ReplyMode, Role, Tag, Target};

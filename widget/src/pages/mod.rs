@@ -1,0 +1,134 @@
+//! The app's pages and the shell around the signed-in ones.
+
+mod sign_in;
+
+pub use sign_in::SignInPage;
+
+use crate::{api, state::use_auth};
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_navigate;
+
+/// The frame around every signed-in page: product name, navigation for this user's role,
+/// who is signed in, and sign-out.
+#[component]
+fn Shell(
+    /// The page's heading.
+    title: &'static str,
+    children: Children,
+) -> impl IntoView {
+    let auth = use_auth();
+    let navigate = use_navigate();
+    let sign_out = Action::new_local(move |_: &()| async move { api::sign_out().await });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = sign_out.value().get() {
+            auth.me.set(Some(None));
+            navigate(crate::SIGN_IN_PATH, Default::default());
+        }
+    });
+    let user = move || auth.user();
+    view! {
+        <div class="sc-shell">
+            <header class="sc-shell__bar">
+                <span class="sc-shell__brand">"SocialConnect"</span>
+                <nav class="sc-shell__nav" aria-label="Main">
+                    <A href="/workspace">"Workspace"</A>
+                    <A href="/widget">"Social Widget"</A>
+                    <Show when=move || auth.is_admin() == Some(true)>
+                        <A href="/home">"SocialConnect Home"</A>
+                    </Show>
+                </nav>
+                <span class="sc-shell__who">
+                    {move || {
+                        user()
+                            .map(|me| {
+                                let account = me
+                                    .account
+                                    .map(|a| a.name)
+                                    .unwrap_or_else(|| "Support".into());
+                                format!("{} · {} · {}", me.name, me.role, account)
+                            })
+                    }}
+                </span>
+                <button class="sc-button sc-button--quiet" on:click=move |_| {
+                    sign_out.dispatch(());
+                }>"Sign out"</button>
+            </header>
+            <main class="sc-shell__main" id="main">
+                <h1 class="sc-shell__title">{title}</h1>
+                {children()}
+            </main>
+        </div>
+    }
+}
+
+/// The public front page.
+#[component]
+pub fn Landing() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <main class="sc-public">
+            <h1>"SocialConnect"</h1>
+            <p class="sc-public__lead">
+                "Answer your customers on Facebook and Twitter/X — posts, comments, mentions, "
+                "threads, Messenger and Direct Messages — from one agent workspace."
+            </p>
+            {move || match auth.signed_in() {
+                Some(true) => view! { <A href="/workspace">"Open the workspace"</A> }.into_any(),
+                _ => view! { <A href="/login">"Sign in"</A> }.into_any(),
+            }}
+        </main>
+    }
+}
+
+/// The agent workspace.
+#[component]
+pub fn Workspace() -> impl IntoView {
+    view! {
+        <Shell title="Workspace">
+            <section class="sc-empty" aria-label="Queue">
+                <p>"No conversations in your queue."</p>
+            </section>
+        </Shell>
+    }
+}
+
+/// The Social Widget on its own: the page LiveEngage loads in its iframe.
+#[component]
+pub fn SocialWidgetPage() -> impl IntoView {
+    view! {
+        <Shell title="Social Widget">
+            <section class="sc-empty" aria-label="Social Widget">
+                <p>"Open a conversation to see the consumer and the social tools."</p>
+            </section>
+        </Shell>
+    }
+}
+
+/// SocialConnect Home: admins link pages and accounts and change settings.
+#[component]
+pub fn Home() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Shell title="SocialConnect Home">
+            <p>
+                {move || auth.user().and_then(|me| me.account).map(|a| {
+                    format!("Account {} — {}", a.number, a.name)
+                })}
+            </p>
+            <section class="sc-empty" aria-label="Accounts">
+                <p>"No Facebook pages or Twitter/X accounts are linked yet."</p>
+            </section>
+        </Shell>
+    }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    view! {
+        <main class="sc-public">
+            <h1>"Page not found"</h1>
+            <A href="/">"Go to the start page"</A>
+        </main>
+    }
+}

@@ -1,0 +1,78 @@
+//! The sign-in page: account number, email, password.
+
+use crate::{api, state::use_auth};
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+use shared::api::SignIn;
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let auth = use_auth();
+    let navigate = use_navigate();
+    let account = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+
+    let submit = Action::new_local(|req: &SignIn| {
+        let req = req.clone();
+        async move { api::sign_in(&req).await }
+    });
+    let error = move || submit.value().get().and_then(Result::err);
+
+    Effect::new(move |_| {
+        if let Some(Ok(me)) = submit.value().get() {
+            auth.me.set(Some(Some(me)));
+            navigate("/workspace", Default::default());
+        }
+    });
+
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        submit.dispatch(SignIn {
+            account_number: account.get_untracked(),
+            email: email.get_untracked(),
+            password: password.get_untracked(),
+        });
+    };
+
+    view! {
+        <main class="sc-public">
+            <form class="sc-form" on:submit=on_submit aria-labelledby="sign-in-title">
+                <h1 id="sign-in-title">"Sign in to SocialConnect"</h1>
+                <label class="sc-form__field">
+                    <span>"Account number"</span>
+                    <input
+                        type="text"
+                        name="account"
+                        inputmode="numeric"
+                        autocomplete="organization"
+                        bind:value=account
+                    />
+                    <small class="sc-form__hint">"Support staff leave this empty."</small>
+                </label>
+                <label class="sc-form__field">
+                    <span>"Email"</span>
+                    <input type="email" name="email" autocomplete="username" required bind:value=email />
+                </label>
+                <label class="sc-form__field">
+                    <span>"Password"</span>
+                    <input
+                        type="password"
+                        name="password"
+                        autocomplete="current-password"
+                        required
+                        bind:value=password
+                    />
+                </label>
+                <Show when=move || error().is_some()>
+                    <p class="sc-form__error" role="alert">
+                        {move || error().map(|e| e.message)}
+                    </p>
+                </Show>
+                <button class="sc-button" type="submit" disabled=move || submit.pending().get()>
+                    {move || if submit.pending().get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </form>
+        </main>
+    }
+}
