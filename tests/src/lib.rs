@@ -1,1 +1,307 @@
+//! The browser test harness: the real server on `127.0.0.1:0` with a temporary data dir and
+//! the built widget, a ChromeDriver of its own, and headless Chromium driven through
+//! WebDriver. Controls are found by role and accessible name, as a person finds them; a
+//! step that fails leaves a screenshot in `tests/screenshots/`.
 
+use anyhow::{Context, Result, anyhow, bail};
+use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// How long a step waits for the page to show what it expects.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct Harness {
+    pub url: String,
+    pub browser: Client,
+    name: String,
+    driver: Child,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<Result<()>>>,
+    _data: tempfile::TempDir,
+}
+
+fn widget_dir() -> Result<PathBuf> {
+    let dir = std::env::var_os("SOCIALCONNECT_WIDGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist")));
+    if !dir.join("index.html").is_file() {
+        bail!(
+            "no built widget at {}: run the browser tests with `cargo xtask test`, which builds it",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Harness {
+    /// Starts a demo server (its sign-ins seeded), ChromeDriver and a browser window of
+    /// `width` × 900 CSS pixels.
+    pub async fn start(name: &str, width: u32) -> Result<Harness> {
+        let data = tempfile::tempdir()?;
+        let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
+        args.widget_dir = widget_dir()?;
+        args.demo = true;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = oneshot::channel();
+        let server = tokio::spawn(server::run(args, listener, async {
+            let _ = rx.await;
+        }));
+
+        let port = free_port()?;
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {chromedriver} (cargo xtask test installs it)"))?;
+
+        let mut caps = serde_json::Map::new();
+        // Headless windows are at least 500 px wide, so narrower viewports (the widget's
+        // side panel) are emulated.
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--no-first-run", "--disable-sync", "--hide-scrollbars",
+                    format!("--window-size={},900", width.max(500)),
+                ],
+                "mobileEmulation": {
+                    "deviceMetrics": {"width": width, "height": 900, "pixelRatio": 1.0, "touch": false}
+                },
+            }),
+        );
+        let mut last = None;
+        let mut browser = None;
+        for _ in 0..100 {
+            match ClientBuilder::rustls()?
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => {
+                    browser = Some(c);
+                    break;
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        let browser = browser.ok_or_else(|| anyhow!("ChromeDriver never answered: {last:?}"))?;
+        let h = Harness {
+            url,
+            browser,
+            name: name.to_owned(),
+            driver,
+            stop: Some(tx),
+            server: Some(server),
+            _data: data,
+        };
+        h.wait_healthy().await?;
+        Ok(h)
+    }
+
+    async fn wait_healthy(&self) -> Result<()> {
+        for _ in 0..200 {
+            if let Ok(mut s) =
+                tokio::net::TcpStream::connect(self.url.trim_start_matches("http://")).await
+            {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await?;
+                let mut buf = Vec::new();
+                s.read_to_end(&mut buf).await?;
+                if buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200") {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!("server never became healthy")
+    }
+
+    pub async fn open(&self, path: &str) -> Result<()> {
+        self.browser.goto(&format!("{}{path}", self.url)).await?;
+        Ok(())
+    }
+
+    pub async fn path(&self) -> Result<String> {
+        Ok(self.browser.current_url().await?.path().to_owned())
+    }
+
+    /// Waits until the page's path is `path`.
+    pub async fn wait_for_path(&self, path: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let now = self.path().await?;
+            if now == path {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("expected to reach {path}, still at {now}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The one visible element with ARIA `role` and accessible name `name`, waiting for it
+    /// to appear.
+    pub async fn by_role(&self, role: &str, name: &str) -> Result<Element> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let mark = format!("e2e-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+            let found = self
+                .browser
+                .execute(FIND_BY_ROLE, vec![json!(role), json!(name), json!(mark)])
+                .await?;
+            if found == json!(1) {
+                return Ok(self
+                    .browser
+                    .find(Locator::Css(&format!("[data-e2e=\"{mark}\"]")))
+                    .await?);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("expected one {role} named {name:?}, found {found}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// How many visible elements with `role` and accessible `name` the page has now.
+    pub async fn count_role(&self, role: &str, name: &str) -> Result<u64> {
+        let found = self
+            .browser
+            .execute(FIND_BY_ROLE, vec![json!(role), json!(name), json!("")])
+            .await?;
+        found.as_u64().context("count")
+    }
+
+    /// Types into the text box named `label`, replacing what it held.
+    pub async fn fill(&self, label: &str, text: &str) -> Result<()> {
+        let input = self.by_role("textbox", label).await?;
+        input.clear().await?;
+        input.send_keys(text).await?;
+        Ok(())
+    }
+
+    pub async fn click(&self, role: &str, name: &str) -> Result<()> {
+        self.by_role(role, name).await?.click().await?;
+        Ok(())
+    }
+
+    /// Waits until the page's visible text contains `text`.
+    pub async fn wait_for_text(&self, text: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let body = self
+                .browser
+                .find(Locator::Css("body"))
+                .await?
+                .text()
+                .await?;
+            if body.contains(text) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("expected the page to show {text:?}; it shows:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Saves a screenshot as `tests/screenshots/<test>-<label>.png`.
+    pub async fn screenshot(&self, label: &str) -> Result<PathBuf> {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/screenshots"));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}-{label}.png", self.name));
+        std::fs::write(&path, self.browser.screenshot().await?)?;
+        Ok(path)
+    }
+
+    /// Runs the test's steps; when one fails, saves a screenshot and fails with its path.
+    pub async fn run(self, steps: impl AsyncFnOnce(&Harness) -> Result<()>) {
+        let outcome = steps(&self).await;
+        let shot = match &outcome {
+            Err(_) => self.screenshot("failure").await.ok(),
+            Ok(()) => None,
+        };
+        self.shutdown().await;
+        if let Err(e) = outcome {
+            panic!("{e:#}\nscreenshot: {shot:?}");
+        }
+    }
+
+    async fn shutdown(mut self) {
+        let _ = self.browser.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// Signs in through the sign-in page.
+    pub async fn sign_in(&self, account: &str, email: &str, password: &str) -> Result<()> {
+        self.open("/login").await?;
+        self.fill("Account number", account).await?;
+        self.fill("Email", email).await?;
+        self.fill("Password", password).await?;
+        self.click("button", "Sign in").await
+    }
+}
+
+/// Finds visible elements by ARIA role and accessible name (explicit role or the
+/// element's implicit one; name from aria-label, aria-labelledby, the label, alt, or the
+/// text), marks a single match with `data-e2e`, and returns how many matched.
+const FIND_BY_ROLE: &str = r#"
+const [role, name, mark] = arguments;
+const text = (el) => (el.textContent || '').replace(/\s+/g, ' ').trim();
+function implicitRole(el) {
+  const tag = el.tagName.toLowerCase();
+  const type = (el.getAttribute('type') || 'text').toLowerCase();
+  if (tag === 'button') return 'button';
+  if (tag === 'a' && el.hasAttribute('href')) return 'link';
+  if (tag === 'input' && ['submit', 'button', 'reset'].includes(type)) return 'button';
+  if (tag === 'input' && type === 'checkbox') return 'checkbox';
+  if (tag === 'input' && type === 'radio') return 'radio';
+  if (tag === 'input' && ['text', 'email', 'password', 'search', 'tel', 'url', 'number'].includes(type)) return 'textbox';
+  if (tag === 'textarea') return 'textbox';
+  if (/^h[1-6]$/.test(tag)) return 'heading';
+  if (tag === 'img') return 'img';
+  return null;
+}
+function accName(el) {
+  if (el.hasAttribute('aria-label')) return el.getAttribute('aria-label').trim();
+  if (el.hasAttribute('aria-labelledby')) {
+    return el.getAttribute('aria-labelledby').split(/\s+/)
+      .map((id) => document.getElementById(id)).filter(Boolean).map(text).join(' ');
+  }
+  if (el.labels && el.labels.length) return text(el.labels[0]);
+  if (el.hasAttribute('alt')) return el.getAttribute('alt').trim();
+  return text(el);
+}
+const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
+const found = [...document.querySelectorAll('*')].filter((el) =>
+  (el.getAttribute('role') || implicitRole(el)) === role && accName(el) === name && visible(el));
+if (found.length === 1 && mark) found[0].setAttribute('data-e2e', mark);
+return found.length;
+"#;

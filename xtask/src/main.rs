@@ -1,1 +1,158 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, with few dependencies.
+//!
+//! - `cargo xtask demo` — install what is missing, build the widget in release and run
+//!   `socialconnect serve --demo`.
+//! - `cargo xtask test` — install what is missing (Chromium and ChromeDriver too) and run
+//!   every test: native, wasm in headless Chromium, and browser end to end.
+//! - `cargo xtask widget` — build the widget in release and print its transfer size.
+//! - `cargo xtask setup [--browser]` — only install what is missing.
+
+mod size;
+mod tools;
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USAGE: &str =
+    "usage: cargo xtask <demo [--release] [-- SERVE-ARGS…] | test | widget | setup [--browser]>";
+
+fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    let (cmd, rest) = args
+        .split_first()
+        .map(|(c, r)| (c.as_str(), r))
+        .unwrap_or(("", &[]));
+    match cmd {
+        "demo" => demo(&root, rest),
+        "test" => test(&root),
+        "widget" => {
+            tools::ensure_wasm_tools(&root)?;
+            build_widget(&root)
+        }
+        "setup" => {
+            tools::ensure_wasm_tools(&root)?;
+            if rest.iter().any(|a| a == "--browser") {
+                tools::ensure_browser()?;
+            }
+            Ok(())
+        }
+        "" | "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n{USAGE}"),
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command, failing with its command line when it fails.
+pub fn sh(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    println!("xtask> {shown}");
+    let status = cmd.status().with_context(|| format!("starting {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed ({status})");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// `trunk build --release --offline`, then the transfer size of what a browser downloads.
+fn build_widget(root: &Path) -> Result<()> {
+    sh(Command::new("trunk")
+        .args(["build", "--release", "--offline"])
+        .current_dir(root))?;
+    let report = size::measure(&root.join("dist"))?;
+    print!("{report}");
+    Ok(())
+}
+
+fn demo(root: &Path, rest: &[String]) -> Result<()> {
+    let release = rest.first().is_some_and(|a| a == "--release");
+    let serve_args: Vec<&String> = rest.iter().skip_while(|a| *a != "--").skip(1).collect();
+    tools::ensure_wasm_tools(root)?;
+    build_widget(root)?;
+    let mut build = cargo();
+    build.args(["build", "--package", "server", "--bin", "socialconnect"]);
+    if release {
+        build.arg("--release");
+    }
+    sh(&mut build)?;
+    let bin = target_dir(root)
+        .join(if release { "release" } else { "debug" })
+        .join("socialconnect");
+    let mut serve = Command::new(bin);
+    serve
+        .args(["serve", "--demo"])
+        .args(serve_args)
+        .env("SOCIALCONNECT_WIDGET_DIR", root.join("dist"));
+    if std::env::var_os("SOCIALCONNECT_DATA_DIR").is_none() {
+        serve.env("SOCIALCONNECT_DATA_DIR", root.join("data"));
+    }
+    sh(&mut serve)
+}
+
+fn test(root: &Path) -> Result<()> {
+    tools::ensure_wasm_tools(root)?;
+    let browser = tools::ensure_browser()?;
+
+    // Native: unit and integration tests of every host crate.
+    sh(cargo().args([
+        "test",
+        "--workspace",
+        "--exclude",
+        "widget",
+        "--exclude",
+        "e2e",
+    ]))?;
+
+    // The widget in release, as it ships; the browser tests load this build.
+    build_widget(root)?;
+
+    // Wasm: the widget's DOM tests in headless Chromium.
+    sh(cargo()
+        .args([
+            "test",
+            "--package",
+            "widget",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .env("CHROMEDRIVER", &browser.chromedriver)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "120"))?;
+
+    // End to end: the real server and the built widget driven through WebDriver.
+    sh(cargo()
+        .args(["test", "--package", "e2e"])
+        .env("CHROMEDRIVER", &browser.chromedriver)
+        .env("SOCIALCONNECT_WIDGET_DIR", root.join("dist")))?;
+    Ok(())
+}

@@ -39,31 +39,43 @@ pub fn SignInPage() -> impl IntoView {
         <main class="sc-public">
             <form class="sc-form" on:submit=on_submit aria-labelledby="sign-in-title">
                 <h1 id="sign-in-title">"Sign in to SocialConnect"</h1>
-                <label class="sc-form__field">
-                    <span>"Account number"</span>
+                <div class="sc-form__field">
+                    <label for="sign-in-account">"Account number"</label>
                     <input
+                        id="sign-in-account"
                         type="text"
                         name="account"
                         inputmode="numeric"
                         autocomplete="organization"
+                        aria-describedby="sign-in-account-hint"
                         bind:value=account
                     />
-                    <small class="sc-form__hint">"Support staff leave this empty."</small>
-                </label>
-                <label class="sc-form__field">
-                    <span>"Email"</span>
-                    <input type="email" name="email" autocomplete="username" required bind:value=email />
-                </label>
-                <label class="sc-form__field">
-                    <span>"Password"</span>
+                    <small id="sign-in-account-hint" class="sc-form__hint">
+                        "Support staff leave this empty."
+                    </small>
+                </div>
+                <div class="sc-form__field">
+                    <label for="sign-in-email">"Email"</label>
                     <input
+                        id="sign-in-email"
+                        type="email"
+                        name="email"
+                        autocomplete="username"
+                        required
+                        bind:value=email
+                    />
+                </div>
+                <div class="sc-form__field">
+                    <label for="sign-in-password">"Password"</label>
+                    <input
+                        id="sign-in-password"
                         type="password"
                         name="password"
                         autocomplete="current-password"
                         required
                         bind:value=password
                     />
-                </label>
+                </div>
                 <Show when=move || error().is_some()>
                     <p class="sc-form__error" role="alert">
                         {move || error().map(|e| e.message)}

@@ -1,0 +1,81 @@
+//! A real server on `127.0.0.1:0` with its own temporary data dir, for integration tests.
+
+#![allow(dead_code)]
+
+use server::config::ServeArgs;
+use std::path::PathBuf;
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub url: String,
+    pub data_dir: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub const ADMIN: (&str, &str, &str) = ("4242", "admin@brand.example", "admin-pass-1");
+
+impl TestServer {
+    /// A server with the bootstrap admin of [`ADMIN`] and, optionally, a widget dir.
+    pub async fn start(widget_dir: Option<PathBuf>) -> TestServer {
+        Self::start_in(tempfile::tempdir().unwrap(), widget_dir).await
+    }
+
+    /// Like [`TestServer::start`], on an existing data dir (a restart).
+    pub async fn start_in(data_dir: tempfile::TempDir, widget_dir: Option<PathBuf>) -> TestServer {
+        let mut args = ServeArgs::for_tests(data_dir.path().to_path_buf());
+        args.bootstrap_admin = Some(
+            format!("{}:{}:{}", ADMIN.0, ADMIN.1, ADMIN.2)
+                .parse()
+                .unwrap(),
+        );
+        if let Some(dir) = widget_dir {
+            args.widget_dir = dir;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server::run(args, listener, async {
+            let _ = rx.await;
+        }));
+        let server = TestServer {
+            url,
+            data_dir,
+            stop: Some(tx),
+            task: Some(task),
+        };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(res) = client.get(format!("{}/healthz", self.url)).send().await
+                && res.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("server at {} never became ready", self.url);
+    }
+
+    pub fn client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap()
+    }
+
+    /// Shuts down gracefully and hands back the data dir.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self.data_dir
+    }
+}

@@ -1,0 +1,216 @@
+//! The binary, its settings and the widget's serving, checked from outside.
+
+mod common;
+
+use common::TestServer;
+use reqwest::StatusCode;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn widget_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><title>SocialConnect</title><body>spa</body>",
+    )
+    .unwrap();
+    // Big enough for compression to be worth it.
+    std::fs::write(
+        dir.path().join("widget-0123456789abcdef.js"),
+        "console.log('socialconnect');\n".repeat(400),
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn serves_the_spa_with_cache_headers_compression_and_fallback() {
+    let widget = widget_dir();
+    let server = TestServer::start(Some(widget.path().to_path_buf())).await;
+    let client = reqwest::Client::new();
+
+    for path in ["/", "/workspace", "/home", "/deep/link/into/the/app"] {
+        let res = client
+            .get(format!("{}{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.headers()["cache-control"], "no-cache", "{path}");
+        assert!(res.text().await.unwrap().contains("spa"), "{path}");
+    }
+
+    let res = client
+        .get(format!("{}/widget-0123456789abcdef.js", server.url))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert!(res.bytes().await.unwrap().len() < 2000);
+
+    // The API never falls back to the SPA.
+    let res = client
+        .get(format!("{}/api/unknown", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+
+    // Every answer carries a request id.
+    let res = client
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers().contains_key("x-request-id"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_built_widget_it_says_how_to_build_one() {
+    let empty = tempfile::tempdir().unwrap();
+    let server = TestServer::start(Some(empty.path().to_path_buf())).await;
+    let res = reqwest::get(format!("{}/workspace", server.url))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.text().await.unwrap().contains("cargo xtask demo"));
+    server.stop().await;
+}
+
+/// Starts the real binary with `args` and `envs`, and returns it with the URL from its
+/// ready line.
+fn spawn_binary(
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (std::process::Child, String, Vec<String>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_socialconnect"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if let Some(i) = line.find("listening on http://") {
+            let url = line[i + "listening on ".len()..].trim().to_owned();
+            // Keep reading so the server's later log lines have somewhere to go.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, url, seen);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("no ready line; saw {seen:?}");
+}
+
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_reads_env_prints_its_ready_line_and_stops_gracefully() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, url, _) = spawn_binary(
+        &["serve"],
+        &[
+            ("SOCIALCONNECT_LISTEN", "127.0.0.1:0"),
+            ("SOCIALCONNECT_DATA_DIR", data.path().to_str().unwrap()),
+            (
+                "SOCIALCONNECT_BOOTSTRAP_ADMIN",
+                "77:ops@brand.example:pw-77",
+            ),
+        ],
+    );
+    let res = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(data.path().join("socialconnect.db").exists());
+    let res = reqwest::Client::new()
+        .post(format!("{url}/api/session"))
+        .json(&serde_json::json!({"account_number": "77", "email": "ops@brand.example", "password": "pw-77"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(terminate(&mut child).success());
+}
+
+#[tokio::test]
+async fn a_flag_wins_over_its_env_var_and_demo_prints_the_sign_ins() {
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, url, seen) = spawn_binary(
+        &[
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "http://sc.test:1234/",
+        ],
+        &[
+            ("SOCIALCONNECT_LISTEN", "256.0.0.1:1"),
+            ("SOCIALCONNECT_DATA_DIR", data.path().to_str().unwrap()),
+        ],
+    );
+    let all = seen.join("\n");
+    assert!(all.contains("http://sc.test:1234"), "{all}");
+    for who in [
+        "admin@demo.example",
+        "agent@demo.example",
+        "support@socialconnect.example",
+    ] {
+        assert!(all.contains(who), "{all}");
+    }
+    let meta: serde_json::Value = reqwest::get(format!("{url}/api/meta"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["demo"], true);
+    assert!(terminate(&mut child).success());
+}
+
+#[test]
+fn bad_settings_fail_with_a_clear_message() {
+    let out = Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SOCIALCONNECT_BOOTSTRAP_ADMIN", "missing-parts")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ACCOUNT_NUMBER:EMAIL:PASSWORD"), "{err}");
+
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("SOCIALCONNECT_DATA_DIR", data.path())
+        .env("SOCIALCONNECT_DATABASE_URL", "mysql://x")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("postgres://"));
+}

@@ -1,0 +1,69 @@
+//! DOM tests of the widget in headless Chromium (`cargo xtask test` runs them).
+
+#![cfg(target_arch = "wasm32")]
+
+use leptos::prelude::*;
+use leptos_router::components::Router;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+use widget::pages::SignInPage;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn mount<V: IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> web_sys::HtmlElement {
+    let root: web_sys::HtmlElement = document().create_element("div").unwrap().unchecked_into();
+    document().body().unwrap().append_child(&root).unwrap();
+    std::mem::forget(leptos::mount::mount_to(root.clone(), view));
+    root
+}
+
+/// Waits, a tick at a time, until `f` holds (the network answer arrives asynchronously).
+async fn until(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        gloo_timers::future::TimeoutFuture::new(20).await;
+    }
+    panic!("condition never held");
+}
+
+#[wasm_bindgen_test]
+async fn sign_in_form_is_labelled_and_shows_why_it_failed() {
+    let root = mount(|| {
+        widget::state::provide_auth();
+        view! { <Router><SignInPage /></Router> }
+    });
+    leptos::task::tick().await;
+    let labels = root.text_content().unwrap();
+    for label in ["Account number", "Email", "Password", "Sign in"] {
+        assert!(labels.contains(label), "{labels}");
+    }
+    assert!(root.query_selector("[role=alert]").unwrap().is_none());
+
+    let set = |name: &str, value: &str| {
+        let input: web_sys::HtmlInputElement = root
+            .query_selector(&format!("input[name={name}]"))
+            .unwrap()
+            .unwrap()
+            .unchecked_into();
+        input.set_value(value);
+        input
+            .dispatch_event(&web_sys::Event::new("input").unwrap())
+            .unwrap();
+    };
+    set("account", "1000");
+    set("email", "nobody@example.test");
+    set("password", "wrong");
+    let form: web_sys::HtmlFormElement = root
+        .query_selector("form")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    form.request_submit().unwrap();
+
+    // The test runner's server has no API, so the answer is an error the page must show.
+    until(|| root.query_selector("[role=alert]").unwrap().is_some()).await;
+    let alert = root.query_selector("[role=alert]").unwrap().unwrap();
+    assert!(!alert.text_content().unwrap().trim().is_empty());
+}
