@@ -38,21 +38,28 @@ fn Shell(
                         <A href="/home">"SocialConnect Home"</A>
                     </Show>
                 </nav>
-                <span class="sc-shell__who">
-                    {move || {
-                        user()
-                            .map(|me| {
-                                let account = me
-                                    .account
-                                    .map(|a| a.name)
-                                    .unwrap_or_else(|| "Support".into());
-                                format!("{} · {} · {}", me.name, me.role, account)
-                            })
-                    }}
-                </span>
-                <button class="sc-button sc-button--quiet" on:click=move |_| {
-                    sign_out.dispatch(());
-                }>"Sign out"</button>
+                <div class="sc-shell__account">
+                    <span class="sc-shell__who">
+                        {move || {
+                            user()
+                                .map(|me| {
+                                    let account = me
+                                        .account
+                                        .map(|a| a.name)
+                                        .unwrap_or_else(|| "Support".into());
+                                    format!("{} · {} · {}", me.name, me.role, account)
+                                })
+                        }}
+                    </span>
+                    <button
+                        class="sc-button sc-button--quiet"
+                        on:click=move |_| {
+                            sign_out.dispatch(());
+                        }
+                    >
+                        "Sign out"
+                    </button>
+                </div>
             </header>
             <main class="sc-shell__main" id="main">
                 <h1 class="sc-shell__title">{title}</h1>

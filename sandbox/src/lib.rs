@@ -1,0 +1,149 @@
+//! Simulated Facebook and Twitter/X for tests, the demo and stand-alone use.
+//!
+//! One HTTP server hosts both networks under their own prefixes, speaking the real wire
+//! formats (paths, parameters, signatures, payloads, error shapes), so the product's
+//! connectors talk to it exactly as they would to the real networks:
+//!
+//! | base | stands in for |
+//! |---|---|
+//! | `{url}/facebook/graph/v24.0` | `https://graph.facebook.com/v24.0` |
+//! | `{url}/facebook/www/v24.0` | `https://www.facebook.com/v24.0` (Login dialog) |
+//! | `{url}/twitter/api` | `https://api.x.com` |
+//! | `{url}/twitter/upload` | the media upload host |
+//! | `{url}/console` | a consumer's view of both networks, for people |
+//!
+//! Webhooks go to `{callback}/webhooks/facebook` and `{callback}/webhooks/twitter`.
+
+pub mod common;
+pub mod console;
+pub mod facebook;
+pub mod twitter;
+
+use anyhow::Context;
+use axum::Router;
+use common::Shared;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The Graph API version the sandbox serves (and the product's default).
+pub const GRAPH_VERSION: &str = "v24.0";
+
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Where to listen; `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// The product's base URL; webhooks go to `{callback}/webhooks/{network}`.
+    pub callback: String,
+    /// Fixed app credentials (for a reproducible demo); random when `None`.
+    pub credentials: Option<Credentials>,
+}
+
+/// The apps registered with the simulated networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub facebook_app_id: String,
+    pub facebook_app_secret: String,
+    pub facebook_verify_token: String,
+    pub twitter_consumer_key: String,
+    pub twitter_consumer_secret: String,
+}
+
+impl Credentials {
+    pub fn random() -> Self {
+        Credentials {
+            facebook_app_id: common::random_digits(15),
+            facebook_app_secret: common::random_hex(16),
+            facebook_verify_token: common::random_hex(12),
+            twitter_consumer_key: common::random_alnum(25),
+            twitter_consumer_secret: common::random_alnum(50),
+        }
+    }
+}
+
+/// A running sandbox. Dropping it does not stop it; call [`Sandbox::stop`].
+pub struct Sandbox {
+    pub url: String,
+    pub credentials: Credentials,
+    pub facebook: facebook::Facebook,
+    pub twitter: twitter::Twitter,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sandbox {
+    pub async fn start(options: SandboxOptions) -> anyhow::Result<Sandbox> {
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("sandbox: cannot listen on {}", options.listen))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let credentials = options.credentials.unwrap_or_else(Credentials::random);
+        let shared = Shared::new(&url, options.callback.trim_end_matches('/'));
+        let facebook = facebook::Facebook::new(shared.clone(), &credentials);
+        let twitter = twitter::Twitter::new(shared.clone(), &credentials);
+        let app = Router::new()
+            .nest("/facebook", facebook.router())
+            .nest("/twitter", twitter.router())
+            .merge(console::router(facebook.clone(), twitter.clone()));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "sandbox server failed");
+            }
+        });
+        Ok(Sandbox {
+            url,
+            credentials,
+            facebook,
+            twitter,
+            stop: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// The `SOCIALCONNECT_...` settings that point a server at this sandbox.
+    pub fn settings(&self) -> Vec<(&'static str, String)> {
+        let c = &self.credentials;
+        vec![
+            ("SOCIALCONNECT_FACEBOOK_APP_ID", c.facebook_app_id.clone()),
+            (
+                "SOCIALCONNECT_FACEBOOK_APP_SECRET",
+                c.facebook_app_secret.clone(),
+            ),
+            (
+                "SOCIALCONNECT_FACEBOOK_VERIFY_TOKEN",
+                c.facebook_verify_token.clone(),
+            ),
+            (
+                "SOCIALCONNECT_FACEBOOK_GRAPH_URL",
+                self.facebook.graph_url(),
+            ),
+            ("SOCIALCONNECT_FACEBOOK_WWW_URL", self.facebook.www_url()),
+            (
+                "SOCIALCONNECT_TWITTER_CONSUMER_KEY",
+                c.twitter_consumer_key.clone(),
+            ),
+            (
+                "SOCIALCONNECT_TWITTER_CONSUMER_SECRET",
+                c.twitter_consumer_secret.clone(),
+            ),
+            ("SOCIALCONNECT_TWITTER_API_URL", self.twitter.api_url()),
+            (
+                "SOCIALCONNECT_TWITTER_UPLOAD_URL",
+                self.twitter.upload_url(),
+            ),
+        ]
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
