@@ -64,9 +64,22 @@ fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Runs a command, failing with its command line when it fails.
+/// `PATH` with Cargo's bin directory first, so the tools `cargo install` put there win
+/// over older copies elsewhere (Debian's wasm-opt, say).
+pub fn tool_path() -> std::ffi::OsString {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = cargo_bin.into_iter().chain(std::env::split_paths(&rest));
+    std::env::join_paths(dirs).unwrap_or(rest)
+}
+
+/// Runs a command (with [`tool_path`]), failing with its command line when it fails.
 pub fn sh(cmd: &mut Command) -> Result<()> {
     let shown = format!("{cmd:?}");
+    cmd.env("PATH", tool_path());
     println!("xtask> {shown}");
     let status = cmd.status().with_context(|| format!("starting {shown}"))?;
     if !status.success() {

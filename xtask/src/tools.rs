@@ -1,6 +1,6 @@
 //! Installs what the build and the tests need when it is missing or at the wrong version,
 //! from the places reachable offline: rustup for the wasm target, crates.io for trunk and
-//! wasm-bindgen-cli, Debian's packages for wasm-opt (binaryen), Chromium and ChromeDriver.
+//! wasm-bindgen-cli and wasm-opt (binaryen), Debian's packages for Chromium and ChromeDriver.
 //! A second run finds everything current and installs nothing.
 
 use crate::sh;
@@ -14,7 +14,11 @@ const TRUNK_PREFIX: &str = "trunk 0.21.";
 
 /// Output of `cmd --version`, or `None` when it is not installed.
 fn version_of(cmd: &str) -> Option<String> {
-    let out = Command::new(cmd).arg("--version").output().ok()?;
+    let out = Command::new(cmd)
+        .arg("--version")
+        .env("PATH", crate::tool_path())
+        .output()
+        .ok()?;
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
@@ -77,13 +81,14 @@ pub fn ensure_wasm_tools(root: &Path) -> Result<()> {
     let wasm_opt = trunk_tool(&trunk_toml, "wasm_opt").context("Trunk.toml names no wasm_opt")?;
     let want = wasm_opt.trim_start_matches("version_");
     if !version_of("wasm-opt").is_some_and(|v| v.split_whitespace().any(|w| w == want)) {
-        apt_install(&["binaryen"])?;
-        let got = version_of("wasm-opt").unwrap_or_default();
-        if !got.split_whitespace().any(|w| w == want) {
-            bail!(
-                "wasm-opt is {got:?} but Trunk.toml wants {wasm_opt}; change Trunk.toml's wasm_opt to match"
-            );
-        }
+        // crates.io's `wasm-opt` 0.N.x builds binaryen N from source.
+        sh(crate::cargo().args([
+            "install",
+            "--locked",
+            "wasm-opt",
+            "--version",
+            &format!("~0.{want}"),
+        ]))?;
     }
     Ok(())
 }
