@@ -88,7 +88,10 @@ pub enum Fault {
 /// network names it (e.g. `"POST /me/messages"`, `"POST /2/tweets"`, `"webhook"`).
 /// Each fault applies to the next `times` matching requests.
 #[derive(Clone, Default)]
-pub struct Faults(Arc<Mutex<HashMap<(String, String), Vec<(Fault, u32)>>>>);
+pub struct Faults(Arc<Mutex<FaultTable>>);
+
+/// Pending faults and how many more requests each applies to, by (network, endpoint).
+type FaultTable = HashMap<(String, String), Vec<(Fault, u32)>>;
 
 impl Faults {
     pub fn inject(&self, network: &str, endpoint: &str, fault: Fault, times: u32) {
