@@ -46,6 +46,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SOCIALCONNECT_BOOTSTRAP_ADMIN", hide_env_values = true)]
     pub bootstrap_admin: Option<BootstrapAdmin>,
 
+    /// Base64 of 32 random bytes: the key that encrypts network tokens at rest
+    /// [default: a key file created in the data dir].
+    #[arg(long, env = "SOCIALCONNECT_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
     #[command(flatten)]
     pub facebook: FacebookArgs,
 

@@ -4,7 +4,9 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod error;
+pub mod inbound;
 pub mod seed;
 pub mod store;
 pub mod web;
@@ -37,11 +39,19 @@ pub struct AppState {
     /// Without a trailing slash.
     pub public_url: Arc<str>,
     pub sign_in_limiter: Arc<auth::SignInLimiter>,
+    /// Seals and opens network tokens at rest.
+    pub cipher: crypto::TokenCipher,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, settings: ServeArgs, public_url: String) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: ServeArgs,
+        public_url: String,
+        cipher: crypto::TokenCipher,
+    ) -> Self {
         AppState {
+            cipher,
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -57,6 +67,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/meta", get(meta))
         .merge(auth::router())
+        .merge(inbound::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
@@ -115,7 +126,8 @@ pub async fn run(
         seed::demo(store.as_ref()).await?;
         println!("{}", seed::demo_banner(&public_url));
     }
-    let state = AppState::new(store.clone(), settings, public_url);
+    let cipher = crypto::TokenCipher::load(settings.secret_key.as_deref(), &settings.data_dir)?;
+    let state = AppState::new(store.clone(), settings, public_url, cipher);
     spawn_session_purge(store);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod error;
+pub mod inbound;
 pub mod links;
 pub mod vocab;
 

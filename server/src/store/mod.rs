@@ -6,7 +6,9 @@
 mod sqlite;
 
 use async_trait::async_trait;
-use shared::Role;
+use serde::Serialize;
+use shared::inbound::InboundMessage;
+use shared::{Channel, Role};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -55,6 +57,120 @@ pub struct SessionRecord {
     pub csrf_token: String,
 }
 
+/// Where a linked page or account stands (shown in SocialConnect Home).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    Linked,
+    TokenInvalid,
+    WebhooksFailing,
+    Unlinked,
+}
+
+impl LinkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkStatus::Linked => "linked",
+            LinkStatus::TokenInvalid => "token_invalid",
+            LinkStatus::WebhooksFailing => "webhooks_failing",
+            LinkStatus::Unlinked => "unlinked",
+        }
+    }
+
+    pub fn parse(s: &str) -> AppResult<Self> {
+        [
+            LinkStatus::Linked,
+            LinkStatus::TokenInvalid,
+            LinkStatus::WebhooksFailing,
+            LinkStatus::Unlinked,
+        ]
+        .into_iter()
+        .find(|l| l.as_str() == s)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown link status {s:?}")))
+    }
+}
+
+/// A Facebook page or Twitter/X account linked to a brand account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedAccount {
+    pub id: i64,
+    pub account_id: i64,
+    pub channel: Channel,
+    pub network_id: String,
+    pub name: String,
+    pub skill_id: Option<i64>,
+    pub status: LinkStatus,
+    /// Sealed with the server's token cipher.
+    pub token_sealed: Vec<u8>,
+    pub token_secret_sealed: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewLink<'a> {
+    pub account_id: i64,
+    pub channel: Channel,
+    pub network_id: &'a str,
+    pub name: &'a str,
+    pub token_sealed: Vec<u8>,
+    pub token_secret_sealed: Option<Vec<u8>>,
+    pub skill_id: Option<i64>,
+    pub created_by: &'a str,
+}
+
+/// What one batch of inbound messages did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub stored: usize,
+    pub duplicates: usize,
+    pub updated: usize,
+    /// The brand's own lines that answer nothing we know of.
+    pub unmatched: usize,
+}
+
+/// One conversation as `socialconnect export` writes it (CONTRACT.md §5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportConversation {
+    pub id: i64,
+    pub account: String,
+    pub channel: Channel,
+    pub skill: Option<String>,
+    pub status: String,
+    pub consumer: ExportConsumer,
+    pub messages: Vec<ExportMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportConsumer {
+    pub network_id: String,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    pub profile: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportMessage {
+    pub id: i64,
+    pub network_id: Option<String>,
+    pub tag: String,
+    pub direction: String,
+    pub author: String,
+    pub text: String,
+    pub media: Vec<ExportMedia>,
+    pub status: String,
+    pub error: Option<String>,
+    /// RFC 3339, from the network's time.
+    pub created_at: String,
+    pub edited: bool,
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportMedia {
+    pub kind: String,
+    pub mime: Option<String>,
+    pub bytes: Option<i64>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn account_by_number(&self, number: &str) -> AppResult<Option<Account>>;
@@ -83,6 +199,25 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_session(&self, token_hash: &str) -> AppResult<()>;
     /// Removes expired sessions; returns how many.
     async fn purge_sessions(&self, now: i64) -> AppResult<u64>;
+
+    /// The skill's id, creating it when missing.
+    async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64>;
+    /// Links a page or account, or relinks it (new token, status linked). Refused with
+    /// `Conflict` when another brand account holds it.
+    async fn link(&self, link: NewLink<'_>) -> AppResult<LinkedAccount>;
+    async fn linked_account(&self, channel: Channel, network_id: &str)
+    -> AppResult<Option<LinkedAccount>>;
+    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()>;
+    /// Stores a batch of one linked account's inbound messages in one transaction:
+    /// idempotent on the network's ids; a consumer's new line (re)opens their conversation.
+    async fn ingest(
+        &self,
+        linked: &LinkedAccount,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> AppResult<IngestReport>;
+    /// Every conversation of a brand account with a line at or after `since_ms`.
+    async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
 }
 
 /// Opens the storage the settings name: PostgreSQL for a `postgres://` URL, else the

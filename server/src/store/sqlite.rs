@@ -1,6 +1,13 @@
 //! The embedded database: SQLite in WAL mode under the data dir.
 
-use super::{Account, Credentials, NewUser, SessionRecord, Store, User, parse_role};
+use super::{
+    Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
+    IngestReport, LinkStatus, LinkedAccount, NewLink, NewUser, SessionRecord, Store, User,
+    parse_role,
+};
+use crate::error::AppError;
+use shared::inbound::{Change, InboundMessage};
+use shared::{Channel, ErrorCode};
 use crate::error::AppResult;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -201,6 +208,342 @@ impl Store for SqliteStore {
             .await?;
         Ok(done.rows_affected())
     }
+
+    async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64> {
+        sqlx::query("INSERT INTO skills (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(account_id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT id FROM skills WHERE account_id = ? AND name = ?")
+                .bind(account_id)
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn link(&self, l: NewLink<'_>) -> AppResult<LinkedAccount> {
+        let mut tx = self.pool.begin().await?;
+        let holder: Option<i64> = sqlx::query_scalar(
+            "SELECT account_id FROM linked_accounts WHERE channel = ? AND network_id = ?",
+        )
+        .bind(l.channel.as_str())
+        .bind(l.network_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if holder.is_some_and(|a| a != l.account_id) {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "that page or account is linked to another brand account",
+            ));
+        }
+        sqlx::query(
+            "INSERT INTO linked_accounts (account_id, channel, network_id, name, token_sealed,
+                 token_secret_sealed, skill_id, status, created_at, created_by)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 'linked', unixepoch(), ?)
+             ON CONFLICT (channel, network_id) DO UPDATE SET
+                 name = excluded.name, token_sealed = excluded.token_sealed,
+                 token_secret_sealed = excluded.token_secret_sealed,
+                 skill_id = coalesce(excluded.skill_id, linked_accounts.skill_id),
+                 status = 'linked'",
+        )
+        .bind(l.account_id)
+        .bind(l.channel.as_str())
+        .bind(l.network_id)
+        .bind(l.name)
+        .bind(&l.token_sealed)
+        .bind(&l.token_secret_sealed)
+        .bind(l.skill_id)
+        .bind(l.created_by)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.linked_account(l.channel, l.network_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("linked account vanished")))
+    }
+
+    async fn linked_account(
+        &self,
+        channel: Channel,
+        network_id: &str,
+    ) -> AppResult<Option<LinkedAccount>> {
+        let row = sqlx::query("SELECT * FROM linked_accounts WHERE channel = ? AND network_id = ?")
+            .bind(channel.as_str())
+            .bind(network_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(LinkedAccount {
+                id: r.get("id"),
+                account_id: r.get("account_id"),
+                channel,
+                network_id: r.get("network_id"),
+                name: r.get("name"),
+                skill_id: r.get("skill_id"),
+                status: LinkStatus::parse(r.get("status"))?,
+                token_sealed: r.get("token_sealed"),
+                token_secret_sealed: r.get("token_secret_sealed"),
+            })
+        })
+        .transpose()
+    }
+
+    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()> {
+        sqlx::query("UPDATE linked_accounts SET status = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ingest(
+        &self,
+        linked: &LinkedAccount,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> AppResult<IngestReport> {
+        let mut report = IngestReport::default();
+        let mut tx = self.pool.begin().await?;
+        for m in messages {
+            let existing: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM messages WHERE linked_account_id = ? AND network_id = ?",
+            )
+            .bind(linked.id)
+            .bind(&m.network_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match (m.change, existing) {
+                (Change::Edited, Some(id)) => {
+                    sqlx::query("UPDATE messages SET text = ?, edited = 1 WHERE id = ?")
+                        .bind(&m.text)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    report.updated += 1;
+                    continue;
+                }
+                (Change::Removed, Some(id)) => {
+                    sqlx::query("UPDATE messages SET removed = 1 WHERE id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    report.updated += 1;
+                    continue;
+                }
+                (Change::Removed, None) => continue,
+                (_, Some(_)) => {
+                    report.duplicates += 1;
+                    continue;
+                }
+                (_, None) => {}
+            }
+
+            let conversation: Option<i64> = if m.from_brand {
+                // Our own line (an echo, the page's comment, the brand's post or DM): it
+                // belongs to the conversation of the consumer it answers.
+                let by_consumer: Option<i64> = if m.consumer.network_id.is_empty() {
+                    None
+                } else {
+                    sqlx::query_scalar(
+                        "SELECT c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id
+                         WHERE c.linked_account_id = ? AND k.network_id = ?",
+                    )
+                    .bind(linked.id)
+                    .bind(&m.consumer.network_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                };
+                match (by_consumer, &m.reply_to) {
+                    (Some(c), _) => Some(c),
+                    (None, Some(parent)) => {
+                        sqlx::query_scalar(
+                            "SELECT conversation_id FROM messages
+                             WHERE linked_account_id = ? AND network_id = ?",
+                        )
+                        .bind(linked.id)
+                        .bind(parent)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    }
+                    (None, None) => None,
+                }
+            } else {
+                let consumer_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO consumers (linked_account_id, network_id, handle, name)
+                     VALUES (?, ?, ?, ?)
+                     ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
+                         handle = coalesce(excluded.handle, consumers.handle),
+                         name = coalesce(excluded.name, consumers.name)
+                     RETURNING id",
+                )
+                .bind(linked.id)
+                .bind(&m.consumer.network_id)
+                .bind(&m.consumer.handle)
+                .bind(&m.consumer.name)
+                .fetch_one(&mut *tx)
+                .await?;
+                Some(
+                    sqlx::query_scalar(
+                        "INSERT INTO conversations (linked_account_id, consumer_id, skill_id,
+                             status, created_at, last_message_at)
+                         VALUES (?, ?, ?, 'open', ?, ?)
+                         ON CONFLICT (linked_account_id, consumer_id) DO UPDATE SET
+                             status = 'open',
+                             last_message_at = max(conversations.last_message_at,
+                                                   excluded.last_message_at)
+                         RETURNING id",
+                    )
+                    .bind(linked.id)
+                    .bind(consumer_id)
+                    .bind(linked.skill_id)
+                    .bind(now_ms)
+                    .bind(m.created_at_ms)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                )
+            };
+            let Some(conversation) = conversation else {
+                report.unmatched += 1;
+                tracing::info!(network_id = %m.network_id, "brand line answering nothing we know; not stored");
+                continue;
+            };
+            let (direction, author, status) = if m.from_brand {
+                ("out", "agent", "sent")
+            } else {
+                ("in", "consumer", "received")
+            };
+            let message_id: i64 = sqlx::query_scalar(
+                "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag,
+                     direction, author, text, reply_to, status, edited, created_at, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(conversation)
+            .bind(linked.id)
+            .bind(&m.network_id)
+            .bind(m.tag.as_str())
+            .bind(direction)
+            .bind(author)
+            .bind(&m.text)
+            .bind(&m.reply_to)
+            .bind(status)
+            .bind(m.change == Change::Edited)
+            .bind(m.created_at_ms)
+            .bind(now_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            for media in &m.media {
+                sqlx::query(
+                    "INSERT INTO media (message_id, kind, mime, source_url) VALUES (?, ?, ?, ?)",
+                )
+                .bind(message_id)
+                .bind(media.kind.as_str())
+                .bind(&media.mime)
+                .bind(&media.url)
+                .execute(&mut *tx)
+                .await?;
+            }
+            report.stored += 1;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>> {
+        let rows = sqlx::query(
+            "SELECT c.id, a.number, l.channel, s.name AS skill, c.status, k.network_id, k.handle,
+                    k.name AS consumer_name, k.profile
+             FROM conversations c
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN accounts a ON a.id = l.account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             LEFT JOIN skills s ON s.id = c.skill_id
+             WHERE l.account_id = ? AND c.last_message_at >= ?
+             ORDER BY c.id",
+        )
+        .bind(account_id)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.get("id");
+            let channel: String = r.get("channel");
+            let profile: Option<String> = r.get("profile");
+            let lines = sqlx::query(
+                "SELECT id, network_id, tag, direction, author, text, status, error, created_at,
+                        edited, removed
+                 FROM messages WHERE conversation_id = ? ORDER BY created_at, id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut messages = Vec::with_capacity(lines.len());
+            for l in lines {
+                let mid: i64 = l.get("id");
+                let media = sqlx::query("SELECT kind, mime, bytes FROM media WHERE message_id = ? ORDER BY id")
+                    .bind(mid)
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(|m| ExportMedia {
+                        kind: export_kind(m.get("kind")),
+                        mime: m.get("mime"),
+                        bytes: m.get("bytes"),
+                    })
+                    .collect();
+                messages.push(ExportMessage {
+                    id: mid,
+                    network_id: l.get("network_id"),
+                    tag: l.get("tag"),
+                    direction: l.get("direction"),
+                    author: l.get("author"),
+                    text: l.get("text"),
+                    media,
+                    status: l.get("status"),
+                    error: l.get("error"),
+                    created_at: rfc3339(l.get("created_at")),
+                    edited: l.get("edited"),
+                    removed: l.get("removed"),
+                });
+            }
+            out.push(ExportConversation {
+                id,
+                account: r.get("number"),
+                channel: channel.parse().map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?,
+                skill: r.get("skill"),
+                status: r.get("status"),
+                consumer: ExportConsumer {
+                    network_id: r.get("network_id"),
+                    handle: r.get("handle"),
+                    name: r.get("consumer_name"),
+                    profile: profile
+                        .and_then(|p| serde_json::from_str(&p).ok())
+                        .unwrap_or_else(|| serde_json::json!({})),
+                },
+                messages,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn export_kind(kind: String) -> String {
+    match kind.as_str() {
+        "sticker" => "image".into(),
+        "audio" => "file".into(),
+        _ => kind,
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

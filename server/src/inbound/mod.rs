@@ -1,0 +1,248 @@
+//! Webhooks in (CONTRACT.md §2): the networks' verification handshakes, signature checks in
+//! constant time over the raw body, then parsing into the shared inbound model and storing
+//! it durably before the 200.
+
+pub mod facebook;
+pub mod twitter;
+
+use crate::AppState;
+use crate::error::{AppError, AppResult};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use serde_json::Value;
+use shared::inbound::InboundEvent;
+use shared::{Channel, ErrorCode};
+use std::collections::HashMap;
+
+/// Webhook bodies larger than this are refused before any parsing.
+pub const WEBHOOK_BODY_LIMIT: usize = 512 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable webhook payload: {0}")]
+pub struct ParseError(pub String);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/facebook", get(facebook_verify).post(facebook_event))
+        .route("/webhooks/twitter", get(twitter_crc).post(twitter_event))
+        .layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+}
+
+/// A string field, accepting numbers too (ids arrive as either).
+pub(crate) fn json_str(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// An integer field, accepting numeric strings (Twitter sends `"timestamp_ms": "…"`).
+pub(crate) fn json_i64(v: &Value, key: &str) -> Option<i64> {
+    match v.get(key)? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>`.
+pub fn facebook_signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(given) = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|hex_sig| hex::decode(hex_sig).ok())
+    else {
+        return false;
+    };
+    constant_time_eq(&given, &hmac_sha256(secret.as_bytes(), body))
+}
+
+/// `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(consumer secret, raw body)>`.
+pub fn twitter_signature_ok(secret: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let Some(given) = headers
+        .get("x-twitter-webhooks-signature")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|s| b64.decode(s).ok())
+    else {
+        return false;
+    };
+    constant_time_eq(&given, &hmac_sha256(secret.as_bytes(), body))
+}
+
+/// The CRC answer: `sha256=` + base64(HMAC-SHA256(consumer secret, crc_token)).
+pub fn twitter_crc_response(secret: &str, crc_token: &str) -> String {
+    let mac = hmac_sha256(secret.as_bytes(), crc_token.as_bytes());
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    )
+}
+
+fn network_off(channel: Channel) -> AppError {
+    AppError::new(
+        ErrorCode::NotFound,
+        format!("{} is not configured on this server", channel.label()),
+    )
+}
+
+fn bad_signature(present: bool) -> Response {
+    // Missing: 401 (no credentials); present but wrong: 403.
+    let status = if present {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    (status, "invalid signature").into_response()
+}
+
+async fn facebook_verify(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let Some(expected) = state.settings.facebook.facebook_verify_token.as_deref() else {
+        return Err(network_off(Channel::Facebook));
+    };
+    let mode_ok = q.get("hub.mode").map(String::as_str) == Some("subscribe");
+    let token_ok = q
+        .get("hub.verify_token")
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()));
+    match (mode_ok && token_ok, q.get("hub.challenge")) {
+        (true, Some(challenge)) => Ok(challenge.clone().into_response()),
+        _ => Ok((StatusCode::FORBIDDEN, "verification failed").into_response()),
+    }
+}
+
+async fn facebook_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    let Some(secret) = state.settings.facebook.facebook_app_secret.as_deref() else {
+        return Err(network_off(Channel::Facebook));
+    };
+    if !facebook_signature_ok(secret, &headers, &body) {
+        tracing::warn!("facebook webhook with a bad or missing signature refused");
+        return Ok(bad_signature(headers.contains_key("x-hub-signature-256")));
+    }
+    let events = facebook::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
+    ingest(&state, Channel::Facebook, events).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn twitter_crc(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let Some(secret) = state.settings.twitter.twitter_consumer_secret.as_deref() else {
+        return Err(network_off(Channel::Twitter));
+    };
+    let Some(token) = q.get("crc_token") else {
+        return Err(AppError::bad_request("crc_token is required"));
+    };
+    Ok(axum::Json(serde_json::json!({
+        "response_token": twitter_crc_response(secret, token)
+    }))
+    .into_response())
+}
+
+async fn twitter_event(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    let Some(secret) = state.settings.twitter.twitter_consumer_secret.as_deref() else {
+        return Err(network_off(Channel::Twitter));
+    };
+    if !twitter_signature_ok(secret, &headers, &body) {
+        tracing::warn!("twitter webhook with a bad or missing signature refused");
+        return Ok(bad_signature(headers.contains_key("x-twitter-webhooks-signature")));
+    }
+    let events = twitter::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
+    ingest(&state, Channel::Twitter, events).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Stores every event for a linked account; events for pages or accounts that are not
+/// linked are acknowledged and only logged.
+pub async fn ingest(state: &AppState, channel: Channel, events: Vec<InboundEvent>) -> AppResult<()> {
+    let mut by_brand: HashMap<String, Vec<shared::inbound::InboundMessage>> = HashMap::new();
+    for event in events {
+        match event {
+            InboundEvent::Message(m) => by_brand.entry(m.brand_id.clone()).or_default().push(m),
+            InboundEvent::AccessRevoked { brand_id, .. } => {
+                if let Some(linked) = state.store.linked_account(channel, &brand_id).await? {
+                    state
+                        .store
+                        .set_linked_status(linked.id, crate::store::LinkStatus::TokenInvalid)
+                        .await?;
+                    tracing::warn!(linked = linked.id, "access revoked: the account needs relinking");
+                }
+            }
+        }
+    }
+    for (brand_id, messages) in by_brand {
+        match state.store.linked_account(channel, &brand_id).await? {
+            Some(linked) if linked.status != crate::store::LinkStatus::Unlinked => {
+                let report = state
+                    .store
+                    .ingest(&linked, &messages, crate::auth::now_secs() * 1000)
+                    .await?;
+                tracing::debug!(linked = linked.id, ?report, "webhook stored");
+            }
+            _ => tracing::info!(%channel, brand = %brand_id, n = messages.len(), "event for an account that is not linked; ignored"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_checked_over_the_raw_body() {
+        let body = br#"{"object":"page","entry":[]}"#;
+        let mut h = HeaderMap::new();
+        let sig = hex::encode(hmac_sha256(b"s3cret", body));
+        h.insert("x-hub-signature-256", format!("sha256={sig}").parse().unwrap());
+        assert!(facebook_signature_ok("s3cret", &h, body));
+        assert!(!facebook_signature_ok("other", &h, body));
+        assert!(!facebook_signature_ok("s3cret", &h, b"{\"object\":\"page\",\"entry\":[] }"));
+        assert!(!facebook_signature_ok("s3cret", &HeaderMap::new(), body));
+
+        let mut t = HeaderMap::new();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(b"cs", body));
+        t.insert("x-twitter-webhooks-signature", format!("sha256={b64}").parse().unwrap());
+        assert!(twitter_signature_ok("cs", &t, body));
+        assert!(!twitter_signature_ok("cs", &t, b"{}"));
+    }
+
+    #[test]
+    fn crc_matches_xs_documented_example_shape() {
+        let r = twitter_crc_response("secret", "token");
+        let b64 = r.strip_prefix("sha256=").unwrap();
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        assert_eq!(raw, hmac_sha256(b"secret", b"token"));
+    }
+}

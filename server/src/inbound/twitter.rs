@@ -1,0 +1,430 @@
+//! Twitter/X webhook payloads to the shared inbound model: X Activity API envelopes
+//! (`{"data": {"event_type", "filter": {"user_id"}, "payload", "includes"}}`) first, and the
+//! legacy Account Activity API (`{"for_user_id", "tweet_create_events", ...}`) until its end
+//! of life on 2027-01-01. Formats: PLATFORMS.md, from X's `x-api/activity/event-payloads`
+//! and Account Activity references.
+
+use super::{ParseError, json_i64, json_str};
+use serde_json::Value;
+use shared::inbound::{Change, ConsumerRef, InboundEvent, InboundMessage, MediaKind, MediaRef};
+use shared::{Channel, Tag};
+use std::collections::HashMap;
+
+pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
+    let root: Value = serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
+    if let Some(data) = root.get("data").filter(|d| d.get("event_type").is_some()) {
+        return Ok(activity(data));
+    }
+    if let Some(brand) = json_str(&root, "for_user_id") {
+        return Ok(account_activity(&brand, &root));
+    }
+    Err(ParseError(
+        "neither an X Activity API event nor an Account Activity payload".into(),
+    ))
+}
+
+// ---- X Activity API ----
+
+fn activity(data: &Value) -> Vec<InboundEvent> {
+    let brand = data
+        .get("filter")
+        .and_then(|f| json_str(f, "user_id"))
+        .unwrap_or_default();
+    let event_type = data.get("event_type").and_then(Value::as_str).unwrap_or("");
+    let payload = data.get("payload").cloned().unwrap_or(Value::Null);
+    let includes = data.get("includes").cloned().unwrap_or(Value::Null);
+    match event_type {
+        "post.mention.create" | "post.reply.create" | "post.create" => {
+            // The payload is a v2 Post, sometimes wrapped as `{"data": Post}`.
+            let post = payload.get("data").unwrap_or(&payload);
+            v2_post(&brand, post, &includes, event_type == "post.reply.create")
+                .map(InboundEvent::Message)
+                .into_iter()
+                .collect()
+        }
+        "dm.received" | "dm.sent" => dm_events(&brand, &payload),
+        "oauth.revoke" => vec![InboundEvent::AccessRevoked {
+            channel: Channel::Twitter,
+            brand_id: brand,
+        }],
+        _ => Vec::new(),
+    }
+}
+
+fn v2_post(brand: &str, post: &Value, includes: &Value, is_reply: bool) -> Option<InboundMessage> {
+    let id = json_str(post, "id")?;
+    let author = json_str(post, "author_id")?;
+    let replied_to = json_str(post, "in_reply_to_tweet_id").or_else(|| {
+        post.get("referenced_tweets")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|r| r.get("type").and_then(Value::as_str) == Some("replied_to"))
+            .and_then(|r| json_str(r, "id"))
+    });
+    let from_brand = author == brand;
+    let users: HashMap<String, &Value> = includes
+        .get("users")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|u| Some((json_str(u, "id")?, u)))
+        .collect();
+    let consumer_id = if from_brand {
+        // The brand's own post: the conversation is with whoever it answers.
+        json_str(post, "in_reply_to_user_id").unwrap_or_default()
+    } else {
+        author
+    };
+    let consumer_user = users.get(&consumer_id);
+    let media_by_key: HashMap<String, &Value> = includes
+        .get("media")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((json_str(m, "media_key")?, m)))
+        .collect();
+    let media = post
+        .get("attachments")
+        .and_then(|a| a.get("media_keys"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|k| media_by_key.get(k.as_str()?))
+        .filter_map(|m| v2_media(m))
+        .collect();
+    let tag = if is_reply || replied_to.is_some() {
+        Tag::PublicThread
+    } else {
+        Tag::PublicPost
+    };
+    Some(InboundMessage {
+        channel: Channel::Twitter,
+        brand_id: brand.to_owned(),
+        consumer: ConsumerRef {
+            network_id: consumer_id,
+            handle: consumer_user.and_then(|u| json_str(u, "username")),
+            name: consumer_user.and_then(|u| json_str(u, "name")),
+        },
+        network_id: id,
+        tag,
+        from_brand,
+        text: json_str(post, "text").unwrap_or_default(),
+        media,
+        created_at_ms: post
+            .get("created_at")
+            .and_then(Value::as_str)
+            .and_then(rfc3339_millis)
+            .unwrap_or_default(),
+        reply_to: replied_to,
+        change: Change::New,
+    })
+}
+
+fn v2_media(m: &Value) -> Option<MediaRef> {
+    let kind = match m.get("type").and_then(Value::as_str)? {
+        "photo" => MediaKind::Image,
+        "animated_gif" => MediaKind::Gif,
+        "video" => MediaKind::Video,
+        _ => return None,
+    };
+    let url = json_str(m, "url").or_else(|| {
+        // Videos and GIFs: the best MP4 variant.
+        m.get("variants")
+            .and_then(Value::as_array)?
+            .iter()
+            .filter(|v| v.get("content_type").and_then(Value::as_str) == Some("video/mp4"))
+            .max_by_key(|v| json_i64(v, "bit_rate").unwrap_or(0))
+            .and_then(|v| json_str(v, "url"))
+    });
+    Some(MediaRef {
+        kind,
+        url,
+        mime: None,
+    })
+}
+
+// ---- Direct Messages (both APIs use `direct_message_events` with `message_create`) ----
+
+fn dm_events(brand: &str, payload: &Value) -> Vec<InboundEvent> {
+    let users = payload.get("users");
+    payload
+        .get("direct_message_events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| dm(brand, e, users))
+        .map(InboundEvent::Message)
+        .collect()
+}
+
+fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
+    let id = json_str(e, "id")?;
+    let (sender, recipient, text, attachment, created) = if let Some(mc) = e.get("message_create") {
+        let data = mc.get("message_data");
+        (
+            json_str(mc, "sender_id")?,
+            mc.get("target").and_then(|t| json_str(t, "recipient_id"))?,
+            data.and_then(|d| json_str(d, "text")).unwrap_or_default(),
+            data.and_then(|d| d.get("attachment")).and_then(|a| a.get("media")).and_then(v1_media),
+            json_i64(e, "created_timestamp").unwrap_or_default(),
+        )
+    } else {
+        // v2 DM event shape.
+        let participants = e.get("participant_ids").and_then(Value::as_array);
+        let sender = json_str(e, "sender_id")?;
+        let recipient = participants
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|p| *p != sender)
+            .map(str::to_owned)
+            .unwrap_or_else(|| brand.to_owned());
+        (
+            sender,
+            recipient,
+            json_str(e, "text").unwrap_or_default(),
+            None,
+            e.get("created_at")
+                .and_then(Value::as_str)
+                .and_then(rfc3339_millis)
+                .unwrap_or_default(),
+        )
+    };
+    let from_brand = sender == brand;
+    let consumer_id = if from_brand { recipient } else { sender };
+    let user = users.and_then(|u| u.get(&consumer_id));
+    // Users map values are v1.1-style users or `{ "data": v2 user }`.
+    let user = user.map(|u| u.get("data").unwrap_or(u));
+    Some(InboundMessage {
+        channel: Channel::Twitter,
+        brand_id: brand.to_owned(),
+        consumer: ConsumerRef {
+            handle: user.and_then(|u| json_str(u, "username").or_else(|| json_str(u, "screen_name"))),
+            name: user.and_then(|u| json_str(u, "name")),
+            network_id: consumer_id,
+        },
+        network_id: id,
+        tag: Tag::Private,
+        from_brand,
+        text,
+        media: attachment.into_iter().collect(),
+        created_at_ms: created,
+        reply_to: None,
+        change: Change::New,
+    })
+}
+
+fn v1_media(m: &Value) -> Option<MediaRef> {
+    let kind = match m.get("type").and_then(Value::as_str)? {
+        "photo" => MediaKind::Image,
+        "animated_gif" => MediaKind::Gif,
+        "video" => MediaKind::Video,
+        _ => return None,
+    };
+    let url = match kind {
+        MediaKind::Image => json_str(m, "media_url_https"),
+        _ => m
+            .get("video_info")
+            .and_then(|v| v.get("variants"))
+            .and_then(Value::as_array)
+            .and_then(|vs| {
+                vs.iter()
+                    .filter(|v| v.get("content_type").and_then(Value::as_str) == Some("video/mp4"))
+                    .max_by_key(|v| json_i64(v, "bitrate").unwrap_or(0))
+            })
+            .and_then(|v| json_str(v, "url"))
+            .or_else(|| json_str(m, "media_url_https")),
+    };
+    Some(MediaRef {
+        kind,
+        url,
+        mime: None,
+    })
+}
+
+// ---- Account Activity API (legacy) ----
+
+fn account_activity(brand: &str, root: &Value) -> Vec<InboundEvent> {
+    let mut out = Vec::new();
+    for t in root
+        .get("tweet_create_events")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        out.extend(v1_tweet(brand, t).map(InboundEvent::Message));
+    }
+    out.extend(dm_events(brand, root));
+    if root.get("user_event").and_then(|u| u.get("revoke")).is_some() {
+        out.push(InboundEvent::AccessRevoked {
+            channel: Channel::Twitter,
+            brand_id: brand.to_owned(),
+        });
+    }
+    out
+}
+
+fn v1_tweet(brand: &str, t: &Value) -> Option<InboundMessage> {
+    let id = json_str(t, "id_str")?;
+    let user = t.get("user")?;
+    let author = json_str(user, "id_str")?;
+    let from_brand = author == brand;
+    let replied_to = json_str(t, "in_reply_to_status_id_str");
+    let text = t
+        .get("extended_tweet")
+        .and_then(|x| json_str(x, "full_text"))
+        .or_else(|| json_str(t, "text"))
+        .unwrap_or_default();
+    let media_list = t
+        .get("extended_tweet")
+        .and_then(|x| x.get("extended_entities"))
+        .or_else(|| t.get("extended_entities"))
+        .and_then(|e| e.get("media"))
+        .and_then(Value::as_array);
+    let media = media_list.into_iter().flatten().filter_map(v1_media).collect();
+    let (consumer_id, handle, name) = if from_brand {
+        (json_str(t, "in_reply_to_user_id_str").unwrap_or_default(), json_str(t, "in_reply_to_screen_name"), None)
+    } else {
+        (author, json_str(user, "screen_name"), json_str(user, "name"))
+    };
+    Some(InboundMessage {
+        channel: Channel::Twitter,
+        brand_id: brand.to_owned(),
+        consumer: ConsumerRef {
+            network_id: consumer_id,
+            handle,
+            name,
+        },
+        network_id: id,
+        tag: if replied_to.is_some() {
+            Tag::PublicThread
+        } else {
+            Tag::PublicPost
+        },
+        from_brand,
+        text,
+        media,
+        created_at_ms: json_i64(t, "timestamp_ms").unwrap_or_default(),
+        reply_to: replied_to,
+        change: Change::New,
+    })
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time such as `2026-11-25T10:00:00.000Z`.
+fn rfc3339_millis(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn messages(body: Value) -> Vec<InboundMessage> {
+        parse(body.to_string().as_bytes())
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e {
+                InboundEvent::Message(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn xaa(event_type: &str, payload: Value, includes: Value) -> Value {
+        json!({"data":{"event_uuid":"e1","filter":{"user_id":"BRAND"},"event_type":event_type,
+            "tag":"t","payload":payload,"includes":includes}})
+    }
+
+    #[test]
+    fn mentions_are_posts_or_threads() {
+        let users = json!({"users":[{"id":"C1","username":"ann","name":"Ann A"}],
+            "media":[{"media_key":"3_1","type":"animated_gif","variants":[
+                {"content_type":"video/mp4","bit_rate":0,"url":"https://video.example/g.mp4"}]}]});
+        let m = &messages(xaa("post.mention.create", json!({"id":"T1","text":"@brand help","author_id":"C1",
+            "created_at":"2026-11-25T10:00:00.000Z","attachments":{"media_keys":["3_1"]}}), users.clone()))[0];
+        assert_eq!(m.tag, Tag::PublicPost);
+        assert_eq!(m.consumer.handle.as_deref(), Some("ann"));
+        assert_eq!(m.created_at_ms, 1_795_600_800_000);
+        assert_eq!(m.media[0].kind, MediaKind::Gif);
+        assert_eq!(m.media[0].url.as_deref(), Some("https://video.example/g.mp4"));
+
+        let t = &messages(xaa("post.mention.create", json!({"id":"T2","text":"@brand again","author_id":"C1",
+            "in_reply_to_tweet_id":"T0"}), users.clone()))[0];
+        assert_eq!(t.tag, Tag::PublicThread);
+        let r = &messages(xaa("post.reply.create", json!({"data":{"id":"T3","text":"reply","author_id":"C1",
+            "referenced_tweets":[{"type":"replied_to","id":"B1"}]}}), users))[0];
+        assert_eq!(r.tag, Tag::PublicThread);
+        assert_eq!(r.reply_to.as_deref(), Some("B1"));
+    }
+
+    #[test]
+    fn the_brands_own_posts_and_dms_are_marked() {
+        let p = &messages(xaa("post.create", json!({"id":"B2","text":"@ann done","author_id":"BRAND",
+            "in_reply_to_user_id":"C1","in_reply_to_tweet_id":"T1"}), json!({})))[0];
+        assert!(p.from_brand);
+        assert_eq!(p.consumer.network_id, "C1");
+        let d = &messages(xaa("dm.sent", json!({"direct_message_events":[{"type":"message_create","id":"D9",
+            "created_timestamp":"1700000000000","message_create":{"target":{"recipient_id":"C1"},
+            "sender_id":"BRAND","message_data":{"text":"hello"}}}]}), json!({})))[0];
+        assert!(d.from_brand);
+        assert_eq!(d.consumer.network_id, "C1");
+        assert_eq!(d.tag, Tag::Private);
+    }
+
+    #[test]
+    fn received_dms_with_media_and_users() {
+        let d = &messages(xaa("dm.received", json!({"direct_message_events":[{"type":"message_create","id":"D1",
+            "created_timestamp":"1700000000001","message_create":{"target":{"recipient_id":"BRAND"},
+            "sender_id":"C1","message_data":{"text":"pic","attachment":{"type":"media","media":{
+            "type":"photo","media_url_https":"https://pbs.example/p.jpg"}}}}}],
+            "users":{"C1":{"data":{"id":"C1","username":"ann","name":"Ann"}}}}), json!({})))[0];
+        assert_eq!(d.created_at_ms, 1_700_000_000_001);
+        assert_eq!(d.consumer.handle.as_deref(), Some("ann"));
+        assert_eq!(d.media[0].url.as_deref(), Some("https://pbs.example/p.jpg"));
+    }
+
+    #[test]
+    fn revocation_marks_the_account() {
+        let e = parse(xaa("oauth.revoke", json!({}), json!({})).to_string().as_bytes()).unwrap();
+        assert_eq!(
+            e,
+            vec![InboundEvent::AccessRevoked { channel: Channel::Twitter, brand_id: "BRAND".into() }]
+        );
+        let aaa = json!({"for_user_id":"BRAND","user_event":{"revoke":{"source":{"user_id":"BRAND"}}}});
+        assert!(matches!(parse(aaa.to_string().as_bytes()).unwrap()[0], InboundEvent::AccessRevoked { .. }));
+    }
+
+    #[test]
+    fn account_activity_tweets_and_dms_map_the_same_way() {
+        let body = json!({"for_user_id":"BRAND",
+            "tweet_create_events":[
+                {"id_str":"T5","text":"short","extended_tweet":{"full_text":"@brand the long text"},
+                 "user":{"id_str":"C2","screen_name":"bo","name":"Bo"},"timestamp_ms":"1700000000500",
+                 "entities":{"user_mentions":[{"id_str":"BRAND"}]}},
+                {"id_str":"T6","text":"@brand more","user":{"id_str":"C2","screen_name":"bo"},
+                 "in_reply_to_status_id_str":"T5","timestamp_ms":"1700000000600",
+                 "extended_entities":{"media":[{"type":"video","media_url_https":"https://pbs.example/poster.jpg",
+                   "video_info":{"variants":[{"content_type":"video/mp4","bitrate":832000,"url":"https://v.example/hi.mp4"},
+                   {"content_type":"video/mp4","bitrate":256000,"url":"https://v.example/lo.mp4"}]}}]}}],
+            "direct_message_events":[{"type":"message_create","id":"D2","created_timestamp":"1700000000700",
+                "message_create":{"target":{"recipient_id":"BRAND"},"sender_id":"C2","message_data":{"text":"dm"}}}],
+            "users":{"C2":{"id":"C2","screen_name":"bo","name":"Bo"}}});
+        let m = messages(body);
+        assert_eq!(m.len(), 3);
+        assert_eq!((m[0].tag, m[0].text.as_str()), (Tag::PublicPost, "@brand the long text"));
+        assert_eq!(m[1].tag, Tag::PublicThread);
+        assert_eq!(m[1].media[0].url.as_deref(), Some("https://v.example/hi.mp4"));
+        assert_eq!((m[2].tag, m[2].consumer.handle.as_deref()), (Tag::Private, Some("bo")));
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors_not_panics() {
+        for body in [&b"nope"[..], b"{}", b"[]", b"{\"data\":{}}"] {
+            assert!(parse(body).is_err());
+        }
+        let odd = json!({"data":{"event_type":"dm.received","payload":{"direct_message_events":[1,{"id":"x"}]}}});
+        assert!(parse(odd.to_string().as_bytes()).unwrap().is_empty());
+    }
+}
