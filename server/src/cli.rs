@@ -1,6 +1,6 @@
 //! The `socialconnect` command line: logging set-up and the subcommands.
 
-use crate::config::{Cli, Command, ServeArgs};
+use crate::config::{Cli, Command, ExportArgs, ServeArgs};
 use clap::Parser;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -23,6 +23,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
+            Command::Export(args) => export(args).await,
         }
     });
     match result {
@@ -39,6 +40,32 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     crate::run(args, listener, shutdown_signal()).await
+}
+
+/// `socialconnect export`: one JSON line per conversation on stdout.
+async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let since_ms = match &args.since {
+        Some(s) => {
+            let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| anyhow::anyhow!("--since {s:?} is not an RFC 3339 time: {e}"))?;
+            (t.unix_timestamp_nanos() / 1_000_000) as i64
+        }
+        None => i64::MIN,
+    };
+    let store = args.store.open().await?;
+    let account = store
+        .account_by_number(&args.account)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no brand account {:?}", args.account))?;
+    let conversations = store.export(account.id, since_ms).await?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for c in &conversations {
+        serde_json::to_writer(&mut out, c)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -21,6 +21,22 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: webhooks, the internal API and the widget.
     Serve(Box<ServeArgs>),
+    /// Write every conversation of a brand account as JSON Lines on stdout.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The brand's account number.
+    #[arg(long)]
+    pub account: String,
+
+    /// Only conversations with a line at or after this time (RFC 3339).
+    #[arg(long)]
+    pub since: Option<String>,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -33,23 +49,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SOCIALCONNECT_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Where the embedded database and media live.
-    #[arg(long, env = "SOCIALCONNECT_DATA_DIR", default_value = "./data")]
-    pub data_dir: PathBuf,
-
-    /// A postgres:// URL to use PostgreSQL instead of the embedded database.
-    #[arg(long, env = "SOCIALCONNECT_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 
     /// ACCOUNT_NUMBER:EMAIL:PASSWORD — create that brand account (SocialConnect enabled)
     /// and admin at start when they do not exist.
     #[arg(long, env = "SOCIALCONNECT_BOOTSTRAP_ADMIN", hide_env_values = true)]
     pub bootstrap_admin: Option<BootstrapAdmin>,
-
-    /// Base64 of 32 random bytes: the key that encrypts network tokens at rest
-    /// [default: a key file created in the data dir].
-    #[arg(long, env = "SOCIALCONNECT_SECRET_KEY", hide_env_values = true)]
-    pub secret_key: Option<String>,
 
     #[command(flatten)]
     pub facebook: FacebookArgs,
@@ -64,6 +70,33 @@ pub struct ServeArgs {
     /// Seed a demo brand with an admin, an agent and support staff, and print the sign-ins.
     #[arg(long)]
     pub demo: bool,
+}
+
+/// Where data lives and how tokens are sealed: shared by every command that touches it.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Where the embedded database and media live.
+    #[arg(long, env = "SOCIALCONNECT_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// A postgres:// URL to use PostgreSQL instead of the embedded database.
+    #[arg(long, env = "SOCIALCONNECT_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Base64 of 32 random bytes: the key that encrypts network tokens at rest
+    /// [default: a key file created once in the data dir].
+    #[arg(long, env = "SOCIALCONNECT_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
+        crate::store::open(self.database_url.as_deref(), &self.data_dir).await
+    }
+
+    pub fn cipher(&self) -> anyhow::Result<crate::crypto::TokenCipher> {
+        crate::crypto::TokenCipher::load(self.secret_key.as_deref(), &self.data_dir)
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -182,8 +215,10 @@ impl ServeArgs {
     /// Settings for tests and embedding: every default, listening on a free loopback port.
     pub fn for_tests(data_dir: PathBuf) -> Self {
         let cli = Cli::parse_from(["socialconnect", "serve", "--listen", "127.0.0.1:0"]);
-        let Command::Serve(mut args) = cli.command;
-        args.data_dir = data_dir;
+        let Command::Serve(mut args) = cli.command else {
+            unreachable!("parsed a serve command")
+        };
+        args.store.data_dir = data_dir;
         *args
     }
 
@@ -254,7 +289,9 @@ mod tests {
     fn public_url_defaults_to_the_bound_address() {
         let cli =
             Cli::try_parse_from(["socialconnect", "serve", "--listen", "127.0.0.1:9999"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
         assert_eq!(args.listen.port(), 9999);
         assert_eq!(
             args.public_url_for("127.0.0.1:9999".parse().unwrap()),

@@ -117,7 +117,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
-    let store = store::open(settings.database_url.as_deref(), &settings.data_dir).await?;
+    let store = settings.store.open().await?;
     if let Some(b) = &settings.bootstrap_admin {
         seed::bootstrap_admin(store.as_ref(), b).await?;
     }
@@ -126,7 +126,7 @@ pub async fn run(
         seed::demo(store.as_ref()).await?;
         println!("{}", seed::demo_banner(&public_url));
     }
-    let cipher = crypto::TokenCipher::load(settings.secret_key.as_deref(), &settings.data_dir)?;
+    let cipher = settings.store.cipher()?;
     let state = AppState::new(store.clone(), settings, public_url, cipher);
     spawn_session_purge(store);
 

@@ -92,5 +92,8 @@ pub struct InboundMessage {
 pub enum InboundEvent {
     Message(InboundMessage),
     /// The brand revoked the app's access: the account needs relinking.
-    AccessRevoked { channel: Channel, brand_id: String },
+    AccessRevoked {
+        channel: Channel,
+        brand_id: String,
+    },
 }

@@ -21,14 +21,24 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
         let Some(page_id) = json_str(entry, "id") else {
             continue;
         };
-        for m in entry.get("messaging").and_then(Value::as_array).into_iter().flatten() {
+        for m in entry
+            .get("messaging")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             out.extend(messaging(&page_id, m).map(InboundEvent::Message));
         }
-        for c in entry.get("changes").and_then(Value::as_array).into_iter().flatten() {
-            if c.get("field").and_then(Value::as_str) == Some("feed") {
-                if let Some(value) = c.get("value") {
-                    out.extend(feed(&page_id, value).map(InboundEvent::Message));
-                }
+        for c in entry
+            .get("changes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if c.get("field").and_then(Value::as_str) == Some("feed")
+                && let Some(value) = c.get("value")
+            {
+                out.extend(feed(&page_id, value).map(InboundEvent::Message));
             }
         }
     }
@@ -63,9 +73,7 @@ fn messaging(page_id: &str, m: &Value) -> Option<InboundMessage> {
         text: json_str(message, "text").unwrap_or_default(),
         media,
         created_at_ms: json_i64(m, "timestamp").unwrap_or_default(),
-        reply_to: message
-            .get("reply_to")
-            .and_then(|r| json_str(r, "mid")),
+        reply_to: message.get("reply_to").and_then(|r| json_str(r, "mid")),
         change: Change::New,
     })
 }
@@ -136,14 +144,14 @@ fn feed(page_id: &str, v: &Value) -> Option<InboundMessage> {
             mime: None,
         });
     }
-    if item == "video" {
-        if let Some(url) = json_str(v, "link") {
-            media.push(MediaRef {
-                kind: MediaKind::Video,
-                url: Some(url),
-                mime: None,
-            });
-        }
+    if item == "video"
+        && let Some(url) = json_str(v, "link")
+    {
+        media.push(MediaRef {
+            kind: MediaKind::Video,
+            url: Some(url),
+            mime: None,
+        });
     }
     Some(InboundMessage {
         channel: Channel::Facebook,
@@ -185,7 +193,8 @@ mod tests {
 
     #[test]
     fn messenger_text_and_attachments_are_private() {
-        let m = one(json!({"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{
+        let m = one(
+            json!({"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{
             "sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":1700000000123i64,
             "message":{"mid":"m_1","text":"hi","attachments":[
                 {"type":"image","payload":{"url":"https://cdn.example/a.GIF?x=1"}},
@@ -196,7 +205,8 @@ mod tests {
                 {"type":"file","payload":{"url":"https://cdn.example/f.pdf"}},
                 {"type":"fallback","payload":null},
                 {"type":"template","payload":{"template_type":"generic"}}
-            ]}}]}]}));
+            ]}}]}]}),
+        );
         assert_eq!(m.tag, Tag::Private);
         assert!(!m.from_brand);
         assert_eq!(m.consumer.network_id, "PSID");
@@ -241,11 +251,11 @@ mod tests {
 
     #[test]
     fn feed_posts_comments_replies_edits_and_removals() {
-        let feed = |value: Value| {
-            json!({"object":"page","entry":[{"id":"PAGE","time":1,"changes":[{"field":"feed","value":value}]}]})
-        };
-        let post = one(feed(json!({"from":{"id":"U1","name":"Ann"},"item":"status","verb":"add",
-            "post_id":"PAGE_1","message":"help","created_time":1700000000})));
+        let feed = |value: Value| json!({"object":"page","entry":[{"id":"PAGE","time":1,"changes":[{"field":"feed","value":value}]}]});
+        let post = one(feed(
+            json!({"from":{"id":"U1","name":"Ann"},"item":"status","verb":"add",
+            "post_id":"PAGE_1","message":"help","created_time":1700000000}),
+        ));
         assert_eq!(post.tag, Tag::PublicPost);
         assert_eq!(post.network_id, "PAGE_1");
         assert_eq!(post.consumer.name.as_deref(), Some("Ann"));
@@ -255,35 +265,56 @@ mod tests {
             "post_id":"PAGE_2","photo":"https://cdn.example/p.jpg","created_time":1})));
         assert_eq!(photo.media[0].kind, MediaKind::Image);
 
-        let comment = one(feed(json!({"from":{"id":"U2","name":"Bo"},"item":"comment","verb":"add",
-            "post_id":"PAGE_1","comment_id":"1_9","parent_id":"PAGE_1","message":"me too","created_time":2})));
+        let comment = one(feed(
+            json!({"from":{"id":"U2","name":"Bo"},"item":"comment","verb":"add",
+            "post_id":"PAGE_1","comment_id":"1_9","parent_id":"PAGE_1","message":"me too","created_time":2}),
+        ));
         assert_eq!(comment.tag, Tag::PublicComment);
         assert_eq!(comment.reply_to.as_deref(), Some("PAGE_1"));
 
-        let reply = one(feed(json!({"from":{"id":"U2"},"item":"comment","verb":"add",
-            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","message":"still","created_time":3})));
+        let reply = one(feed(
+            json!({"from":{"id":"U2"},"item":"comment","verb":"add",
+            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","message":"still","created_time":3}),
+        ));
         assert_eq!(reply.reply_to.as_deref(), Some("1_9"));
 
-        let edit = one(feed(json!({"from":{"id":"U2"},"item":"comment","verb":"edited",
-            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","message":"fixed","created_time":3})));
+        let edit = one(feed(
+            json!({"from":{"id":"U2"},"item":"comment","verb":"edited",
+            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","message":"fixed","created_time":3}),
+        ));
         assert_eq!(edit.change, Change::Edited);
-        let gone = one(feed(json!({"from":{"id":"U2"},"item":"comment","verb":"remove",
-            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","created_time":3})));
+        let gone = one(feed(
+            json!({"from":{"id":"U2"},"item":"comment","verb":"remove",
+            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","created_time":3}),
+        ));
         assert_eq!(gone.change, Change::Removed);
 
-        let ours = one(feed(json!({"from":{"id":"PAGE","name":"Acme"},"item":"comment","verb":"add",
-            "post_id":"PAGE_1","comment_id":"1_11","parent_id":"1_9","message":"on it","created_time":4})));
+        let ours = one(feed(
+            json!({"from":{"id":"PAGE","name":"Acme"},"item":"comment","verb":"add",
+            "post_id":"PAGE_1","comment_id":"1_11","parent_id":"1_9","message":"on it","created_time":4}),
+        ));
         assert!(ours.from_brand);
         assert!(ours.consumer.network_id.is_empty());
 
-        let own_post = parse(feed(json!({"from":{"id":"PAGE"},"item":"status","verb":"add",
-            "post_id":"PAGE_3","message":"news","created_time":5})).to_string().as_bytes()).unwrap();
+        let own_post = parse(
+            feed(json!({"from":{"id":"PAGE"},"item":"status","verb":"add",
+            "post_id":"PAGE_3","message":"news","created_time":5}))
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
         assert!(own_post.is_empty());
     }
 
     #[test]
     fn malformed_payloads_are_errors_not_panics() {
-        for body in [&b"not json"[..], b"{}", b"{\"object\":\"user\"}", b"{\"object\":\"page\"}", b"[]"] {
+        for body in [
+            &b"not json"[..],
+            b"{}",
+            b"{\"object\":\"user\"}",
+            b"{\"object\":\"page\"}",
+            b"[]",
+        ] {
             assert!(parse(body).is_err(), "{}", String::from_utf8_lossy(body));
         }
         let odd = json!({"object":"page","entry":[{"id":5},{"id":"P","messaging":"x","changes":[1,{"field":"feed","value":{"item":7}}]}]});

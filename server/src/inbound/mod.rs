@@ -28,7 +28,10 @@ pub struct ParseError(pub String);
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/webhooks/facebook", get(facebook_verify).post(facebook_event))
+        .route(
+            "/webhooks/facebook",
+            get(facebook_verify).post(facebook_event),
+        )
         .route("/webhooks/twitter", get(twitter_crc).post(twitter_event))
         .layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
 }
@@ -176,7 +179,9 @@ async fn twitter_event(
     };
     if !twitter_signature_ok(secret, &headers, &body) {
         tracing::warn!("twitter webhook with a bad or missing signature refused");
-        return Ok(bad_signature(headers.contains_key("x-twitter-webhooks-signature")));
+        return Ok(bad_signature(
+            headers.contains_key("x-twitter-webhooks-signature"),
+        ));
     }
     let events = twitter::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
     ingest(&state, Channel::Twitter, events).await?;
@@ -185,7 +190,11 @@ async fn twitter_event(
 
 /// Stores every event for a linked account; events for pages or accounts that are not
 /// linked are acknowledged and only logged.
-pub async fn ingest(state: &AppState, channel: Channel, events: Vec<InboundEvent>) -> AppResult<()> {
+pub async fn ingest(
+    state: &AppState,
+    channel: Channel,
+    events: Vec<InboundEvent>,
+) -> AppResult<()> {
     let mut by_brand: HashMap<String, Vec<shared::inbound::InboundMessage>> = HashMap::new();
     for event in events {
         match event {
@@ -196,7 +205,10 @@ pub async fn ingest(state: &AppState, channel: Channel, events: Vec<InboundEvent
                         .store
                         .set_linked_status(linked.id, crate::store::LinkStatus::TokenInvalid)
                         .await?;
-                    tracing::warn!(linked = linked.id, "access revoked: the account needs relinking");
+                    tracing::warn!(
+                        linked = linked.id,
+                        "access revoked: the account needs relinking"
+                    );
                 }
             }
         }
@@ -210,7 +222,9 @@ pub async fn ingest(state: &AppState, channel: Channel, events: Vec<InboundEvent
                     .await?;
                 tracing::debug!(linked = linked.id, ?report, "webhook stored");
             }
-            _ => tracing::info!(%channel, brand = %brand_id, n = messages.len(), "event for an account that is not linked; ignored"),
+            _ => {
+                tracing::info!(%channel, brand = %brand_id, n = messages.len(), "event for an account that is not linked; ignored")
+            }
         }
     }
     Ok(())
@@ -225,15 +239,25 @@ mod tests {
         let body = br#"{"object":"page","entry":[]}"#;
         let mut h = HeaderMap::new();
         let sig = hex::encode(hmac_sha256(b"s3cret", body));
-        h.insert("x-hub-signature-256", format!("sha256={sig}").parse().unwrap());
+        h.insert(
+            "x-hub-signature-256",
+            format!("sha256={sig}").parse().unwrap(),
+        );
         assert!(facebook_signature_ok("s3cret", &h, body));
         assert!(!facebook_signature_ok("other", &h, body));
-        assert!(!facebook_signature_ok("s3cret", &h, b"{\"object\":\"page\",\"entry\":[] }"));
+        assert!(!facebook_signature_ok(
+            "s3cret",
+            &h,
+            b"{\"object\":\"page\",\"entry\":[] }"
+        ));
         assert!(!facebook_signature_ok("s3cret", &HeaderMap::new(), body));
 
         let mut t = HeaderMap::new();
         let b64 = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(b"cs", body));
-        t.insert("x-twitter-webhooks-signature", format!("sha256={b64}").parse().unwrap());
+        t.insert(
+            "x-twitter-webhooks-signature",
+            format!("sha256={b64}").parse().unwrap(),
+        );
         assert!(twitter_signature_ok("cs", &t, body));
         assert!(!twitter_signature_ok("cs", &t, b"{}"));
     }
@@ -242,7 +266,9 @@ mod tests {
     fn crc_matches_xs_documented_example_shape() {
         let r = twitter_crc_response("secret", "token");
         let b64 = r.strip_prefix("sha256=").unwrap();
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         assert_eq!(raw, hmac_sha256(b"secret", b"token"));
     }
 }

@@ -165,7 +165,9 @@ fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
             json_str(mc, "sender_id")?,
             mc.get("target").and_then(|t| json_str(t, "recipient_id"))?,
             data.and_then(|d| json_str(d, "text")).unwrap_or_default(),
-            data.and_then(|d| d.get("attachment")).and_then(|a| a.get("media")).and_then(v1_media),
+            data.and_then(|d| d.get("attachment"))
+                .and_then(|a| a.get("media"))
+                .and_then(v1_media),
             json_i64(e, "created_timestamp").unwrap_or_default(),
         )
     } else {
@@ -199,7 +201,8 @@ fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
         channel: Channel::Twitter,
         brand_id: brand.to_owned(),
         consumer: ConsumerRef {
-            handle: user.and_then(|u| json_str(u, "username").or_else(|| json_str(u, "screen_name"))),
+            handle: user
+                .and_then(|u| json_str(u, "username").or_else(|| json_str(u, "screen_name"))),
             name: user.and_then(|u| json_str(u, "name")),
             network_id: consumer_id,
         },
@@ -255,7 +258,11 @@ fn account_activity(brand: &str, root: &Value) -> Vec<InboundEvent> {
         out.extend(v1_tweet(brand, t).map(InboundEvent::Message));
     }
     out.extend(dm_events(brand, root));
-    if root.get("user_event").and_then(|u| u.get("revoke")).is_some() {
+    if root
+        .get("user_event")
+        .and_then(|u| u.get("revoke"))
+        .is_some()
+    {
         out.push(InboundEvent::AccessRevoked {
             channel: Channel::Twitter,
             brand_id: brand.to_owned(),
@@ -281,11 +288,23 @@ fn v1_tweet(brand: &str, t: &Value) -> Option<InboundMessage> {
         .or_else(|| t.get("extended_entities"))
         .and_then(|e| e.get("media"))
         .and_then(Value::as_array);
-    let media = media_list.into_iter().flatten().filter_map(v1_media).collect();
+    let media = media_list
+        .into_iter()
+        .flatten()
+        .filter_map(v1_media)
+        .collect();
     let (consumer_id, handle, name) = if from_brand {
-        (json_str(t, "in_reply_to_user_id_str").unwrap_or_default(), json_str(t, "in_reply_to_screen_name"), None)
+        (
+            json_str(t, "in_reply_to_user_id_str").unwrap_or_default(),
+            json_str(t, "in_reply_to_screen_name"),
+            None,
+        )
     } else {
-        (author, json_str(user, "screen_name"), json_str(user, "name"))
+        (
+            author,
+            json_str(user, "screen_name"),
+            json_str(user, "name"),
+        )
     };
     Some(InboundMessage {
         channel: Channel::Twitter,
@@ -342,32 +361,55 @@ mod tests {
         let users = json!({"users":[{"id":"C1","username":"ann","name":"Ann A"}],
             "media":[{"media_key":"3_1","type":"animated_gif","variants":[
                 {"content_type":"video/mp4","bit_rate":0,"url":"https://video.example/g.mp4"}]}]});
-        let m = &messages(xaa("post.mention.create", json!({"id":"T1","text":"@brand help","author_id":"C1",
-            "created_at":"2026-11-25T10:00:00.000Z","attachments":{"media_keys":["3_1"]}}), users.clone()))[0];
+        let m = &messages(xaa(
+            "post.mention.create",
+            json!({"id":"T1","text":"@brand help","author_id":"C1",
+            "created_at":"2026-11-25T10:00:00.000Z","attachments":{"media_keys":["3_1"]}}),
+            users.clone(),
+        ))[0];
         assert_eq!(m.tag, Tag::PublicPost);
         assert_eq!(m.consumer.handle.as_deref(), Some("ann"));
         assert_eq!(m.created_at_ms, 1_795_600_800_000);
         assert_eq!(m.media[0].kind, MediaKind::Gif);
-        assert_eq!(m.media[0].url.as_deref(), Some("https://video.example/g.mp4"));
+        assert_eq!(
+            m.media[0].url.as_deref(),
+            Some("https://video.example/g.mp4")
+        );
 
-        let t = &messages(xaa("post.mention.create", json!({"id":"T2","text":"@brand again","author_id":"C1",
-            "in_reply_to_tweet_id":"T0"}), users.clone()))[0];
+        let t = &messages(xaa(
+            "post.mention.create",
+            json!({"id":"T2","text":"@brand again","author_id":"C1",
+            "in_reply_to_tweet_id":"T0"}),
+            users.clone(),
+        ))[0];
         assert_eq!(t.tag, Tag::PublicThread);
-        let r = &messages(xaa("post.reply.create", json!({"data":{"id":"T3","text":"reply","author_id":"C1",
-            "referenced_tweets":[{"type":"replied_to","id":"B1"}]}}), users))[0];
+        let r = &messages(xaa(
+            "post.reply.create",
+            json!({"data":{"id":"T3","text":"reply","author_id":"C1",
+            "referenced_tweets":[{"type":"replied_to","id":"B1"}]}}),
+            users,
+        ))[0];
         assert_eq!(r.tag, Tag::PublicThread);
         assert_eq!(r.reply_to.as_deref(), Some("B1"));
     }
 
     #[test]
     fn the_brands_own_posts_and_dms_are_marked() {
-        let p = &messages(xaa("post.create", json!({"id":"B2","text":"@ann done","author_id":"BRAND",
-            "in_reply_to_user_id":"C1","in_reply_to_tweet_id":"T1"}), json!({})))[0];
+        let p = &messages(xaa(
+            "post.create",
+            json!({"id":"B2","text":"@ann done","author_id":"BRAND",
+            "in_reply_to_user_id":"C1","in_reply_to_tweet_id":"T1"}),
+            json!({}),
+        ))[0];
         assert!(p.from_brand);
         assert_eq!(p.consumer.network_id, "C1");
-        let d = &messages(xaa("dm.sent", json!({"direct_message_events":[{"type":"message_create","id":"D9",
+        let d = &messages(xaa(
+            "dm.sent",
+            json!({"direct_message_events":[{"type":"message_create","id":"D9",
             "created_timestamp":"1700000000000","message_create":{"target":{"recipient_id":"C1"},
-            "sender_id":"BRAND","message_data":{"text":"hello"}}}]}), json!({})))[0];
+            "sender_id":"BRAND","message_data":{"text":"hello"}}}]}),
+            json!({}),
+        ))[0];
         assert!(d.from_brand);
         assert_eq!(d.consumer.network_id, "C1");
         assert_eq!(d.tag, Tag::Private);
@@ -375,11 +417,15 @@ mod tests {
 
     #[test]
     fn received_dms_with_media_and_users() {
-        let d = &messages(xaa("dm.received", json!({"direct_message_events":[{"type":"message_create","id":"D1",
+        let d = &messages(xaa(
+            "dm.received",
+            json!({"direct_message_events":[{"type":"message_create","id":"D1",
             "created_timestamp":"1700000000001","message_create":{"target":{"recipient_id":"BRAND"},
             "sender_id":"C1","message_data":{"text":"pic","attachment":{"type":"media","media":{
             "type":"photo","media_url_https":"https://pbs.example/p.jpg"}}}}}],
-            "users":{"C1":{"data":{"id":"C1","username":"ann","name":"Ann"}}}}), json!({})))[0];
+            "users":{"C1":{"data":{"id":"C1","username":"ann","name":"Ann"}}}}),
+            json!({}),
+        ))[0];
         assert_eq!(d.created_at_ms, 1_700_000_000_001);
         assert_eq!(d.consumer.handle.as_deref(), Some("ann"));
         assert_eq!(d.media[0].url.as_deref(), Some("https://pbs.example/p.jpg"));
@@ -387,13 +433,25 @@ mod tests {
 
     #[test]
     fn revocation_marks_the_account() {
-        let e = parse(xaa("oauth.revoke", json!({}), json!({})).to_string().as_bytes()).unwrap();
+        let e = parse(
+            xaa("oauth.revoke", json!({}), json!({}))
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
         assert_eq!(
             e,
-            vec![InboundEvent::AccessRevoked { channel: Channel::Twitter, brand_id: "BRAND".into() }]
+            vec![InboundEvent::AccessRevoked {
+                channel: Channel::Twitter,
+                brand_id: "BRAND".into()
+            }]
         );
-        let aaa = json!({"for_user_id":"BRAND","user_event":{"revoke":{"source":{"user_id":"BRAND"}}}});
-        assert!(matches!(parse(aaa.to_string().as_bytes()).unwrap()[0], InboundEvent::AccessRevoked { .. }));
+        let aaa =
+            json!({"for_user_id":"BRAND","user_event":{"revoke":{"source":{"user_id":"BRAND"}}}});
+        assert!(matches!(
+            parse(aaa.to_string().as_bytes()).unwrap()[0],
+            InboundEvent::AccessRevoked { .. }
+        ));
     }
 
     #[test]
@@ -413,10 +471,19 @@ mod tests {
             "users":{"C2":{"id":"C2","screen_name":"bo","name":"Bo"}}});
         let m = messages(body);
         assert_eq!(m.len(), 3);
-        assert_eq!((m[0].tag, m[0].text.as_str()), (Tag::PublicPost, "@brand the long text"));
+        assert_eq!(
+            (m[0].tag, m[0].text.as_str()),
+            (Tag::PublicPost, "@brand the long text")
+        );
         assert_eq!(m[1].tag, Tag::PublicThread);
-        assert_eq!(m[1].media[0].url.as_deref(), Some("https://v.example/hi.mp4"));
-        assert_eq!((m[2].tag, m[2].consumer.handle.as_deref()), (Tag::Private, Some("bo")));
+        assert_eq!(
+            m[1].media[0].url.as_deref(),
+            Some("https://v.example/hi.mp4")
+        );
+        assert_eq!(
+            (m[2].tag, m[2].consumer.handle.as_deref()),
+            (Tag::Private, Some("bo"))
+        );
     }
 
     #[test]

@@ -205,8 +205,11 @@ pub trait Store: Send + Sync + 'static {
     /// Links a page or account, or relinks it (new token, status linked). Refused with
     /// `Conflict` when another brand account holds it.
     async fn link(&self, link: NewLink<'_>) -> AppResult<LinkedAccount>;
-    async fn linked_account(&self, channel: Channel, network_id: &str)
-    -> AppResult<Option<LinkedAccount>>;
+    async fn linked_account(
+        &self,
+        channel: Channel,
+        network_id: &str,
+    ) -> AppResult<Option<LinkedAccount>>;
     async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()>;
     /// Stores a batch of one linked account's inbound messages in one transaction:
     /// idempotent on the network's ids; a consumer's new line (re)opens their conversation.

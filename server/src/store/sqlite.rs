@@ -6,11 +6,11 @@ use super::{
     parse_role,
 };
 use crate::error::AppError;
-use shared::inbound::{Change, InboundMessage};
-use shared::{Channel, ErrorCode};
 use crate::error::AppResult;
 use anyhow::Context;
 use async_trait::async_trait;
+use shared::inbound::{Change, InboundMessage};
+use shared::{Channel, ErrorCode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
@@ -484,17 +484,19 @@ impl Store for SqliteStore {
             let mut messages = Vec::with_capacity(lines.len());
             for l in lines {
                 let mid: i64 = l.get("id");
-                let media = sqlx::query("SELECT kind, mime, bytes FROM media WHERE message_id = ? ORDER BY id")
-                    .bind(mid)
-                    .fetch_all(&self.pool)
-                    .await?
-                    .iter()
-                    .map(|m| ExportMedia {
-                        kind: export_kind(m.get("kind")),
-                        mime: m.get("mime"),
-                        bytes: m.get("bytes"),
-                    })
-                    .collect();
+                let media = sqlx::query(
+                    "SELECT kind, mime, bytes FROM media WHERE message_id = ? ORDER BY id",
+                )
+                .bind(mid)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|m| ExportMedia {
+                    kind: export_kind(m.get("kind")),
+                    mime: m.get("mime"),
+                    bytes: m.get("bytes"),
+                })
+                .collect();
                 messages.push(ExportMessage {
                     id: mid,
                     network_id: l.get("network_id"),
@@ -513,7 +515,9 @@ impl Store for SqliteStore {
             out.push(ExportConversation {
                 id,
                 account: r.get("number"),
-                channel: channel.parse().map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?,
+                channel: channel
+                    .parse()
+                    .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?,
                 skill: r.get("skill"),
                 status: r.get("status"),
                 consumer: ExportConsumer {
@@ -542,7 +546,10 @@ fn export_kind(kind: String) -> String {
 fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 

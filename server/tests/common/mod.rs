@@ -23,15 +23,26 @@ impl TestServer {
 
     /// Like [`TestServer::start`], on an existing data dir (a restart).
     pub async fn start_in(data_dir: tempfile::TempDir, widget_dir: Option<PathBuf>) -> TestServer {
+        Self::start_with(data_dir, |args| {
+            if let Some(dir) = widget_dir {
+                args.widget_dir = dir;
+            }
+        })
+        .await
+    }
+
+    /// A server on `data_dir` with settings adjusted by `adjust`.
+    pub async fn start_with(
+        data_dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut ServeArgs),
+    ) -> TestServer {
         let mut args = ServeArgs::for_tests(data_dir.path().to_path_buf());
         args.bootstrap_admin = Some(
             format!("{}:{}:{}", ADMIN.0, ADMIN.1, ADMIN.2)
                 .parse()
                 .unwrap(),
         );
-        if let Some(dir) = widget_dir {
-            args.widget_dir = dir;
-        }
+        adjust(&mut args);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
