@@ -1,18 +1,20 @@
 //! The `socialconnect` command line: logging set-up and the subcommands.
 
-use crate::config::{Cli, Command, ExportArgs, ServeArgs};
+use crate::config::{Cli, Command, ExportArgs, SandboxArgs, ServeArgs};
 use clap::Parser;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // The server logs to stdout; commands whose stdout is data log to stderr.
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match cli.command {
+        Command::Serve(_) => logs.init(),
+        _ => logs.with_writer(std::io::stderr).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -24,6 +26,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
             Command::Export(args) => export(args).await,
+            Command::Sandbox(args) => sandbox(args).await,
         }
     });
     match result {
@@ -65,6 +68,26 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `socialconnect sandbox`: the simulated networks alone, until Ctrl-C or SIGTERM.
+async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
+    let running = sandbox::Sandbox::start(sandbox::SandboxOptions {
+        listen: args.listen,
+        callback: args.callback,
+        credentials: None,
+    })
+    .await?;
+    for (key, value) in running.settings() {
+        println!("{key}={value}");
+    }
+    eprintln!(
+        "sandbox listening on {url}; consumer console at {url}/console",
+        url = running.url
+    );
+    shutdown_signal().await;
+    running.stop().await;
     Ok(())
 }
 

@@ -23,6 +23,20 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Write every conversation of a brand account as JSON Lines on stdout.
     Export(ExportArgs),
+    /// Run only the sandbox networks (simulated Facebook and Twitter/X) and print the
+    /// settings that point a server at them.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Address the sandbox listens on (`127.0.0.1:0` picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+
+    /// The SocialConnect server's base URL; webhooks go to `{callback}/webhooks/...`.
+    #[arg(long)]
+    pub callback: String,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -214,3 +214,44 @@ fn bad_settings_fail_with_a_clear_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("postgres://"));
 }
+
+#[tokio::test]
+async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+        .args([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--callback",
+            "http://127.0.0.1:9",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut settings = std::collections::HashMap::new();
+    while settings.len() < 9 {
+        let line = lines.next().expect("settings lines").unwrap();
+        let (k, v) = line.split_once('=').expect("KEY=VALUE");
+        settings.insert(k.to_owned(), v.to_owned());
+    }
+    for key in [
+        "SOCIALCONNECT_FACEBOOK_APP_ID",
+        "SOCIALCONNECT_FACEBOOK_APP_SECRET",
+        "SOCIALCONNECT_FACEBOOK_VERIFY_TOKEN",
+        "SOCIALCONNECT_FACEBOOK_GRAPH_URL",
+        "SOCIALCONNECT_FACEBOOK_WWW_URL",
+        "SOCIALCONNECT_TWITTER_CONSUMER_KEY",
+        "SOCIALCONNECT_TWITTER_CONSUMER_SECRET",
+        "SOCIALCONNECT_TWITTER_API_URL",
+        "SOCIALCONNECT_TWITTER_UPLOAD_URL",
+    ] {
+        assert!(!settings[key].is_empty(), "{key}");
+    }
+    let graph = &settings["SOCIALCONNECT_FACEBOOK_GRAPH_URL"];
+    let base = graph.split("/facebook/").next().unwrap();
+    let console = reqwest::get(format!("{base}/console")).await.unwrap();
+    assert_eq!(console.status(), StatusCode::OK);
+    assert!(terminate(&mut child).success());
+}
