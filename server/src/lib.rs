@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod connectors;
 pub mod crypto;
 pub mod error;
 pub mod inbound;

@@ -1,0 +1,27 @@
+//! Calls out to the networks (CONTRACT.md §3): one HTTP client with timeouts and a user
+//! agent, and a small client per network speaking its real paths, parameters and auth.
+
+pub mod facebook;
+
+use std::time::Duration;
+
+/// The one HTTP client for calls to the networks.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("SocialConnect/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("building the HTTP client")
+}
+
+/// A network's refusal, with its own words, for the agent's or admin's screen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{network} answered {status}: {message}")]
+pub struct NetworkError {
+    pub network: &'static str,
+    pub status: u16,
+    /// The network's error code (Graph `error.code`, X `errors[].code`), when it gave one.
+    pub code: Option<i64>,
+    pub message: String,
+}
