@@ -288,6 +288,21 @@ impl Facebook {
         format!("{}/facebook/www/{GRAPH_VERSION}", self.shared.url)
     }
 
+    /// Fault injection (shared with Twitter); Facebook's endpoints are listed in [`graph`].
+    pub fn faults(&self) -> &crate::common::Faults {
+        &self.shared.faults
+    }
+
+    /// Every API call received (both networks).
+    pub fn calls(&self) -> &crate::common::CallLog {
+        &self.shared.calls
+    }
+
+    /// Webhook delivery attempts (both networks).
+    pub fn webhooks(&self) -> &crate::common::Webhooks {
+        &self.shared.webhooks
+    }
+
     pub fn app_id(&self) -> &str {
         &self.app_id
     }
