@@ -3,6 +3,7 @@
 //! `X-Hub-Signature-256`.
 
 use axum::body::Bytes;
+use axum::extract::Query;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
@@ -10,6 +11,7 @@ use sandbox::common::{Fault, hmac_sha256};
 use sandbox::facebook::{Consumer, MediaKind, Page, Sent};
 use sandbox::{Sandbox, SandboxOptions};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +22,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 #[derive(Clone, Default)]
 struct Receiver {
     secret: Arc<Mutex<String>>,
+    verify_token: Arc<Mutex<String>>,
     /// Accepted bodies (signature valid).
     got: Arc<Mutex<Vec<Value>>>,
     bad_signatures: Arc<AtomicU32>,
@@ -54,6 +57,18 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     StatusCode::OK
 }
 
+async fn verify(
+    State(r): State<Receiver>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, String) {
+    let ok = q.get("hub.mode").map(String::as_str) == Some("subscribe")
+        && q.get("hub.verify_token") == Some(&*r.verify_token.lock().unwrap());
+    match (ok, q.get("hub.challenge")) {
+        (true, Some(c)) => (StatusCode::OK, c.clone()),
+        _ => (StatusCode::FORBIDDEN, String::new()),
+    }
+}
+
 struct Env {
     sb: Sandbox,
     rx: Receiver,
@@ -66,7 +81,7 @@ struct Env {
 async fn env() -> Env {
     let rx = Receiver::default();
     let app = axum::Router::new()
-        .route("/webhooks/facebook", post(receive))
+        .route("/webhooks/facebook", post(receive).get(verify))
         .with_state(rx.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let callback = format!("http://{}", listener.local_addr().unwrap());
@@ -79,6 +94,7 @@ async fn env() -> Env {
     .await
     .unwrap();
     *rx.secret.lock().unwrap() = sb.credentials.facebook_app_secret.clone();
+    *rx.verify_token.lock().unwrap() = sb.credentials.facebook_verify_token.clone();
     sb.facebook.add_user("Pat Admin");
     let page = sb.facebook.add_page("Acme Shoes", "acmeshoes");
     let alice = sb.facebook.add_consumer("Alice Martin", true);
@@ -1013,6 +1029,14 @@ async fn comments_thread_and_feed_webhooks() {
     fb.consumer_message(&other, &e.alice, "hello", &[]);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(fb.webhooks().deliveries().len(), before);
+}
+
+#[tokio::test]
+async fn webhook_verification_handshake() {
+    let e = env().await;
+    assert!(e.sb.facebook.verify_webhook().await);
+    *e.rx.verify_token.lock().unwrap() = "something else".into();
+    assert!(!e.sb.facebook.verify_webhook().await);
 }
 
 #[tokio::test]

@@ -728,6 +728,29 @@ impl Facebook {
         }
     }
 
+    /// Runs Facebook's verification request against the product's webhook endpoint, as the
+    /// App Dashboard does when the callback URL is set: `GET {callback}/webhooks/facebook
+    /// ?hub.mode=subscribe&hub.verify_token=..&hub.challenge=..`. True when the product
+    /// answered 200 with the challenge as the body.
+    pub async fn verify_webhook(&self) -> bool {
+        let challenge = random_digits(10);
+        let url = format!("{}/webhooks/facebook", self.shared.callback);
+        let resp = reqwest::Client::new()
+            .get(url)
+            .query(&[
+                ("hub.mode", "subscribe"),
+                ("hub.verify_token", self.verify_token.as_str()),
+                ("hub.challenge", challenge.as_str()),
+            ])
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match resp {
+            Ok(r) if r.status().is_success() => r.text().await.is_ok_and(|t| t == challenge),
+            _ => false,
+        }
+    }
+
     // ----- webhooks ------------------------------------------------------------------
 
     pub(crate) fn deliver_feed(&self, st: &FbState, page_id: &str, value: Value) {
