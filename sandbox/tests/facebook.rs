@@ -199,7 +199,10 @@ fn err(v: &Value) -> (i64, Option<i64>) {
     )
 }
 
-fn multipart(parts: &[(&str, Option<(&str, &str)>, Vec<u8>)]) -> (String, Vec<u8>) {
+/// A form part: name, optional (file name, content type), bytes.
+type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, Vec<u8>);
+
+fn multipart(parts: &[Part<'_>]) -> (String, Vec<u8>) {
     let boundary = "----sandboxboundary7MA4YWxk";
     let mut body = Vec::new();
     for (name, file, data) in parts {
