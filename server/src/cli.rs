@@ -1,6 +1,6 @@
 //! The `socialconnect` command line: logging set-up and the subcommands.
 
-use crate::config::{Cli, Command, ExportArgs, SandboxArgs, ServeArgs};
+use crate::config::{Cli, Command, ExportArgs, LinkArgs, LinkNetwork, SandboxArgs, ServeArgs};
 use clap::Parser;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -26,6 +26,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
             Command::Export(args) => export(args).await,
+            Command::Link(args) => link(*args).await,
             Command::Sandbox(args) => sandbox(args).await,
         }
     });
@@ -43,6 +44,40 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
     crate::run(args, listener, shutdown_signal()).await
+}
+
+/// `socialconnect link`: what Add Account does after the sign-in, with tokens in hand.
+async fn link(args: LinkArgs) -> anyhow::Result<()> {
+    match args.network {
+        LinkNetwork::Facebook {
+            account,
+            page_id,
+            page_name,
+            page_token,
+            skill,
+            settings,
+        } => {
+            let store = settings.store.open().await?;
+            let cipher = settings.store.cipher()?;
+            let http = crate::connectors::http_client();
+            let page = crate::link::FacebookPage {
+                account_number: &account,
+                page_id: &page_id,
+                page_name: &page_name,
+                page_token: &page_token,
+                skill: &skill,
+                by: "socialconnect link",
+            };
+            crate::link::link_facebook(store.as_ref(), &cipher, &http, &settings.facebook, page)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "linked Facebook page {page_name} ({page_id}) to account {account}; \
+                 conversations go to skill {skill:?}"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `socialconnect export`: one JSON line per conversation on stdout.

@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: webhooks, the internal API and the widget.
     Serve(Box<ServeArgs>),
+    /// Link a Facebook page or Twitter/X account with tokens an admin already holds:
+    /// subscribe its webhooks, store the token encrypted, map the channel to a skill.
+    Link(Box<LinkArgs>),
     /// Write every conversation of a brand account as JSON Lines on stdout.
     Export(ExportArgs),
     /// Run only the sandbox networks (simulated Facebook and Twitter/X) and print the
@@ -37,6 +40,51 @@ pub struct SandboxArgs {
     /// The SocialConnect server's base URL; webhooks go to `{callback}/webhooks/...`.
     #[arg(long)]
     pub callback: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LinkArgs {
+    #[command(subcommand)]
+    pub network: LinkNetwork,
+}
+
+/// Settings every `link` needs: storage and the networks' apps.
+#[derive(Debug, Clone, Args)]
+pub struct LinkSettings {
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    /// The URL the networks reach the server at (where webhooks are registered).
+    #[arg(long, env = "SOCIALCONNECT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    #[command(flatten)]
+    pub facebook: FacebookArgs,
+
+    #[command(flatten)]
+    pub twitter: TwitterArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum LinkNetwork {
+    /// A Facebook page, with a page (or Business Manager system-user) access token.
+    Facebook {
+        /// The brand's account number.
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        page_id: String,
+        /// The page's username (used for m.me links).
+        #[arg(long)]
+        page_name: String,
+        #[arg(long)]
+        page_token: String,
+        /// The skill conversations from this page are routed to (created if missing).
+        #[arg(long, default_value = "social")]
+        skill: String,
+        #[command(flatten)]
+        settings: Box<LinkSettings>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

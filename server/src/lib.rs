@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod crypto;
 pub mod error;
 pub mod inbound;
+pub mod link;
 pub mod seed;
 pub mod store;
 pub mod web;
