@@ -283,6 +283,11 @@ impl Twitter {
         format!("{}/twitter/upload", self.shared.url)
     }
 
+    /// The sandbox-wide state (call log, faults, webhook log).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     pub fn consumer_key(&self) -> &str {
         &self.consumer_key
     }
