@@ -1149,6 +1149,14 @@ async fn media_upload_checks_type_size_and_byte_count() -> Res {
     }
     assert_eq!(state, "succeeded");
 
+    // Video for a DM: processing too; its key is a video key.
+    let mut mp4 = b"\0\0\0\x18ftypmp42".to_vec();
+    mp4.resize(5000, 0);
+    let (s, v) = env.upload(&mp4, "video/mp4", "dm_video", 5000).await?;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["data"]["media_key"].as_str().unwrap().starts_with("7_"));
+    assert_eq!(v["data"]["processing_info"]["state"], "pending");
+
     // Wrong bytes for the declared type.
     let (s, v) = env
         .upload(
