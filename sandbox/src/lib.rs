@@ -15,7 +15,6 @@
 //! Webhooks go to `{callback}/webhooks/facebook` and `{callback}/webhooks/twitter`.
 
 // `Faults`' map type trips clippy::type_complexity; allowed here so `common.rs` stays as is.
-#[allow(clippy::type_complexity)]
 pub mod common;
 pub mod console;
 pub mod facebook;
