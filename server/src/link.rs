@@ -41,7 +41,12 @@ pub async fn link_facebook(
     }
     .subscribe_page(page.page_id, page.page_token)
     .await
-    .map_err(|e| AppError::new(ErrorCode::BadRequest, format!("subscribing the page failed: {e}")))?;
+    .map_err(|e| {
+        AppError::new(
+            ErrorCode::BadRequest,
+            format!("subscribing the page failed: {e}"),
+        )
+    })?;
     let skill_id = store.ensure_skill(account.id, page.skill).await?;
     let linked = store
         .link(NewLink {
@@ -55,6 +60,10 @@ pub async fn link_facebook(
             created_by: page.by,
         })
         .await?;
-    tracing::info!(linked = linked.id, page = page.page_id, "Facebook page linked");
+    tracing::info!(
+        linked = linked.id,
+        page = page.page_id,
+        "Facebook page linked"
+    );
     Ok(linked)
 }

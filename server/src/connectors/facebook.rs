@@ -25,22 +25,34 @@ pub struct Graph<'a> {
 
 impl Graph<'_> {
     /// `POST /{page-id}/subscribed_apps` with the page token: the page's webhooks start.
-    pub async fn subscribe_page(&self, page_id: &str, page_token: &str) -> Result<(), NetworkError> {
-        let url = format!("{}/{page_id}/subscribed_apps", self.base.trim_end_matches('/'));
+    pub async fn subscribe_page(
+        &self,
+        page_id: &str,
+        page_token: &str,
+    ) -> Result<(), NetworkError> {
+        let url = format!(
+            "{}/{page_id}/subscribed_apps",
+            self.base.trim_end_matches('/')
+        );
         let res = self
             .http
             .post(url)
             .query(&[
                 ("subscribed_fields", SUBSCRIBED_FIELDS),
                 ("access_token", page_token),
-                ("appsecret_proof", &appsecret_proof(self.app_secret, page_token)),
+                (
+                    "appsecret_proof",
+                    &appsecret_proof(self.app_secret, page_token),
+                ),
             ])
             .send()
             .await
-            .map_err(|e| transport(&e))?;
+            .map_err(transport)?;
         let status = res.status().as_u16();
         let body: Value = res.json().await.unwrap_or(Value::Null);
-        if (200..300).contains(&status) && body.get("success").and_then(Value::as_bool) == Some(true) {
+        if (200..300).contains(&status)
+            && body.get("success").and_then(Value::as_bool) == Some(true)
+        {
             Ok(())
         } else {
             Err(graph_error(status, &body))
@@ -48,12 +60,13 @@ impl Graph<'_> {
     }
 }
 
-fn transport(e: &reqwest::Error) -> NetworkError {
+/// A transport failure, without the URL: its query carries the access token.
+fn transport(e: reqwest::Error) -> NetworkError {
     NetworkError {
         network: "Facebook",
         status: 0,
         code: None,
-        message: format!("could not reach the Graph API: {e}"),
+        message: format!("could not reach the Graph API: {}", e.without_url()),
     }
 }
 

@@ -18,6 +18,10 @@ use std::time::Duration;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one writer. Multi-statement write transactions take this first, so two
+    /// of them never both read and then fail to upgrade to writing (SQLITE_BUSY, which
+    /// the busy timeout cannot resolve).
+    writer: tokio::sync::Mutex<()>,
 }
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -47,7 +51,10 @@ impl SqliteStore {
             .run(&pool)
             .await
             .context("applying database migrations")?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer: tokio::sync::Mutex::new(()),
+        })
     }
 }
 
@@ -225,6 +232,7 @@ impl Store for SqliteStore {
     }
 
     async fn link(&self, l: NewLink<'_>) -> AppResult<LinkedAccount> {
+        let writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let holder: Option<i64> = sqlx::query_scalar(
             "SELECT account_id FROM linked_accounts WHERE channel = ? AND network_id = ?",
@@ -260,6 +268,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        drop(writing);
         self.linked_account(l.channel, l.network_id)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("linked account vanished")))
@@ -307,6 +316,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> AppResult<IngestReport> {
         let mut report = IngestReport::default();
+        let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         for m in messages {
             let existing: Option<i64> = sqlx::query_scalar(

@@ -36,6 +36,17 @@ impl TestServer {
         data_dir: tempfile::TempDir,
         adjust: impl FnOnce(&mut ServeArgs),
     ) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(listener, data_dir, adjust).await
+    }
+
+    /// Like [`TestServer::start_with`] on a listener bound beforehand (so its address can
+    /// be handed to a sandbox first).
+    pub async fn start_on(
+        listener: tokio::net::TcpListener,
+        data_dir: tempfile::TempDir,
+        adjust: impl FnOnce(&mut ServeArgs),
+    ) -> TestServer {
         let mut args = ServeArgs::for_tests(data_dir.path().to_path_buf());
         args.bootstrap_admin = Some(
             format!("{}:{}:{}", ADMIN.0, ADMIN.1, ADMIN.2)
@@ -43,7 +54,6 @@ impl TestServer {
                 .unwrap(),
         );
         adjust(&mut args);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::run(args, listener, async {
