@@ -114,7 +114,7 @@ async fn api_not_found() -> AppError {
 /// Opens storage, applies the bootstrap admin (and the demo brand), and serves until `shutdown` resolves;
 /// in-flight requests then get up to 10 s to finish.
 pub async fn run(
-    settings: ServeArgs,
+    mut settings: ServeArgs,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -124,11 +124,17 @@ pub async fn run(
         seed::bootstrap_admin(store.as_ref(), b).await?;
     }
     let public_url = settings.public_url_for(bound);
-    if settings.demo {
-        seed::demo(store.as_ref()).await?;
-        println!("{}", seed::demo_banner(&public_url));
-    }
     let cipher = settings.store.cipher()?;
+    // The demo runs the sandbox networks in this process and points the settings at them.
+    let demo_networks = if settings.demo {
+        seed::demo(store.as_ref()).await?;
+        let networks =
+            seed::demo_networks(&mut settings, store.as_ref(), &cipher, &public_url).await?;
+        println!("{}", seed::demo_banner(&public_url, Some(&networks.url)));
+        Some(networks)
+    } else {
+        None
+    };
     let state = AppState::new(store.clone(), settings, public_url, cipher);
     spawn_session_purge(store);
 
@@ -145,6 +151,9 @@ pub async fn run(
             let _ = stopped.wait_for(|s| *s).await;
             tokio::time::sleep(Duration::from_secs(10)).await;
         } => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    }
+    if let Some(networks) = demo_networks {
+        networks.stop().await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -1,7 +1,8 @@
 //! Accounts and users made at start: `SOCIALCONNECT_BOOTSTRAP_ADMIN` and the `--demo` brand.
 
 use crate::auth::create_user;
-use crate::config::BootstrapAdmin;
+use crate::config::{BootstrapAdmin, ServeArgs};
+use crate::crypto::TokenCipher;
 use crate::store::Store;
 use shared::Role;
 
@@ -93,9 +94,65 @@ pub async fn demo(store: &dyn Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The lines `--demo` prints so a person can sign in.
-pub fn demo_banner(url: &str) -> String {
-    let mut out = format!("\nSocialConnect demo is running at {url}\n\nSign in with:\n");
+/// Starts the sandbox networks for the demo, points `settings` at them, seeds the brand's
+/// page and account and a few consumers there, and links the Facebook page to the demo
+/// brand through the real Graph calls.
+pub async fn demo_networks(
+    settings: &mut ServeArgs,
+    store: &dyn Store,
+    cipher: &TokenCipher,
+    public_url: &str,
+) -> anyhow::Result<sandbox::Sandbox> {
+    let networks = sandbox::Sandbox::start(sandbox::SandboxOptions {
+        listen: "127.0.0.1:0".parse()?,
+        callback: public_url.to_owned(),
+        credentials: None,
+    })
+    .await?;
+    let c = &networks.credentials;
+    settings.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
+    settings.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
+    settings.facebook.facebook_verify_token = Some(c.facebook_verify_token.clone());
+    settings.facebook.facebook_graph_url = networks.facebook.graph_url();
+    settings.facebook.facebook_www_url = networks.facebook.www_url();
+    settings.twitter.twitter_consumer_key = Some(c.twitter_consumer_key.clone());
+    settings.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
+    settings.twitter.twitter_api_url = networks.twitter.api_url();
+    settings.twitter.twitter_upload_url = networks.twitter.upload_url();
+
+    let page = networks.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
+    networks.facebook.add_consumer("Ann Lee", true);
+    networks.facebook.add_consumer("Bruno Diaz", false);
+    networks.twitter.add_brand("AcmeOutdoor", "Acme Outdoor");
+    networks.twitter.add_consumer("ann_lee", "Ann Lee");
+    crate::link::link_facebook(
+        store,
+        cipher,
+        &crate::connectors::http_client(),
+        &settings.facebook,
+        crate::link::FacebookPage {
+            account_number: DEMO_ACCOUNT,
+            page_id: &page.id,
+            page_name: &page.username,
+            page_token: &page.access_token,
+            skill: "social",
+            by: "demo",
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("linking the demo page: {e}"))?;
+    Ok(networks)
+}
+
+/// The lines `--demo` prints so a person can sign in and play the consumer.
+pub fn demo_banner(url: &str, console: Option<&str>) -> String {
+    let mut out = format!("\nSocialConnect demo is running at {url}\n");
+    if let Some(sandbox) = console {
+        out.push_str(&format!(
+            "Play the consumer on the simulated networks at {sandbox}/console\n"
+        ));
+    }
+    out.push_str("\nSign in with:\n");
     for l in &DEMO_LOGINS {
         let account = if l.account_number.is_empty() {
             "(leave empty)"
@@ -158,8 +215,9 @@ mod tests {
 
     #[test]
     fn banner_names_every_sign_in() {
-        let b = demo_banner("http://127.0.0.1:8080");
+        let b = demo_banner("http://127.0.0.1:8080", Some("http://127.0.0.1:9"));
         assert!(b.contains("http://127.0.0.1:8080"));
+        assert!(b.contains("http://127.0.0.1:9/console"));
         for l in &DEMO_LOGINS {
             assert!(b.contains(l.email) && b.contains(l.password));
         }

@@ -183,6 +183,19 @@ async fn a_flag_wins_over_its_env_var_and_demo_prints_the_sign_ins() {
     ] {
         assert!(all.contains(who), "{all}");
     }
+    // The demo runs the sandbox networks and links the demo page through them.
+    let console = all
+        .split_whitespace()
+        .find(|w| w.ends_with("/console"))
+        .unwrap_or_else(|| panic!("no console URL in {all}"));
+    assert_eq!(
+        reqwest::get(console).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let facebook = reqwest::get(console.replace("/console", "/facebook/console"))
+        .await
+        .unwrap();
+    assert!(facebook.text().await.unwrap().contains("Acme Outdoor"));
     let meta: serde_json::Value = reqwest::get(format!("{url}/api/meta"))
         .await
         .unwrap()
