@@ -2,6 +2,7 @@
 
 use crate::config::{Cli, Command, ExportArgs, LinkArgs, LinkNetwork, SandboxArgs, ServeArgs};
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -12,8 +13,11 @@ pub fn main() -> ExitCode {
     // The server logs to stdout; commands whose stdout is data log to stderr.
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match cli.command {
-        Command::Serve(_) => logs.init(),
-        _ => logs.with_writer(std::io::stderr).init(),
+        Command::Serve(_) => logs.with_ansi(std::io::stdout().is_terminal()).init(),
+        _ => logs
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -75,6 +79,45 @@ async fn link(args: LinkArgs) -> anyhow::Result<()> {
                 "linked Facebook page {page_name} ({page_id}) to account {account}; \
                  conversations go to skill {skill:?}"
             );
+        }
+        LinkNetwork::Twitter {
+            account,
+            user_id,
+            screen_name,
+            token,
+            token_secret,
+            skill,
+            settings,
+        } => {
+            let store = settings.store.open().await?;
+            let cipher = settings.store.cipher()?;
+            let http = crate::connectors::http_client();
+            let acct = crate::link::TwitterAccount {
+                account_number: &account,
+                user_id: &user_id,
+                screen_name: &screen_name,
+                token: &token,
+                token_secret: &token_secret,
+                skill: &skill,
+                by: "socialconnect link",
+            };
+            let (_, warning) = crate::link::link_twitter(
+                store.as_ref(),
+                &cipher,
+                &http,
+                &settings.twitter,
+                settings.public_url.as_deref(),
+                acct,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "linked Twitter/X account @{screen_name} ({user_id}) to account {account}; \
+                 conversations go to skill {skill:?}"
+            );
+            if let Some(w) = warning {
+                eprintln!("warning: {w}");
+            }
         }
     }
     Ok(())

@@ -85,6 +85,26 @@ pub enum LinkNetwork {
         #[command(flatten)]
         settings: Box<LinkSettings>,
     },
+    /// A Twitter/X account, with an OAuth 1.0a access token pair (developer portal).
+    Twitter {
+        /// The brand's account number.
+        #[arg(long)]
+        account: String,
+        /// The account's numeric id.
+        #[arg(long)]
+        user_id: String,
+        #[arg(long)]
+        screen_name: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        token_secret: String,
+        /// The skill conversations from this account are routed to (created if missing).
+        #[arg(long, default_value = "social")]
+        skill: String,
+        #[command(flatten)]
+        settings: Box<LinkSettings>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

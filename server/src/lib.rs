@@ -136,8 +136,29 @@ pub async fn run(
         None
     };
     let state = AppState::new(store.clone(), settings, public_url, cipher);
-    spawn_session_purge(store);
+    spawn_session_purge(store.clone());
 
+    {
+        // X validates webhooks against the running server: connect linked accounts once
+        // the listener is serving.
+        let (store, cipher, twitter, url) = (
+            store.clone(),
+            state.cipher.clone(),
+            state.settings.twitter.clone(),
+            state.public_url.to_string(),
+        );
+        if twitter.twitter_consumer_secret.is_some() {
+            tokio::spawn(async move {
+                let http = connectors::http_client();
+                if let Err(e) =
+                    link::connect_twitter_accounts(store.as_ref(), &cipher, &http, &twitter, &url)
+                        .await
+                {
+                    tracing::warn!(error = %e, "connecting Twitter/X accounts");
+                }
+            });
+        }
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         shutdown.await;

@@ -95,8 +95,8 @@ pub async fn demo(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 /// Starts the sandbox networks for the demo, points `settings` at them, seeds the brand's
-/// page and account and a few consumers there, and links the Facebook page to the demo
-/// brand through the real Graph calls.
+/// page and account and a few consumers there, and links both to the demo brand through
+/// the real calls (the Twitter/X webhook once the server is up).
 pub async fn demo_networks(
     settings: &mut ServeArgs,
     store: &dyn Store,
@@ -123,12 +123,32 @@ pub async fn demo_networks(
     let page = networks.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
     networks.facebook.add_consumer("Ann Lee", true);
     networks.facebook.add_consumer("Bruno Diaz", false);
-    networks.twitter.add_brand("AcmeOutdoor", "Acme Outdoor");
+    let brand = networks.twitter.add_brand("AcmeOutdoor", "Acme Outdoor");
     networks.twitter.add_consumer("ann_lee", "Ann Lee");
+    let http = crate::connectors::http_client();
+    // Stored now; its webhook is registered once the server answers X's CRC (at start).
+    crate::link::link_twitter(
+        store,
+        cipher,
+        &http,
+        &settings.twitter,
+        None,
+        crate::link::TwitterAccount {
+            account_number: DEMO_ACCOUNT,
+            user_id: &brand.id,
+            screen_name: &brand.screen_name,
+            token: &brand.access_token,
+            token_secret: &brand.access_token_secret,
+            skill: "social",
+            by: "demo",
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("linking the demo Twitter/X account: {e}"))?;
     crate::link::link_facebook(
         store,
         cipher,
-        &crate::connectors::http_client(),
+        &http,
         &settings.facebook,
         crate::link::FacebookPage {
             account_number: DEMO_ACCOUNT,

@@ -137,3 +137,222 @@ async fn a_linked_page_delivers_messenger_posts_and_comments() {
     server.stop().await;
     sb.stop().await;
 }
+
+/// A sandbox and a server pointed at each other, both networks configured.
+async fn pair(data: tempfile::TempDir) -> (Sandbox, TestServer) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server_url = format!("http://{}", listener.local_addr().unwrap());
+    let sb = Sandbox::start(SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback: server_url,
+        credentials: None,
+    })
+    .await
+    .unwrap();
+    let server = serve_on(listener, data, &sb).await;
+    (sb, server)
+}
+
+async fn serve_on(
+    listener: tokio::net::TcpListener,
+    data: tempfile::TempDir,
+    sb: &Sandbox,
+) -> TestServer {
+    let c = sb.credentials.clone();
+    let (api, upload) = (sb.twitter.api_url(), sb.twitter.upload_url());
+    TestServer::start_on(listener, data, move |a| {
+        a.twitter.twitter_consumer_key = Some(c.twitter_consumer_key.clone());
+        a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
+        a.twitter.twitter_api_url = api;
+        a.twitter.twitter_upload_url = upload;
+    })
+    .await
+}
+
+async fn link_twitter(
+    sb: &Sandbox,
+    data: &std::path::Path,
+    brand: &sandbox::twitter::Brand,
+    public_url: Option<&str>,
+) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_socialconnect"));
+    cmd.args([
+        "link",
+        "twitter",
+        "--account",
+        ADMIN.0,
+        "--user-id",
+        &brand.id,
+    ])
+    .args([
+        "--screen-name",
+        &brand.screen_name,
+        "--token",
+        &brand.access_token,
+    ])
+    .args(["--token-secret", &brand.access_token_secret])
+    .env("SOCIALCONNECT_DATA_DIR", data)
+    .env_remove("SOCIALCONNECT_PUBLIC_URL")
+    .envs(sb.settings().iter().map(|(k, v)| (*k, v.as_str())));
+    if let Some(url) = public_url {
+        cmd.env("SOCIALCONNECT_PUBLIC_URL", url);
+    }
+    cmd.output().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_linked_twitter_account_delivers_mentions_threads_and_dms() {
+    let (sb, server) = pair(tempfile::tempdir().unwrap()).await;
+    let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
+    let out = link_twitter(&sb, server.data_dir.path(), &brand, Some(&server.url)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hooks = sb.twitter.webhooks();
+    assert_eq!(hooks.len(), 1);
+    assert!(hooks[0].valid && hooks[0].url.ends_with("/webhooks/twitter"));
+
+    let ann = sb.twitter.add_consumer("ann", "Ann Lee");
+    let tweet = sb
+        .twitter
+        .consumer_tweet(&ann, "@acme my tent leaks", vec![]);
+    sb.twitter
+        .consumer_dm(&ann, &brand.id, "order 42", None)
+        .unwrap();
+    sb.twitter
+        .consumer_reply(&ann, &tweet, "@acme still leaking", vec![])
+        .unwrap();
+
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    let convs = export_until(&store, account.id, 3).await;
+    assert_eq!(convs.len(), 1, "{convs:#?}");
+    let lines = convs[0]["messages"].as_array().unwrap();
+    let mut tags: Vec<&str> = lines.iter().map(|m| m["tag"].as_str().unwrap()).collect();
+    tags.sort();
+    assert_eq!(tags, ["Private", "Public/Post", "Public/Thread"]);
+    let times: Vec<&str> = lines
+        .iter()
+        .map(|m| m["created_at"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "ordered by the network's time: {times:?}"
+    );
+    assert_eq!(convs[0]["consumer"]["handle"], "ann");
+
+    sb.twitter.revoke(&brand.id);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let l = store
+            .linked_account(shared::Channel::Twitter, &brand.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if l.status == server::store::LinkStatus::TokenInvalid {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "revocation never marked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn linking_twitter_without_a_running_server_connects_at_the_next_start() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server_url = format!("http://{}", listener.local_addr().unwrap());
+    let sb = Sandbox::start(SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback: server_url.clone(),
+        credentials: None,
+    })
+    .await
+    .unwrap();
+    let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
+    // The brand account must exist before linking: a first start creates it, then stop.
+    let data = tempfile::tempdir().unwrap();
+    let first = TestServer::start_with(data, |_| {}).await;
+    let data = first.stop().await;
+
+    // No server listens at the public URL now, so X's CRC cannot pass.
+    let out = link_twitter(&sb, data.path(), &brand, Some(&server_url)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("registers it when it starts"));
+    let store = SqliteStore::open(data.path()).await.unwrap();
+    let l = store
+        .linked_account(shared::Channel::Twitter, &brand.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.status, server::store::LinkStatus::WebhooksFailing);
+
+    let server = serve_on(listener, data, &sb).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let l = store
+            .linked_account(shared::Channel::Twitter, &brand.id)
+            .await
+            .unwrap()
+            .unwrap();
+        if l.status == server::store::LinkStatus::Linked {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never connected: {:?}",
+            l.status
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ann = sb.twitter.add_consumer("ann", "Ann Lee");
+    sb.twitter
+        .consumer_dm(&ann, &brand.id, "hello?", None)
+        .unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    let convs = export_until(&store, account.id, 1).await;
+    assert_eq!(convs.len(), 1);
+    server.stop().await;
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_links_both_networks_through_its_sandbox() {
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |a| a.demo = true).await;
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let fb = store
+            .linked_accounts(shared::Channel::Facebook)
+            .await
+            .unwrap();
+        let tw = store
+            .linked_accounts(shared::Channel::Twitter)
+            .await
+            .unwrap();
+        let linked = |l: &[server::store::LinkedAccount]| {
+            l.len() == 1 && l[0].status == server::store::LinkStatus::Linked
+        };
+        if linked(&fb) && linked(&tw) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{fb:?} {tw:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+}

@@ -235,7 +235,7 @@ async fn messenger_lines_land_once_in_network_time_order_with_echoes_matched() {
             ("we are on it", "Private", "out", "sent"),
         ]
     );
-    assert_eq!(c["messages"][0]["created_at"], "2023-11-14T22:13:21Z");
+    assert_eq!(c["messages"][0]["created_at"], "2023-11-14T22:13:21.000Z");
     f.server.stop().await;
 }
 

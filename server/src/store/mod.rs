@@ -211,6 +211,8 @@ pub trait Store: Send + Sync + 'static {
         network_id: &str,
     ) -> AppResult<Option<LinkedAccount>>;
     async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()>;
+    /// Every page or account linked on `channel`, whatever its status.
+    async fn linked_accounts(&self, channel: Channel) -> AppResult<Vec<LinkedAccount>>;
     /// Stores a batch of one linked account's inbound messages in one transaction:
     /// idempotent on the network's ids; a consumer's new line (re)opens their conversation.
     async fn ingest(

@@ -284,20 +284,17 @@ impl Store for SqliteStore {
             .bind(network_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(LinkedAccount {
-                id: r.get("id"),
-                account_id: r.get("account_id"),
-                channel,
-                network_id: r.get("network_id"),
-                name: r.get("name"),
-                skill_id: r.get("skill_id"),
-                status: LinkStatus::parse(r.get("status"))?,
-                token_sealed: r.get("token_sealed"),
-                token_secret_sealed: r.get("token_secret_sealed"),
-            })
-        })
-        .transpose()
+        row.map(|r| linked_from(&r, channel)).transpose()
+    }
+
+    async fn linked_accounts(&self, channel: Channel) -> AppResult<Vec<LinkedAccount>> {
+        sqlx::query("SELECT * FROM linked_accounts WHERE channel = ? ORDER BY id")
+            .bind(channel.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| linked_from(r, channel))
+            .collect()
     }
 
     async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()> {
@@ -545,6 +542,20 @@ impl Store for SqliteStore {
     }
 }
 
+fn linked_from(r: &sqlx::sqlite::SqliteRow, channel: Channel) -> AppResult<LinkedAccount> {
+    Ok(LinkedAccount {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        channel,
+        network_id: r.get("network_id"),
+        name: r.get("name"),
+        skill_id: r.get("skill_id"),
+        status: LinkStatus::parse(r.get("status"))?,
+        token_sealed: r.get("token_sealed"),
+        token_secret_sealed: r.get("token_secret_sealed"),
+    })
+}
+
 fn export_kind(kind: String) -> String {
     match kind.as_str() {
         "sticker" => "image".into(),
@@ -553,13 +564,14 @@ fn export_kind(kind: String) -> String {
     }
 }
 
+/// RFC 3339 in UTC with milliseconds always present, so times sort as text too.
 fn rfc3339(ms: i64) -> String {
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(FORMAT).ok())
         .unwrap_or_default()
 }
 
