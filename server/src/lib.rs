@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod error;
 pub mod inbound;
 pub mod link;
+pub mod outbound;
 pub mod seed;
 pub mod store;
 pub mod web;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub sign_in_limiter: Arc<auth::SignInLimiter>,
     /// Seals and opens network tokens at rest.
     pub cipher: crypto::TokenCipher,
+    /// Wakes the outbox sender.
+    pub sender: outbound::SenderHandle,
 }
 
 impl AppState {
@@ -54,6 +57,7 @@ impl AppState {
     ) -> Self {
         AppState {
             cipher,
+            sender: outbound::SenderHandle::default(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -70,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/meta", get(meta))
         .merge(auth::router())
         .merge(inbound::router())
+        .merge(outbound::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
@@ -137,6 +142,7 @@ pub async fn run(
     };
     let state = AppState::new(store.clone(), settings, public_url, cipher);
     spawn_session_purge(store.clone());
+    outbound::spawn_sender(state.clone());
 
     {
         // X validates webhooks against the running server: connect linked accounts once

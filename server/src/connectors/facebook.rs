@@ -85,6 +85,115 @@ pub fn graph_error(status: u16, body: &Value) -> NetworkError {
     }
 }
 
+/// Graph error codes worth retrying: 1 and 2 (temporary), 4, 17, 32, 613 (rate limits).
+const TRANSIENT_CODES: [i64; 6] = [1, 2, 4, 17, 32, 613];
+
+pub fn classify(status: u16, body: &Value) -> super::SendFailure {
+    let e = graph_error(status, body);
+    let code = e.code.unwrap_or_default();
+    let message = match e.code {
+        Some(c) => format!("Facebook: {} (code {c})", e.message),
+        None => format!("Facebook answered {status}: {}", e.message),
+    };
+    if status >= 500 || TRANSIENT_CODES.contains(&code) {
+        super::SendFailure::Transient {
+            message,
+            retry_after: None,
+        }
+    } else {
+        super::SendFailure::Permanent {
+            message,
+            token_invalid: code == 190,
+        }
+    }
+}
+
+impl Graph<'_> {
+    async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Result<Value, super::SendFailure> {
+        let url = format!("{}{path}", self.base.trim_end_matches('/'));
+        let res = self
+            .http
+            .post(url)
+            .query(&[
+                ("access_token", token),
+                ("appsecret_proof", &appsecret_proof(self.app_secret, token)),
+            ])
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| super::transport_failure("Facebook", e))?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(classify(status, &body))
+        }
+    }
+
+    /// Send API `POST /me/messages`: `recipient` is `{"id": PSID}` or, for a private
+    /// reply to a comment or post, `{"comment_id": ...}` / `{"post_id": ...}`. Returns the
+    /// message id.
+    pub async fn send_message(
+        &self,
+        token: &str,
+        recipient: Value,
+        text: &str,
+        human_agent: bool,
+    ) -> Result<String, super::SendFailure> {
+        let mut body = serde_json::json!({
+            "recipient": recipient,
+            "messaging_type": "RESPONSE",
+            "message": { "text": text },
+        });
+        if human_agent {
+            // Between 24 hours and 7 days after the person's last message only a human
+            // agent's reply may go, tagged HUMAN_AGENT (Messenger Platform policy).
+            body["messaging_type"] = "MESSAGE_TAG".into();
+            body["tag"] = "HUMAN_AGENT".into();
+        }
+        let answer = self.post_json("/me/messages", token, &body).await?;
+        answer
+            .get("message_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| super::SendFailure::Permanent {
+                message: "Facebook accepted the message but returned no id".into(),
+                token_invalid: false,
+            })
+    }
+
+    /// `POST /{object-id}/comments`: a public reply under a post or comment. Returns the
+    /// comment id.
+    pub async fn comment(
+        &self,
+        token: &str,
+        object_id: &str,
+        text: &str,
+    ) -> Result<String, super::SendFailure> {
+        let answer = self
+            .post_json(
+                &format!("/{object_id}/comments"),
+                token,
+                &serde_json::json!({ "message": text }),
+            )
+            .await?;
+        answer
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| super::SendFailure::Permanent {
+                message: "Facebook accepted the comment but returned no id".into(),
+                token_invalid: false,
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,3 +26,36 @@ pub struct NetworkError {
     pub code: Option<i64>,
     pub message: String,
 }
+
+/// Why a send did not go through, and whether to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// Worth retrying: timeouts, 5xx, rate limits (with when to retry, if the network said).
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Will not succeed as it is: the network's reason for the agent; `token_invalid` when
+    /// the linked account must be relinked.
+    Permanent {
+        message: String,
+        token_invalid: bool,
+    },
+}
+
+impl SendFailure {
+    pub fn message(&self) -> &str {
+        match self {
+            SendFailure::Transient { message, .. } | SendFailure::Permanent { message, .. } => {
+                message
+            }
+        }
+    }
+}
+
+pub(crate) fn transport_failure(network: &str, e: reqwest::Error) -> SendFailure {
+    SendFailure::Transient {
+        message: format!("{network} could not be reached: {}", e.without_url()),
+        retry_after: None,
+    }
+}

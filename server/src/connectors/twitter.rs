@@ -305,6 +305,107 @@ pub fn x_error(status: u16, body: &Value) -> NetworkError {
     }
 }
 
+pub fn classify(
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &Value,
+) -> super::SendFailure {
+    let e = x_error(status, body);
+    let message = format!("X: {}", e.message);
+    match status {
+        429 => {
+            // x-rate-limit-reset: epoch seconds when the window resets.
+            let retry_after = headers
+                .get("x-rate-limit-reset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|reset| {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_secs())
+                        .unwrap_or_default();
+                    std::time::Duration::from_secs(reset.saturating_sub(now))
+                });
+            super::SendFailure::Transient {
+                message,
+                retry_after,
+            }
+        }
+        s if s >= 500 => super::SendFailure::Transient {
+            message,
+            retry_after: None,
+        },
+        s => super::SendFailure::Permanent {
+            message,
+            token_invalid: s == 401 || e.code == Some(89),
+        },
+    }
+}
+
+impl XApi<'_> {
+    async fn post_user(
+        &self,
+        user: &OAuth1<'_>,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, super::SendFailure> {
+        let url = self.url(path);
+        let res = self
+            .http
+            .post(&url)
+            .header("authorization", user.header("POST", &url, &[]))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| super::transport_failure("X", e))?;
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(classify(status, &headers, &body))
+        }
+    }
+
+    /// `POST /2/tweets` as a reply to `in_reply_to`. Returns the post id.
+    pub async fn reply(
+        &self,
+        user: &OAuth1<'_>,
+        text: &str,
+        in_reply_to: &str,
+    ) -> Result<String, super::SendFailure> {
+        let body = json!({ "text": text, "reply": { "in_reply_to_tweet_id": in_reply_to } });
+        let answer = self.post_user(user, "/2/tweets", &body).await?;
+        id_at(&answer, "/data/id")
+    }
+
+    /// `POST /2/dm_conversations/with/:participant_id/messages`. Returns the DM event id.
+    pub async fn direct_message(
+        &self,
+        user: &OAuth1<'_>,
+        participant_id: &str,
+        text: &str,
+    ) -> Result<String, super::SendFailure> {
+        let path = format!("/2/dm_conversations/with/{participant_id}/messages");
+        let answer = self
+            .post_user(user, &path, &json!({ "text": text }))
+            .await?;
+        id_at(&answer, "/data/dm_event_id")
+    }
+}
+
+fn id_at(answer: &Value, pointer: &str) -> Result<String, super::SendFailure> {
+    answer
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| super::SendFailure::Permanent {
+            message: "X accepted the request but returned no id".into(),
+            token_invalid: false,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

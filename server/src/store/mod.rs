@@ -8,7 +8,7 @@ mod sqlite;
 use async_trait::async_trait;
 use serde::Serialize;
 use shared::inbound::InboundMessage;
-use shared::{Channel, Role};
+use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -127,6 +127,51 @@ pub struct IngestReport {
     pub unmatched: usize,
 }
 
+/// What sending a reply in a conversation needs to know.
+#[derive(Debug, Clone)]
+pub struct ReplyContext {
+    pub conversation_id: i64,
+    pub account_id: i64,
+    pub linked: LinkedAccount,
+    pub consumer_network_id: String,
+    /// The consumer's last public line that is not removed: (network id, tag).
+    pub last_public: Option<(String, Tag)>,
+    /// When the consumer last wrote in private (ms), for Messenger's windows.
+    pub last_private_at_ms: Option<i64>,
+}
+
+/// A reply to store: sending (with its outbox row) or already failed.
+#[derive(Debug, Clone)]
+pub struct NewReply<'a> {
+    pub conversation_id: i64,
+    pub linked_account_id: i64,
+    pub tag: Tag,
+    pub text: &'a str,
+    pub mode: ReplyMode,
+    pub in_reply_to: Option<&'a str>,
+    /// `agent` or `bot`.
+    pub author: &'a str,
+    pub sent_by: Option<i64>,
+    pub now_ms: i64,
+    /// `Some(reason)`: not sent at all (over the limit, say): stored as failed, no outbox row.
+    pub refused: Option<String>,
+}
+
+/// An outbox row ready to send.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub message_id: i64,
+    pub conversation_id: i64,
+    pub mode: ReplyMode,
+    pub in_reply_to: Option<String>,
+    pub attempts: i64,
+    pub text: String,
+    pub author: String,
+    pub linked: LinkedAccount,
+    pub consumer_network_id: String,
+    pub last_private_at_ms: Option<i64>,
+}
+
 /// One conversation as `socialconnect export` writes it (CONTRACT.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportConversation {
@@ -221,6 +266,26 @@ pub trait Store: Send + Sync + 'static {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> AppResult<IngestReport>;
+    async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>>;
+    /// Stores a reply line, and its outbox row unless it was refused; returns the line id.
+    async fn enqueue_reply(&self, reply: NewReply<'_>) -> AppResult<i64>;
+    /// The earliest outbox row due at `now_ms` whose conversation has no earlier row
+    /// waiting (replies in one conversation go out in the order they were written).
+    async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>>;
+    /// The network took it: the line is `sent` with the network's id; the row goes.
+    async fn mark_sent(&self, message_id: i64, network_id: &str) -> AppResult<()>;
+    /// It will not go: the line is `failed` with the reason; the row goes.
+    async fn mark_failed(&self, message_id: i64, error: &str) -> AppResult<()>;
+    /// Try again at `next_at_ms`.
+    async fn reschedule(
+        &self,
+        message_id: i64,
+        attempts: i64,
+        next_at_ms: i64,
+        error: &str,
+    ) -> AppResult<()>;
+    /// A line's status and error, for tests and the API.
+    async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>>;
     /// Every conversation of a brand account with a line at or after `since_ms`.
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
 }

@@ -2,15 +2,15 @@
 
 use super::{
     Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, NewLink, NewUser, SessionRecord, Store, User,
-    parse_role,
+    IngestReport, LinkStatus, LinkedAccount, NewLink, NewReply, NewUser, OutboxItem, ReplyContext,
+    SessionRecord, Store, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
 use anyhow::Context;
 use async_trait::async_trait;
 use shared::inbound::{Change, InboundMessage};
-use shared::{Channel, ErrorCode};
+use shared::{Channel, ErrorCode, ReplyMode, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
@@ -413,6 +413,37 @@ impl Store for SqliteStore {
                     .await?,
                 )
             };
+            if m.from_brand
+                && let Some(conversation) = conversation
+            {
+                // Our own reply coming back (an echo, or the network announcing our post)
+                // before the sender recorded its id: it is that line, not a new one.
+                let pending: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'out'
+                       AND network_id IS NULL AND status IN ('sending', 'failed') AND text = ?
+                     ORDER BY id LIMIT 1",
+                )
+                .bind(conversation)
+                .bind(&m.text)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(id) = pending {
+                    sqlx::query(
+                        "UPDATE messages SET network_id = ?, status = 'sent', error = NULL
+                         WHERE id = ?",
+                    )
+                    .bind(&m.network_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM outbox WHERE message_id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    report.duplicates += 1;
+                    continue;
+                }
+            }
             let Some(conversation) = conversation else {
                 report.unmatched += 1;
                 tracing::info!(network_id = %m.network_id, "brand line answering nothing we know; not stored");
@@ -457,6 +488,247 @@ impl Store for SqliteStore {
         }
         tx.commit().await?;
         Ok(report)
+    }
+
+    async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
+        let Some(row) = sqlx::query(
+            "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id, k.network_id AS consumer
+             FROM conversations c
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             WHERE c.id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let channel: Channel = row
+            .get::<String, _>("channel")
+            .parse()
+            .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?;
+        let linked = self
+            .linked_account(channel, &row.get::<String, _>("brand_id"))
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("conversation without account")))?;
+        let last_public = sqlx::query(
+            "SELECT network_id, tag FROM messages
+             WHERE conversation_id = ? AND direction = 'in' AND tag != 'Private' AND removed = 0
+             -- Facebook's feed times are whole seconds: within one, a comment follows the
+             -- post it answers, whatever order the webhooks arrived in.
+             ORDER BY created_at DESC, tag = 'Public/Comment' DESC, id DESC LIMIT 1",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| -> AppResult<(String, Tag)> {
+            let tag: String = r.get("tag");
+            Ok((
+                r.get("network_id"),
+                tag.parse()
+                    .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?,
+            ))
+        })
+        .transpose()?;
+        let last_private_at_ms: Option<i64> = sqlx::query_scalar(
+            "SELECT max(created_at) FROM messages
+             WHERE conversation_id = ? AND direction = 'in' AND tag = 'Private'",
+        )
+        .bind(conversation_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(ReplyContext {
+            conversation_id,
+            account_id: row.get("account_id"),
+            linked,
+            consumer_network_id: row.get("consumer"),
+            last_public,
+            last_private_at_ms,
+        }))
+    }
+
+    async fn enqueue_reply(&self, r: NewReply<'_>) -> AppResult<i64> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let (status, error) = match &r.refused {
+            Some(reason) => ("failed", Some(reason.as_str())),
+            None => ("sending", None),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag, direction,
+                 author, text, reply_to, status, error, created_at, received_at, sent_by)
+             VALUES (?, ?, NULL, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(r.conversation_id)
+        .bind(r.linked_account_id)
+        .bind(r.tag.as_str())
+        .bind(r.author)
+        .bind(r.text)
+        .bind(r.in_reply_to)
+        .bind(status)
+        .bind(error)
+        .bind(r.now_ms)
+        .bind(r.now_ms)
+        .bind(r.sent_by)
+        .fetch_one(&mut *tx)
+        .await?;
+        if r.refused.is_none() {
+            sqlx::query(
+                "INSERT INTO outbox (message_id, conversation_id, mode, in_reply_to,
+                     next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(r.conversation_id)
+            .bind(mode_str(r.mode))
+            .bind(r.in_reply_to)
+            .bind(r.now_ms)
+            .bind(r.now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE conversations SET last_message_at = max(last_message_at, ?) WHERE id = ?",
+        )
+        .bind(r.now_ms)
+        .bind(r.conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>> {
+        let Some(row) = sqlx::query(
+            "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.attempts,
+                    m.text, m.author, l.channel, l.network_id AS brand_id, k.network_id AS consumer
+             FROM outbox o
+             JOIN messages m ON m.id = o.message_id
+             JOIN conversations c ON c.id = o.conversation_id
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             WHERE o.next_attempt_at <= ?
+               AND NOT EXISTS (SELECT 1 FROM outbox e
+                               WHERE e.conversation_id = o.conversation_id
+                                 AND e.message_id < o.message_id)
+             ORDER BY o.next_attempt_at, o.message_id LIMIT 1",
+        )
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let channel: Channel = row
+            .get::<String, _>("channel")
+            .parse()
+            .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?;
+        let linked = self
+            .linked_account(channel, &row.get::<String, _>("brand_id"))
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("outbox row without account")))?;
+        let conversation_id: i64 = row.get("conversation_id");
+        let last_private_at_ms: Option<i64> = sqlx::query_scalar(
+            "SELECT max(created_at) FROM messages
+             WHERE conversation_id = ? AND direction = 'in' AND tag = 'Private'",
+        )
+        .bind(conversation_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(OutboxItem {
+            message_id: row.get("message_id"),
+            conversation_id,
+            mode: parse_mode(row.get("mode"))?,
+            in_reply_to: row.get("in_reply_to"),
+            attempts: row.get("attempts"),
+            text: row.get("text"),
+            author: row.get("author"),
+            linked,
+            consumer_network_id: row.get("consumer"),
+            last_private_at_ms,
+        }))
+    }
+
+    async fn mark_sent(&self, message_id: i64, network_id: &str) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        // The echo of this reply may have arrived first and been stored as a line of its
+        // own (a private response's echo lands in the Messenger conversation): that copy
+        // gives way to this line.
+        sqlx::query(
+            "DELETE FROM messages WHERE network_id = ? AND id != ? AND direction = 'out'
+               AND sent_by IS NULL
+               AND linked_account_id = (SELECT linked_account_id FROM messages WHERE id = ?)",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE messages SET status = 'sent', error = NULL,
+                 network_id = CASE WHEN EXISTS (
+                     SELECT 1 FROM messages o WHERE o.linked_account_id = messages.linked_account_id
+                       AND o.network_id = ?1 AND o.id != messages.id)
+                   THEN network_id ELSE ?1 END
+             WHERE id = ?2",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE message_id = ?")
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_failed(&self, message_id: i64, error: &str) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE messages SET status = 'failed', error = ? WHERE id = ?")
+            .bind(error)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM outbox WHERE message_id = ?")
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn reschedule(
+        &self,
+        message_id: i64,
+        attempts: i64,
+        next_at_ms: i64,
+        error: &str,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?
+             WHERE message_id = ?",
+        )
+        .bind(attempts)
+        .bind(next_at_ms)
+        .bind(error)
+        .bind(message_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>> {
+        Ok(
+            sqlx::query("SELECT status, error FROM messages WHERE id = ?")
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| (r.get("status"), r.get("error"))),
+        )
     }
 
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>> {
@@ -539,6 +811,25 @@ impl Store for SqliteStore {
             });
         }
         Ok(out)
+    }
+}
+
+fn mode_str(mode: ReplyMode) -> &'static str {
+    match mode {
+        ReplyMode::Public => "public",
+        ReplyMode::Private => "private",
+        ReplyMode::PrivateResponse => "private_response",
+    }
+}
+
+fn parse_mode(s: &str) -> AppResult<ReplyMode> {
+    match s {
+        "public" => Ok(ReplyMode::Public),
+        "private" => Ok(ReplyMode::Private),
+        "private_response" => Ok(ReplyMode::PrivateResponse),
+        other => Err(AppError::Internal(anyhow::anyhow!(
+            "unknown reply mode {other:?}"
+        ))),
     }
 }
 
