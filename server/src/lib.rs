@@ -5,10 +5,12 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod conversations;
 pub mod crypto;
 pub mod error;
 pub mod inbound;
 pub mod link;
+pub mod live;
 pub mod seed;
 pub mod store;
 pub mod web;
@@ -43,6 +45,8 @@ pub struct AppState {
     pub sign_in_limiter: Arc<auth::SignInLimiter>,
     /// Seals and opens network tokens at rest.
     pub cipher: crypto::TokenCipher,
+    /// Conversation changes, relayed to the browsers as Server-Sent Events.
+    pub live: live::Live,
 }
 
 impl AppState {
@@ -54,6 +58,7 @@ impl AppState {
     ) -> Self {
         AppState {
             cipher,
+            live: live::Live::new(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -70,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/meta", get(meta))
         .merge(auth::router())
         .merge(inbound::router())
+        .merge(conversations::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
@@ -137,10 +143,12 @@ pub async fn run(
     };
     let state = AppState::new(store.clone(), settings, public_url, cipher);
     spawn_session_purge(store);
+    let live = state.live.clone();
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         shutdown.await;
+        live.stop();
         let _ = stop_tx.send(true);
     });
     tracing::info!("listening on http://{bound}");
