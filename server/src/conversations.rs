@@ -63,7 +63,8 @@ async fn queue(
     params: Result<Query<QueueParams>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<ApiJson<Vec<QueueItem>>> {
     let account_id = brand_account(&session)?;
-    let Query(params) = params.map_err(|_| AppError::bad_request("view must be new, mine or all"))?;
+    let Query(params) =
+        params.map_err(|_| AppError::bad_request("view must be new, mine or all"))?;
     let scope = QueueScope {
         account_id,
         user_id: session.user().id,

@@ -124,13 +124,19 @@ pub struct QueueItem {
 impl QueueItem {
     /// The consumer as people read them: name, else @handle, else a placeholder.
     pub fn consumer_label(&self) -> String {
-        consumer_label(self.consumer_name.as_deref(), self.consumer_handle.as_deref())
+        consumer_label(
+            self.consumer_name.as_deref(),
+            self.consumer_handle.as_deref(),
+        )
     }
 }
 
 /// The consumer's name, else their handle, else a placeholder.
 pub fn consumer_label(name: Option<&str>, handle: Option<&str>) -> String {
-    match (name.filter(|n| !n.is_empty()), handle.filter(|h| !h.is_empty())) {
+    match (
+        name.filter(|n| !n.is_empty()),
+        handle.filter(|h| !h.is_empty()),
+    ) {
         (Some(n), _) => n.to_owned(),
         (None, Some(h)) => format!("@{}", h.trim_start_matches('@')),
         (None, None) => "Unknown consumer".to_owned(),

@@ -5,14 +5,14 @@ use super::{
     IngestReport, LinkStatus, LinkedAccount, NewLink, NewUser, QueueScope, SessionRecord, Store,
     TakeOutcome, User, parse_role,
 };
-use shared::api::{
-    AgentRef, ConsumerInfo, ConversationInfo, ConversationStatus, Line, LineMedia, LinePreview,
-    QueueItem, QueueView, Transcript,
-};
 use crate::error::AppError;
 use crate::error::AppResult;
 use anyhow::Context;
 use async_trait::async_trait;
+use shared::api::{
+    AgentRef, ConsumerInfo, ConversationInfo, ConversationStatus, Line, LineMedia, LinePreview,
+    QueueItem, QueueView, Transcript,
+};
 use shared::inbound::{Change, InboundMessage};
 use shared::{Channel, ErrorCode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
