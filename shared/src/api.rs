@@ -251,9 +251,42 @@ pub struct LiveEvent {
     pub conversation_id: Option<i64>,
 }
 
+/// An RFC 3339 time as the transcript shows it: `2026-11-25 10:00 UTC` (the server
+/// sends UTC); anything else as given.
+pub fn display_time(rfc3339: &str) -> String {
+    let b = rfc3339.as_bytes();
+    if b.len() >= 16 && b[10] == b'T' && rfc3339.ends_with('Z') {
+        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
+    } else {
+        rfc3339.to_owned()
+    }
+}
+
+/// A media URL the page may load or link to: http(s), or a path on this server. Anything
+/// else (`javascript:`, `data:`, protocol-relative) is refused, since the URL comes from
+/// a network event.
+pub fn safe_media_url(url: &str) -> Option<&str> {
+    let lower = url.trim_start().to_ascii_lowercase();
+    let ok = lower.starts_with("https://")
+        || lower.starts_with("http://")
+        || (lower.starts_with('/') && !lower.starts_with("//") && !lower.starts_with("/\\"));
+    ok.then_some(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_read_short_and_only_safe_media_urls_pass() {
+        assert_eq!(display_time("2026-11-25T10:01:02Z"), "2026-11-25 10:01 UTC");
+        assert_eq!(display_time("yesterday"), "yesterday");
+        assert_eq!(safe_media_url("https://cdn.example/a.png"), Some("https://cdn.example/a.png"));
+        assert_eq!(safe_media_url("/media/4"), Some("/media/4"));
+        for bad in ["javascript:alert(1)", " JavaScript:x", "data:text/html,x", "//evil.example/x", "x"] {
+            assert_eq!(safe_media_url(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn queue_views_and_lines_speak_the_wire_words() {
