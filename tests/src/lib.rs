@@ -48,6 +48,9 @@ impl Harness {
     /// Starts a demo server (its sign-ins seeded), ChromeDriver and a browser window of
     /// `width` × 900 CSS pixels.
     pub async fn start(name: &str, width: u32) -> Result<Harness> {
+        // WebDriver's client and the server's HTTP client bring different rustls crypto
+        // providers into this one process; pick one.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir()?;
         let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
         args.widget_dir = widget_dir()?;
