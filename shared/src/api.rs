@@ -281,9 +281,18 @@ mod tests {
     fn times_read_short_and_only_safe_media_urls_pass() {
         assert_eq!(display_time("2026-11-25T10:01:02Z"), "2026-11-25 10:01 UTC");
         assert_eq!(display_time("yesterday"), "yesterday");
-        assert_eq!(safe_media_url("https://cdn.example/a.png"), Some("https://cdn.example/a.png"));
+        assert_eq!(
+            safe_media_url("https://cdn.example/a.png"),
+            Some("https://cdn.example/a.png")
+        );
         assert_eq!(safe_media_url("/media/4"), Some("/media/4"));
-        for bad in ["javascript:alert(1)", " JavaScript:x", "data:text/html,x", "//evil.example/x", "x"] {
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:x",
+            "data:text/html,x",
+            "//evil.example/x",
+            "x",
+        ] {
             assert_eq!(safe_media_url(bad), None, "{bad}");
         }
     }

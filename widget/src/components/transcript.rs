@@ -38,7 +38,12 @@ pub fn ConversationView(
         (None, _, _) => "Not assigned".to_owned(),
     };
     let mut facts = vec![c.channel.label().to_owned()];
-    if let Some(h) = transcript.consumer.handle.as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = transcript
+        .consumer
+        .handle
+        .as_deref()
+        .filter(|h| !h.is_empty())
+    {
         facts.push(format!("@{}", h.trim_start_matches('@')));
     }
     facts.push(assigned);
