@@ -5,10 +5,12 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod conversations;
 pub mod crypto;
 pub mod error;
 pub mod inbound;
 pub mod link;
+pub mod live;
 pub mod outbound;
 pub mod seed;
 pub mod store;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub cipher: crypto::TokenCipher,
     /// Wakes the outbox sender.
     pub sender: outbound::SenderHandle,
+    /// Conversation changes, relayed to the browsers as Server-Sent Events.
+    pub live: live::Live,
 }
 
 impl AppState {
@@ -58,6 +62,7 @@ impl AppState {
         AppState {
             cipher,
             sender: outbound::SenderHandle::default(),
+            live: live::Live::new(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -75,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(inbound::router())
         .merge(outbound::router())
+        .merge(conversations::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
@@ -143,6 +149,7 @@ pub async fn run(
     let state = AppState::new(store.clone(), settings, public_url, cipher);
     spawn_session_purge(store.clone());
     outbound::spawn_sender(state.clone());
+    let live = state.live.clone();
 
     {
         // X validates webhooks against the running server: connect linked accounts once
@@ -168,6 +175,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         shutdown.await;
+        live.stop();
         let _ = stop_tx.send(true);
     });
     tracing::info!("listening on http://{bound}");

@@ -1,6 +1,7 @@
 //! DTOs of the internal JSON API between the widget and the server.
 
-use crate::vocab::Role;
+use crate::inbound::MediaKind;
+use crate::vocab::{Channel, Role, Tag};
 use serde::{Deserialize, Serialize};
 
 /// Header carrying the session's CSRF token on every state-changing request.
@@ -47,4 +48,264 @@ pub struct AccountSummary {
 pub struct Meta {
     pub version: String,
     pub demo: bool,
+}
+
+/// Which part of the queue `GET /api/conversations?view=` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueView {
+    /// Open and not assigned to anyone.
+    #[default]
+    New,
+    /// Open and assigned to me.
+    Mine,
+    /// Every open conversation I may see.
+    All,
+}
+
+impl QueueView {
+    pub const ALL: [QueueView; 3] = [QueueView::New, QueueView::Mine, QueueView::All];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueView::New => "new",
+            QueueView::Mine => "mine",
+            QueueView::All => "all",
+        }
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            QueueView::New => "New",
+            QueueView::Mine => "Mine",
+            QueueView::All => "All open",
+        }
+    }
+}
+
+/// Open or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Open,
+    Closed,
+}
+
+/// Who a conversation is assigned to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The latest line of a conversation, as the queue previews it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinePreview {
+    pub text: String,
+    pub tag: Tag,
+    /// RFC 3339, the network's time.
+    pub at: String,
+}
+
+/// One conversation in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueItem {
+    pub id: i64,
+    pub channel: Channel,
+    pub consumer_name: Option<String>,
+    pub consumer_handle: Option<String>,
+    pub last: Option<LinePreview>,
+    /// Not assigned to anyone yet.
+    pub new: bool,
+    pub assigned_to: Option<AgentRef>,
+}
+
+impl QueueItem {
+    /// The consumer as people read them: name, else @handle, else a placeholder.
+    pub fn consumer_label(&self) -> String {
+        consumer_label(
+            self.consumer_name.as_deref(),
+            self.consumer_handle.as_deref(),
+        )
+    }
+}
+
+/// The consumer's name, else their handle, else a placeholder.
+pub fn consumer_label(name: Option<&str>, handle: Option<&str>) -> String {
+    match (
+        name.filter(|n| !n.is_empty()),
+        handle.filter(|h| !h.is_empty()),
+    ) {
+        (Some(n), _) => n.to_owned(),
+        (None, Some(h)) => format!("@{}", h.trim_start_matches('@')),
+        (None, None) => "Unknown consumer".to_owned(),
+    }
+}
+
+/// A conversation's own facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationInfo {
+    pub id: i64,
+    pub channel: Channel,
+    pub status: ConversationStatus,
+    pub skill: Option<String>,
+    pub assigned_to: Option<AgentRef>,
+}
+
+/// The consumer as the network described them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsumerInfo {
+    pub network_id: String,
+    pub handle: Option<String>,
+    pub name: Option<String>,
+    /// The profile JSON as stored (`{}` when none was fetched yet).
+    pub profile: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Author {
+    Consumer,
+    Agent,
+    Bot,
+}
+
+impl Author {
+    pub fn label(self) -> &'static str {
+        match self {
+            Author::Consumer => "Consumer",
+            Author::Agent => "Agent",
+            Author::Bot => "Bot",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineStatus {
+    Received,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl LineStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            LineStatus::Received => "Received",
+            LineStatus::Sending => "Sending…",
+            LineStatus::Sent => "Sent",
+            LineStatus::Failed => "Failed: message not sent",
+        }
+    }
+}
+
+/// A picture, video or file on a line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineMedia {
+    pub kind: MediaKind,
+    /// Our media route when we hold a copy, else the network's URL.
+    pub url: Option<String>,
+    pub mime: Option<String>,
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Line {
+    pub id: i64,
+    pub tag: Tag,
+    pub direction: Direction,
+    pub author: Author,
+    pub text: String,
+    pub media: Vec<LineMedia>,
+    pub status: LineStatus,
+    pub error: Option<String>,
+    /// RFC 3339, the network's time.
+    pub created_at: String,
+    pub edited: bool,
+    pub removed: bool,
+}
+
+/// `GET /api/conversations/{id}`: the conversation, its consumer and every line, in the
+/// network's time order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub conversation: ConversationInfo,
+    pub consumer: ConsumerInfo,
+    pub lines: Vec<Line>,
+}
+
+/// One message on `GET /api/events` (Server-Sent Events): something in a conversation
+/// changed; `conversation_id` is `None` when events were missed and everything should be
+/// fetched again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveEvent {
+    pub conversation_id: Option<i64>,
+}
+
+/// An RFC 3339 time as the transcript shows it: `2026-11-25 10:00 UTC` (the server
+/// sends UTC); anything else as given.
+pub fn display_time(rfc3339: &str) -> String {
+    let b = rfc3339.as_bytes();
+    if b.len() >= 16 && b[10] == b'T' && rfc3339.ends_with('Z') {
+        format!("{} {} UTC", &rfc3339[..10], &rfc3339[11..16])
+    } else {
+        rfc3339.to_owned()
+    }
+}
+
+/// A media URL the page may load or link to: http(s), or a path on this server. Anything
+/// else (`javascript:`, `data:`, protocol-relative) is refused, since the URL comes from
+/// a network event.
+pub fn safe_media_url(url: &str) -> Option<&str> {
+    let lower = url.trim_start().to_ascii_lowercase();
+    let ok = lower.starts_with("https://")
+        || lower.starts_with("http://")
+        || (lower.starts_with('/') && !lower.starts_with("//") && !lower.starts_with("/\\"));
+    ok.then_some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_short_and_only_safe_media_urls_pass() {
+        assert_eq!(display_time("2026-11-25T10:01:02Z"), "2026-11-25 10:01 UTC");
+        assert_eq!(display_time("yesterday"), "yesterday");
+        assert_eq!(
+            safe_media_url("https://cdn.example/a.png"),
+            Some("https://cdn.example/a.png")
+        );
+        assert_eq!(safe_media_url("/media/4"), Some("/media/4"));
+        for bad in [
+            "javascript:alert(1)",
+            " JavaScript:x",
+            "data:text/html,x",
+            "//evil.example/x",
+            "x",
+        ] {
+            assert_eq!(safe_media_url(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn queue_views_and_lines_speak_the_wire_words() {
+        assert_eq!(serde_json::to_string(&QueueView::All).unwrap(), "\"all\"");
+        assert_eq!(
+            serde_json::to_string(&LineStatus::Received).unwrap(),
+            "\"received\""
+        );
+        assert_eq!(consumer_label(None, Some("ann")), "@ann");
+        assert_eq!(consumer_label(Some("Ann"), Some("ann")), "Ann");
+        assert_eq!(consumer_label(Some(""), None), "Unknown consumer");
+    }
 }

@@ -12,12 +12,39 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// The Facebook page [`Harness::start_with_webhooks`] links to the demo brand.
+pub const E2E_PAGE: &str = "424242";
+const E2E_FACEBOOK_SECRET: &str = "e2e-facebook-app-secret";
+
+/// A Messenger message from `psid` to [`E2E_PAGE`], as Facebook's webhook carries it.
+pub fn messenger(psid: &str, mid: &str, timestamp_ms: i64, text: &str) -> serde_json::Value {
+    json!({"object":"page","entry":[{"id":E2E_PAGE,"time":timestamp_ms,"messaging":[{
+        "sender":{"id":psid},"recipient":{"id":E2E_PAGE},"timestamp":timestamp_ms,
+        "message":{"mid":mid,"text":text}}]}]})
+}
+
+/// A consumer's post on [`E2E_PAGE`]'s timeline, as the `feed` webhook carries it.
+pub fn page_post(
+    from: &str,
+    name: &str,
+    post: &str,
+    at_secs: i64,
+    text: &str,
+) -> serde_json::Value {
+    json!({"object":"page","entry":[{"id":E2E_PAGE,"time":at_secs,"changes":[{"field":"feed","value":
+        {"from":{"id":from,"name":name},"item":"status","verb":"add",
+         "post_id":format!("{E2E_PAGE}_{post}"),"message":text,"created_time":at_secs}}]}]})
+}
+
 /// How long a step waits for the page to show what it expects.
 const PATIENCE: Duration = Duration::from_secs(20);
 
 pub struct Harness {
     pub url: String,
     pub browser: Client,
+    /// The Facebook app secret webhooks are signed with, when the server has one known
+    /// to the test (see [`Harness::start_with_webhooks`]).
+    facebook_secret: Option<String>,
     name: String,
     driver: Child,
     stop: Option<oneshot::Sender<()>>,
@@ -53,8 +80,53 @@ impl Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir()?;
         let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
-        args.widget_dir = widget_dir()?;
         args.demo = true;
+        Self::start_on(name, width, data, args, None).await
+    }
+
+    /// Like [`Harness::start`], but instead of the demo's simulated networks (whose app
+    /// secret is random), the demo brand and sign-ins with the Facebook page [`E2E_PAGE`]
+    /// linked directly and a known app secret, so the test can push signed webhooks with
+    /// [`Harness::facebook_webhook`] as the network would.
+    pub async fn start_with_webhooks(name: &str, width: u32) -> Result<Harness> {
+        use server::store::{NewLink, SqliteStore, Store};
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let data = tempfile::tempdir()?;
+        let store = SqliteStore::open(data.path()).await?;
+        server::seed::demo(&store).await?;
+        let account = store
+            .account_by_number("1000")
+            .await?
+            .context("the demo account")?;
+        let skill = store.ensure_skill(account.id, "social").await?;
+        store
+            .link(NewLink {
+                account_id: account.id,
+                channel: shared::Channel::Facebook,
+                network_id: E2E_PAGE,
+                name: "Acme Outdoor",
+                token_sealed: vec![0],
+                token_secret_sealed: None,
+                skill_id: Some(skill),
+                created_by: "e2e",
+            })
+            .await?;
+        drop(store);
+        let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
+        args.facebook.facebook_app_id = Some("e2e-app".into());
+        args.facebook.facebook_app_secret = Some(E2E_FACEBOOK_SECRET.into());
+        args.facebook.facebook_verify_token = Some("e2e-verify".into());
+        Self::start_on(name, width, data, args, Some(E2E_FACEBOOK_SECRET.into())).await
+    }
+
+    async fn start_on(
+        name: &str,
+        width: u32,
+        data: tempfile::TempDir,
+        mut args: server::config::ServeArgs,
+        facebook_secret: Option<String>,
+    ) -> Result<Harness> {
+        args.widget_dir = widget_dir()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = oneshot::channel();
@@ -110,6 +182,7 @@ impl Harness {
         let h = Harness {
             url,
             browser,
+            facebook_secret,
             name: name.to_owned(),
             driver,
             stop: Some(tx),
@@ -260,6 +333,42 @@ impl Harness {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// Posts a Facebook webhook signed with the app secret, as Facebook would, and checks
+    /// the server stored it (200).
+    pub async fn facebook_webhook(&self, body: &serde_json::Value) -> Result<()> {
+        use hmac::Mac;
+        let secret = self
+            .facebook_secret
+            .as_deref()
+            .context("start the harness with start_with_webhooks")?;
+        let raw = body.to_string();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())?;
+        mac.update(raw.as_bytes());
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        // Plain HTTP/1.0 over loopback: the harness needs no HTTP client of its own.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host).await?;
+        let request = format!(
+            "POST /webhooks/facebook HTTP/1.0\r\nHost: {host}\r\n\
+             Content-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\n\
+             Content-Length: {}\r\n\r\n{raw}",
+            raw.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        let status = String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !status.contains(" 200") {
+            bail!("the webhook answered {status:?}");
+        }
+        Ok(())
     }
 
     /// Signs in through the sign-in page.

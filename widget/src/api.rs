@@ -4,7 +4,9 @@
 use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shared::api::{CSRF_HEADER, Me, Meta, SignIn};
+use shared::api::{
+    CSRF_HEADER, ConversationInfo, Me, Meta, QueueItem, QueueView, SignIn, Transcript,
+};
 use shared::{ApiError, ErrorCode};
 use std::cell::RefCell;
 
@@ -94,4 +96,22 @@ pub async fn sign_out() -> Result<(), ApiError> {
 
 pub async fn meta() -> Result<Meta, ApiError> {
     get("/api/meta").await
+}
+
+/// The queue in one view, latest activity first.
+pub async fn queue(view: QueueView) -> Result<Vec<QueueItem>, ApiError> {
+    get(&format!("/api/conversations?view={}", view.as_str())).await
+}
+
+pub async fn transcript(id: i64) -> Result<Transcript, ApiError> {
+    get(&format!("/api/conversations/{id}")).await
+}
+
+/// Assigns the conversation to the signed-in agent.
+pub async fn take(id: i64) -> Result<ConversationInfo, ApiError> {
+    send(Method::POST, &format!("/api/conversations/{id}/take"), &()).await
+}
+
+pub async fn close(id: i64) -> Result<ConversationInfo, ApiError> {
+    send(Method::POST, &format!("/api/conversations/{id}/close"), &()).await
 }

@@ -2,6 +2,8 @@
 //! LiveEngage loads in its iframe, SocialConnect Home for admins, and the public pages.
 
 pub mod api;
+pub mod components;
+pub mod live;
 pub mod pages;
 pub mod state;
 

@@ -220,6 +220,9 @@ pub async fn ingest(
                     .store
                     .ingest(&linked, &messages, crate::auth::now_secs() * 1000)
                     .await?;
+                state
+                    .live
+                    .conversations_changed(linked.account_id, &report.conversations);
                 tracing::debug!(linked = linked.id, ?report, "webhook stored");
             }
             _ => {

@@ -7,6 +7,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
 use shared::inbound::InboundMessage;
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
@@ -125,6 +126,25 @@ pub struct IngestReport {
     pub updated: usize,
     /// The brand's own lines that answer nothing we know of.
     pub unmatched: usize,
+    /// Conversations that gained or changed a line, each once.
+    pub conversations: Vec<i64>,
+}
+
+/// Whose queue: the brand account, the user, and whether only their skills count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueScope {
+    pub account_id: i64,
+    pub user_id: i64,
+    /// Only conversations of the skills in `user_skills` (when the user has any).
+    pub by_skills: bool,
+}
+
+/// What `take` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeOutcome {
+    Taken,
+    /// Closed, or assigned to someone else.
+    Refused,
 }
 
 /// What sending a reply in a conversation needs to know.
@@ -286,6 +306,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> AppResult<()>;
     /// A line's status and error, for tests and the API.
     async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>>;
+    /// Replaces the skills a user answers.
+    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> AppResult<()>;
+    /// Open conversations in a queue view, latest activity first.
+    async fn queue(&self, scope: QueueScope, view: QueueView) -> AppResult<Vec<QueueItem>>;
+    /// The brand account a conversation belongs to.
+    async fn conversation_account(&self, id: i64) -> AppResult<Option<i64>>;
+    async fn conversation_info(&self, id: i64) -> AppResult<Option<ConversationInfo>>;
+    /// The conversation, its consumer and its lines in the network's time order.
+    async fn transcript(&self, id: i64) -> AppResult<Option<Transcript>>;
+    /// Assigns an open conversation to `user_id` unless someone else holds it.
+    async fn take(&self, id: i64, user_id: i64) -> AppResult<TakeOutcome>;
+    /// Closes a conversation and releases it, so a new line brings it back as new.
+    async fn close(&self, id: i64) -> AppResult<()>;
     /// Every conversation of a brand account with a line at or after `since_ms`.
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
 }

@@ -2,13 +2,17 @@
 
 use super::{
     Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, NewLink, NewReply, NewUser, OutboxItem, ReplyContext,
-    SessionRecord, Store, User, parse_role,
+    IngestReport, LinkStatus, LinkedAccount, NewLink, NewReply, NewUser, OutboxItem, QueueScope,
+    ReplyContext, SessionRecord, Store, TakeOutcome, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
 use anyhow::Context;
 use async_trait::async_trait;
+use shared::api::{
+    AgentRef, ConsumerInfo, ConversationInfo, ConversationStatus, Line, LineMedia, LinePreview,
+    QueueItem, QueueView, Transcript,
+};
 use shared::inbound::{Change, InboundMessage};
 use shared::{Channel, ErrorCode, ReplyMode, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -316,13 +320,20 @@ impl Store for SqliteStore {
         let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         for m in messages {
-            let existing: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM messages WHERE linked_account_id = ? AND network_id = ?",
+            let found: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT id, conversation_id FROM messages
+                 WHERE linked_account_id = ? AND network_id = ?",
             )
             .bind(linked.id)
             .bind(&m.network_id)
             .fetch_optional(&mut *tx)
             .await?;
+            if let (Change::Edited | Change::Removed, Some((_, conversation))) = (m.change, found)
+                && !report.conversations.contains(&conversation)
+            {
+                report.conversations.push(conversation);
+            }
+            let existing = found.map(|(id, _)| id);
             match (m.change, existing) {
                 (Change::Edited, Some(id)) => {
                     sqlx::query("UPDATE messages SET text = ?, edited = 1 WHERE id = ?")
@@ -485,6 +496,9 @@ impl Store for SqliteStore {
                 .await?;
             }
             report.stored += 1;
+            if !report.conversations.contains(&conversation) {
+                report.conversations.push(conversation);
+            }
         }
         tx.commit().await?;
         Ok(report)
@@ -721,6 +735,229 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM user_skills WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for skill in skills {
+            sqlx::query("INSERT OR IGNORE INTO user_skills (user_id, skill_id) VALUES (?, ?)")
+                .bind(user_id)
+                .bind(skill)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn queue(&self, scope: QueueScope, view: QueueView) -> AppResult<Vec<QueueItem>> {
+        // An agent with no skills yet sees every skill of their account.
+        let rows = sqlx::query(
+            "SELECT c.id, l.channel, k.name AS consumer_name, k.handle, c.assigned_user_id,
+                    u.name AS agent_name, m.text, m.tag, m.created_at
+             FROM conversations c
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             LEFT JOIN users u ON u.id = c.assigned_user_id
+             LEFT JOIN messages m ON m.id = (
+                 SELECT id FROM messages WHERE conversation_id = c.id
+                 ORDER BY created_at DESC, id DESC LIMIT 1)
+             WHERE l.account_id = ?1 AND c.status = 'open'
+               AND CASE ?3
+                   WHEN 'mine' THEN c.assigned_user_id = ?2
+                   ELSE (?3 = 'all' OR c.assigned_user_id IS NULL)
+                        AND (NOT ?4
+                             OR NOT EXISTS (SELECT 1 FROM user_skills WHERE user_id = ?2)
+                             OR c.skill_id IN (SELECT skill_id FROM user_skills WHERE user_id = ?2))
+                   END
+             ORDER BY c.last_message_at DESC, c.id DESC
+             LIMIT 500",
+        )
+        .bind(scope.account_id)
+        .bind(scope.user_id)
+        .bind(view.as_str())
+        .bind(scope.by_skills)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let assigned: Option<i64> = r.get("assigned_user_id");
+                let tag: Option<String> = r.get("tag");
+                Ok(QueueItem {
+                    id: r.get("id"),
+                    channel: parse_channel(r.get("channel"))?,
+                    consumer_name: r.get("consumer_name"),
+                    consumer_handle: r.get("handle"),
+                    last: tag
+                        .map(|t| {
+                            Ok::<_, AppError>(LinePreview {
+                                text: r.get("text"),
+                                tag: parse_word(&t)?,
+                                at: rfc3339(r.get("created_at")),
+                            })
+                        })
+                        .transpose()?,
+                    new: assigned.is_none(),
+                    assigned_to: assigned.map(|id| AgentRef {
+                        id,
+                        name: r.get::<Option<String>, _>("agent_name").unwrap_or_default(),
+                    }),
+                })
+            })
+            .collect()
+    }
+
+    async fn conversation_account(&self, id: i64) -> AppResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT l.account_id FROM conversations c
+             JOIN linked_accounts l ON l.id = c.linked_account_id WHERE c.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn conversation_info(&self, id: i64) -> AppResult<Option<ConversationInfo>> {
+        let row = sqlx::query(
+            "SELECT c.id, l.channel, c.status, s.name AS skill, c.assigned_user_id,
+                    u.name AS agent_name
+             FROM conversations c
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             LEFT JOIN skills s ON s.id = c.skill_id
+             LEFT JOIN users u ON u.id = c.assigned_user_id
+             WHERE c.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let assigned: Option<i64> = r.get("assigned_user_id");
+            let status: String = r.get("status");
+            Ok(ConversationInfo {
+                id: r.get("id"),
+                channel: parse_channel(r.get("channel"))?,
+                status: if status == "closed" {
+                    ConversationStatus::Closed
+                } else {
+                    ConversationStatus::Open
+                },
+                skill: r.get("skill"),
+                assigned_to: assigned.map(|id| AgentRef {
+                    id,
+                    name: r.get::<Option<String>, _>("agent_name").unwrap_or_default(),
+                }),
+            })
+        })
+        .transpose()
+    }
+
+    async fn transcript(&self, id: i64) -> AppResult<Option<Transcript>> {
+        let Some(conversation) = self.conversation_info(id).await? else {
+            return Ok(None);
+        };
+        let k = sqlx::query(
+            "SELECT k.network_id, k.handle, k.name, k.profile FROM conversations c
+             JOIN consumers k ON k.id = c.consumer_id WHERE c.id = ?",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        let profile: Option<String> = k.get("profile");
+        let consumer = ConsumerInfo {
+            network_id: k.get("network_id"),
+            handle: k.get("handle"),
+            name: k.get("name"),
+            profile: profile
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_else(|| serde_json::json!({})),
+        };
+        let media_rows = sqlx::query(
+            "SELECT d.id, d.message_id, d.kind, d.mime, d.source_url, d.stored_path
+             FROM media d JOIN messages m ON m.id = d.message_id
+             WHERE m.conversation_id = ? ORDER BY d.id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut media: std::collections::HashMap<i64, Vec<LineMedia>> = Default::default();
+        for d in &media_rows {
+            let stored: Option<String> = d.get("stored_path");
+            let url = match stored {
+                Some(_) => Some(format!("/media/{}", d.get::<i64, _>("id"))),
+                None => d.get("source_url"),
+            };
+            media
+                .entry(d.get("message_id"))
+                .or_default()
+                .push(LineMedia {
+                    kind: parse_word(d.get("kind"))?,
+                    url,
+                    mime: d.get("mime"),
+                });
+        }
+        let rows = sqlx::query(
+            "SELECT id, tag, direction, author, text, status, error, created_at, edited, removed
+             FROM messages WHERE conversation_id = ? ORDER BY created_at, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let lines = rows
+            .iter()
+            .map(|l| {
+                let id: i64 = l.get("id");
+                Ok(Line {
+                    id,
+                    tag: parse_word(l.get("tag"))?,
+                    direction: parse_word(l.get("direction"))?,
+                    author: parse_word(l.get("author"))?,
+                    text: l.get("text"),
+                    media: media.remove(&id).unwrap_or_default(),
+                    status: parse_word(l.get("status"))?,
+                    error: l.get("error"),
+                    created_at: rfc3339(l.get("created_at")),
+                    edited: l.get("edited"),
+                    removed: l.get("removed"),
+                })
+            })
+            .collect::<AppResult<Vec<_>>>()?;
+        Ok(Some(Transcript {
+            conversation,
+            consumer,
+            lines,
+        }))
+    }
+
+    async fn take(&self, id: i64, user_id: i64) -> AppResult<TakeOutcome> {
+        let done = sqlx::query(
+            "UPDATE conversations SET assigned_user_id = ?1
+             WHERE id = ?2 AND status = 'open'
+               AND (assigned_user_id IS NULL OR assigned_user_id = ?1)",
+        )
+        .bind(user_id)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(if done.rows_affected() == 1 {
+            TakeOutcome::Taken
+        } else {
+            TakeOutcome::Refused
+        })
+    }
+
+    async fn close(&self, id: i64) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE conversations SET status = 'closed', assigned_user_id = NULL WHERE id = ?",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>> {
         Ok(
             sqlx::query("SELECT status, error FROM messages WHERE id = ?")
@@ -845,6 +1082,18 @@ fn linked_from(r: &sqlx::sqlite::SqliteRow, channel: Channel) -> AppResult<Linke
         token_sealed: r.get("token_sealed"),
         token_secret_sealed: r.get("token_secret_sealed"),
     })
+}
+
+fn parse_channel(s: &str) -> AppResult<Channel> {
+    s.parse()
+        .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))
+}
+
+/// A stored word (tag, direction, author, status, media kind) read back through its serde
+/// name, so the database and the wire share one spelling.
+fn parse_word<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("unknown stored word {s:?}: {e}")))
 }
 
 fn export_kind(kind: String) -> String {

@@ -1,8 +1,10 @@
 //! The app's pages and the shell around the signed-in ones.
 
 mod sign_in;
+mod workspace;
 
 pub use sign_in::SignInPage;
+pub use workspace::Workspace;
 
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
@@ -85,18 +87,6 @@ pub fn Landing() -> impl IntoView {
                 _ => view! { <A href="/login">"Sign in"</A> }.into_any(),
             }}
         </main>
-    }
-}
-
-/// The agent workspace.
-#[component]
-pub fn Workspace() -> impl IntoView {
-    view! {
-        <Shell title="Workspace">
-            <section class="sc-empty" aria-label="Queue">
-                <p>"No conversations in your queue."</p>
-            </section>
-        </Shell>
     }
 }
 

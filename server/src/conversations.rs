@@ -1,0 +1,164 @@
+//! The agent workspace's conversations: the queue, the transcript, take and close, and the
+//! live stream of changes (`GET /api/events`, Server-Sent Events).
+//!
+//! Who sees what: admins and agents of a brand account see only that account's
+//! conversations (another account's answers 404, as if it did not exist); support staff,
+//! who belong to no account, see none (403). In the queue an agent sees the skills
+//! assigned to them in `user_skills` — or every skill of the account while they have none
+//! (no admin screen assigns skills yet) — and admins see every skill. A transcript, take
+//! and close need only the account: an agent may open any of their brand's conversations.
+
+use crate::AppState;
+use crate::auth::Session;
+use crate::error::{ApiJson, AppError, AppResult};
+use crate::store::{QueueScope, TakeOutcome};
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::{get, post};
+use futures_util::Stream;
+use serde::Deserialize;
+use shared::api::{ConversationInfo, LiveEvent, QueueItem, QueueView, Transcript};
+use shared::{ErrorCode, Role};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/conversations", get(queue))
+        .route("/api/conversations/{id}", get(transcript))
+        .route("/api/conversations/{id}/take", post(take))
+        .route("/api/conversations/{id}/close", post(close))
+        .route("/api/events", get(events))
+}
+
+/// The brand account whose conversations this session may see; support staff see none.
+fn brand_account(session: &Session) -> AppResult<i64> {
+    match (session.user().role, &session.0.account) {
+        (Role::Admin | Role::Agent, Some(account)) => Ok(account.id),
+        _ => Err(AppError::forbidden()),
+    }
+}
+
+/// Checks the conversation belongs to this session's brand account.
+async fn authorised(state: &AppState, session: &Session, id: i64) -> AppResult<i64> {
+    let account = brand_account(session)?;
+    match state.store.conversation_account(id).await? {
+        Some(owner) if owner == account => Ok(account),
+        // Another brand's conversation is indistinguishable from a missing one.
+        _ => Err(AppError::not_found("conversation")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct QueueParams {
+    #[serde(default)]
+    view: QueueView,
+}
+
+async fn queue(
+    State(state): State<AppState>,
+    session: Session,
+    params: Result<Query<QueueParams>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<ApiJson<Vec<QueueItem>>> {
+    let account_id = brand_account(&session)?;
+    let Query(params) =
+        params.map_err(|_| AppError::bad_request("view must be new, mine or all"))?;
+    let scope = QueueScope {
+        account_id,
+        user_id: session.user().id,
+        by_skills: session.user().role == Role::Agent,
+    };
+    Ok(ApiJson(state.store.queue(scope, params.view).await?))
+}
+
+async fn transcript(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> AppResult<ApiJson<Transcript>> {
+    authorised(&state, &session, id).await?;
+    state
+        .store
+        .transcript(id)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| AppError::not_found("conversation"))
+}
+
+async fn info(state: &AppState, id: i64) -> AppResult<ApiJson<ConversationInfo>> {
+    state
+        .store
+        .conversation_info(id)
+        .await?
+        .map(ApiJson)
+        .ok_or_else(|| AppError::not_found("conversation"))
+}
+
+async fn take(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> AppResult<ApiJson<ConversationInfo>> {
+    let account = authorised(&state, &session, id).await?;
+    match state.store.take(id, session.user().id).await? {
+        TakeOutcome::Taken => {
+            state.live.conversations_changed(account, &[id]);
+            info(&state, id).await
+        }
+        TakeOutcome::Refused => Err(AppError::new(
+            ErrorCode::Conflict,
+            "this conversation is closed or another agent has taken it",
+        )),
+    }
+}
+
+async fn close(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<i64>,
+) -> AppResult<ApiJson<ConversationInfo>> {
+    let account = authorised(&state, &session, id).await?;
+    state.store.close(id).await?;
+    state.live.conversations_changed(account, &[id]);
+    info(&state, id).await
+}
+
+/// Server-Sent Events: one `data: {"conversation_id": N}` per change in the session's
+/// brand account (`null` after missed events: refetch everything), keep-alive comments in
+/// between; the stream ends when the server shuts down.
+async fn events(
+    State(state): State<AppState>,
+    session: Session,
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    let account = brand_account(&session)?;
+    let changes = state.live.subscribe();
+    let stopping = state.live.stopping();
+    let stream = futures_util::stream::unfold(
+        (changes, stopping),
+        move |(mut changes, mut stopping)| async move {
+            loop {
+                let next = tokio::select! {
+                    next = changes.recv() => next,
+                    _ = stopping.wait_for(|s| *s) => return None,
+                };
+                let event = match next {
+                    Ok(c) if c.account_id == account => LiveEvent {
+                        conversation_id: Some(c.conversation_id),
+                    },
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => LiveEvent {
+                        conversation_id: None,
+                    },
+                    Err(RecvError::Closed) => return None,
+                };
+                let event = Event::default()
+                    .json_data(event)
+                    .unwrap_or_else(|_| Event::default().data("{}"));
+                return Some((Ok(event), (changes, stopping)));
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

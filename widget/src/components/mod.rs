@@ -1,0 +1,7 @@
+//! Building blocks of the pages: the queue and the transcript.
+
+mod queue;
+mod transcript;
+
+pub use queue::QueueList;
+pub use transcript::ConversationView;

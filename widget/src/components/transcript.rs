@@ -1,0 +1,186 @@
+//! One conversation: who the consumer is, Take and Close, every line with its tag, author,
+//! time and (for our lines) status, and the compose box.
+//!
+//! Consumer text only ever becomes text nodes (never HTML), and media URLs are used only
+//! when they are http(s) or on this server.
+
+use leptos::prelude::*;
+use shared::api::{
+    Author, ConversationStatus, Direction, Line, LineStatus, Transcript, consumer_label,
+    display_time, safe_media_url,
+};
+use shared::inbound::MediaKind;
+
+/// The open conversation.
+#[component]
+pub fn ConversationView(
+    transcript: Transcript,
+    /// The signed-in user's id, to say "you" and offer Take only when it is not theirs.
+    me: Option<i64>,
+    /// Take or Close is on its way.
+    #[prop(into)]
+    busy: Signal<bool>,
+    on_take: Callback<i64>,
+    on_close: Callback<i64>,
+) -> impl IntoView {
+    let c = &transcript.conversation;
+    let id = c.id;
+    let who = consumer_label(
+        transcript.consumer.name.as_deref(),
+        transcript.consumer.handle.as_deref(),
+    );
+    let open = c.status == ConversationStatus::Open;
+    let mine = c.assigned_to.as_ref().is_some_and(|a| Some(a.id) == me);
+    let assigned = match (&c.assigned_to, mine, open) {
+        (_, _, false) => "Closed".to_owned(),
+        (_, true, _) => "Assigned to you".to_owned(),
+        (Some(a), false, _) => format!("Assigned to {}", a.name),
+        (None, _, _) => "Not assigned".to_owned(),
+    };
+    let mut facts = vec![c.channel.label().to_owned()];
+    if let Some(h) = transcript
+        .consumer
+        .handle
+        .as_deref()
+        .filter(|h| !h.is_empty())
+    {
+        facts.push(format!("@{}", h.trim_start_matches('@')));
+    }
+    facts.push(assigned);
+    let lines = transcript
+        .lines
+        .into_iter()
+        .map(|line| view! { <LineView line=line consumer=who.clone() /> })
+        .collect_view();
+    view! {
+        <article class="sc-conversation__body" aria-labelledby="sc-conversation-title">
+            <header class="sc-conversation__head">
+                <a class="sc-conversation__back" href="/workspace">"Back to queue"</a>
+                <h2 class="sc-conversation__title" id="sc-conversation-title">{who.clone()}</h2>
+                <p class="sc-conversation__facts">{facts.join(" · ")}</p>
+                <div class="sc-conversation__actions">
+                    <button
+                        class="sc-button"
+                        disabled=move || busy.get() || mine || !open
+                        on:click=move |_| on_take.run(id)
+                    >
+                        "Take"
+                    </button>
+                    <button
+                        class="sc-button sc-button--quiet"
+                        disabled=move || busy.get() || !open
+                        on:click=move |_| on_close.run(id)
+                    >
+                        "Close"
+                    </button>
+                </div>
+            </header>
+            <ol class="sc-transcript" aria-label="Transcript">
+                {lines}
+            </ol>
+            <div class="sc-compose">
+                <label class="sc-compose__label" for="sc-reply">
+                    "Reply"
+                </label>
+                <textarea id="sc-reply" class="sc-compose__box" rows="3" disabled=true></textarea>
+                <div class="sc-compose__row">
+                    <p class="sc-compose__note">"Sending arrives with outbound"</p>
+                    <button class="sc-button" disabled=true>
+                        "Send"
+                    </button>
+                </div>
+            </div>
+        </article>
+    }
+}
+
+/// One transcript line.
+#[component]
+fn LineView(line: Line, consumer: String) -> impl IntoView {
+    let author = match line.author {
+        Author::Consumer => consumer,
+        other => other.label().to_owned(),
+    };
+    let side = match line.direction {
+        Direction::In => "sc-line sc-line--in",
+        Direction::Out => "sc-line sc-line--out",
+    };
+    let status = (line.direction == Direction::Out).then(|| {
+        let failed = line.status == LineStatus::Failed;
+        let text = match (&line.error, failed) {
+            (Some(e), true) => format!("message not sent: {e}"),
+            _ => line.status.label().to_owned(),
+        };
+        view! {
+            <span class="sc-line__status" class:sc-line__status--failed=failed>
+                {text}
+            </span>
+        }
+    });
+    let media = line
+        .media
+        .iter()
+        .map(|m| {
+            let url = m.url.as_deref().and_then(safe_media_url).map(str::to_owned);
+            match (m.kind, url) {
+                (MediaKind::Image | MediaKind::Gif | MediaKind::Sticker, Some(url)) => view! {
+                    <img
+                        class="sc-line__image"
+                        src=url
+                        alt=format!("{} from {author}", kind_label(m.kind))
+                        loading="lazy"
+                    />
+                }
+                .into_any(),
+                (kind, Some(url)) => view! {
+                    <a class="sc-line__file" href=url target="_blank" rel="noopener noreferrer">
+                        {format!("Open {}", kind_label(kind).to_lowercase())}
+                    </a>
+                }
+                .into_any(),
+                (kind, None) => view! {
+                    <span class="sc-line__file">
+                        {format!("{} (not available)", kind_label(kind))}
+                    </span>
+                }
+                .into_any(),
+            }
+        })
+        .collect_view();
+    view! {
+        <li class=side>
+            <div class="sc-line__meta">
+                <span class="sc-tag">{line.tag.as_str()}</span>
+                <span class="sc-line__who">{author.clone()}</span>
+                <time class="sc-line__time" datetime=line.created_at.clone()>
+                    {display_time(&line.created_at)}
+                </time>
+            </div>
+            {(!line.text.is_empty() || line.removed)
+                .then(|| {
+                    view! {
+                        <p class="sc-line__text" class:sc-line__text--removed=line.removed>
+                            {line.text.clone()}
+                        </p>
+                    }
+                })}
+            {media}
+            <div class="sc-line__foot">
+                {line.edited.then_some(view! { <span>"Edited"</span> })}
+                {line.removed.then_some(view! { <span>"Removed on the network"</span> })}
+                {status}
+            </div>
+        </li>
+    }
+}
+
+fn kind_label(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => "Image",
+        MediaKind::Gif => "GIF",
+        MediaKind::Video => "Video",
+        MediaKind::Audio => "Audio",
+        MediaKind::File => "File",
+        MediaKind::Sticker => "Sticker",
+    }
+}

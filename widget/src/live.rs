@@ -1,0 +1,55 @@
+//! Live updates: one `EventSource` on `/api/events` while a page needs it. The server's
+//! events only say that something changed, so pages track [`UseLiveReturn::changes`] in
+//! their fetchers and fetch again through the authorised API.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+/// What [`use_live`] gives a page.
+#[derive(Clone, Copy)]
+pub struct UseLiveReturn {
+    /// Counts changes (and reconnections, after which anything may have changed).
+    pub changes: ReadSignal<u64>,
+    /// Whether the stream is open right now.
+    pub connected: ReadSignal<bool>,
+}
+
+type Handlers = (
+    web_sys::EventSource,
+    Closure<dyn FnMut(web_sys::MessageEvent)>,
+    Closure<dyn FnMut(web_sys::Event)>,
+    Closure<dyn FnMut(web_sys::Event)>,
+);
+
+/// Subscribes to `/api/events` for as long as the calling component lives. The browser
+/// reconnects by itself after a network error.
+pub fn use_live() -> UseLiveReturn {
+    let (changes, set_changes) = signal(0u64);
+    let (connected, set_connected) = signal(false);
+    let Ok(source) = web_sys::EventSource::new("/api/events") else {
+        return UseLiveReturn { changes, connected };
+    };
+    let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+        set_changes.update(|n| *n += 1);
+    });
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        set_connected.set(true);
+        // Whatever happened while we were away: fetch again.
+        set_changes.update(|n| *n += 1);
+    });
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        set_connected.set(false);
+    });
+    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    let held: StoredValue<Option<Handlers>, LocalStorage> =
+        StoredValue::new_local(Some((source, on_message, on_open, on_error)));
+    on_cleanup(move || {
+        if let Some(Some((source, ..))) = held.try_update_value(Option::take) {
+            source.close();
+        }
+    });
+    UseLiveReturn { changes, connected }
+}

@@ -1,0 +1,185 @@
+//! The agent workspace: the queue (New, Mine, All open) beside the open conversation, kept
+//! current by the server's live events without a reload. In a narrow panel the queue and
+//! the conversation take turns; on a wide screen they sit side by side.
+
+use super::Shell;
+use crate::components::{ConversationView, QueueList};
+use crate::live::use_live;
+use crate::{api, state::use_auth};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use shared::api::QueueView;
+
+#[component]
+pub fn Workspace() -> impl IntoView {
+    let auth = use_auth();
+    let live = use_live();
+    let (view_sel, set_view) = signal(QueueView::New);
+    // Bumped after our own Take/Close so the page does not wait for the event.
+    let refresh = RwSignal::new(0u64);
+    let query = use_query_map();
+    let selected = Memo::new(move |_| {
+        query.with(|q| q.get("conversation").and_then(|s| s.parse::<i64>().ok()))
+    });
+
+    let queue = LocalResource::new(move || {
+        live.changes.track();
+        refresh.track();
+        let view = view_sel.get();
+        async move { api::queue(view).await }
+    });
+    let transcript = LocalResource::new(move || {
+        live.changes.track();
+        refresh.track();
+        let id = selected.get();
+        async move {
+            match id {
+                Some(id) => Some(api::transcript(id).await),
+                None => None,
+            }
+        }
+    });
+
+    let error = RwSignal::new(None::<String>);
+    let act = move |result: Result<shared::api::ConversationInfo, shared::ApiError>| {
+        match result {
+            Ok(_) => error.set(None),
+            Err(e) => error.set(Some(e.message)),
+        }
+        refresh.update(|n| *n += 1);
+    };
+    let take = Action::new_local(move |id: &i64| {
+        let id = *id;
+        async move { act(api::take(id).await) }
+    });
+    let close = Action::new_local(move |id: &i64| {
+        let id = *id;
+        async move { act(api::close(id).await) }
+    });
+    let busy = Signal::derive(move || take.pending().get() || close.pending().get());
+    let on_take = Callback::new(move |id: i64| {
+        take.dispatch(id);
+    });
+    let on_close = Callback::new(move |id: i64| {
+        close.dispatch(id);
+    });
+
+    let empty = move || match view_sel.get() {
+        QueueView::New => "No new conversations.",
+        QueueView::Mine => "No conversations assigned to you.",
+        QueueView::All => "No open conversations.",
+    };
+    let layout = move || {
+        if selected.get().is_some() {
+            "sc-workspace sc-workspace--open"
+        } else {
+            "sc-workspace"
+        }
+    };
+
+    view! {
+        <Shell title="Workspace">
+            <div class=layout>
+                <section class="sc-queue" aria-labelledby="sc-queue-title">
+                    <div class="sc-queue__head">
+                        <h2 class="sc-queue__title" id="sc-queue-title">
+                            "Queue"
+                        </h2>
+                        <span class="sc-live" class:sc-live--on=move || live.connected.get()>
+                            {move || if live.connected.get() { "Live" } else { "Connecting…" }}
+                        </span>
+                    </div>
+                    <div class="sc-queue__views" role="group" aria-label="Queue view">
+                        {QueueView::ALL
+                            .into_iter()
+                            .map(|v| {
+                                view! {
+                                    <button
+                                        class="sc-tab"
+                                        aria-pressed=move || (view_sel.get() == v).to_string()
+                                        on:click=move |_| set_view.set(v)
+                                    >
+                                        {v.label()}
+                                    </button>
+                                }
+                            })
+                            .collect_view()}
+                    </div>
+                    <Transition fallback=|| {
+                        view! { <p class="sc-queue__empty">"Loading the queue…"</p> }
+                    }>
+                        {move || Suspend::new(async move {
+                            match queue.await {
+                                Ok(items) => {
+                                    view! {
+                                        <QueueList items selected=selected empty=empty() />
+                                    }
+                                        .into_any()
+                                }
+                                Err(e) => {
+                                    view! {
+                                        <p class="sc-form__error" role="alert">
+                                            {e.message}
+                                        </p>
+                                    }
+                                        .into_any()
+                                }
+                            }
+                        })}
+                    </Transition>
+                </section>
+                <section class="sc-conversation" aria-label="Conversation">
+                    {move || {
+                        error
+                            .get()
+                            .map(|e| {
+                                view! {
+                                    <p class="sc-form__error" role="alert">
+                                        {e}
+                                    </p>
+                                }
+                            })
+                    }}
+                    <Transition fallback=|| {
+                        view! { <p class="sc-conversation__empty">"Loading the conversation…"</p> }
+                    }>
+                        {move || Suspend::new(async move {
+                            match transcript.await {
+                                None => {
+                                    view! {
+                                        <p class="sc-conversation__empty">
+                                            "Select a conversation in the queue to read it."
+                                        </p>
+                                    }
+                                        .into_any()
+                                }
+                                Some(Ok(t)) => {
+                                    let me = auth.user().map(|m| m.user_id);
+                                    view! {
+                                        <ConversationView
+                                            transcript=t
+                                            me
+                                            busy
+                                            on_take
+                                            on_close
+                                        />
+                                    }
+                                        .into_any()
+                                }
+                                Some(Err(e)) => {
+                                    view! {
+                                        <p class="sc-form__error" role="alert">
+                                            {e.message}
+                                        </p>
+                                        <a href="/workspace">"Back to queue"</a>
+                                    }
+                                        .into_any()
+                                }
+                            }
+                        })}
+                    </Transition>
+                </section>
+            </div>
+        </Shell>
+    }
+}
