@@ -309,3 +309,28 @@ mod tests {
         assert_eq!(consumer_label(Some(""), None), "Unknown consumer");
     }
 }
+
+/// `POST /api/conversations/{id}/replies` — an agent's reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRequest {
+    pub text: String,
+    pub mode: crate::ReplyMode,
+}
+
+/// The stored reply line (`sending`, or `failed` when it was refused before sending).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyLine {
+    pub id: i64,
+    pub tag: Tag,
+    pub status: LineStatus,
+    pub error: Option<String>,
+}
+
+/// The reply mode that answers the consumer where they last wrote: public when their
+/// last line was public, private otherwise (also when they have written nothing yet).
+pub fn default_reply_mode(lines: &[Line]) -> crate::ReplyMode {
+    match lines.iter().rev().find(|l| l.direction == Direction::In) {
+        Some(l) if l.tag.is_public() => crate::ReplyMode::Public,
+        _ => crate::ReplyMode::Private,
+    }
+}

@@ -65,6 +65,13 @@ fn widget_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+fn reqwest_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client")
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -81,7 +88,8 @@ impl Harness {
         let data = tempfile::tempdir()?;
         let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
         args.demo = true;
-        Self::start_on(name, width, data, args, None).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(name, width, data, args, None, listener).await
     }
 
     /// Like [`Harness::start`], but instead of the demo's simulated networks (whose app
@@ -116,7 +124,88 @@ impl Harness {
         args.facebook.facebook_app_id = Some("e2e-app".into());
         args.facebook.facebook_app_secret = Some(E2E_FACEBOOK_SECRET.into());
         args.facebook.facebook_verify_token = Some("e2e-verify".into());
-        Self::start_on(name, width, data, args, Some(E2E_FACEBOOK_SECRET.into())).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(
+            name,
+            width,
+            data,
+            args,
+            Some(E2E_FACEBOOK_SECRET.into()),
+            listener,
+        )
+        .await
+    }
+
+    /// A server whose networks are a sandbox of the test's own: the demo sign-ins, with
+    /// the sandbox's Facebook page and Twitter/X account linked to the demo brand through
+    /// the real calls. The test plays the consumer through the returned sandbox.
+    pub async fn start_with_sandbox(name: &str, width: u32) -> Result<(Harness, sandbox::Sandbox)> {
+        use server::store::SqliteStore;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let sb = sandbox::Sandbox::start(sandbox::SandboxOptions {
+            listen: "127.0.0.1:0".parse()?,
+            callback: url.clone(),
+            credentials: None,
+        })
+        .await?;
+        let data = tempfile::tempdir()?;
+        let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
+        let c = &sb.credentials;
+        args.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
+        args.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
+        args.facebook.facebook_verify_token = Some(c.facebook_verify_token.clone());
+        args.facebook.facebook_graph_url = sb.facebook.graph_url();
+        args.facebook.facebook_www_url = sb.facebook.www_url();
+        args.twitter.twitter_consumer_key = Some(c.twitter_consumer_key.clone());
+        args.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
+        args.twitter.twitter_api_url = sb.twitter.api_url();
+        args.twitter.twitter_upload_url = sb.twitter.upload_url();
+
+        let store = SqliteStore::open(data.path()).await?;
+        server::seed::demo(&store).await?;
+        let cipher = args.store.cipher()?;
+        let http = reqwest_client();
+        let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
+        server::link::link_facebook(
+            &store,
+            &cipher,
+            &http,
+            &args.facebook,
+            server::link::FacebookPage {
+                account_number: "1000",
+                page_id: &page.id,
+                page_name: &page.username,
+                page_token: &page.access_token,
+                skill: "social",
+                by: "e2e",
+            },
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
+        server::link::link_twitter(
+            &store,
+            &cipher,
+            &http,
+            &args.twitter,
+            None,
+            server::link::TwitterAccount {
+                account_number: "1000",
+                user_id: &brand.id,
+                screen_name: &brand.screen_name,
+                token: &brand.access_token,
+                token_secret: &brand.access_token_secret,
+                skill: "social",
+                by: "e2e",
+            },
+        )
+        .await
+        .map_err(|e| anyhow!("{e}"))?;
+        drop(store);
+        let h = Self::start_on(name, width, data, args, None, listener).await?;
+        Ok((h, sb))
     }
 
     async fn start_on(
@@ -125,9 +214,9 @@ impl Harness {
         data: tempfile::TempDir,
         mut args: server::config::ServeArgs,
         facebook_secret: Option<String>,
+        listener: tokio::net::TcpListener,
     ) -> Result<Harness> {
         args.widget_dir = widget_dir()?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(server::run(args, listener, async {

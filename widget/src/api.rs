@@ -115,3 +115,15 @@ pub async fn take(id: i64) -> Result<ConversationInfo, ApiError> {
 pub async fn close(id: i64) -> Result<ConversationInfo, ApiError> {
     send(Method::POST, &format!("/api/conversations/{id}/close"), &()).await
 }
+
+pub async fn reply(
+    conversation: i64,
+    req: &shared::api::ReplyRequest,
+) -> Result<shared::api::ReplyLine, ApiError> {
+    send(
+        Method::POST,
+        &format!("/api/conversations/{conversation}/replies"),
+        req,
+    )
+    .await
+}

@@ -57,8 +57,13 @@ fn run(args: &[String]) -> Result<()> {
     }
 }
 
+/// The workspace root. `cargo run` tells the binary where its manifest is at run time;
+/// the compile-time path is only a fallback, because one build directory can serve
+/// several clones (CI's and a developer's) and the last one built wins.
 fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()

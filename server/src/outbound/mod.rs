@@ -21,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
+use shared::api::{LineStatus, ReplyLine, ReplyRequest};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,20 +33,6 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/conversations/{id}/replies", post(reply))
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ReplyRequest {
-    pub text: String,
-    pub mode: ReplyMode,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ReplyLine {
-    pub id: i64,
-    pub tag: Tag,
-    pub status: String,
-    pub error: Option<String>,
 }
 
 /// Wakes the sender when a reply is queued.
@@ -130,12 +116,15 @@ async fn reply(
         })
         .await?;
     state.sender.wake();
+    state
+        .live
+        .conversations_changed(ctx.account_id, &[conversation_id]);
     Ok((
         StatusCode::CREATED,
         ApiJson(ReplyLine {
             id,
             tag,
-            status: "sending".into(),
+            status: LineStatus::Sending,
             error: None,
         }),
     ))
@@ -182,6 +171,18 @@ pub fn spawn_sender(state: AppState) {
 
 async fn deliver(state: &AppState, http: &reqwest::Client, item: OutboxItem) -> AppResult<()> {
     let outcome = send(state, http, &item).await;
+    let recorded = record(state, &item, outcome).await;
+    state
+        .live
+        .conversations_changed(item.linked.account_id, &[item.conversation_id]);
+    recorded
+}
+
+async fn record(
+    state: &AppState,
+    item: &OutboxItem,
+    outcome: Result<String, SendFailure>,
+) -> AppResult<()> {
     let store = &state.store;
     match outcome {
         Ok(network_id) => {

@@ -1,5 +1,5 @@
-//! One conversation: who the consumer is, Take and Close, every line with its tag, author,
-//! time and (for our lines) status, and the compose box.
+//! One conversation: who the consumer is, Take and Close, and every line with its tag,
+//! author, time and (for our lines) status.
 //!
 //! Consumer text only ever becomes text nodes (never HTML), and media URLs are used only
 //! when they are http(s) or on this server.
@@ -78,18 +78,6 @@ pub fn ConversationView(
             <ol class="sc-transcript" aria-label="Transcript">
                 {lines}
             </ol>
-            <div class="sc-compose">
-                <label class="sc-compose__label" for="sc-reply">
-                    "Reply"
-                </label>
-                <textarea id="sc-reply" class="sc-compose__box" rows="3" disabled=true></textarea>
-                <div class="sc-compose__row">
-                    <p class="sc-compose__note">"Sending arrives with outbound"</p>
-                    <button class="sc-button" disabled=true>
-                        "Send"
-                    </button>
-                </div>
-            </div>
         </article>
     }
 }

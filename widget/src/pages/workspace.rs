@@ -3,7 +3,7 @@
 //! the conversation take turns; on a wide screen they sit side by side.
 
 use super::Shell;
-use crate::components::{ConversationView, QueueList};
+use crate::components::{Compose, ComposeFacts, ConversationView, QueueList};
 use crate::live::use_live;
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
@@ -63,6 +63,16 @@ pub fn Workspace() -> impl IntoView {
     let on_close = Callback::new(move |id: i64| {
         close.dispatch(id);
     });
+
+    let facts = Signal::derive(move || {
+        let t = transcript.get().flatten()?.ok()?;
+        Some(ComposeFacts {
+            channel: t.conversation.channel,
+            default_mode: shared::api::default_reply_mode(&t.lines),
+            open: t.conversation.status == shared::api::ConversationStatus::Open,
+        })
+    });
+    let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
 
     let empty = move || match view_sel.get() {
         QueueView::New => "No new conversations.",
@@ -178,6 +188,9 @@ pub fn Workspace() -> impl IntoView {
                             }
                         })}
                     </Transition>
+                    <Show when=move || selected.get().is_some()>
+                        <Compose conversation=selected facts on_sent />
+                    </Show>
                 </section>
             </div>
         </Shell>

@@ -1,0 +1,138 @@
+//! The compose box: the Public/Private switch (which says where the consumer last wrote),
+//! the reply, and Send. It lives outside the transcript so live updates never wipe what
+//! the agent is typing.
+
+use crate::api;
+use leptos::prelude::*;
+use shared::api::{LineStatus, ReplyRequest};
+use shared::{Channel, ReplyMode};
+
+/// What the compose box needs to know about the open conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComposeFacts {
+    pub channel: Channel,
+    /// Where the consumer last wrote: public or private.
+    pub default_mode: ReplyMode,
+    pub open: bool,
+}
+
+#[component]
+pub fn Compose(
+    /// The open conversation's id.
+    #[prop(into)]
+    conversation: Signal<Option<i64>>,
+    /// Facts about it, once its transcript has loaded.
+    #[prop(into)]
+    facts: Signal<Option<ComposeFacts>>,
+    /// Called after a reply was accepted (to refresh the transcript at once).
+    on_sent: Callback<()>,
+) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    // `None`: follow where the consumer last wrote.
+    let chosen = RwSignal::new(None::<ReplyMode>);
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        conversation.track();
+        text.set(String::new());
+        chosen.set(None);
+        error.set(None);
+    });
+    let mode = Signal::derive(move || {
+        chosen
+            .get()
+            .or(facts.get().map(|f| f.default_mode))
+            .unwrap_or(ReplyMode::Private)
+    });
+    let send = Action::new_local(move |(id, req): &(i64, ReplyRequest)| {
+        let (id, req) = (*id, req.clone());
+        async move { api::reply(id, &req).await }
+    });
+    Effect::new(move |_| match send.value().get() {
+        Some(Ok(line)) if line.status == LineStatus::Failed => {
+            error.set(Some(format!(
+                "message not sent: {}",
+                line.error.unwrap_or_default()
+            )));
+            on_sent.run(());
+        }
+        Some(Ok(_)) => {
+            text.set(String::new());
+            error.set(None);
+            on_sent.run(());
+        }
+        Some(Err(e)) => error.set(Some(format!("message not sent: {}", e.message))),
+        None => {}
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(id) = conversation.get_untracked() else {
+            return;
+        };
+        let body = text.get_untracked();
+        if body.trim().is_empty() {
+            error.set(Some("Write a reply first.".into()));
+            return;
+        }
+        send.dispatch((
+            id,
+            ReplyRequest {
+                text: body,
+                mode: mode.get_untracked(),
+            },
+        ));
+    };
+    let modes = move || {
+        let channel = facts.get().map(|f| f.channel);
+        [
+            ReplyMode::Public,
+            ReplyMode::Private,
+            ReplyMode::PrivateResponse,
+        ]
+        .into_iter()
+        .filter(move |m| channel.is_none_or(|c| m.available_on(c)))
+        .map(|m| {
+            view! {
+                <button
+                    type="button"
+                    class="sc-tab"
+                    aria-pressed=move || (mode.get() == m).to_string()
+                    on:click=move |_| chosen.set(Some(m))
+                >
+                    {m.label()}
+                </button>
+            }
+        })
+        .collect_view()
+    };
+    let last = move || {
+        facts.get().map(|f| match f.default_mode {
+            ReplyMode::Public => "The consumer last wrote in public.",
+            _ => "The consumer last wrote in private.",
+        })
+    };
+    let closed = move || facts.get().is_some_and(|f| !f.open);
+    view! {
+        <form class="sc-compose" on:submit=on_submit aria-label="Reply to the consumer">
+            <div class="sc-compose__modes" role="group" aria-label="Reply as">
+                {modes}
+            </div>
+            <p class="sc-compose__note">{last}</p>
+            <label class="sc-compose__label" for="sc-reply">
+                "Reply"
+            </label>
+            <textarea id="sc-reply" class="sc-compose__box" rows="3" bind:value=text></textarea>
+            <div class="sc-compose__row">
+                <p class="sc-compose__error" role="alert">
+                    {move || error.get()}
+                </p>
+                <button
+                    class="sc-button"
+                    type="submit"
+                    disabled=move || send.pending().get() || closed()
+                >
+                    {move || if send.pending().get() { "Sending…" } else { "Send" }}
+                </button>
+            </div>
+        </form>
+    }
+}
