@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod link;
 pub mod live;
 pub mod outbound;
+pub mod profiles;
 pub mod seed;
 pub mod store;
 pub mod web;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub cipher: crypto::TokenCipher,
     /// Wakes the outbox sender.
     pub sender: outbound::SenderHandle,
+    /// Wakes the profile fetcher.
+    pub profiles: profiles::ProfileHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
 }
@@ -62,6 +65,7 @@ impl AppState {
         AppState {
             cipher,
             sender: outbound::SenderHandle::default(),
+            profiles: profiles::ProfileHandle::default(),
             live: live::Live::new(),
             store,
             settings: Arc::new(settings),
@@ -149,6 +153,7 @@ pub async fn run(
     let state = AppState::new(store.clone(), settings, public_url, cipher);
     spawn_session_purge(store.clone());
     outbound::spawn_sender(state.clone());
+    profiles::spawn_fetcher(state.clone());
     let live = state.live.clone();
 
     {

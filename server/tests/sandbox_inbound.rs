@@ -356,3 +356,126 @@ async fn the_demo_links_both_networks_through_its_sandbox() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn profiles_are_fetched_at_first_contact_with_what_the_network_gives() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server_url = format!("http://{}", listener.local_addr().unwrap());
+    let sb = Sandbox::start(SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback: server_url.clone(),
+        credentials: None,
+    })
+    .await
+    .unwrap();
+    let c = sb.credentials.clone();
+    let (graph, api) = (sb.facebook.graph_url(), sb.twitter.api_url());
+    let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), move |a| {
+        a.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
+        a.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
+        a.facebook.facebook_graph_url = graph;
+        a.twitter.twitter_consumer_key = Some(c.twitter_consumer_key.clone());
+        a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
+        a.twitter.twitter_api_url = api;
+    })
+    .await;
+    let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
+    let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
+    for args in [
+        vec![
+            "link",
+            "facebook",
+            "--account",
+            ADMIN.0,
+            "--page-id",
+            &page.id,
+            "--page-name",
+            &page.username,
+            "--page-token",
+            &page.access_token,
+        ],
+        vec![
+            "link",
+            "twitter",
+            "--account",
+            ADMIN.0,
+            "--user-id",
+            &brand.id,
+            "--screen-name",
+            &brand.screen_name,
+            "--token",
+            &brand.access_token,
+            "--token-secret",
+            &brand.access_token_secret,
+        ],
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+            .args(&args)
+            .env("SOCIALCONNECT_DATA_DIR", server.data_dir.path())
+            .env("SOCIALCONNECT_PUBLIC_URL", &server_url)
+            .envs(sb.settings().iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // One consumer gives every field, one (an EU user) gives no locale, time zone or gender.
+    let ann = sb.facebook.add_consumer("Ann Lee", true);
+    let eu = sb.facebook.add_consumer("Eva Berg", false);
+    sb.facebook.consumer_message(&page, &ann, "hi", &[]);
+    sb.facebook.consumer_message(&page, &eu, "hallo", &[]);
+    let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
+    sb.twitter.consumer_dm(&bo, &brand.id, "yo", None).unwrap();
+
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let convs = loop {
+        let convs = export_until(&store, account.id, 3).await;
+        let fetched = convs
+            .iter()
+            .filter(|c| c["consumer"]["profile"] != serde_json::json!({}))
+            .count();
+        if fetched == 3 || tokio::time::Instant::now() > deadline {
+            break convs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_name = |n: &str| {
+        convs
+            .iter()
+            .find(|c| c["consumer"]["name"] == n)
+            .unwrap_or_else(|| panic!("{n}: {convs:#?}"))
+    };
+    let ann = &by_name("Ann Lee")["consumer"]["profile"];
+    assert!(
+        ann["profile_pic"].is_string() && ann["timezone"].is_number() && ann["gender"].is_string(),
+        "{ann}"
+    );
+    let eva = &by_name("Eva Berg")["consumer"]["profile"];
+    assert!(
+        eva.get("gender").is_none() && eva.get("timezone").is_none(),
+        "{eva}"
+    );
+    let bo = &by_name("Bo Diaz")["consumer"];
+    assert_eq!(bo["handle"], "bo");
+    for field in [
+        "created_at",
+        "description",
+        "location",
+        "url",
+        "public_metrics",
+    ] {
+        assert!(
+            bo["profile"].get(field).is_some(),
+            "{field} missing: {}",
+            bo["profile"]
+        );
+    }
+    server.stop().await;
+    sb.stop().await;
+}

@@ -194,6 +194,35 @@ impl Graph<'_> {
     }
 }
 
+/// The profile fields asked for; `locale`, `timezone` and `gender` need app-reviewed
+/// permissions and are often absent (EU users): what comes is stored, nothing invented.
+pub const PROFILE_FIELDS: &str = "first_name,last_name,name,profile_pic,locale,timezone,gender";
+
+impl Graph<'_> {
+    /// `GET /{psid}?fields=...` with the page token: the consumer's profile as given.
+    pub async fn profile(&self, token: &str, psid: &str) -> Result<Value, NetworkError> {
+        let url = format!("{}/{psid}", self.base.trim_end_matches('/'));
+        let res = self
+            .http
+            .get(url)
+            .query(&[
+                ("fields", PROFILE_FIELDS),
+                ("access_token", token),
+                ("appsecret_proof", &appsecret_proof(self.app_secret, token)),
+            ])
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(graph_error(status, &body))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

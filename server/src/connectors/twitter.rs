@@ -406,6 +406,29 @@ fn id_at(answer: &Value, pointer: &str) -> Result<String, super::SendFailure> {
         })
 }
 
+/// The user fields PRODUCT.md's consumer profile shows.
+pub const USER_FIELDS: &str =
+    "created_at,description,location,url,public_metrics,profile_image_url";
+
+impl XApi<'_> {
+    /// `GET /2/users/:id` with the profile fields, in the brand's user context.
+    pub async fn user(&self, user: &OAuth1<'_>, id: &str) -> Result<Value, NetworkError> {
+        let url = self.url(&format!(
+            "/2/users/{id}?user.fields={}",
+            encode(USER_FIELDS)
+        ));
+        let res = self
+            .http
+            .get(&url)
+            .header("authorization", user.header("GET", &url, &[]))
+            .send()
+            .await
+            .map_err(transport)?;
+        let body = answer(res).await?;
+        body.get("data").cloned().ok_or_else(|| x_error(200, &body))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -223,6 +223,10 @@ pub async fn ingest(
                 state
                     .live
                     .conversations_changed(linked.account_id, &report.conversations);
+                if report.stored > 0 {
+                    // A new consumer may need their profile.
+                    state.profiles.wake();
+                }
                 tracing::debug!(linked = linked.id, ?report, "webhook stored");
             }
             _ => {

@@ -147,6 +147,16 @@ pub enum TakeOutcome {
     Refused,
 }
 
+/// A consumer whose profile is due to be fetched (never fetched, or stale).
+#[derive(Debug, Clone)]
+pub struct ProfileDue {
+    pub consumer_id: i64,
+    pub network_id: String,
+    pub linked: LinkedAccount,
+    /// The conversation to announce when the profile arrives.
+    pub conversation_id: Option<i64>,
+}
+
 /// What sending a reply in a conversation needs to know.
 #[derive(Debug, Clone)]
 pub struct ReplyContext {
@@ -287,6 +297,24 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> AppResult<IngestReport>;
     async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>>;
+    /// Consumers whose profile was never fetched, or fetched before `stale_before_ms`,
+    /// and not tried since `retry_before_ms`; each is marked tried now.
+    async fn profiles_due(
+        &self,
+        now_ms: i64,
+        stale_before_ms: i64,
+        retry_before_ms: i64,
+        limit: i64,
+    ) -> AppResult<Vec<ProfileDue>>;
+    /// Stores a fetched profile; `name` and `handle` replace the stored ones when given.
+    async fn set_profile(
+        &self,
+        consumer_id: i64,
+        name: Option<&str>,
+        handle: Option<&str>,
+        profile: &serde_json::Value,
+        now_ms: i64,
+    ) -> AppResult<()>;
     /// Stores a reply line, and its outbox row unless it was refused; returns the line id.
     async fn enqueue_reply(&self, reply: NewReply<'_>) -> AppResult<i64>;
     /// The earliest outbox row due at `now_ms` whose conversation has no earlier row

@@ -2,8 +2,8 @@
 
 use super::{
     Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, NewLink, NewReply, NewUser, OutboxItem, QueueScope,
-    ReplyContext, SessionRecord, Store, TakeOutcome, User, parse_role,
+    IngestReport, LinkStatus, LinkedAccount, NewLink, NewReply, NewUser, OutboxItem, ProfileDue,
+    QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -560,6 +560,86 @@ impl Store for SqliteStore {
             last_public,
             last_private_at_ms,
         }))
+    }
+
+    async fn profiles_due(
+        &self,
+        now_ms: i64,
+        stale_before_ms: i64,
+        retry_before_ms: i64,
+        limit: i64,
+    ) -> AppResult<Vec<ProfileDue>> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT k.id, k.network_id, l.channel, l.network_id AS brand_id,
+                    (SELECT c.id FROM conversations c WHERE c.consumer_id = k.id) AS conversation_id
+             FROM consumers k JOIN linked_accounts l ON l.id = k.linked_account_id
+             WHERE l.status IN ('linked', 'webhooks_failing')
+               AND (k.profile_fetched_at IS NULL OR k.profile_fetched_at < ?)
+               AND (k.profile_attempted_at IS NULL OR k.profile_attempted_at < ?)
+             ORDER BY k.profile_fetched_at IS NOT NULL, k.id LIMIT ?",
+        )
+        .bind(stale_before_ms)
+        .bind(retry_before_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.get("id");
+            sqlx::query("UPDATE consumers SET profile_attempted_at = ? WHERE id = ?")
+                .bind(now_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let channel = parse_channel(r.get("channel"))?;
+            let brand: String = r.get("brand_id");
+            due.push((
+                id,
+                r.get::<String, _>("network_id"),
+                channel,
+                brand,
+                r.get("conversation_id"),
+            ));
+        }
+        tx.commit().await?;
+        drop(_writing);
+        let mut out = Vec::with_capacity(due.len());
+        for (consumer_id, network_id, channel, brand, conversation_id) in due {
+            if let Some(linked) = self.linked_account(channel, &brand).await? {
+                out.push(ProfileDue {
+                    consumer_id,
+                    network_id,
+                    linked,
+                    conversation_id,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn set_profile(
+        &self,
+        consumer_id: i64,
+        name: Option<&str>,
+        handle: Option<&str>,
+        profile: &serde_json::Value,
+        now_ms: i64,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE consumers SET profile = ?, profile_fetched_at = ?,
+                 name = coalesce(?, name), handle = coalesce(?, handle)
+             WHERE id = ?",
+        )
+        .bind(profile.to_string())
+        .bind(now_ms)
+        .bind(name)
+        .bind(handle)
+        .bind(consumer_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn enqueue_reply(&self, r: NewReply<'_>) -> AppResult<i64> {

@@ -1,0 +1,163 @@
+//! Consumer profiles: fetched from the network at first contact (the ingest wakes this)
+//! and refreshed after a week, in the background so a slow or failing look-up never
+//! holds up a webhook. Failed look-ups are tried again after five minutes.
+
+use crate::AppState;
+use crate::connectors::facebook::Graph;
+use crate::connectors::twitter::{OAuth1, XApi};
+use crate::connectors::{NetworkError, http_client};
+use crate::store::ProfileDue;
+use serde_json::Value;
+use shared::Channel;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+const STALE_AFTER_MS: i64 = 7 * 24 * 3600 * 1000;
+const RETRY_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// Wakes the profile fetcher.
+#[derive(Clone, Default)]
+pub struct ProfileHandle(Arc<Notify>);
+
+impl ProfileHandle {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+pub fn spawn_fetcher(state: AppState) {
+    tokio::spawn(async move {
+        let http = http_client();
+        loop {
+            let now = crate::auth::now_secs() * 1000;
+            match state
+                .store
+                .profiles_due(now, now - STALE_AFTER_MS, now - RETRY_AFTER_MS, 20)
+                .await
+            {
+                Ok(due) => {
+                    for d in due {
+                        fetch_one(&state, &http, d).await;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "profiles: reading what is due failed"),
+            }
+            tokio::select! {
+                _ = state.profiles.0.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            }
+        }
+    });
+}
+
+async fn fetch_one(state: &AppState, http: &reqwest::Client, due: ProfileDue) {
+    let fetched = fetch(state, http, &due).await;
+    let now = crate::auth::now_secs() * 1000;
+    match fetched {
+        Ok((name, handle, profile)) => {
+            let stored = state
+                .store
+                .set_profile(
+                    due.consumer_id,
+                    name.as_deref(),
+                    handle.as_deref(),
+                    &profile,
+                    now,
+                )
+                .await;
+            match stored {
+                Ok(()) => {
+                    if let Some(c) = due.conversation_id {
+                        state
+                            .live
+                            .conversations_changed(due.linked.account_id, &[c]);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "profiles: storing failed"),
+            }
+        }
+        Err(e) => {
+            tracing::info!(consumer = due.consumer_id, error = %e, "profile look-up failed; will retry")
+        }
+    }
+}
+
+type Fetched = (Option<String>, Option<String>, Value);
+
+async fn fetch(
+    state: &AppState,
+    http: &reqwest::Client,
+    due: &ProfileDue,
+) -> Result<Fetched, NetworkError> {
+    let fail = |message: &str| NetworkError {
+        network: "SocialConnect",
+        status: 0,
+        code: None,
+        message: message.to_owned(),
+    };
+    let token = state
+        .cipher
+        .open(&due.linked.token_sealed)
+        .map_err(|_| fail("the stored token cannot be read"))?;
+    match due.linked.channel {
+        Channel::Facebook => {
+            let fb = &state.settings.facebook;
+            let secret = fb
+                .facebook_app_secret
+                .as_deref()
+                .ok_or_else(|| fail("Facebook is not configured"))?;
+            let graph = Graph {
+                http,
+                base: &fb.facebook_graph_url,
+                app_secret: secret,
+            };
+            let mut profile = graph.profile(&token, &due.network_id).await?;
+            if let Some(map) = profile.as_object_mut() {
+                map.remove("id");
+            }
+            let name = profile
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Ok((name, None, profile))
+        }
+        Channel::Twitter => {
+            let tw = &state.settings.twitter;
+            let (Some(key), Some(secret)) = (
+                tw.twitter_consumer_key.as_deref(),
+                tw.twitter_consumer_secret.as_deref(),
+            ) else {
+                return Err(fail("Twitter/X is not configured"));
+            };
+            let token_secret = due
+                .linked
+                .token_secret_sealed
+                .as_deref()
+                .and_then(|s| state.cipher.open(s).ok())
+                .ok_or_else(|| fail("the stored token secret cannot be read"))?;
+            let api = XApi {
+                http,
+                base: &tw.twitter_api_url,
+                consumer_key: key,
+                consumer_secret: secret,
+            };
+            let user = OAuth1 {
+                consumer_key: key,
+                consumer_secret: secret,
+                token: &token,
+                token_secret: &token_secret,
+            };
+            let profile = api.user(&user, &due.network_id).await?;
+            let name = profile
+                .get("name")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let handle = profile
+                .get("username")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            Ok((name, handle, profile))
+        }
+    }
+}
