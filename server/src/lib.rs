@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod connectors;
+pub mod count_cmd;
 pub mod crypto;
 pub mod error;
 pub mod inbound;

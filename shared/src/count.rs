@@ -56,10 +56,23 @@ pub fn count(target: Target, text: &str) -> Count {
 
 /// Unicode scalar values of the NFC form of `text`.
 fn scalar_values_nfc(text: &str) -> usize {
-    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
-        text.chars().count()
-    } else {
-        text.nfc().count()
+    let mut length = 0;
+    nfc_pieces(text, |piece, normalized| {
+        length += if normalized {
+            piece.chars().count()
+        } else {
+            piece.nfc().count()
+        };
+    });
+    length
+}
+
+/// Splits `text` after each space or line feed — NFC never composes or reorders across
+/// them — and hands over each piece with whether it is already NFC (quick check), so
+/// only the pieces that need it are normalised.
+fn nfc_pieces(text: &str, mut each: impl FnMut(&str, bool)) {
+    for piece in text.split_inclusive([' ', '\n']) {
+        each(piece, is_nfc_quick(piece.chars()) == IsNormalized::Yes);
     }
 }
 

@@ -6,6 +6,7 @@
 //! backtracking matcher runs it with JavaScript's semantics (first alternative that
 //! succeeds, greedy `?`). It is compiled once, on first use.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const SOURCE: &str = include_str!("emoji-regex.txt");
@@ -24,8 +25,8 @@ struct Item {
 
 struct Regex {
     alternatives: Vec<Vec<Item>>,
-    /// Code units an emoji can start with.
-    first: Vec<u64>,
+    /// For each code unit an emoji can start with, the alternatives that can, in order.
+    by_first: HashMap<u16, Vec<usize>>,
 }
 
 fn regex() -> &'static Regex {
@@ -35,13 +36,20 @@ fn regex() -> &'static Regex {
         let mut parser = Parser { s: &units, i: 0 };
         let alternatives = parser.alternation();
         assert_eq!(parser.i, units.len(), "emoji-regex.txt: unexpected ')'");
-        let mut first = vec![0u64; 1024];
-        for alternative in &alternatives {
-            first_units(alternative, &mut first);
+        let mut by_first: HashMap<u16, Vec<usize>> = HashMap::new();
+        for (index, alternative) in alternatives.iter().enumerate() {
+            let mut first = vec![0u64; 1024];
+            let nullable = first_units(alternative, &mut first);
+            assert!(!nullable, "emoji-regex.txt: an alternative matches nothing");
+            for unit in 0..=u16::MAX {
+                if first[unit as usize / 64] & (1 << (unit % 64)) != 0 {
+                    by_first.entry(unit).or_default().push(index);
+                }
+            }
         }
         Regex {
             alternatives,
-            first,
+            by_first,
         }
     })
 }
@@ -216,19 +224,18 @@ pub fn find_all(s: &[u16]) -> Vec<(usize, usize)> {
     let mut found = Vec::new();
     let mut at = 0;
     while at < s.len() {
-        let c = s[at];
-        if regex.first[c as usize / 64] & (1 << (c % 64)) != 0 {
-            let end = regex
-                .alternatives
+        let end = regex.by_first.get(&s[at]).and_then(|candidates| {
+            candidates
                 .iter()
-                .find_map(|alternative| sequence(alternative, s, at, &mut Some));
-            if let Some(end) = end {
+                .find_map(|&i| sequence(&regex.alternatives[i], s, at, &mut Some))
+        });
+        match end {
+            Some(end) => {
                 found.push((at, end - at));
                 at = end;
-                continue;
             }
+            None => at += 1,
         }
-        at += 1;
     }
     found
 }

@@ -10,7 +10,7 @@
 
 use super::{emoji, tld::tld_at};
 use std::collections::HashMap;
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+use unicode_normalization::UnicodeNormalization;
 
 /// One of twitter-text's configurations (`config/v1.json`, `v2.json`, `v3.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,14 +117,17 @@ fn weight(u: u16, config: &Config) -> u32 {
 
 /// `text.normalize()` (NFC) as UTF-16 code units.
 pub(crate) fn nfc_utf16(text: &str) -> Vec<u16> {
-    if is_nfc_quick(text.chars()) == IsNormalized::Yes {
-        return text.encode_utf16().collect();
-    }
     let mut s = Vec::with_capacity(text.len());
     let mut buf = [0u16; 2];
-    for c in text.nfc() {
-        s.extend_from_slice(c.encode_utf16(&mut buf));
-    }
+    super::nfc_pieces(text, |piece, normalized| {
+        if normalized {
+            s.extend(piece.encode_utf16());
+        } else {
+            for c in piece.nfc() {
+                s.extend_from_slice(c.encode_utf16(&mut buf));
+            }
+        }
+    });
     s
 }
 
