@@ -10,7 +10,6 @@
 
 use super::{emoji, tld::tld_at};
 use std::collections::HashMap;
-use unicode_normalization::UnicodeNormalization;
 
 /// One of twitter-text's configurations (`config/v1.json`, `v2.json`, `v3.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,19 +115,8 @@ fn weight(u: u16, config: &Config) -> u32 {
 }
 
 /// `text.normalize()` (NFC) as UTF-16 code units.
-pub(crate) fn nfc_utf16(text: &str) -> Vec<u16> {
-    let mut s = Vec::with_capacity(text.len());
-    let mut buf = [0u16; 2];
-    super::nfc_pieces(text, |piece, normalized| {
-        if normalized {
-            s.extend(piece.encode_utf16());
-        } else {
-            for c in piece.nfc() {
-                s.extend_from_slice(c.encode_utf16(&mut buf));
-            }
-        }
-    });
-    s
+fn nfc_utf16(text: &str) -> Vec<u16> {
+    super::nfc::nfc(text).encode_utf16().collect()
 }
 
 fn is_high(u: u16) -> bool {
@@ -611,23 +599,23 @@ fn extract_urls(s: &[u16]) -> Vec<Url> {
         tlds: HashMap::new(),
         run: (0, 0, None),
     };
-    let mut from = 0;
-    'exec: while from < s.len() {
-        for at in from..s.len() {
-            let mut found = None;
-            if preceding(s[at]) {
-                found = scanner.url(at + 1, Some(s[at]));
-            }
-            if found.is_none() && at == 0 {
-                found = scanner.url(0, None);
-            }
-            if let Some(found) = found {
-                from = found.end;
-                take(s, &found, &mut urls);
-                continue 'exec;
-            }
+    // `exec` from `lastIndex` = `at`: the leftmost match, then on from its end.
+    let mut at = 0;
+    while at < s.len() {
+        let mut found = None;
+        if preceding(s[at]) {
+            found = scanner.url(at + 1, Some(s[at]));
         }
-        break;
+        if found.is_none() && at == 0 {
+            found = scanner.url(0, None);
+        }
+        match found {
+            Some(found) => {
+                take(s, &found, &mut urls);
+                at = found.end;
+            }
+            None => at += 1,
+        }
     }
     urls
 }
