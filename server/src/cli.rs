@@ -30,6 +30,11 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(*args).await,
             Command::Export(args) => export(args).await,
+            Command::Count(args) => crate::count_cmd::run(
+                args.target,
+                std::io::stdin().lock(),
+                std::io::BufWriter::new(std::io::stdout().lock()),
+            ),
             Command::Link(args) => link(*args).await,
             Command::Sandbox(args) => sandbox(args).await,
         }

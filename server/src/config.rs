@@ -26,6 +26,9 @@ pub enum Command {
     Link(Box<LinkArgs>),
     /// Write every conversation of a brand account as JSON Lines on stdout.
     Export(ExportArgs),
+    /// Count texts as the network counts them: JSON Lines `{"text": ...}` on stdin, one
+    /// `{"length","limit","valid"}` line per input on stdout.
+    Count(CountArgs),
     /// Run only the sandbox networks (simulated Facebook and Twitter/X) and print the
     /// settings that point a server at them.
     Sandbox(SandboxArgs),
@@ -105,6 +108,13 @@ pub enum LinkNetwork {
         #[command(flatten)]
         settings: Box<LinkSettings>,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CountArgs {
+    /// twitter-public, twitter-dm, facebook-post, facebook-comment or messenger.
+    #[arg(long)]
+    pub target: shared::Target,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod connectors;
 pub mod conversations;
+pub mod count_cmd;
 pub mod crypto;
 pub mod error;
 pub mod inbound;

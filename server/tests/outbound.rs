@@ -491,3 +491,74 @@ async fn a_restart_with_replies_in_the_outbox_loses_and_duplicates_none() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn limits_are_counted_as_the_networks_count_them() {
+    let w = World::start().await;
+    let ann = w.sb.twitter.add_consumer("ann", "Ann Lee");
+    w.sb.twitter.consumer_tweet(&ann, "@acme help", vec![]);
+    let (conv, _) = w.conversation(|c| c["consumer"]["handle"] == "ann").await;
+
+    // A URL weighs 23, an emoji 2, each CJK character 2: exactly 280.
+    let exact = format!(
+        "https://example.com/a/very/long/path/that/still/counts/23 😀 {}a",
+        "漢".repeat(126)
+    );
+    assert_eq!(
+        shared::count(shared::Target::TwitterPublic, &exact).length,
+        280
+    );
+    let (_, ok) = w.reply(conv, "public", &exact).await;
+    assert_eq!(
+        w.settled(ok["id"].as_i64().unwrap(), Duration::from_secs(10))
+            .await
+            .0,
+        "sent"
+    );
+
+    let over = format!("{exact}b");
+    let calls_before =
+        w.sb.twitter
+            .shared()
+            .calls
+            .matching("twitter", "POST", "/2/tweets")
+            .len();
+    let (status, line) = w.reply(conv, "public", &over).await;
+    assert_eq!(status, 201);
+    assert_eq!(line["status"], "failed");
+    assert_eq!(
+        line["error"],
+        "281 characters, over the 280 limit for a Twitter reply"
+    );
+    assert_eq!(
+        w.sb.twitter
+            .shared()
+            .calls
+            .matching("twitter", "POST", "/2/tweets")
+            .len(),
+        calls_before,
+        "an over-limit reply never reaches the network"
+    );
+
+    let bo = w.sb.facebook.add_consumer("Bo Diaz", true);
+    w.sb.facebook.consumer_message(&w.page, &bo, "hi", &[]);
+    let (fb, _) = w
+        .conversation(|c| texts(c).contains(&"hi".to_owned()))
+        .await;
+    let (_, ok) = w.reply(fb, "private", &"é".repeat(2000)).await;
+    assert_eq!(
+        w.settled(ok["id"].as_i64().unwrap(), Duration::from_secs(10))
+            .await
+            .0,
+        "sent"
+    );
+    let (_, over) = w.reply(fb, "private", &"é".repeat(2001)).await;
+    assert_eq!(over["status"], "failed");
+    assert!(
+        over["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("2001 characters, over the 2000 limit")
+    );
+    w.server.stop().await;
+}

@@ -268,3 +268,40 @@ async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
     assert_eq!(console.status(), StatusCode::OK);
     assert!(terminate(&mut child).success());
 }
+
+#[test]
+fn count_reads_json_lines_and_answers_one_line_each() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+        .args(["count", "--target", "twitter-public"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = format!(
+        "{}\n{}\n",
+        serde_json::json!({"text": "hi https://example.com/x 😀"}),
+        serde_json::json!({"text": "漢".repeat(141)})
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"length": 29, "limit": 280, "valid": true})
+    );
+    assert_eq!(
+        lines[1],
+        serde_json::json!({"length": 282, "limit": 280, "valid": false})
+    );
+}

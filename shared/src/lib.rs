@@ -5,11 +5,13 @@
 //! apply exactly the same rules.
 
 pub mod api;
+pub mod count;
 pub mod error;
 pub mod inbound;
 pub mod links;
 pub mod vocab;
 
+pub use count::{Count, count};
 pub use error::{ApiError, ErrorCode};
 pub use links::{messenger_link, twitter_dm_link};
 pub use vocab::{Channel, ReplyMode, Role, Tag, Target};

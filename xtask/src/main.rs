@@ -2,10 +2,12 @@
 //!
 //! - `cargo xtask demo` — install what is missing, build the widget in release and run
 //!   `socialconnect serve --demo`.
-//! - `cargo xtask test` — install what is missing (Chromium and ChromeDriver too) and run
-//!   every test: native, wasm in headless Chromium, and browser end to end.
+//! - `cargo xtask test` — install what is missing (Chromium and ChromeDriver, Node.js and
+//!   `tests/js`'s twitter-text too) and run every test: native, wasm in headless Chromium,
+//!   browser end to end, and the character counter against twitter-text.
 //! - `cargo xtask widget` — build the widget in release and print its transfer size.
-//! - `cargo xtask setup [--browser]` — only install what is missing.
+//! - `cargo xtask setup [--browser]` — only install what is missing (Node.js and
+//!   `tests/js`'s modules included).
 
 mod size;
 mod tools;
@@ -44,6 +46,7 @@ fn run(args: &[String]) -> Result<()> {
         }
         "setup" => {
             tools::ensure_wasm_tools(&root)?;
+            tools::ensure_node(&root)?;
             if rest.iter().any(|a| a == "--browser") {
                 tools::ensure_browser()?;
             }
@@ -140,6 +143,7 @@ fn demo(root: &Path, rest: &[String]) -> Result<()> {
 
 fn test(root: &Path) -> Result<()> {
     tools::ensure_wasm_tools(root)?;
+    tools::ensure_node(root)?;
     let browser = tools::ensure_browser()?;
 
     // Native: unit and integration tests of every host crate.
@@ -167,7 +171,8 @@ fn test(root: &Path) -> Result<()> {
         .env("CHROMEDRIVER", &browser.chromedriver)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120"))?;
 
-    // End to end: the real server and the built widget driven through WebDriver.
+    // End to end: the real server and the built widget driven through WebDriver; and
+    // the character counter against the official twitter-text through Node.js.
     sh(cargo()
         .args(["test", "--package", "e2e"])
         .env("CHROMEDRIVER", &browser.chromedriver)

@@ -1,6 +1,7 @@
 //! Installs what the build and the tests need when it is missing or at the wrong version,
 //! from the places reachable offline: rustup for the wasm target, crates.io for trunk and
-//! wasm-bindgen-cli and wasm-opt (binaryen), Debian's packages for Chromium and ChromeDriver.
+//! wasm-bindgen-cli and wasm-opt (binaryen), Debian's packages for Chromium and ChromeDriver
+//! and for Node.js and npm, the npm registry for the pinned twitter-text of `tests/js`.
 //! A second run finds everything current and installs nothing.
 
 use crate::sh;
@@ -108,6 +109,27 @@ pub fn ensure_browser() -> Result<Browser> {
         apt_install(&["chromium", "chromium-driver"])?;
     }
     Ok(browser)
+}
+
+/// Node.js and npm (Debian's, installed when missing) and `tests/js/node_modules` from
+/// its lock file (`npm ci`) when missing or older than `package-lock.json`: the
+/// differential test of the character counter runs the official twitter-text there.
+pub fn ensure_node(root: &Path) -> Result<()> {
+    if version_of("node").is_none() || version_of("npm").is_none() {
+        apt_install(&["nodejs", "npm"])?;
+    }
+    let js = root.join("tests/js");
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock =
+        modified(&js.join("package-lock.json")).context("tests/js/package-lock.json is missing")?;
+    // npm ci rewrites node_modules/.package-lock.json on every install.
+    let installed = modified(&js.join("node_modules/.package-lock.json"));
+    if installed.is_none_or(|installed| installed < lock) {
+        sh(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&js))?;
+    }
+    Ok(())
 }
 
 fn apt_install(packages: &[&str]) -> Result<()> {

@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use rand::Rng;
 use shared::api::{LineStatus, ReplyLine, ReplyRequest};
-use shared::{Channel, ReplyMode, Role, Tag};
+use shared::{Channel, ReplyMode, Role, Tag, Target};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -100,6 +100,22 @@ async fn reply(
         ));
     }
     let in_reply_to = in_reply_to.map(|(id, _)| id);
+    // Counted as the network counts, by the same code the widget's counter uses.
+    let target = match (channel, req.mode) {
+        (Channel::Twitter, ReplyMode::Public) => Target::TwitterPublic,
+        (Channel::Twitter, _) => Target::TwitterDm,
+        (Channel::Facebook, ReplyMode::Public) => Target::FacebookComment,
+        (Channel::Facebook, _) => Target::Messenger,
+    };
+    let count = shared::count(target, text);
+    let refused = (!count.valid).then(|| {
+        format!(
+            "{} characters, over the {} limit for a {}",
+            count.length,
+            count.limit,
+            target.label()
+        )
+    });
     let id = state
         .store
         .enqueue_reply(NewReply {
@@ -112,7 +128,7 @@ async fn reply(
             author: "agent",
             sent_by: Some(user.id),
             now_ms: crate::auth::now_secs() * 1000,
-            refused: None,
+            refused: refused.clone(),
         })
         .await?;
     state.sender.wake();
@@ -124,8 +140,12 @@ async fn reply(
         ApiJson(ReplyLine {
             id,
             tag,
-            status: LineStatus::Sending,
-            error: None,
+            status: if refused.is_some() {
+                LineStatus::Failed
+            } else {
+                LineStatus::Sending
+            },
+            error: refused,
         }),
     ))
 }
