@@ -26,8 +26,7 @@ async fn agent_answers_messenger_privately_and_a_tweet_publicly() {
         h.sign_in("1000", "agent@demo.example", "demo-agent")
             .await?;
         h.wait_for_path("/workspace").await?;
-        h.click("link", "Open conversation with Unknown consumer")
-            .await?;
+        h.click("link", "Open conversation with Ann Lee").await?;
         h.wait_for_text("Where is my order?").await?;
         h.wait_for_text("The consumer last wrote in private.")
             .await?;
