@@ -22,6 +22,8 @@ use std::time::Duration;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Webhook batches waiting for the writer (see `ingest`).
+    pending: std::sync::Mutex<Vec<IngestJob>>,
     /// SQLite has one writer. Multi-statement write transactions take this first, so two
     /// of them never both read and then fail to upgrade to writing (SQLITE_BUSY, which
     /// the busy timeout cannot resolve).
@@ -57,6 +59,7 @@ impl SqliteStore {
             .context("applying database migrations")?;
         Ok(SqliteStore {
             pool,
+            pending: std::sync::Mutex::new(Vec::new()),
             writer: tokio::sync::Mutex::new(()),
         })
     }
@@ -316,192 +319,28 @@ impl Store for SqliteStore {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> AppResult<IngestReport> {
-        let mut report = IngestReport::default();
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        for m in messages {
-            let found: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT id, conversation_id FROM messages
-                 WHERE linked_account_id = ? AND network_id = ?",
-            )
-            .bind(linked.id)
-            .bind(&m.network_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let (Change::Edited | Change::Removed, Some((_, conversation))) = (m.change, found)
-                && !report.conversations.contains(&conversation)
-            {
-                report.conversations.push(conversation);
-            }
-            let existing = found.map(|(id, _)| id);
-            match (m.change, existing) {
-                (Change::Edited, Some(id)) => {
-                    sqlx::query("UPDATE messages SET text = ?, edited = 1 WHERE id = ?")
-                        .bind(&m.text)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    report.updated += 1;
-                    continue;
-                }
-                (Change::Removed, Some(id)) => {
-                    sqlx::query("UPDATE messages SET removed = 1 WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    report.updated += 1;
-                    continue;
-                }
-                (Change::Removed, None) => continue,
-                (_, Some(_)) => {
-                    report.duplicates += 1;
-                    continue;
-                }
-                (_, None) => {}
-            }
-
-            let conversation: Option<i64> = if m.from_brand {
-                // Our own line (an echo, the page's comment, the brand's post or DM): it
-                // belongs to the conversation of the consumer it answers.
-                let by_consumer: Option<i64> = if m.consumer.network_id.is_empty() {
-                    None
-                } else {
-                    sqlx::query_scalar(
-                        "SELECT c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id
-                         WHERE c.linked_account_id = ? AND k.network_id = ?",
-                    )
-                    .bind(linked.id)
-                    .bind(&m.consumer.network_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                };
-                match (by_consumer, &m.reply_to) {
-                    (Some(c), _) => Some(c),
-                    (None, Some(parent)) => {
-                        sqlx::query_scalar(
-                            "SELECT conversation_id FROM messages
-                             WHERE linked_account_id = ? AND network_id = ?",
-                        )
-                        .bind(linked.id)
-                        .bind(parent)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                    }
-                    (None, None) => None,
-                }
-            } else {
-                let consumer_id: i64 = sqlx::query_scalar(
-                    "INSERT INTO consumers (linked_account_id, network_id, handle, name)
-                     VALUES (?, ?, ?, ?)
-                     ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
-                         handle = coalesce(excluded.handle, consumers.handle),
-                         name = coalesce(excluded.name, consumers.name)
-                     RETURNING id",
-                )
-                .bind(linked.id)
-                .bind(&m.consumer.network_id)
-                .bind(&m.consumer.handle)
-                .bind(&m.consumer.name)
-                .fetch_one(&mut *tx)
-                .await?;
-                Some(
-                    sqlx::query_scalar(
-                        "INSERT INTO conversations (linked_account_id, consumer_id, skill_id,
-                             status, created_at, last_message_at)
-                         VALUES (?, ?, ?, 'open', ?, ?)
-                         ON CONFLICT (linked_account_id, consumer_id) DO UPDATE SET
-                             status = 'open',
-                             last_message_at = max(conversations.last_message_at,
-                                                   excluded.last_message_at)
-                         RETURNING id",
-                    )
-                    .bind(linked.id)
-                    .bind(consumer_id)
-                    .bind(linked.skill_id)
-                    .bind(now_ms)
-                    .bind(m.created_at_ms)
-                    .fetch_one(&mut *tx)
-                    .await?,
-                )
-            };
-            if m.from_brand
-                && let Some(conversation) = conversation
-            {
-                // Our own reply coming back (an echo, or the network announcing our post)
-                // before the sender recorded its id: it is that line, not a new one.
-                let pending: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'out'
-                       AND network_id IS NULL AND status IN ('sending', 'failed') AND text = ?
-                     ORDER BY id LIMIT 1",
-                )
-                .bind(conversation)
-                .bind(&m.text)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(id) = pending {
-                    sqlx::query(
-                        "UPDATE messages SET network_id = ?, status = 'sent', error = NULL
-                         WHERE id = ?",
-                    )
-                    .bind(&m.network_id)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query("DELETE FROM outbox WHERE message_id = ?")
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    report.duplicates += 1;
-                    continue;
-                }
-            }
-            let Some(conversation) = conversation else {
-                report.unmatched += 1;
-                tracing::info!(network_id = %m.network_id, "brand line answering nothing we know; not stored");
-                continue;
-            };
-            let (direction, author, status) = if m.from_brand {
-                ("out", "agent", "sent")
-            } else {
-                ("in", "consumer", "received")
-            };
-            let message_id: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag,
-                     direction, author, text, reply_to, status, edited, created_at, received_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            )
-            .bind(conversation)
-            .bind(linked.id)
-            .bind(&m.network_id)
-            .bind(m.tag.as_str())
-            .bind(direction)
-            .bind(author)
-            .bind(&m.text)
-            .bind(&m.reply_to)
-            .bind(status)
-            .bind(m.change == Change::Edited)
-            .bind(m.created_at_ms)
-            .bind(now_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-            for media in &m.media {
-                sqlx::query(
-                    "INSERT INTO media (message_id, kind, mime, source_url) VALUES (?, ?, ?, ?)",
-                )
-                .bind(message_id)
-                .bind(media.kind.as_str())
-                .bind(&media.mime)
-                .bind(&media.url)
-                .execute(&mut *tx)
-                .await?;
-            }
-            report.stored += 1;
-            if !report.conversations.contains(&conversation) {
-                report.conversations.push(conversation);
+        // Group commit: every webhook waiting for the writer is stored in one transaction
+        // (one fsync), each in its own savepoint so one bad batch fails alone.
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(IngestJob {
+                linked: linked.clone(),
+                messages: messages.to_vec(),
+                now_ms,
+                done,
+            });
+        {
+            let _writing = self.writer.lock().await;
+            let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            if !jobs.is_empty() {
+                self.ingest_jobs(jobs).await;
             }
         }
-        tx.commit().await?;
-        Ok(report)
+        result
+            .await
+            .unwrap_or_else(|_| Err(AppError::Unavailable("ingest was interrupted".into())))
     }
 
     async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
@@ -1129,6 +968,243 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+}
+
+struct IngestJob {
+    linked: LinkedAccount,
+    messages: Vec<InboundMessage>,
+    now_ms: i64,
+    done: tokio::sync::oneshot::Sender<AppResult<IngestReport>>,
+}
+
+impl SqliteStore {
+    /// Stores the jobs in one transaction, a savepoint each, and answers every job once
+    /// the transaction is durable (or failed).
+    async fn ingest_jobs(&self, jobs: Vec<IngestJob>) {
+        let mut tx = match self.pool.begin().await {
+            Ok(tx) => tx,
+            Err(e) => {
+                let e = AppError::from(e).to_string();
+                for job in jobs {
+                    let _ = job.done.send(Err(AppError::Unavailable(e.clone())));
+                }
+                return;
+            }
+        };
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            let outcome = match sqlx::Connection::begin(&mut *tx).await {
+                Ok(mut sp) => {
+                    match ingest_in(&mut sp, &job.linked, &job.messages, job.now_ms).await {
+                        Ok(report) => sp.commit().await.map(|()| report).map_err(AppError::from),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(AppError::from(e)),
+            };
+            outcomes.push(outcome);
+        }
+        let committed = tx.commit().await.map_err(|e| AppError::from(e).to_string());
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            let answer = match (&committed, outcome) {
+                (Ok(()), outcome) => outcome,
+                (Err(e), _) => Err(AppError::Unavailable(e.clone())),
+            };
+            let _ = job.done.send(answer);
+        }
+    }
+}
+
+/// Stores one batch of a linked account's inbound messages on `tx`.
+async fn ingest_in(
+    tx: &mut sqlx::SqliteConnection,
+    linked: &LinkedAccount,
+    messages: &[InboundMessage],
+    now_ms: i64,
+) -> AppResult<IngestReport> {
+    let mut report = IngestReport::default();
+    for m in messages {
+        let found: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT id, conversation_id FROM messages
+                 WHERE linked_account_id = ? AND network_id = ?",
+        )
+        .bind(linked.id)
+        .bind(&m.network_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let (Change::Edited | Change::Removed, Some((_, conversation))) = (m.change, found)
+            && !report.conversations.contains(&conversation)
+        {
+            report.conversations.push(conversation);
+        }
+        let existing = found.map(|(id, _)| id);
+        match (m.change, existing) {
+            (Change::Edited, Some(id)) => {
+                sqlx::query("UPDATE messages SET text = ?, edited = 1 WHERE id = ?")
+                    .bind(&m.text)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                report.updated += 1;
+                continue;
+            }
+            (Change::Removed, Some(id)) => {
+                sqlx::query("UPDATE messages SET removed = 1 WHERE id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                report.updated += 1;
+                continue;
+            }
+            (Change::Removed, None) => continue,
+            (_, Some(_)) => {
+                report.duplicates += 1;
+                continue;
+            }
+            (_, None) => {}
+        }
+
+        let conversation: Option<i64> = if m.from_brand {
+            // Our own line (an echo, the page's comment, the brand's post or DM): it
+            // belongs to the conversation of the consumer it answers.
+            let by_consumer: Option<i64> = if m.consumer.network_id.is_empty() {
+                None
+            } else {
+                sqlx::query_scalar(
+                    "SELECT c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id
+                         WHERE c.linked_account_id = ? AND k.network_id = ?",
+                )
+                .bind(linked.id)
+                .bind(&m.consumer.network_id)
+                .fetch_optional(&mut *tx)
+                .await?
+            };
+            match (by_consumer, &m.reply_to) {
+                (Some(c), _) => Some(c),
+                (None, Some(parent)) => {
+                    sqlx::query_scalar(
+                        "SELECT conversation_id FROM messages
+                             WHERE linked_account_id = ? AND network_id = ?",
+                    )
+                    .bind(linked.id)
+                    .bind(parent)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+                (None, None) => None,
+            }
+        } else {
+            let consumer_id: i64 = sqlx::query_scalar(
+                "INSERT INTO consumers (linked_account_id, network_id, handle, name)
+                     VALUES (?, ?, ?, ?)
+                     ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
+                         handle = coalesce(excluded.handle, consumers.handle),
+                         name = coalesce(excluded.name, consumers.name)
+                     RETURNING id",
+            )
+            .bind(linked.id)
+            .bind(&m.consumer.network_id)
+            .bind(&m.consumer.handle)
+            .bind(&m.consumer.name)
+            .fetch_one(&mut *tx)
+            .await?;
+            Some(
+                sqlx::query_scalar(
+                    "INSERT INTO conversations (linked_account_id, consumer_id, skill_id,
+                             status, created_at, last_message_at)
+                         VALUES (?, ?, ?, 'open', ?, ?)
+                         ON CONFLICT (linked_account_id, consumer_id) DO UPDATE SET
+                             status = 'open',
+                             last_message_at = max(conversations.last_message_at,
+                                                   excluded.last_message_at)
+                         RETURNING id",
+                )
+                .bind(linked.id)
+                .bind(consumer_id)
+                .bind(linked.skill_id)
+                .bind(now_ms)
+                .bind(m.created_at_ms)
+                .fetch_one(&mut *tx)
+                .await?,
+            )
+        };
+        if m.from_brand
+            && let Some(conversation) = conversation
+        {
+            // Our own reply coming back (an echo, or the network announcing our post)
+            // before the sender recorded its id: it is that line, not a new one.
+            let pending: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'out'
+                       AND network_id IS NULL AND status IN ('sending', 'failed') AND text = ?
+                     ORDER BY id LIMIT 1",
+            )
+            .bind(conversation)
+            .bind(&m.text)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(id) = pending {
+                sqlx::query(
+                    "UPDATE messages SET network_id = ?, status = 'sent', error = NULL
+                         WHERE id = ?",
+                )
+                .bind(&m.network_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM outbox WHERE message_id = ?")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                report.duplicates += 1;
+                continue;
+            }
+        }
+        let Some(conversation) = conversation else {
+            report.unmatched += 1;
+            tracing::info!(network_id = %m.network_id, "brand line answering nothing we know; not stored");
+            continue;
+        };
+        let (direction, author, status) = if m.from_brand {
+            ("out", "agent", "sent")
+        } else {
+            ("in", "consumer", "received")
+        };
+        let message_id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag,
+                     direction, author, text, reply_to, status, edited, created_at, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(conversation)
+        .bind(linked.id)
+        .bind(&m.network_id)
+        .bind(m.tag.as_str())
+        .bind(direction)
+        .bind(author)
+        .bind(&m.text)
+        .bind(&m.reply_to)
+        .bind(status)
+        .bind(m.change == Change::Edited)
+        .bind(m.created_at_ms)
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        for media in &m.media {
+            sqlx::query(
+                "INSERT INTO media (message_id, kind, mime, source_url) VALUES (?, ?, ?, ?)",
+            )
+            .bind(message_id)
+            .bind(media.kind.as_str())
+            .bind(&media.mime)
+            .bind(&media.url)
+            .execute(&mut *tx)
+            .await?;
+        }
+        report.stored += 1;
+        if !report.conversations.contains(&conversation) {
+            report.conversations.push(conversation);
+        }
+    }
+    Ok(report)
 }
 
 fn mode_str(mode: ReplyMode) -> &'static str {
