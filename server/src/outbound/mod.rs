@@ -126,7 +126,8 @@ async fn reply(
         (Channel::Facebook, _) => Target::Messenger,
     };
     let count = shared::count(target, text);
-    let refused = (!count.valid)
+    // An image-only reply has no text to count (the counter calls empty text invalid).
+    let refused = (!text.is_empty() && !count.valid)
         .then(|| {
             format!(
                 "{} characters, over the {} limit for a {}",
