@@ -253,7 +253,7 @@ impl World {
         body["id"].as_i64().unwrap()
     }
 
-    async fn from_url(&self, url: &str) -> (u16, Value) {
+    async fn upload_url(&self, url: &str) -> (u16, Value) {
         let res = self
             .agent
             .post(format!("{}/api/uploads/from-url", self.server.url))
@@ -611,7 +611,7 @@ async fn urls_to_private_addresses_are_refused_before_connecting() {
         "file:///etc/passwd".to_owned(),
         "ftp://example.com/a.png".to_owned(),
     ] {
-        let (status, body) = w.from_url(&url).await;
+        let (status, body) = w.upload_url(&url).await;
         assert_eq!(status, 400, "{url}: {body}");
     }
     assert_eq!(hits.load(Ordering::SeqCst), 0, "nothing was contacted");
@@ -675,7 +675,7 @@ async fn a_redirect_to_loopback_is_refused() {
 async fn the_test_setting_lets_a_loopback_image_be_fetched_and_sent() {
     let w = World::start_with(true).await;
     let (local, hits) = tiny_server(None).await;
-    let (status, body) = w.from_url(&format!("{local}/image.png")).await;
+    let (status, body) = w.upload_url(&format!("{local}/image.png")).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         (body["mime"].as_str(), body["bytes"].as_i64()),
@@ -683,7 +683,7 @@ async fn the_test_setting_lets_a_loopback_image_be_fetched_and_sent() {
     );
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     // The metadata address stays refused even so.
-    assert_eq!(w.from_url("http://169.254.169.254/").await.0, 400);
+    assert_eq!(w.upload_url("http://169.254.169.254/").await.0, 400);
     let ann = w.sb.facebook.add_consumer("Ann Lee", true);
     w.sb.facebook.consumer_message(&w.page, &ann, "hi", &[]);
     let (conv, _) = w
