@@ -162,6 +162,12 @@ pub struct ServeArgs {
     /// Seed a demo brand with an admin, an agent and support staff, and print the sign-ins.
     #[arg(long)]
     pub demo: bool,
+
+    /// For tests only: let `POST /api/uploads/from-url` fetch loopback and private
+    /// addresses. Off by default, which refuses them (the server must never be made to
+    /// reach its own network on a caller's behalf).
+    #[arg(long, hide = true)]
+    pub allow_private_media_urls: bool,
 }
 
 /// Where data lives and how tokens are sealed: shared by every command that touches it.

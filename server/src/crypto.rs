@@ -16,6 +16,9 @@ pub const KEY_FILE: &str = "secret.key";
 #[derive(Clone)]
 pub struct TokenCipher {
     cipher: XChaCha20Poly1305,
+    /// HMAC key for signed URLs, derived from the secret key so the encryption key itself
+    /// is never used for anything but encryption.
+    url_key: [u8; 32],
 }
 
 impl std::fmt::Debug for TokenCipher {
@@ -29,8 +32,12 @@ impl TokenCipher {
         if key.len() != 32 {
             bail!("the secret key must be 32 bytes (base64 of 32 random bytes)");
         }
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("any key length");
+        mac.update(b"socialconnect signed media urls v1");
         Ok(TokenCipher {
             cipher: XChaCha20Poly1305::new(Key::from_slice(key)),
+            url_key: mac.finalize().into_bytes().into(),
         })
     }
 
@@ -72,6 +79,21 @@ impl TokenCipher {
                 .expect("XChaCha20-Poly1305 encryption does not fail for in-memory data"),
         );
         out
+    }
+
+    /// Hex HMAC-SHA256 of `message` with the URL-signing key.
+    pub fn sign(&self, message: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.url_key).expect("any key length");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `signature` is [`sign`](Self::sign)`(message)`, compared in constant time.
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.sign(message).as_bytes().ct_eq(signature.as_bytes()))
     }
 
     pub fn open(&self, sealed: &[u8]) -> anyhow::Result<String> {

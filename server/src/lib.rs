@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod profiles;
 pub mod seed;
 pub mod store;
+pub mod uploads;
 pub mod web;
 
 use axum::Router;
@@ -90,8 +91,10 @@ pub fn app(state: AppState) -> Router {
         .with_state(state.clone());
 
     api.merge(web::router(&state.settings.widget_dir))
-        .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Uploads carry their own, larger limit.
+        .merge(uploads::router().with_state(state.clone()))
+        .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

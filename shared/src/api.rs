@@ -313,8 +313,26 @@ mod tests {
 /// `POST /api/conversations/{id}/replies` — an agent's reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyRequest {
+    /// May be empty when an image goes with the reply.
     pub text: String,
     pub mode: crate::ReplyMode,
+    /// An image or GIF stored with `POST /api/uploads`, sent with the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<i64>,
+}
+
+/// `POST /api/uploads` and `POST /api/uploads/from-url` — the stored image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadInfo {
+    pub id: i64,
+    pub mime: String,
+    pub bytes: i64,
+}
+
+/// `POST /api/uploads/from-url` — a public http(s) image to fetch and store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadFromUrl {
+    pub url: String,
 }
 
 /// The stored reply line (`sending`, or `failed` when it was refused before sending).

@@ -168,20 +168,83 @@ impl Graph<'_> {
             })
     }
 
-    /// `POST /{object-id}/comments`: a public reply under a post or comment. Returns the
-    /// comment id.
+    /// Send API with an image uploaded in the request (multipart: `recipient`, `message`
+    /// as JSON with `attachment: {type: "image", payload: {is_reusable: true}}`, and the
+    /// file as `filedata`). A message carries text or an attachment, never both (Send API
+    /// reference), so text goes in a message of its own. Returns the message id.
+    pub async fn send_image(
+        &self,
+        token: &str,
+        recipient: Value,
+        image: Vec<u8>,
+        mime: &str,
+        human_agent: bool,
+    ) -> Result<String, super::SendFailure> {
+        let ext = mime.strip_prefix("image/").unwrap_or("bin");
+        let file = reqwest::multipart::Part::bytes(image)
+            .file_name(format!("image.{ext}"))
+            .mime_str(mime)
+            .map_err(|e| super::SendFailure::Permanent {
+                message: format!("the image type cannot be sent: {e}"),
+                token_invalid: false,
+            })?;
+        let message = serde_json::json!({
+            "attachment": { "type": "image", "payload": { "is_reusable": true } }
+        });
+        let mut form = reqwest::multipart::Form::new()
+            .text("recipient", recipient.to_string())
+            .text("message", message.to_string());
+        if human_agent {
+            form = form
+                .text("messaging_type", "MESSAGE_TAG")
+                .text("tag", "HUMAN_AGENT");
+        } else {
+            form = form.text("messaging_type", "RESPONSE");
+        }
+        let form = form.part("filedata", file);
+        let url = format!("{}/me/messages", self.base.trim_end_matches('/'));
+        let res = self
+            .http
+            .post(url)
+            .query(&[
+                ("access_token", token),
+                ("appsecret_proof", &appsecret_proof(self.app_secret, token)),
+            ])
+            .multipart(form)
+            // Uploads are larger than a text send: give them longer.
+            .timeout(std::time::Duration::from_secs(120))
+            .send()
+            .await
+            .map_err(|e| super::transport_failure("Facebook", e))?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body));
+        }
+        body.get("message_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| super::SendFailure::Permanent {
+                message: "Facebook accepted the image but returned no id".into(),
+                token_invalid: false,
+            })
+    }
+
+    /// `POST /{object-id}/comments`: a public reply under a post or comment, with an image
+    /// Facebook fetches from `attachment_url`. Returns the comment id.
     pub async fn comment(
         &self,
         token: &str,
         object_id: &str,
         text: &str,
+        attachment_url: Option<&str>,
     ) -> Result<String, super::SendFailure> {
+        let mut body = serde_json::json!({ "message": text });
+        if let Some(url) = attachment_url {
+            body["attachment_url"] = url.into();
+        }
         let answer = self
-            .post_json(
-                &format!("/{object_id}/comments"),
-                token,
-                &serde_json::json!({ "message": text }),
-            )
+            .post_json(&format!("/{object_id}/comments"), token, &body)
             .await?;
         answer
             .get("id")

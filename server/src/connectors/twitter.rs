@@ -368,31 +368,185 @@ impl XApi<'_> {
         }
     }
 
-    /// `POST /2/tweets` as a reply to `in_reply_to`. Returns the post id.
+    /// `POST /2/tweets` as a reply to `in_reply_to`, with `media.media_ids` when given
+    /// (text may then be empty). Returns the post id.
     pub async fn reply(
         &self,
         user: &OAuth1<'_>,
         text: &str,
         in_reply_to: &str,
+        media_ids: &[String],
     ) -> Result<String, super::SendFailure> {
-        let body = json!({ "text": text, "reply": { "in_reply_to_tweet_id": in_reply_to } });
+        let mut body = json!({ "reply": { "in_reply_to_tweet_id": in_reply_to } });
+        if !text.is_empty() || media_ids.is_empty() {
+            body["text"] = text.into();
+        }
+        if !media_ids.is_empty() {
+            body["media"] = json!({ "media_ids": media_ids });
+        }
         let answer = self.post_user(user, "/2/tweets", &body).await?;
         id_at(&answer, "/data/id")
     }
 
-    /// `POST /2/dm_conversations/with/:participant_id/messages`. Returns the DM event id.
+    /// `POST /2/dm_conversations/with/:participant_id/messages`, with one attachment
+    /// (`attachments: [{media_id}]`) when given. Returns the DM event id.
     pub async fn direct_message(
         &self,
         user: &OAuth1<'_>,
         participant_id: &str,
         text: &str,
+        media_id: Option<&str>,
     ) -> Result<String, super::SendFailure> {
         let path = format!("/2/dm_conversations/with/{participant_id}/messages");
-        let answer = self
-            .post_user(user, &path, &json!({ "text": text }))
-            .await?;
+        let mut body = json!({});
+        if !text.is_empty() || media_id.is_none() {
+            body["text"] = text.into();
+        }
+        if let Some(id) = media_id {
+            body["attachments"] = json!([{ "media_id": id }]);
+        }
+        let answer = self.post_user(user, &path, &body).await?;
         id_at(&answer, "/data/dm_event_id")
     }
+}
+
+/// APPEND chunks: X accepts up to 5 MB per APPEND; 1 MB keeps each request short and a
+/// retry cheap on a slow link.
+pub const CHUNK: usize = 1024 * 1024;
+/// How long STATUS is polled at most before the upload counts as a transient failure.
+const PROCESSING_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// X's chunked media upload at `{upload base}/2/media/upload` (X docs `x-api/media/
+/// quickstart/media-upload-chunked`): `command=INIT` (total_bytes, media_type,
+/// media_category) → `APPEND` (media_id, segment_index, `media` ≤ [`CHUNK`]) →
+/// `FINALIZE` → `GET ...?command=STATUS&media_id=` while `processing_info.state` is
+/// `pending` or `in_progress`, waiting `check_after_secs`. All multipart (not signed,
+/// as OAuth 1.0a signs only form and query parameters); STATUS's query is signed.
+pub struct MediaUpload<'a> {
+    pub http: &'a reqwest::Client,
+    /// e.g. `https://api.x.com`.
+    pub base: &'a str,
+}
+
+impl MediaUpload<'_> {
+    /// Uploads `bytes` and waits until X has processed them. Returns the media id.
+    pub async fn upload(
+        &self,
+        user: &OAuth1<'_>,
+        bytes: &[u8],
+        media_type: &str,
+        category: &str,
+    ) -> Result<String, super::SendFailure> {
+        let url = format!("{}/2/media/upload", self.base.trim_end_matches('/'));
+        let init = reqwest::multipart::Form::new()
+            .text("command", "INIT")
+            .text("total_bytes", bytes.len().to_string())
+            .text("media_type", media_type.to_owned())
+            .text("media_category", category.to_owned());
+        let answer = self.post(user, &url, init).await?;
+        let id = media_id(&answer)?;
+        for (index, chunk) in bytes.chunks(CHUNK).enumerate() {
+            let part = reqwest::multipart::Part::bytes(chunk.to_vec())
+                .file_name("media")
+                .mime_str("application/octet-stream")
+                .expect("a valid mime type");
+            let append = reqwest::multipart::Form::new()
+                .text("command", "APPEND")
+                .text("media_id", id.clone())
+                .text("segment_index", index.to_string())
+                .part("media", part);
+            self.post(user, &url, append).await?;
+        }
+        let finalize = reqwest::multipart::Form::new()
+            .text("command", "FINALIZE")
+            .text("media_id", id.clone());
+        let mut answer = self.post(user, &url, finalize).await?;
+        let started = std::time::Instant::now();
+        loop {
+            let info = answer
+                .pointer("/data/processing_info")
+                .or_else(|| answer.get("processing_info"));
+            let Some(info) = info else { return Ok(id) };
+            match info.get("state").and_then(Value::as_str).unwrap_or("") {
+                "succeeded" => return Ok(id),
+                "pending" | "in_progress" => {}
+                _ => {
+                    let why = info
+                        .pointer("/error/message")
+                        .or_else(|| info.pointer("/error/name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or("processing failed");
+                    return Err(super::SendFailure::Permanent {
+                        message: format!("X could not process the image: {why}"),
+                        token_invalid: false,
+                    });
+                }
+            }
+            if started.elapsed() > PROCESSING_PATIENCE {
+                return Err(super::SendFailure::Transient {
+                    message: "X is still processing the image".into(),
+                    retry_after: None,
+                });
+            }
+            let wait = info
+                .get("check_after_secs")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 30);
+            tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+            let status_url = format!("{url}?command=STATUS&media_id={}", encode(&id));
+            let res = self
+                .http
+                .get(&status_url)
+                .header("authorization", user.header("GET", &status_url, &[]))
+                .send()
+                .await
+                .map_err(|e| super::transport_failure("X", e))?;
+            answer = checked(res).await?;
+        }
+    }
+
+    async fn post(
+        &self,
+        user: &OAuth1<'_>,
+        url: &str,
+        form: reqwest::multipart::Form,
+    ) -> Result<Value, super::SendFailure> {
+        let res = self
+            .http
+            .post(url)
+            .header("authorization", user.header("POST", url, &[]))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| super::transport_failure("X", e))?;
+        checked(res).await
+    }
+}
+
+async fn checked(res: reqwest::Response) -> Result<Value, super::SendFailure> {
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    // APPEND answers 2xx with an empty body in v1.1.
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(classify(status, &headers, &body))
+    }
+}
+
+/// v2 `{"data": {"id"}}`, v1.1 `{"media_id_string"}`.
+fn media_id(answer: &Value) -> Result<String, super::SendFailure> {
+    answer
+        .pointer("/data/id")
+        .or_else(|| answer.get("media_id_string"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| super::SendFailure::Permanent {
+            message: "X accepted the upload but returned no media id".into(),
+            token_invalid: false,
+        })
 }
 
 fn id_at(answer: &Value, pointer: &str) -> Result<String, super::SendFailure> {

@@ -11,7 +11,7 @@
 //! dropped) sends the reply a second time.
 
 use crate::connectors::facebook::Graph;
-use crate::connectors::twitter::{OAuth1, XApi};
+use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
 use crate::connectors::{SendFailure, http_client};
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::{LinkStatus, NewReply, OutboxItem};
@@ -62,7 +62,18 @@ async fn reply(
         .filter(|c| Some(c.account_id) == user.account_id)
         .ok_or_else(|| AppError::not_found("conversation"))?;
     let text = req.text.trim();
-    if text.is_empty() {
+    let upload = match req.upload_id {
+        Some(id) => Some(
+            state
+                .store
+                .upload(id)
+                .await?
+                .filter(|u| Some(u.account_id) == user.account_id)
+                .ok_or_else(|| AppError::not_found("upload"))?,
+        ),
+        None => None,
+    };
+    if text.is_empty() && upload.is_none() {
         return Err(AppError::bad_request("write something to send"));
     }
     let channel = ctx.linked.channel;
@@ -99,6 +110,13 @@ async fn reply(
             "the consumer has written nothing public to answer; reply in private",
         ));
     }
+    if req.mode == ReplyMode::PrivateResponse && upload.is_some() && !text.is_empty() {
+        // Messenger carries text or an image per message, and a comment gets one private
+        // reply: both cannot go.
+        return Err(AppError::bad_request(
+            "a Private Response is one message: send the image or the text",
+        ));
+    }
     let in_reply_to = in_reply_to.map(|(id, _)| id);
     // Counted as the network counts, by the same code the widget's counter uses.
     let target = match (channel, req.mode) {
@@ -108,14 +126,17 @@ async fn reply(
         (Channel::Facebook, _) => Target::Messenger,
     };
     let count = shared::count(target, text);
-    let refused = (!count.valid).then(|| {
-        format!(
-            "{} characters, over the {} limit for a {}",
-            count.length,
-            count.limit,
-            target.label()
-        )
-    });
+    // An image-only reply has no text to count (the counter calls empty text invalid).
+    let refused = (!text.is_empty() && !count.valid)
+        .then(|| {
+            format!(
+                "{} characters, over the {} limit for a {}",
+                count.length,
+                count.limit,
+                target.label()
+            )
+        })
+        .or_else(|| upload.as_ref().and_then(|u| media_refusal(target, u)));
     let id = state
         .store
         .enqueue_reply(NewReply {
@@ -129,6 +150,7 @@ async fn reply(
             sent_by: Some(user.id),
             now_ms: crate::auth::now_secs() * 1000,
             refused: refused.clone(),
+            upload: upload.as_ref(),
         })
         .await?;
     state.sender.wake();
@@ -148,6 +170,37 @@ async fn reply(
             error: refused,
         }),
     ))
+}
+
+const MB: i64 = 1024 * 1024;
+
+/// Why this image cannot go to `target`, by the network's published limits; `None` when
+/// it can. (PLATFORMS.md: X images 5 MB and GIFs 15 MB, JPG/PNG/GIF/WEBP; Messenger
+/// attachments 25 MB; images a network fetches by URL 8 MB, which we apply to Facebook
+/// comments' `attachment_url` as Meta publishes no figure of its own for them.)
+pub fn media_refusal(target: Target, upload: &crate::store::Upload) -> Option<String> {
+    let allowed = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+    if !allowed.contains(&upload.mime.as_str()) {
+        return Some(format!(
+            "{} cannot be sent on a {}",
+            upload.mime,
+            target.label()
+        ));
+    }
+    let (limit, what) = match target {
+        Target::TwitterPublic | Target::TwitterDm if upload.is_gif() => (15 * MB, "GIF"),
+        Target::TwitterPublic | Target::TwitterDm => (5 * MB, "image"),
+        Target::Messenger => (25 * MB, "image"),
+        Target::FacebookComment | Target::FacebookPost => (8 * MB, "image"),
+    };
+    (upload.bytes > limit).then(|| {
+        format!(
+            "the {what} is {:.1} MB, over the {} MB limit for a {}",
+            upload.bytes as f64 / MB as f64,
+            limit / MB,
+            target.label()
+        )
+    })
 }
 
 /// The delay before attempt `attempts + 1`: exponential from 2 s, capped at 5 minutes,
@@ -283,7 +336,13 @@ async fn send(
                         .in_reply_to
                         .as_deref()
                         .ok_or_else(|| permanent("nothing public to answer"))?;
-                    graph.comment(&token, object, &item.text).await
+                    let url = item
+                        .upload
+                        .as_ref()
+                        .map(|u| crate::uploads::signed_url(state, u.id));
+                    graph
+                        .comment(&token, object, &item.text, url.as_deref())
+                        .await
                 }
                 ReplyMode::Private => {
                     let now = crate::auth::now_secs() * 1000;
@@ -292,9 +351,7 @@ async fn send(
                     let human_agent = item.author == "agent"
                         && since.is_some_and(|s| s > DAY_MS && s <= 7 * DAY_MS);
                     let recipient = serde_json::json!({ "id": item.consumer_network_id });
-                    graph
-                        .send_message(&token, recipient, &item.text, human_agent)
-                        .await
+                    messenger(state, &graph, &token, item, recipient, human_agent).await
                 }
                 ReplyMode::PrivateResponse => {
                     let object = item
@@ -303,9 +360,7 @@ async fn send(
                         .ok_or_else(|| permanent("no public comment to answer privately"))?;
                     // A post id is `<page>_<post>` like a comment id; posts have no parent.
                     let recipient = serde_json::json!({ "comment_id": object });
-                    graph
-                        .send_message(&token, recipient, &item.text, false)
-                        .await
+                    messenger(state, &graph, &token, item, recipient, false).await
                 }
             }
         }
@@ -338,22 +393,93 @@ async fn send(
                 token: &token,
                 token_secret: &token_secret,
             };
+            // X's media ids belong to the account that uploaded them and last 24 hours:
+            // each attempt uploads afresh, in the category of where it goes.
+            let media_id = match &item.upload {
+                Some(u) => {
+                    let bytes = read_upload(state, u).await?;
+                    let category = match (item.mode, u.is_gif()) {
+                        (ReplyMode::Public, true) => "tweet_gif",
+                        (ReplyMode::Public, false) => "tweet_image",
+                        (_, true) => "dm_gif",
+                        (_, false) => "dm_image",
+                    };
+                    let media = MediaUpload {
+                        http,
+                        base: &tw.twitter_upload_url,
+                    };
+                    Some(media.upload(&user, &bytes, &u.mime, category).await?)
+                }
+                None => None,
+            };
             match item.mode {
                 ReplyMode::Public => {
                     let tweet = item
                         .in_reply_to
                         .as_deref()
                         .ok_or_else(|| permanent("nothing public to answer"))?;
-                    api.reply(&user, &item.text, tweet).await
+                    let media: Vec<String> = media_id.into_iter().collect();
+                    api.reply(&user, &item.text, tweet, &media).await
                 }
                 ReplyMode::Private => {
-                    api.direct_message(&user, &item.consumer_network_id, &item.text)
-                        .await
+                    api.direct_message(
+                        &user,
+                        &item.consumer_network_id,
+                        &item.text,
+                        media_id.as_deref(),
+                    )
+                    .await
                 }
                 ReplyMode::PrivateResponse => {
                     Err(permanent("Private Response is a Facebook feature"))
                 }
             }
+        }
+    }
+}
+
+async fn read_upload(
+    state: &AppState,
+    upload: &crate::store::Upload,
+) -> Result<Vec<u8>, SendFailure> {
+    tokio::fs::read(state.settings.store.data_dir.join(&upload.path))
+        .await
+        .map_err(|e| {
+            tracing::warn!(upload = upload.id, error = %e, "reading an upload");
+            permanent("the image is no longer stored; attach it again")
+        })
+}
+
+/// A Messenger send: the image (uploaded with the request) as one message, then the text,
+/// if any, as another — a message carries one or the other. The image's id is kept so a
+/// retry of the text does not send the image again. Returns the last message's id.
+async fn messenger(
+    state: &AppState,
+    graph: &Graph<'_>,
+    token: &str,
+    item: &OutboxItem,
+    recipient: serde_json::Value,
+    human_agent: bool,
+) -> Result<String, SendFailure> {
+    let image_id = match (&item.upload, &item.media_sent_id) {
+        (Some(u), None) => {
+            let bytes = read_upload(state, u).await?;
+            let id = graph
+                .send_image(token, recipient.clone(), bytes, &u.mime, human_agent)
+                .await?;
+            if let Err(e) = state.store.set_media_sent(item.message_id, &id).await {
+                tracing::warn!(error = %e, "recording a sent image");
+            }
+            Some(id)
+        }
+        (_, sent) => sent.clone(),
+    };
+    match image_id {
+        Some(id) if item.text.is_empty() => Ok(id),
+        _ => {
+            graph
+                .send_message(token, recipient, &item.text, human_agent)
+                .await
         }
     }
 }

@@ -185,6 +185,26 @@ pub struct NewReply<'a> {
     pub now_ms: i64,
     /// `Some(reason)`: not sent at all (over the limit, say): stored as failed, no outbox row.
     pub refused: Option<String>,
+    /// The image or GIF that goes with the text.
+    pub upload: Option<&'a Upload>,
+}
+
+/// An image or GIF an agent stored to send with replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    pub id: i64,
+    pub account_id: i64,
+    /// `image/jpeg`, `image/png`, `image/gif` or `image/webp`, from the magic bytes.
+    pub mime: String,
+    pub bytes: i64,
+    /// Relative to the data dir.
+    pub path: String,
+}
+
+impl Upload {
+    pub fn is_gif(&self) -> bool {
+        self.mime == "image/gif"
+    }
 }
 
 /// An outbox row ready to send.
@@ -200,6 +220,10 @@ pub struct OutboxItem {
     pub linked: LinkedAccount,
     pub consumer_network_id: String,
     pub last_private_at_ms: Option<i64>,
+    /// The image or GIF to send with the text.
+    pub upload: Option<Upload>,
+    /// The network's id for the image, when it went as a message of its own already.
+    pub media_sent_id: Option<String>,
 }
 
 /// One conversation as `socialconnect export` writes it (CONTRACT.md §5).
@@ -315,11 +339,23 @@ pub trait Store: Send + Sync + 'static {
         profile: &serde_json::Value,
         now_ms: i64,
     ) -> AppResult<()>;
+    /// Records a stored upload file; returns its id.
+    async fn create_upload(
+        &self,
+        account_id: i64,
+        mime: &str,
+        bytes: i64,
+        path: &str,
+        now_ms: i64,
+    ) -> AppResult<i64>;
+    async fn upload(&self, id: i64) -> AppResult<Option<Upload>>;
     /// Stores a reply line, and its outbox row unless it was refused; returns the line id.
     async fn enqueue_reply(&self, reply: NewReply<'_>) -> AppResult<i64>;
     /// The earliest outbox row due at `now_ms` whose conversation has no earlier row
     /// waiting (replies in one conversation go out in the order they were written).
     async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>>;
+    /// The image part of a two-message reply went out as `network_id`.
+    async fn set_media_sent(&self, message_id: i64, network_id: &str) -> AppResult<()>;
     /// The network took it: the line is `sent` with the network's id; the row goes.
     async fn mark_sent(&self, message_id: i64, network_id: &str) -> AppResult<()>;
     /// It will not go: the line is `failed` with the reason; the row goes.

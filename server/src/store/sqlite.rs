@@ -3,7 +3,7 @@
 use super::{
     Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
     IngestReport, LinkStatus, LinkedAccount, NewLink, NewReply, NewUser, OutboxItem, ProfileDue,
-    QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, User, parse_role,
+    QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -506,10 +506,24 @@ impl Store for SqliteStore {
         .bind(r.sent_by)
         .fetch_one(&mut *tx)
         .await?;
+        if let Some(u) = r.upload {
+            // The line shows (and exports) what went with it; the file stays ours.
+            sqlx::query(
+                "INSERT INTO media (message_id, kind, mime, bytes, stored_path)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(if u.is_gif() { "gif" } else { "image" })
+            .bind(&u.mime)
+            .bind(u.bytes)
+            .bind(&u.path)
+            .execute(&mut *tx)
+            .await?;
+        }
         if r.refused.is_none() {
             sqlx::query(
                 "INSERT INTO outbox (message_id, conversation_id, mode, in_reply_to,
-                     next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                     next_attempt_at, created_at, upload_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id)
             .bind(r.conversation_id)
@@ -517,6 +531,7 @@ impl Store for SqliteStore {
             .bind(r.in_reply_to)
             .bind(r.now_ms)
             .bind(r.now_ms)
+            .bind(r.upload.map(|u| u.id))
             .execute(&mut *tx)
             .await?;
         }
@@ -534,7 +549,7 @@ impl Store for SqliteStore {
     async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>> {
         let Some(row) = sqlx::query(
             "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.attempts,
-                    m.text, m.author, l.channel, l.network_id AS brand_id, k.network_id AS consumer
+                    o.upload_id, o.media_sent_id, m.text, m.author, l.channel, l.network_id AS brand_id, k.network_id AS consumer
              FROM outbox o
              JOIN messages m ON m.id = o.message_id
              JOIN conversations c ON c.id = o.conversation_id
@@ -579,6 +594,57 @@ impl Store for SqliteStore {
             linked,
             consumer_network_id: row.get("consumer"),
             last_private_at_ms,
+            upload: match row.get::<Option<i64>, _>("upload_id") {
+                Some(u) => self.upload(u).await?,
+                None => None,
+            },
+            media_sent_id: row.get("media_sent_id"),
+        }))
+    }
+
+    async fn set_media_sent(&self, message_id: i64, network_id: &str) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        sqlx::query("UPDATE outbox SET media_sent_id = ? WHERE message_id = ?")
+            .bind(network_id)
+            .bind(message_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_upload(
+        &self,
+        account_id: i64,
+        mime: &str,
+        bytes: i64,
+        path: &str,
+        now_ms: i64,
+    ) -> AppResult<i64> {
+        let _writing = self.writer.lock().await;
+        Ok(sqlx::query_scalar(
+            "INSERT INTO uploads (account_id, mime, bytes, path, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(mime)
+        .bind(bytes)
+        .bind(path)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn upload(&self, id: i64) -> AppResult<Option<Upload>> {
+        let row = sqlx::query("SELECT id, account_id, mime, bytes, path FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Upload {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            mime: r.get("mime"),
+            bytes: r.get("bytes"),
+            path: r.get("path"),
         }))
     }
 
@@ -588,13 +654,14 @@ impl Store for SqliteStore {
         // The echo of this reply may have arrived first and been stored as a line of its
         // own (a private response's echo lands in the Messenger conversation): that copy
         // gives way to this line.
+        // So may the echo of its image, sent as a message of its own.
         sqlx::query(
-            "DELETE FROM messages WHERE network_id = ? AND id != ? AND direction = 'out'
-               AND sent_by IS NULL
-               AND linked_account_id = (SELECT linked_account_id FROM messages WHERE id = ?)",
+            "DELETE FROM messages WHERE id != ?2 AND direction = 'out' AND sent_by IS NULL
+               AND (network_id = ?1 OR network_id =
+                    (SELECT media_sent_id FROM outbox WHERE message_id = ?2))
+               AND linked_account_id = (SELECT linked_account_id FROM messages WHERE id = ?2)",
         )
         .bind(network_id)
-        .bind(message_id)
         .bind(message_id)
         .execute(&mut *tx)
         .await?;

@@ -78,6 +78,7 @@ pub fn Compose(
             ReplyRequest {
                 text: body,
                 mode: mode.get_untracked(),
+                upload_id: None,
             },
         ));
     };
