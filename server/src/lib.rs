@@ -12,6 +12,7 @@ pub mod error;
 pub mod inbound;
 pub mod link;
 pub mod live;
+pub mod media;
 pub mod outbound;
 pub mod profiles;
 pub mod seed;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub sender: outbound::SenderHandle,
     /// Wakes the profile fetcher.
     pub profiles: profiles::ProfileHandle,
+    /// Wakes the media fetcher.
+    pub media: media::MediaHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
 }
@@ -67,6 +70,7 @@ impl AppState {
             cipher,
             sender: outbound::SenderHandle::default(),
             profiles: profiles::ProfileHandle::default(),
+            media: media::MediaHandle::default(),
             live: live::Live::new(),
             store,
             settings: Arc::new(settings),
@@ -89,8 +93,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
+    // Media is served as stored, uncompressed, so byte ranges stay byte ranges.
+    let media = media::router().with_state(state.clone());
     api.merge(web::router(&state.settings.widget_dir))
         .layer(CompressionLayer::new())
+        .merge(media)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -155,6 +162,7 @@ pub async fn run(
     spawn_session_purge(store.clone());
     outbound::spawn_sender(state.clone());
     profiles::spawn_fetcher(state.clone());
+    media::spawn_fetcher(state.clone());
     let live = state.live.clone();
 
     {
