@@ -82,7 +82,8 @@ async fn media_when_copied(
     account_id: i64,
     n: usize,
 ) -> Vec<serde_json::Map<String, Value>> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // Past the first retry (30 s), so one failed download does not fail the test.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(75);
     loop {
         let media: Vec<_> = store
             .export(account_id, i64::MIN)
@@ -98,10 +99,13 @@ async fn media_when_copied(
         if copied >= n {
             return media;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "copied {copied} of {n}: {media:#?}"
-        );
+        if tokio::time::Instant::now() > deadline {
+            let mut records = Vec::new();
+            for id in 1..=i64::try_from(media.len()).unwrap() {
+                records.push(store.media_record(id).await.unwrap());
+            }
+            panic!("copied {copied} of {n}: {records:#?}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -358,4 +362,172 @@ async fn inbound_media_is_copied_checked_and_served_to_the_brands_people() {
 
     server.stop().await;
     sb.stop().await;
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A few hundred bytes of PNG claiming 100,000×100,000 pixels.
+fn png_bomb() -> Vec<u8> {
+    let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+    ihdr.extend(100_000u32.to_be_bytes());
+    ihdr.extend([8, 6, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [
+        (b"IHDR", ihdr),
+        (
+            b"IDAT",
+            vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ),
+        (b"IEND", vec![]),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend(&data);
+        out.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+        out.extend(&chunk);
+        out.extend(crc32(&chunk).to_be_bytes());
+    }
+    out
+}
+
+#[tokio::test]
+async fn bad_bytes_are_refused_and_failing_downloads_retried() {
+    use axum::http::StatusCode as S;
+    use axum::routing::get;
+    use hmac::{Hmac, Mac};
+
+    // A network serving a decompression bomb, a truncated GIF, a PDF where a picture
+    // should be, a picture that is gone and one whose host is failing.
+    let (_, gif) = MediaKind::Gif.generate();
+    let (_, pdf) = MediaKind::File.generate();
+    let cut = gif[..gif.len() / 2].to_vec();
+    let network = axum::Router::new()
+        .route("/bomb.png", get(move || async move { png_bomb() }))
+        .route("/cut.gif", get(move || async move { cut }))
+        .route("/doc.png", get(move || async move { pdf }))
+        .route("/gone.jpg", get(|| async { S::NOT_FOUND }))
+        .route("/flaky.jpg", get(|| async { S::SERVICE_UNAVAILABLE }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let net = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, network).await });
+
+    const SECRET: &str = "fb-app-secret";
+    const PAGE: &str = "1122334455";
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |a| {
+        a.facebook.facebook_app_id = Some("app".into());
+        a.facebook.facebook_app_secret = Some(SECRET.into());
+        a.facebook.facebook_verify_token = Some("verify".into());
+    })
+    .await;
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    store
+        .link(server::store::NewLink {
+            account_id: account.id,
+            channel: shared::Channel::Facebook,
+            network_id: PAGE,
+            name: "page",
+            token_sealed: vec![1],
+            token_secret_sealed: None,
+            skill_id: None,
+            created_by: "test",
+        })
+        .await
+        .unwrap();
+    let files = ["bomb.png", "cut.gif", "doc.png", "gone.jpg", "flaky.jpg"];
+    let attachments: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"type": "image", "payload": {"url": format!("{net}/{f}")}}))
+        .collect();
+    let ts = 1_700_000_001_000i64;
+    let raw = json!({"object":"page","entry":[{"id":PAGE,"time":ts,"messaging":[{
+        "sender":{"id":"ANN"},"recipient":{"id":PAGE},"timestamp":ts,
+        "message":{"mid":"m1","text":"look","attachments":attachments}}]}]})
+    .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(raw.as_bytes());
+    let res = reqwest::Client::new()
+        .post(format!("{}/webhooks/facebook", server.url))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Media ids follow the attachments' order in a fresh database.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let mut records = Vec::new();
+        for id in 1..=5 {
+            records.push(store.media_record(id).await.unwrap().unwrap());
+        }
+        if records.iter().all(|r| r.attempts > 0) {
+            break records;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never tried: {records:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    use server::store::MediaStatus::*;
+    let status: Vec<_> = records.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status,
+        [Rejected, Rejected, Rejected, Failed, Pending],
+        "{records:#?}"
+    );
+    let reason = |i: usize| records[i].error.clone().unwrap_or_default();
+    assert!(reason(0).contains("100000×100000"), "{}", reason(0));
+    assert!(reason(1).contains("Gif"), "truncated: {}", reason(1));
+    assert!(reason(2).contains("application/pdf"), "{}", reason(2));
+    assert!(reason(3).contains("404"), "{}", reason(3));
+    assert!(reason(4).contains("503"), "{}", reason(4));
+    assert_eq!(records[4].attempts, 1, "tried again later, not at once");
+    assert!(records.iter().all(|r| r.stored_path.is_none()));
+    // Nothing refused is left on disk.
+    let left: Vec<_> = std::fs::read_dir(server.data_dir.path().join("media"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // The transcript offers no link to refused bytes, and the network's for the others.
+    let conversation = store
+        .queue(
+            server::store::QueueScope {
+                account_id: account.id,
+                user_id: 0,
+                by_skills: false,
+            },
+            shared::api::QueueView::All,
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let t = store.transcript(conversation).await.unwrap().unwrap();
+    let urls: Vec<Option<String>> = t.lines[0].media.iter().map(|m| m.url.clone()).collect();
+    assert_eq!(urls[..3], [None, None, None]);
+    assert_eq!(
+        urls[4].as_deref(),
+        Some(format!("{net}/flaky.jpg").as_str())
+    );
+    server.stop().await;
 }
