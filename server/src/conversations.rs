@@ -34,7 +34,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The brand account whose conversations this session may see; support staff see none.
-fn brand_account(session: &Session) -> AppResult<i64> {
+pub(crate) fn brand_account(session: &Session) -> AppResult<i64> {
     match (session.user().role, &session.0.account) {
         (Role::Admin | Role::Agent, Some(account)) => Ok(account.id),
         _ => Err(AppError::forbidden()),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod inbound;
 pub mod link;
 pub mod live;
+pub mod media;
 pub mod outbound;
 pub mod profiles;
 pub mod seed;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub sender: outbound::SenderHandle,
     /// Wakes the profile fetcher.
     pub profiles: profiles::ProfileHandle,
+    /// Wakes the media fetcher.
+    pub media: media::MediaHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
 }
@@ -68,6 +71,7 @@ impl AppState {
             cipher,
             sender: outbound::SenderHandle::default(),
             profiles: profiles::ProfileHandle::default(),
+            media: media::MediaHandle::default(),
             live: live::Live::new(),
             store,
             settings: Arc::new(settings),
@@ -90,11 +94,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
+    // Media is served as stored, uncompressed, so byte ranges stay byte ranges.
+    let media = media::router().with_state(state.clone());
     api.merge(web::router(&state.settings.widget_dir))
+        .layer(CompressionLayer::new())
+        .merge(media)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         // Uploads carry their own, larger limit.
         .merge(uploads::router().with_state(state.clone()))
-        .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
@@ -158,6 +165,7 @@ pub async fn run(
     spawn_session_purge(store.clone());
     outbound::spawn_sender(state.clone());
     profiles::spawn_fetcher(state.clone());
+    media::spawn_fetcher(state.clone());
     let live = state.live.clone();
 
     {

@@ -212,9 +212,22 @@ impl LineStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineMedia {
     pub kind: MediaKind,
-    /// Our media route when we hold a copy, else the network's URL.
+    /// Our media route when we hold a copy, else the network's URL (none once a copy was
+    /// refused).
     pub url: Option<String>,
     pub mime: Option<String>,
+    /// Our copy's size in bytes.
+    #[serde(default)]
+    pub bytes: Option<i64>,
+    /// A small preview (fits 320×320) of an image or GIF.
+    #[serde(default)]
+    pub thumbnail_url: Option<String>,
+    /// A GIF's first frame: what the transcript shows instead of the animation.
+    #[serde(default)]
+    pub still_url: Option<String>,
+    /// The still the network gave for a video.
+    #[serde(default)]
+    pub poster_url: Option<String>,
 }
 
 /// One line of a transcript.

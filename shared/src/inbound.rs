@@ -45,6 +45,10 @@ pub struct MediaRef {
     /// Where the network serves it (these URLs expire: copy promptly).
     pub url: Option<String>,
     pub mime: Option<String>,
+    /// A still the network shows before a video or animated GIF plays (X's
+    /// `preview_image_url`), when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poster_url: Option<String>,
 }
 
 /// The consumer as the event names them.

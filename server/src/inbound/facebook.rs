@@ -96,6 +96,7 @@ fn attachment(a: &Value) -> Option<MediaRef> {
         kind,
         url,
         mime: None,
+        poster_url: None,
     })
 }
 
@@ -142,6 +143,7 @@ fn feed(page_id: &str, v: &Value) -> Option<InboundMessage> {
             kind,
             url: Some(url),
             mime: None,
+            poster_url: None,
         });
     }
     if item == "video"
@@ -151,6 +153,7 @@ fn feed(page_id: &str, v: &Value) -> Option<InboundMessage> {
             kind: MediaKind::Video,
             url: Some(url),
             mime: None,
+            poster_url: None,
         });
     }
     Some(InboundMessage {

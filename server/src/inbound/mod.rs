@@ -226,6 +226,8 @@ pub async fn ingest(
                 if report.stored > 0 {
                     // A new consumer may need their profile.
                     state.profiles.wake();
+                    // New media is copied before the network's URLs expire.
+                    state.media.wake();
                 }
                 tracing::debug!(linked = linked.id, ?report, "webhook stored");
             }

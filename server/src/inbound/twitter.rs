@@ -136,10 +136,15 @@ fn v2_media(m: &Value) -> Option<MediaRef> {
             .max_by_key(|v| json_i64(v, "bit_rate").unwrap_or(0))
             .and_then(|v| json_str(v, "url"))
     });
+    let poster_url = match kind {
+        MediaKind::Image => None,
+        _ => json_str(m, "preview_image_url"),
+    };
     Some(MediaRef {
         kind,
         url,
         mime: None,
+        poster_url,
     })
 }
 
@@ -238,10 +243,16 @@ fn v1_media(m: &Value) -> Option<MediaRef> {
             .and_then(|v| json_str(v, "url"))
             .or_else(|| json_str(m, "media_url_https")),
     };
+    // For videos and GIFs `media_url_https` is the still shown before playing.
+    let poster_url = match kind {
+        MediaKind::Image => None,
+        _ => json_str(m, "media_url_https").filter(|p| url.as_deref() != Some(p)),
+    };
     Some(MediaRef {
         kind,
         url,
         mime: None,
+        poster_url,
     })
 }
 
@@ -479,6 +490,11 @@ mod tests {
         assert_eq!(
             m[1].media[0].url.as_deref(),
             Some("https://v.example/hi.mp4")
+        );
+        assert_eq!(
+            m[1].media[0].poster_url.as_deref(),
+            Some("https://pbs.example/poster.jpg"),
+            "a video's poster is kept"
         );
         assert_eq!(
             (m[2].tag, m[2].consumer.handle.as_deref()),

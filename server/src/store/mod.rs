@@ -8,7 +8,7 @@ mod sqlite;
 use async_trait::async_trait;
 use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
-use shared::inbound::InboundMessage;
+use shared::inbound::{InboundMessage, MediaKind};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
 use std::sync::Arc;
@@ -270,6 +270,82 @@ pub struct ExportMedia {
     pub bytes: Option<i64>,
 }
 
+/// An inbound media item whose copy is due (never tried, or due for another try).
+#[derive(Debug, Clone)]
+pub struct MediaDue {
+    pub id: i64,
+    pub kind: MediaKind,
+    pub source_url: String,
+    pub poster_url: Option<String>,
+    /// Tries so far, this one not counted.
+    pub attempts: i64,
+    pub account_id: i64,
+    pub conversation_id: i64,
+}
+
+/// A copy made: the original's checked type and size, and the files beside it (paths
+/// relative to the data dir).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaCopy {
+    pub mime: String,
+    pub bytes: i64,
+    pub stored_path: String,
+    pub thumb_path: Option<String>,
+    pub still_path: Option<String>,
+    pub poster_path: Option<String>,
+}
+
+/// Where a media item's copy stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaStatus {
+    Pending,
+    Stored,
+    /// The bytes were refused (wrong type, too large, a decompression bomb, unreadable).
+    Rejected,
+    /// The network would not give them (gone, or still failing after every retry).
+    Failed,
+}
+
+impl MediaStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaStatus::Pending => "pending",
+            MediaStatus::Stored => "stored",
+            MediaStatus::Rejected => "rejected",
+            MediaStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> AppResult<Self> {
+        [
+            MediaStatus::Pending,
+            MediaStatus::Stored,
+            MediaStatus::Rejected,
+            MediaStatus::Failed,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown media status {s:?}")))
+    }
+}
+
+/// A media item as serving it needs: whose it is and where its files are.
+#[derive(Debug, Clone)]
+pub struct MediaRecord {
+    pub id: i64,
+    pub account_id: i64,
+    pub kind: MediaKind,
+    pub mime: Option<String>,
+    pub bytes: Option<i64>,
+    pub status: MediaStatus,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub stored_path: Option<String>,
+    pub thumb_path: Option<String>,
+    pub still_path: Option<String>,
+    pub poster_path: Option<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn account_by_number(&self, number: &str) -> AppResult<Option<Account>>;
@@ -383,6 +459,29 @@ pub trait Store: Send + Sync + 'static {
     async fn take(&self, id: i64, user_id: i64) -> AppResult<TakeOutcome>;
     /// Closes a conversation and releases it, so a new line brings it back as new.
     async fn close(&self, id: i64) -> AppResult<()>;
+    /// Inbound media to copy, due at `now_ms`; each is leased until `lease_until_ms` so a
+    /// crash mid-copy only delays it.
+    async fn media_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> AppResult<Vec<MediaDue>>;
+    /// The copy is made: status `stored`.
+    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> AppResult<()>;
+    /// This try failed and another is due at `next_at_ms`.
+    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> AppResult<()>;
+    /// No copy will be made: `Rejected` or `Failed`, with the reason (and what was learned
+    /// of the bytes, if anything).
+    async fn media_refused(
+        &self,
+        id: i64,
+        status: MediaStatus,
+        reason: &str,
+        mime: Option<&str>,
+        bytes: Option<i64>,
+    ) -> AppResult<()>;
+    async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>>;
     /// Every conversation of a brand account with a line at or after `since_ms`.
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
 }

@@ -2,8 +2,9 @@
 
 use super::{
     Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, NewLink, NewReply, NewUser, OutboxItem, ProfileDue,
-    QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
+    IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus,
+    NewLink, NewReply, NewUser, OutboxItem, ProfileDue, QueueScope, ReplyContext, SessionRecord,
+    Store, TakeOutcome, Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -509,8 +510,8 @@ impl Store for SqliteStore {
         if let Some(u) = r.upload {
             // The line shows (and exports) what went with it; the file stays ours.
             sqlx::query(
-                "INSERT INTO media (message_id, kind, mime, bytes, stored_path)
-                 VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO media (message_id, kind, mime, bytes, stored_path, status)
+                 VALUES (?, ?, ?, ?, ?, 'stored')",
             )
             .bind(id)
             .bind(if u.is_gif() { "gif" } else { "image" })
@@ -861,7 +862,8 @@ impl Store for SqliteStore {
                 .unwrap_or_else(|| serde_json::json!({})),
         };
         let media_rows = sqlx::query(
-            "SELECT d.id, d.message_id, d.kind, d.mime, d.source_url, d.stored_path
+            "SELECT d.id, d.message_id, d.kind, d.mime, d.bytes, d.source_url, d.stored_path,
+                    d.status, d.thumb_path, d.still_path, d.poster_path
              FROM media d JOIN messages m ON m.id = d.message_id
              WHERE m.conversation_id = ? ORDER BY d.id",
         )
@@ -870,10 +872,15 @@ impl Store for SqliteStore {
         .await?;
         let mut media: std::collections::HashMap<i64, Vec<LineMedia>> = Default::default();
         for d in &media_rows {
-            let stored: Option<String> = d.get("stored_path");
-            let url = match stored {
-                Some(_) => Some(format!("/media/{}", d.get::<i64, _>("id"))),
-                None => d.get("source_url"),
+            let media_id: i64 = d.get("id");
+            let ours = |column: &str, suffix: &str| {
+                d.get::<Option<String>, _>(column)
+                    .map(|_| format!("/media/{media_id}{suffix}"))
+            };
+            let url = match MediaStatus::parse(d.get("status"))? {
+                // Only our checked copy: refused bytes are not offered again from the network.
+                MediaStatus::Rejected => ours("stored_path", ""),
+                _ => ours("stored_path", "").or_else(|| d.get("source_url")),
             };
             media
                 .entry(d.get("message_id"))
@@ -882,6 +889,10 @@ impl Store for SqliteStore {
                     kind: parse_word(d.get("kind"))?,
                     url,
                     mime: d.get("mime"),
+                    bytes: d.get("bytes"),
+                    thumbnail_url: ours("thumb_path", "/thumb"),
+                    still_url: ours("still_path", "/still"),
+                    poster_url: ours("poster_path", "/poster"),
                 });
         }
         let rows = sqlx::query(
@@ -1034,6 +1045,135 @@ impl Store for SqliteStore {
             });
         }
         Ok(out)
+    }
+    async fn media_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: i64,
+    ) -> AppResult<Vec<MediaDue>> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT d.id, d.kind, d.source_url, d.poster_url, d.attempts,
+                    c.id AS conversation_id, l.account_id
+             FROM media d
+             JOIN messages m ON m.id = d.message_id
+             JOIN conversations c ON c.id = m.conversation_id
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             WHERE d.status = 'pending' AND d.source_url IS NOT NULL AND d.next_attempt_at <= ?
+             ORDER BY d.next_attempt_at, d.id LIMIT ?",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut due = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: i64 = r.get("id");
+            sqlx::query("UPDATE media SET next_attempt_at = ? WHERE id = ?")
+                .bind(lease_until_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            due.push(MediaDue {
+                id,
+                kind: parse_word(r.get("kind"))?,
+                source_url: r.get("source_url"),
+                poster_url: r.get("poster_url"),
+                attempts: r.get("attempts"),
+                account_id: r.get("account_id"),
+                conversation_id: r.get("conversation_id"),
+            });
+        }
+        tx.commit().await?;
+        Ok(due)
+    }
+
+    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE media SET status = 'stored', error = NULL, attempts = attempts + 1,
+                 mime = ?, bytes = ?, stored_path = ?, thumb_path = ?, still_path = ?,
+                 poster_path = ?
+             WHERE id = ?",
+        )
+        .bind(&copy.mime)
+        .bind(copy.bytes)
+        .bind(&copy.stored_path)
+        .bind(&copy.thumb_path)
+        .bind(&copy.still_path)
+        .bind(&copy.poster_path)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE media SET attempts = attempts + 1, next_attempt_at = ?, error = ?
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(next_at_ms)
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn media_refused(
+        &self,
+        id: i64,
+        status: MediaStatus,
+        reason: &str,
+        mime: Option<&str>,
+        bytes: Option<i64>,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE media SET status = ?, error = ?, attempts = attempts + 1,
+                 mime = coalesce(?, mime), bytes = coalesce(?, bytes)
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(mime)
+        .bind(bytes)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>> {
+        let Some(r) = sqlx::query(
+            "SELECT d.id, d.kind, d.mime, d.bytes, d.status, d.error, d.attempts, d.stored_path,
+                    d.thumb_path, d.still_path, d.poster_path, l.account_id
+             FROM media d
+             JOIN messages m ON m.id = d.message_id
+             JOIN linked_accounts l ON l.id = m.linked_account_id
+             WHERE d.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(MediaRecord {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            kind: parse_word(r.get("kind"))?,
+            mime: r.get("mime"),
+            bytes: r.get("bytes"),
+            status: MediaStatus::parse(r.get("status"))?,
+            error: r.get("error"),
+            attempts: r.get("attempts"),
+            stored_path: r.get("stored_path"),
+            thumb_path: r.get("thumb_path"),
+            still_path: r.get("still_path"),
+            poster_path: r.get("poster_path"),
+        }))
     }
 }
 
@@ -1257,12 +1397,20 @@ async fn ingest_in(
         .await?;
         for media in &m.media {
             sqlx::query(
-                "INSERT INTO media (message_id, kind, mime, source_url) VALUES (?, ?, ?, ?)",
+                "INSERT INTO media (message_id, kind, mime, source_url, poster_url, status, error)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(message_id)
             .bind(media.kind.as_str())
             .bind(&media.mime)
             .bind(&media.url)
+            .bind(&media.poster_url)
+            .bind(if media.url.is_some() {
+                "pending"
+            } else {
+                "failed"
+            })
+            .bind(media.url.is_none().then_some("no address to fetch it from"))
             .execute(&mut *tx)
             .await?;
         }

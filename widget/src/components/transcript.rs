@@ -110,11 +110,18 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
         .iter()
         .map(|m| {
             let url = m.url.as_deref().and_then(safe_media_url).map(str::to_owned);
+            // A GIF shows its first frame, a picture its thumbnail, when we hold a copy.
+            let shown = m
+                .still_url
+                .as_deref()
+                .or(m.thumbnail_url.as_deref())
+                .and_then(safe_media_url)
+                .map(str::to_owned);
             match (m.kind, url) {
                 (MediaKind::Image | MediaKind::Gif | MediaKind::Sticker, Some(url)) => view! {
                     <img
                         class="sc-line__image"
-                        src=url
+                        src=shown.unwrap_or(url)
                         alt=format!("{} from {author}", kind_label(m.kind))
                         loading="lazy"
                     />

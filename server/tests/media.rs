@@ -1,0 +1,533 @@
+//! Inbound media end to end against the sandbox networks: pictures, a GIF and a video on
+//! Messenger and a picture in an X Direct Message arrive; the fetcher copies them; export
+//! shows their checked type and size; the brand's people get them (with byte ranges),
+//! everyone else does not.
+
+mod common;
+
+use common::{ADMIN, TestServer};
+use reqwest::StatusCode;
+use reqwest::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, RANGE, X_CONTENT_TYPE_OPTIONS,
+};
+use sandbox::facebook::MediaKind;
+use sandbox::twitter::MediaFile;
+use sandbox::{Sandbox, SandboxOptions};
+use serde_json::{Value, json};
+use server::store::{SqliteStore, Store};
+use shared::Role;
+use shared::api::{LineMedia, Transcript};
+use std::time::Duration;
+
+/// A sandbox and a server pointed at each other, both networks configured.
+async fn pair() -> (Sandbox, TestServer) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sb = Sandbox::start(SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback: format!("http://{}", listener.local_addr().unwrap()),
+        credentials: None,
+    })
+    .await
+    .unwrap();
+    let c = sb.credentials.clone();
+    let (graph, www) = (sb.facebook.graph_url(), sb.facebook.www_url());
+    let (api, upload) = (sb.twitter.api_url(), sb.twitter.upload_url());
+    let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), move |a| {
+        a.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
+        a.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
+        a.facebook.facebook_verify_token = Some(c.facebook_verify_token.clone());
+        a.facebook.facebook_graph_url = graph;
+        a.facebook.facebook_www_url = www;
+        a.twitter.twitter_consumer_key = Some(c.twitter_consumer_key.clone());
+        a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
+        a.twitter.twitter_api_url = api;
+        a.twitter.twitter_upload_url = upload;
+    })
+    .await;
+    (sb, server)
+}
+
+/// `socialconnect link …` against the sandbox, for the bootstrap brand.
+async fn link(sb: &Sandbox, server: &TestServer, args: &[&str]) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+        .args(args)
+        .env("SOCIALCONNECT_DATA_DIR", server.data_dir.path())
+        .env("SOCIALCONNECT_PUBLIC_URL", &server.url)
+        .envs(sb.settings().iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn sign_in(server: &TestServer, account: &str, email: &str) -> reqwest::Client {
+    let http = TestServer::client();
+    let res = http
+        .post(format!("{}/api/session", server.url))
+        .json(&json!({"account_number": account, "email": email, "password": "pass-word-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "signing in {email}");
+    http
+}
+
+/// Every media line of every conversation of the brand, once all `n` are copied.
+async fn media_when_copied(
+    store: &SqliteStore,
+    account_id: i64,
+    n: usize,
+) -> Vec<serde_json::Map<String, Value>> {
+    // Past the first retry (30 s), so one failed download does not fail the test.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(75);
+    loop {
+        let media: Vec<_> = store
+            .export(account_id, i64::MIN)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .flat_map(|c| c["messages"].as_array().unwrap().clone())
+            .flat_map(|m| m["media"].as_array().unwrap().clone())
+            .map(|m| m.as_object().unwrap().clone())
+            .collect();
+        let copied = media.iter().filter(|m| m["bytes"].is_number()).count();
+        if copied >= n {
+            return media;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let mut records = Vec::new();
+            for id in 1..=i64::try_from(media.len()).unwrap() {
+                records.push(store.media_record(id).await.unwrap());
+            }
+            panic!("copied {copied} of {n}: {records:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn inbound_media_is_copied_checked_and_served_to_the_brands_people() {
+    let (sb, server) = pair().await;
+    let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
+    let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
+    link(
+        &sb,
+        &server,
+        &[
+            "link",
+            "facebook",
+            "--account",
+            ADMIN.0,
+            "--page-id",
+            &page.id,
+            "--page-name",
+            &page.username,
+            "--page-token",
+            &page.access_token,
+        ],
+    )
+    .await;
+    link(
+        &sb,
+        &server,
+        &[
+            "link",
+            "twitter",
+            "--account",
+            ADMIN.0,
+            "--user-id",
+            &brand.id,
+            "--screen-name",
+            &brand.screen_name,
+            "--token",
+            &brand.access_token,
+            "--token-secret",
+            &brand.access_token_secret,
+        ],
+    )
+    .await;
+
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    let other = store
+        .ensure_account("7777", "Other brand", true)
+        .await
+        .unwrap();
+    for (account_id, email, role) in [
+        (Some(account.id), "agent@brand.example", Role::Agent),
+        (Some(other.id), "agent@other.example", Role::Agent),
+        (None, "support@sc.example", Role::Support),
+    ] {
+        server::auth::create_user(&store, account_id, email, email, role, "pass-word-1")
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    let ann = sb.facebook.add_consumer("Ann Lee", true);
+    sb.facebook.consumer_message(
+        &page,
+        &ann,
+        "the tent, the zip, the video",
+        &[MediaKind::Image, MediaKind::Gif, MediaKind::Video],
+    );
+    let (png_mime, png) = MediaKind::Image.generate();
+    let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
+    sb.twitter
+        .consumer_dm(
+            &bo,
+            &brand.id,
+            "my receipt",
+            Some(MediaFile {
+                mime: png_mime.to_owned(),
+                bytes: png.clone(),
+            }),
+        )
+        .unwrap();
+
+    // Export shows the checked type and size of every copy.
+    let exported = media_when_copied(&store, account.id, 4).await;
+    let summary: Vec<(String, String, i64)> = exported
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_owned(),
+                m["mime"].as_str().unwrap().to_owned(),
+                m["bytes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let size = |k: MediaKind| i64::try_from(k.generate().1.len()).unwrap();
+    for expected in [
+        ("image", "image/png", size(MediaKind::Image)),
+        ("gif", "image/gif", size(MediaKind::Gif)),
+        ("video", "video/mp4", size(MediaKind::Video)),
+    ] {
+        let expected = (expected.0.to_owned(), expected.1.to_owned(), expected.2);
+        assert!(summary.contains(&expected), "{expected:?} in {summary:?}");
+    }
+    assert_eq!(
+        summary
+            .iter()
+            .filter(|(k, m, _)| k == "image" && m == "image/png")
+            .count(),
+        2,
+        "the Messenger picture and the DM picture: {summary:?}"
+    );
+
+    // The transcript points at our copies.
+    let agent = sign_in(&server, ADMIN.0, "agent@brand.example").await;
+    let queue: Vec<Value> = agent
+        .get(format!("{}/api/conversations?view=all", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue.len(), 2, "{queue:#?}");
+    let mut media: Vec<LineMedia> = Vec::new();
+    for c in &queue {
+        let t: Transcript = agent
+            .get(format!("{}/api/conversations/{}", server.url, c["id"]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        media.extend(t.lines.into_iter().flat_map(|l| l.media));
+    }
+    assert_eq!(media.len(), 4, "{media:#?}");
+    for m in &media {
+        let url = m.url.as_deref().unwrap();
+        assert!(url.starts_with("/media/"), "{m:?}");
+        assert!(m.bytes.is_some() && m.mime.is_some(), "{m:?}");
+    }
+    let of_kind = |k: shared::inbound::MediaKind| media.iter().find(|m| m.kind == k).unwrap();
+    let gif = of_kind(shared::inbound::MediaKind::Gif);
+    let video = of_kind(shared::inbound::MediaKind::Video);
+    let image = of_kind(shared::inbound::MediaKind::Image);
+    assert!(
+        gif.still_url.is_some() && gif.thumbnail_url.is_some(),
+        "{gif:?}"
+    );
+    assert!(image.thumbnail_url.is_some() && image.still_url.is_none());
+    assert!(video.thumbnail_url.is_none() && video.still_url.is_none());
+
+    // The original, with its checked type, to the brand's agent.
+    let get = |http: &reqwest::Client, path: &str| http.get(format!("{}{path}", server.url));
+    let res = get(&agent, image.url.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let h = res.headers().clone();
+    assert_eq!(h[CONTENT_TYPE], "image/png");
+    assert_eq!(h[X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(h[CONTENT_DISPOSITION], "inline");
+    assert!(
+        h[CACHE_CONTROL].to_str().unwrap().contains("private"),
+        "{h:?}"
+    );
+    assert_eq!(res.bytes().await.unwrap(), png);
+
+    let res = get(&agent, video.url.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[CONTENT_TYPE], "video/mp4");
+    assert_eq!(res.bytes().await.unwrap(), MediaKind::Video.generate().1);
+
+    // The GIF's still is a PNG; the thumbnail an image.
+    let res = get(&agent, gif.still_url.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], "image/png");
+    assert!(res.bytes().await.unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let res = get(&agent, image.thumbnail_url.as_deref().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("image/")
+    );
+
+    // Byte ranges: one satisfiable, one not.
+    let total = video.bytes.unwrap();
+    let res = get(&agent, video.url.as_deref().unwrap())
+        .header(RANGE, "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(res.headers()[CONTENT_RANGE], format!("bytes 0-9/{total}"));
+    assert_eq!(res.headers()[CONTENT_TYPE], "video/mp4");
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        MediaKind::Video.generate().1[..10]
+    );
+    let res = get(&agent, video.url.as_deref().unwrap())
+        .header(RANGE, format!("bytes={}-", total + 10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+
+    // Nobody else gets them.
+    let other = sign_in(&server, "7777", "agent@other.example").await;
+    let support = sign_in(&server, "", "support@sc.example").await;
+    let anonymous = reqwest::Client::new();
+    for path in [
+        image.url.as_deref().unwrap(),
+        gif.still_url.as_deref().unwrap(),
+    ] {
+        let status = |http: &reqwest::Client| get(http, path).send();
+        assert_eq!(
+            status(&other).await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        assert_eq!(
+            status(&support).await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_eq!(
+            status(&anonymous).await.unwrap().status(),
+            StatusCode::UNAUTHORIZED,
+            "{path}"
+        );
+    }
+    for path in ["/media/999999", "/media/abc", "/media/1/other"] {
+        assert_eq!(
+            get(&agent, path).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    // The copies live under the data dir's media folder.
+    assert!(server.data_dir.path().join("media").is_dir());
+
+    server.stop().await;
+    sb.stop().await;
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A few hundred bytes of PNG claiming 100,000×100,000 pixels.
+fn png_bomb() -> Vec<u8> {
+    let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+    ihdr.extend(100_000u32.to_be_bytes());
+    ihdr.extend([8, 6, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [
+        (b"IHDR", ihdr),
+        (
+            b"IDAT",
+            vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ),
+        (b"IEND", vec![]),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend(&data);
+        out.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
+        out.extend(&chunk);
+        out.extend(crc32(&chunk).to_be_bytes());
+    }
+    out
+}
+
+#[tokio::test]
+async fn bad_bytes_are_refused_and_failing_downloads_retried() {
+    use axum::http::StatusCode as S;
+    use axum::routing::get;
+    use hmac::{Hmac, Mac};
+
+    // A network serving a decompression bomb, a truncated GIF, a PDF where a picture
+    // should be, a picture that is gone and one whose host is failing.
+    let (_, gif) = MediaKind::Gif.generate();
+    let (_, pdf) = MediaKind::File.generate();
+    let cut = gif[..gif.len() / 2].to_vec();
+    let network = axum::Router::new()
+        .route("/bomb.png", get(move || async move { png_bomb() }))
+        .route("/cut.gif", get(move || async move { cut }))
+        .route("/doc.png", get(move || async move { pdf }))
+        .route("/gone.jpg", get(|| async { S::NOT_FOUND }))
+        .route("/flaky.jpg", get(|| async { S::SERVICE_UNAVAILABLE }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let net = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, network).await });
+
+    const SECRET: &str = "fb-app-secret";
+    const PAGE: &str = "1122334455";
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |a| {
+        a.facebook.facebook_app_id = Some("app".into());
+        a.facebook.facebook_app_secret = Some(SECRET.into());
+        a.facebook.facebook_verify_token = Some("verify".into());
+    })
+    .await;
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    store
+        .link(server::store::NewLink {
+            account_id: account.id,
+            channel: shared::Channel::Facebook,
+            network_id: PAGE,
+            name: "page",
+            token_sealed: vec![1],
+            token_secret_sealed: None,
+            skill_id: None,
+            created_by: "test",
+        })
+        .await
+        .unwrap();
+    let files = ["bomb.png", "cut.gif", "doc.png", "gone.jpg", "flaky.jpg"];
+    let attachments: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"type": "image", "payload": {"url": format!("{net}/{f}")}}))
+        .collect();
+    let ts = 1_700_000_001_000i64;
+    let raw = json!({"object":"page","entry":[{"id":PAGE,"time":ts,"messaging":[{
+        "sender":{"id":"ANN"},"recipient":{"id":PAGE},"timestamp":ts,
+        "message":{"mid":"m1","text":"look","attachments":attachments}}]}]})
+    .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(raw.as_bytes());
+    let res = reqwest::Client::new()
+        .post(format!("{}/webhooks/facebook", server.url))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // Media ids follow the attachments' order in a fresh database.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let mut records = Vec::new();
+        for id in 1..=5 {
+            records.push(store.media_record(id).await.unwrap().unwrap());
+        }
+        if records.iter().all(|r| r.attempts > 0) {
+            break records;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never tried: {records:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    use server::store::MediaStatus::*;
+    let status: Vec<_> = records.iter().map(|r| r.status).collect();
+    assert_eq!(
+        status,
+        [Rejected, Rejected, Rejected, Failed, Pending],
+        "{records:#?}"
+    );
+    let reason = |i: usize| records[i].error.clone().unwrap_or_default();
+    assert!(reason(0).contains("100000×100000"), "{}", reason(0));
+    assert!(reason(1).contains("Gif"), "truncated: {}", reason(1));
+    assert!(reason(2).contains("application/pdf"), "{}", reason(2));
+    assert!(reason(3).contains("404"), "{}", reason(3));
+    assert!(reason(4).contains("503"), "{}", reason(4));
+    assert_eq!(records[4].attempts, 1, "tried again later, not at once");
+    assert!(records.iter().all(|r| r.stored_path.is_none()));
+    // Nothing refused is left on disk.
+    let left: Vec<_> = std::fs::read_dir(server.data_dir.path().join("media"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    // The transcript offers no link to refused bytes, and the network's for the others.
+    let conversation = store
+        .queue(
+            server::store::QueueScope {
+                account_id: account.id,
+                user_id: 0,
+                by_skills: false,
+            },
+            shared::api::QueueView::All,
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let t = store.transcript(conversation).await.unwrap().unwrap();
+    let urls: Vec<Option<String>> = t.lines[0].media.iter().map(|m| m.url.clone()).collect();
+    assert_eq!(urls[..3], [None, None, None]);
+    assert_eq!(
+        urls[4].as_deref(),
+        Some(format!("{net}/flaky.jpg").as_str())
+    );
+    server.stop().await;
+}
