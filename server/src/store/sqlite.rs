@@ -409,6 +409,21 @@ impl Store for SqliteStore {
         retry_before_ms: i64,
         limit: i64,
     ) -> AppResult<Vec<ProfileDue>> {
+        // Woken after every webhook: look without the writer first (see `media_due`).
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM consumers k JOIN linked_accounts l
+                              ON l.id = k.linked_account_id
+                            WHERE l.status IN ('linked', 'webhooks_failing')
+                              AND (k.profile_fetched_at IS NULL OR k.profile_fetched_at < ?)
+                              AND (k.profile_attempted_at IS NULL OR k.profile_attempted_at < ?))",
+        )
+        .bind(stale_before_ms)
+        .bind(retry_before_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        if !any {
+            return Ok(Vec::new());
+        }
         let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
@@ -1052,6 +1067,18 @@ impl Store for SqliteStore {
         lease_until_ms: i64,
         limit: i64,
     ) -> AppResult<Vec<MediaDue>> {
+        // Woken after every webhook: look without the writer first, so an idle fetcher
+        // never queues behind (or ahead of) ingest.
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM media WHERE status = 'pending'
+                              AND source_url IS NOT NULL AND next_attempt_at <= ?)",
+        )
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        if !any {
+            return Ok(Vec::new());
+        }
         let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
