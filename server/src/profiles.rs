@@ -5,10 +5,9 @@
 use crate::AppState;
 use crate::connectors::facebook::Graph;
 use crate::connectors::twitter::{OAuth1, XApi};
-use crate::connectors::{NetworkError, http_client};
+use crate::connectors::{Credentials, NetworkError, http_client};
 use crate::store::ProfileDue;
 use serde_json::Value;
-use shared::Channel;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -90,23 +89,13 @@ async fn fetch(
     http: &reqwest::Client,
     due: &ProfileDue,
 ) -> Result<Fetched, NetworkError> {
-    let fail = |message: &str| NetworkError {
-        network: "SocialConnect",
-        status: 0,
-        code: None,
-        message: message.to_owned(),
-    };
-    let token = state
-        .cipher
-        .open(&due.linked.token_sealed)
-        .map_err(|_| fail("the stored token cannot be read"))?;
-    match due.linked.channel {
-        Channel::Facebook => {
+    match Credentials::open(&state.settings, &state.cipher, &due.linked)? {
+        Credentials::Facebook {
+            app_secret,
+            page_token: token,
+        } => {
             let fb = &state.settings.facebook;
-            let secret = fb
-                .facebook_app_secret
-                .as_deref()
-                .ok_or_else(|| fail("Facebook is not configured"))?;
+            let secret = app_secret.as_str();
             let graph = Graph {
                 http,
                 base: &fb.facebook_graph_url,
@@ -122,20 +111,14 @@ async fn fetch(
                 .map(str::to_owned);
             Ok((name, None, profile))
         }
-        Channel::Twitter => {
+        Credentials::Twitter {
+            consumer_key,
+            consumer_secret,
+            token,
+            token_secret,
+        } => {
             let tw = &state.settings.twitter;
-            let (Some(key), Some(secret)) = (
-                tw.twitter_consumer_key.as_deref(),
-                tw.twitter_consumer_secret.as_deref(),
-            ) else {
-                return Err(fail("Twitter/X is not configured"));
-            };
-            let token_secret = due
-                .linked
-                .token_secret_sealed
-                .as_deref()
-                .and_then(|s| state.cipher.open(s).ok())
-                .ok_or_else(|| fail("the stored token secret cannot be read"))?;
+            let (key, secret) = (consumer_key.as_str(), consumer_secret.as_str());
             let api = XApi {
                 http,
                 base: &tw.twitter_api_url,

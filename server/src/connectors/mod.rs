@@ -59,3 +59,96 @@ pub(crate) fn transport_failure(network: &str, e: reqwest::Error) -> SendFailure
         retry_after: None,
     }
 }
+
+/// A linked account's credentials, opened from their sealed form for one round of calls.
+pub enum Credentials {
+    Facebook {
+        app_secret: String,
+        page_token: String,
+    },
+    Twitter {
+        consumer_key: String,
+        consumer_secret: String,
+        token: String,
+        token_secret: String,
+    },
+}
+
+/// Why an account's credentials cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsError {
+    pub message: String,
+    /// The stored token itself is unusable: the account must be relinked.
+    pub token_invalid: bool,
+}
+
+impl From<CredentialsError> for SendFailure {
+    fn from(e: CredentialsError) -> Self {
+        SendFailure::Permanent {
+            message: e.message,
+            token_invalid: e.token_invalid,
+        }
+    }
+}
+
+impl From<CredentialsError> for NetworkError {
+    fn from(e: CredentialsError) -> Self {
+        NetworkError {
+            network: "SocialConnect",
+            status: 0,
+            code: None,
+            message: e.message,
+        }
+    }
+}
+
+impl Credentials {
+    /// Opens `linked`'s sealed tokens with the app's settings for its network.
+    pub fn open(
+        settings: &crate::config::ServeArgs,
+        cipher: &crate::crypto::TokenCipher,
+        linked: &crate::store::LinkedAccount,
+    ) -> Result<Credentials, CredentialsError> {
+        let unreadable = |what: &str| CredentialsError {
+            message: format!("the stored {what} cannot be read; relink the account"),
+            token_invalid: true,
+        };
+        let off = |network: &str| CredentialsError {
+            message: format!("{network} is not configured on this server"),
+            token_invalid: false,
+        };
+        let token = cipher
+            .open(&linked.token_sealed)
+            .map_err(|_| unreadable("token"))?;
+        match linked.channel {
+            shared::Channel::Facebook => Ok(Credentials::Facebook {
+                app_secret: settings
+                    .facebook
+                    .facebook_app_secret
+                    .clone()
+                    .ok_or_else(|| off("Facebook"))?,
+                page_token: token,
+            }),
+            shared::Channel::Twitter => {
+                let tw = &settings.twitter;
+                let (Some(consumer_key), Some(consumer_secret)) = (
+                    tw.twitter_consumer_key.clone(),
+                    tw.twitter_consumer_secret.clone(),
+                ) else {
+                    return Err(off("Twitter/X"));
+                };
+                let token_secret = linked
+                    .token_secret_sealed
+                    .as_deref()
+                    .and_then(|s| cipher.open(s).ok())
+                    .ok_or_else(|| unreadable("token secret"))?;
+                Ok(Credentials::Twitter {
+                    consumer_key,
+                    consumer_secret,
+                    token,
+                    token_secret,
+                })
+            }
+        }
+    }
+}

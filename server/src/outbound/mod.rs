@@ -12,7 +12,7 @@
 
 use crate::connectors::facebook::Graph;
 use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
-use crate::connectors::{SendFailure, http_client};
+use crate::connectors::{Credentials, SendFailure, http_client};
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::{LinkStatus, NewReply, OutboxItem};
 use crate::{AppState, auth::Session};
@@ -310,21 +310,14 @@ async fn send(
     http: &reqwest::Client,
     item: &OutboxItem,
 ) -> Result<String, SendFailure> {
-    let token =
-        state
-            .cipher
-            .open(&item.linked.token_sealed)
-            .map_err(|_| SendFailure::Permanent {
-                message: "the stored token cannot be read; relink the account".into(),
-                token_invalid: true,
-            })?;
-    match item.linked.channel {
-        Channel::Facebook => {
-            let fb = &state.settings.facebook;
-            let secret = fb
-                .facebook_app_secret
-                .as_deref()
-                .ok_or_else(|| permanent("Facebook is not configured on this server"))?;
+    let settings = &state.settings;
+    match Credentials::open(settings, &state.cipher, &item.linked)? {
+        Credentials::Facebook {
+            app_secret,
+            page_token: token,
+        } => {
+            let fb = &settings.facebook;
+            let secret = app_secret.as_str();
             let graph = Graph {
                 http,
                 base: &fb.facebook_graph_url,
@@ -364,23 +357,14 @@ async fn send(
                 }
             }
         }
-        Channel::Twitter => {
-            let tw = &state.settings.twitter;
-            let (Some(key), Some(secret)) = (
-                tw.twitter_consumer_key.as_deref(),
-                tw.twitter_consumer_secret.as_deref(),
-            ) else {
-                return Err(permanent("Twitter/X is not configured on this server"));
-            };
-            let token_secret = item
-                .linked
-                .token_secret_sealed
-                .as_deref()
-                .and_then(|s| state.cipher.open(s).ok())
-                .ok_or_else(|| SendFailure::Permanent {
-                    message: "the stored token secret cannot be read; relink the account".into(),
-                    token_invalid: true,
-                })?;
+        Credentials::Twitter {
+            consumer_key,
+            consumer_secret,
+            token,
+            token_secret,
+        } => {
+            let tw = &settings.twitter;
+            let (key, secret) = (consumer_key.as_str(), consumer_secret.as_str());
             let api = XApi {
                 http,
                 base: &tw.twitter_api_url,
