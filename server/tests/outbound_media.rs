@@ -5,218 +5,27 @@
 
 mod common;
 
-use common::{ADMIN, TestServer};
-use sandbox::{Sandbox, SandboxOptions};
+use common::world::{World, texts};
 use serde_json::{Value, json};
-use server::crypto::TokenCipher;
-use server::store::{SqliteStore, Store};
+use server::store::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-struct World {
-    sb: Sandbox,
-    server: TestServer,
-    store: SqliteStore,
-    account_id: i64,
-    agent: reqwest::Client,
-    csrf: String,
-    page: sandbox::facebook::Page,
-    brand: sandbox::twitter::Brand,
-}
-
-async fn start_server(
-    listener: tokio::net::TcpListener,
-    data: tempfile::TempDir,
-    sb: &Sandbox,
-    allow_private: bool,
-) -> TestServer {
-    let c = sb.credentials.clone();
-    let (graph, www, api, upload) = (
-        sb.facebook.graph_url(),
-        sb.facebook.www_url(),
-        sb.twitter.api_url(),
-        sb.twitter.upload_url(),
-    );
-    TestServer::start_on(listener, data, move |a| {
-        a.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
-        a.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
-        a.facebook.facebook_verify_token = Some(c.facebook_verify_token.clone());
-        a.facebook.facebook_graph_url = graph;
-        a.facebook.facebook_www_url = www;
-        a.twitter.twitter_consumer_key = Some(c.twitter_consumer_key.clone());
-        a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
-        a.twitter.twitter_api_url = api;
-        a.twitter.twitter_upload_url = upload;
-        a.allow_private_media_urls = allow_private;
-    })
-    .await
-}
-
-async fn sign_in(url: &str) -> (reqwest::Client, String) {
-    let agent = TestServer::client();
-    let me: Value = agent
-        .post(format!("{url}/api/session"))
-        .json(&json!({"account_number": ADMIN.0, "email": ADMIN.1, "password": ADMIN.2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (agent, me["csrf_token"].as_str().unwrap().to_owned())
-}
-
 impl World {
-    async fn start() -> World {
-        Self::start_with(false).await
-    }
-
-    async fn start_with(allow_private: bool) -> World {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let sb = Sandbox::start(SandboxOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            callback: url.clone(),
-            credentials: None,
-        })
-        .await
-        .unwrap();
-        let server = start_server(listener, tempfile::tempdir().unwrap(), &sb, allow_private).await;
-        let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
-        let cipher = TokenCipher::load(None, server.data_dir.path()).unwrap();
-        let http = reqwest::Client::new();
-        let settings = server::config::ServeArgs::for_tests(server.data_dir.path().into());
-        let mut fb = settings.facebook.clone();
-        fb.facebook_app_secret = Some(sb.credentials.facebook_app_secret.clone());
-        fb.facebook_graph_url = sb.facebook.graph_url();
-        let mut tw = settings.twitter.clone();
-        tw.twitter_consumer_key = Some(sb.credentials.twitter_consumer_key.clone());
-        tw.twitter_consumer_secret = Some(sb.credentials.twitter_consumer_secret.clone());
-        tw.twitter_api_url = sb.twitter.api_url();
-        let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
-        server::link::link_facebook(
-            &store,
-            &cipher,
-            &http,
-            &fb,
-            server::link::FacebookPage {
-                account_number: ADMIN.0,
-                page_id: &page.id,
-                page_name: &page.username,
-                page_token: &page.access_token,
-                skill: "social",
-                by: "test",
-            },
-        )
-        .await
-        .unwrap();
-        let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
-        let (_, warning) = server::link::link_twitter(
-            &store,
-            &cipher,
-            &http,
-            &tw,
-            Some(&url),
-            server::link::TwitterAccount {
-                account_number: ADMIN.0,
-                user_id: &brand.id,
-                screen_name: &brand.screen_name,
-                token: &brand.access_token,
-                token_secret: &brand.access_token_secret,
-                skill: "social",
-                by: "test",
-            },
-        )
-        .await
-        .unwrap();
-        assert!(warning.is_none(), "{warning:?}");
-        let account_id = store.account_by_number(ADMIN.0).await.unwrap().unwrap().id;
-        let (agent, csrf) = sign_in(&url).await;
-        World {
-            sb,
-            server,
-            store,
-            account_id,
-            agent,
-            csrf,
-            page,
-            brand,
-        }
-    }
-
-    /// Waits until the export shows a conversation satisfying `pred`; returns its id.
-    async fn conversation(&self, pred: impl Fn(&Value) -> bool) -> (i64, Value) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-        loop {
-            let convs = self.store.export(self.account_id, i64::MIN).await.unwrap();
-            for c in convs {
-                let v = serde_json::to_value(&c).unwrap();
-                if pred(&v) {
-                    return (c.id, v);
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "conversation never appeared"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn reply(
+    async fn reply_media(
         &self,
         conversation: i64,
         mode: &str,
         text: &str,
         upload_id: i64,
     ) -> (u16, Value) {
-        let res = self
-            .agent
-            .post(format!(
-                "{}/api/conversations/{conversation}/replies",
-                self.server.url
-            ))
-            .header("x-csrf-token", &self.csrf)
-            .json(&json!({"text": text, "mode": mode, "upload_id": upload_id}))
-            .send()
-            .await
-            .unwrap();
-        (res.status().as_u16(), res.json().await.unwrap())
+        self.reply_with(
+            conversation,
+            json!({"text": text, "mode": mode, "upload_id": upload_id}),
+        )
+        .await
     }
-
-    /// Waits until line `id` leaves `sending`; returns (status, error).
-    async fn settled(&self, id: i64, patience: Duration) -> (String, Option<String>) {
-        let deadline = tokio::time::Instant::now() + patience;
-        loop {
-            let (status, error) = self.store.line_status(id).await.unwrap().unwrap();
-            if status != "sending" {
-                return (status, error);
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "line {id} still sending; calls: {:#?}",
-                self.sb
-                    .facebook
-                    .calls()
-                    .all()
-                    .iter()
-                    .rev()
-                    .take(4)
-                    .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-fn texts(c: &Value) -> Vec<String> {
-    c["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["text"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 /// A PNG-signed file of `size` bytes (the networks here check magic bytes, not pixels).
@@ -293,11 +102,11 @@ async fn facebook_images_on_messenger_private_response_and_comments() {
 
     // Private: the image, then the text, as two messages.
     let (status, line) = w
-        .reply(messenger, "private", "Here is the label", image)
+        .reply_media(messenger, "private", "Here is the label", image)
         .await;
     assert_eq!(status, 201, "{line}");
     w.sent(&line).await;
-    let (_, line) = w.reply(messenger, "private", "", animation).await;
+    let (_, line) = w.reply_media(messenger, "private", "", animation).await;
     w.sent(&line).await;
     let inbox = w.sb.facebook.inbox(&w.page, &ann);
     let ours: Vec<_> = inbox.iter().filter(|m| m.from_page).collect();
@@ -329,9 +138,9 @@ async fn facebook_images_on_messenger_private_response_and_comments() {
     let (feed, _) = w
         .conversation(|c| texts(c).contains(&"see photo".to_owned()))
         .await;
-    let (_, line) = w.reply(feed, "public", "This one?", image).await;
+    let (_, line) = w.reply_media(feed, "public", "This one?", image).await;
     w.sent(&line).await;
-    let (_, line) = w.reply(feed, "public", "", animation).await;
+    let (_, line) = w.reply_media(feed, "public", "", animation).await;
     w.sent(&line).await;
     let comments = w.sb.facebook.comments(&post);
     let with_text = comments.iter().find(|c| c.message == "This one?").unwrap();
@@ -360,9 +169,11 @@ async fn facebook_images_on_messenger_private_response_and_comments() {
     assert_eq!(anonymous.get(&expired).send().await.unwrap().status(), 404);
 
     // Private Response: one message, so the image alone (with text it is refused).
-    let (status, _) = w.reply(feed, "private_response", "and text", image).await;
+    let (status, _) = w
+        .reply_media(feed, "private_response", "and text", image)
+        .await;
     assert_eq!(status, 400);
-    let (_, line) = w.reply(feed, "private_response", "", animation).await;
+    let (_, line) = w.reply_media(feed, "private_response", "", animation).await;
     w.sent(&line).await;
     assert!(
         w.sb.facebook
@@ -388,10 +199,12 @@ async fn twitter_images_and_gifs_in_replies_and_dms() {
     let image = w.upload_id(png(2_500_000), "image/png").await;
     let animation = w.upload_id(gif(150_000), "image/gif").await;
 
-    let (_, a) = w.reply(conv, "public", "@ann like this?", image).await;
-    let (_, b) = w.reply(conv, "public", "", animation).await;
-    let (_, c) = w.reply(conv, "private", "the label", image).await;
-    let (_, d) = w.reply(conv, "private", "", animation).await;
+    let (_, a) = w
+        .reply_media(conv, "public", "@ann like this?", image)
+        .await;
+    let (_, b) = w.reply_media(conv, "public", "", animation).await;
+    let (_, c) = w.reply_media(conv, "private", "the label", image).await;
+    let (_, d) = w.reply_media(conv, "private", "", animation).await;
     for line in [&a, &b, &c, &d] {
         w.sent(line).await;
     }
@@ -512,7 +325,7 @@ async fn media_over_a_networks_limit_is_stored_as_not_sent() {
 
     // A 6 MB PNG: fine for Messenger, over X's 5 MB for images.
     let big_png = w.upload_id(png(6 * 1024 * 1024), "image/png").await;
-    let (status, line) = w.reply(conv, "public", "look", big_png).await;
+    let (status, line) = w.reply_media(conv, "public", "look", big_png).await;
     assert_eq!(status, 201);
     assert_eq!(line["status"], "failed");
     assert!(
@@ -532,7 +345,7 @@ async fn media_over_a_networks_limit_is_stored_as_not_sent() {
         .create_upload(w.account_id, "image/gif", 16 * 1024 * 1024, path, 0)
         .await
         .unwrap();
-    let (status, line) = w.reply(conv, "private", "", huge).await;
+    let (status, line) = w.reply_media(conv, "private", "", huge).await;
     assert_eq!(status, 201);
     assert_eq!(line["status"], "failed");
     assert!(
@@ -566,7 +379,7 @@ async fn media_over_a_networks_limit_is_stored_as_not_sent() {
         "nothing refused may reach the network: {calls:#?}"
     );
     // Another brand's upload is not ours to send.
-    let (status, _) = w.reply(conv, "private", "x", 999_999).await;
+    let (status, _) = w.reply_media(conv, "private", "x", 999_999).await;
     assert_eq!(status, 404);
     w.server.stop().await;
 }
@@ -690,7 +503,7 @@ async fn the_test_setting_lets_a_loopback_image_be_fetched_and_sent() {
         .conversation(|c| texts(c).contains(&"hi".to_owned()))
         .await;
     let (_, line) = w
-        .reply(conv, "private", "", body["id"].as_i64().unwrap())
+        .reply_media(conv, "private", "", body["id"].as_i64().unwrap())
         .await;
     w.sent(&line).await;
     w.server.stop().await;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod world;
+
 use server::config::ServeArgs;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
