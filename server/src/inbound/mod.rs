@@ -26,6 +26,14 @@ pub const WEBHOOK_BODY_LIMIT: usize = 512 * 1024;
 #[error("unreadable webhook payload: {0}")]
 pub struct ParseError(pub String);
 
+/// Every route of [`router`]: the networks' own, checked by signature, not session.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/webhooks/facebook"),
+    ("POST", "/webhooks/facebook"),
+    ("GET", "/webhooks/twitter"),
+    ("POST", "/webhooks/twitter"),
+];
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
