@@ -117,6 +117,31 @@ fn network_off(channel: Channel) -> AppError {
     )
 }
 
+/// The networks send JSON; a body declared as anything else is refused before parsing
+/// (415). No `Content-Type` at all is tolerated: the signature already vouches for it.
+fn json_declared(headers: &HeaderMap) -> Result<(), Response> {
+    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = ct
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "webhook bodies are application/json",
+        )
+            .into_response())
+    }
+}
+
 fn bad_signature(present: bool) -> Response {
     // Missing: 401 (no credentials); present but wrong: 403.
     let status = if present {
@@ -156,6 +181,9 @@ async fn facebook_event(
         tracing::warn!("facebook webhook with a bad or missing signature refused");
         return Ok(bad_signature(headers.contains_key("x-hub-signature-256")));
     }
+    if let Err(refused) = json_declared(&headers) {
+        return Ok(refused);
+    }
     let events = facebook::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
     ingest(&state, Channel::Facebook, events).await?;
     Ok(StatusCode::OK.into_response())
@@ -190,6 +218,9 @@ async fn twitter_event(
         return Ok(bad_signature(
             headers.contains_key("x-twitter-webhooks-signature"),
         ));
+    }
+    if let Err(refused) = json_declared(&headers) {
+        return Ok(refused);
     }
     let events = twitter::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
     ingest(&state, Channel::Twitter, events).await?;
