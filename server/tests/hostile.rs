@@ -152,13 +152,22 @@ impl H {
 
 const JSON: &str = "application/json";
 
+/// Network, what is wrong, the signature header, the body, the expected status.
+type Case = (
+    &'static str,
+    &'static str,
+    Option<String>,
+    Vec<u8>,
+    StatusCode,
+);
+
 #[tokio::test]
 async fn forged_and_mismatched_signatures_store_nothing_and_replays_store_once() {
     let h = H::start().await;
     let body = messenger("m1", "hello");
     let other = messenger("m2", "other");
     let xbody = x_dm("D1", "dm");
-    let cases: Vec<(&str, &str, Option<String>, Vec<u8>, StatusCode)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "facebook",
             "missing",

@@ -44,6 +44,24 @@ pub fn router() -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
 }
 
+/// Drops events that cannot be attributed: without the brand's or the line's id, or a
+/// consumer's new line without the consumer's id (stored, it would merge every such
+/// author into one conversation). The brand's own lines find their consumer from what
+/// they answer, and a removal needs only the line's id.
+pub(crate) fn attributable(mut events: Vec<InboundEvent>) -> Vec<InboundEvent> {
+    events.retain(|e| match e {
+        InboundEvent::Message(m) => {
+            !m.brand_id.is_empty()
+                && !m.network_id.is_empty()
+                && (!m.consumer.network_id.is_empty()
+                    || m.from_brand
+                    || m.change == shared::inbound::Change::Removed)
+        }
+        InboundEvent::AccessRevoked { brand_id, .. } => !brand_id.is_empty(),
+    });
+    events
+}
+
 /// A string field, accepting numbers too (ids arrive as either).
 pub(crate) fn json_str(v: &Value, key: &str) -> Option<String> {
     match v.get(key)? {
@@ -119,10 +137,8 @@ fn network_off(channel: Channel) -> AppError {
 
 /// The networks send JSON; a body declared as anything else is refused before parsing
 /// (415). No `Content-Type` at all is tolerated: the signature already vouches for it.
-fn json_declared(headers: &HeaderMap) -> Result<(), Response> {
-    let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) else {
-        return Ok(());
-    };
+fn json_declared(headers: &HeaderMap) -> Option<Response> {
+    let ct = headers.get(axum::http::header::CONTENT_TYPE)?;
     let essence = ct
         .to_str()
         .unwrap_or("")
@@ -132,13 +148,15 @@ fn json_declared(headers: &HeaderMap) -> Result<(), Response> {
         .trim()
         .to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
-        Ok(())
+        None
     } else {
-        Err((
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "webhook bodies are application/json",
+        Some(
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "webhook bodies are application/json",
+            )
+                .into_response(),
         )
-            .into_response())
     }
 }
 
@@ -181,7 +199,7 @@ async fn facebook_event(
         tracing::warn!("facebook webhook with a bad or missing signature refused");
         return Ok(bad_signature(headers.contains_key("x-hub-signature-256")));
     }
-    if let Err(refused) = json_declared(&headers) {
+    if let Some(refused) = json_declared(&headers) {
         return Ok(refused);
     }
     let events = facebook::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
@@ -219,7 +237,7 @@ async fn twitter_event(
             headers.contains_key("x-twitter-webhooks-signature"),
         ));
     }
-    if let Err(refused) = json_declared(&headers) {
+    if let Some(refused) = json_declared(&headers) {
         return Ok(refused);
     }
     let events = twitter::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
