@@ -26,6 +26,11 @@ use subtle::ConstantTimeEq;
 pub const SESSION_COOKIE: &str = "sc_session";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
+/// The session routes that need a session (see `crate::api_routes`).
+pub const ROUTES: &[(&str, &str)] = &[("GET", "/api/session"), ("DELETE", "/api/session")];
+/// Signing in needs none.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("POST", "/api/session")];
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/session", get(current).post(sign_in).delete(sign_out))
 }

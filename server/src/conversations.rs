@@ -24,6 +24,15 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
+/// Every route of [`router`] (see `crate::api_routes`).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/conversations"),
+    ("GET", "/api/conversations/{id}"),
+    ("POST", "/api/conversations/{id}/take"),
+    ("POST", "/api/conversations/{id}/close"),
+    ("GET", "/api/events"),
+];
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/conversations", get(queue))

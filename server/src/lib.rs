@@ -81,6 +81,36 @@ impl AppState {
     }
 }
 
+/// Every route that needs a session, as `(method, path pattern)`: each feature module lists
+/// its own next to its `router()`. The authorisation matrix test walks these, and checks
+/// that every `route("…")` in the sources is listed here or in [`public_routes`].
+pub fn api_routes() -> Vec<(&'static str, &'static str)> {
+    [
+        auth::ROUTES,
+        conversations::ROUTES,
+        outbound::ROUTES,
+        uploads::ROUTES,
+        media::ROUTES,
+    ]
+    .concat()
+}
+
+/// Routes open without a session: health, meta, sign-in, the webhooks (signed), signed
+/// upload URLs, and the API's 404 fallback.
+pub fn public_routes() -> Vec<(&'static str, &'static str)> {
+    [
+        &[
+            ("GET", "/healthz"),
+            ("GET", "/api/meta"),
+            ("ANY", "/api/{*rest}"),
+        ][..],
+        auth::PUBLIC_ROUTES,
+        inbound::PUBLIC_ROUTES,
+        uploads::PUBLIC_ROUTES,
+    ]
+    .concat()
+}
+
 /// The whole HTTP surface: the internal API, health, and the widget.
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -223,4 +253,36 @@ fn spawn_session_purge(store: Arc<dyn Store>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    /// A concrete path for a pattern: `{id}` → 1, `{variant}` → thumb.
+    fn concrete(pattern: &str) -> String {
+        pattern.replace("{id}", "1").replace("{variant}", "thumb")
+    }
+
+    #[tokio::test]
+    async fn the_router_answers_every_listed_route() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = ServeArgs::for_tests(dir.path().to_path_buf());
+        let store = store::open(None, dir.path()).await.unwrap();
+        let cipher = settings.store.cipher().unwrap();
+        let app = app(AppState::new(store, settings, "http://x".into(), cipher));
+        for (method, path) in api_routes() {
+            let req = Request::builder()
+                .method(method)
+                .uri(concrete(path))
+                .body(Body::empty())
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            // Listed but not routed would be the API's 404 (or 405): without a session,
+            // every one of them must ask for it.
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+    }
 }

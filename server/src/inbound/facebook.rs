@@ -42,7 +42,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
             }
         }
     }
-    Ok(out)
+    Ok(super::attributable(out))
 }
 
 /// A Messenger message (other kinds — delivery, read, postback, reaction — carry no line).

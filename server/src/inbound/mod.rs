@@ -26,6 +26,14 @@ pub const WEBHOOK_BODY_LIMIT: usize = 512 * 1024;
 #[error("unreadable webhook payload: {0}")]
 pub struct ParseError(pub String);
 
+/// Every route of [`router`]: the networks' own, checked by signature, not session.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/webhooks/facebook"),
+    ("POST", "/webhooks/facebook"),
+    ("GET", "/webhooks/twitter"),
+    ("POST", "/webhooks/twitter"),
+];
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -34,6 +42,24 @@ pub fn router() -> Router<AppState> {
         )
         .route("/webhooks/twitter", get(twitter_crc).post(twitter_event))
         .layer(axum::extract::DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT))
+}
+
+/// Drops events that cannot be attributed: without the brand's or the line's id, or a
+/// consumer's new line without the consumer's id (stored, it would merge every such
+/// author into one conversation). The brand's own lines find their consumer from what
+/// they answer, and a removal needs only the line's id.
+pub(crate) fn attributable(mut events: Vec<InboundEvent>) -> Vec<InboundEvent> {
+    events.retain(|e| match e {
+        InboundEvent::Message(m) => {
+            !m.brand_id.is_empty()
+                && !m.network_id.is_empty()
+                && (!m.consumer.network_id.is_empty()
+                    || m.from_brand
+                    || m.change == shared::inbound::Change::Removed)
+        }
+        InboundEvent::AccessRevoked { brand_id, .. } => !brand_id.is_empty(),
+    });
+    events
 }
 
 /// A string field, accepting numbers too (ids arrive as either).
@@ -109,6 +135,31 @@ fn network_off(channel: Channel) -> AppError {
     )
 }
 
+/// The networks send JSON; a body declared as anything else is refused before parsing
+/// (415). No `Content-Type` at all is tolerated: the signature already vouches for it.
+fn json_declared(headers: &HeaderMap) -> Option<Response> {
+    let ct = headers.get(axum::http::header::CONTENT_TYPE)?;
+    let essence = ct
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        None
+    } else {
+        Some(
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "webhook bodies are application/json",
+            )
+                .into_response(),
+        )
+    }
+}
+
 fn bad_signature(present: bool) -> Response {
     // Missing: 401 (no credentials); present but wrong: 403.
     let status = if present {
@@ -148,6 +199,9 @@ async fn facebook_event(
         tracing::warn!("facebook webhook with a bad or missing signature refused");
         return Ok(bad_signature(headers.contains_key("x-hub-signature-256")));
     }
+    if let Some(refused) = json_declared(&headers) {
+        return Ok(refused);
+    }
     let events = facebook::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
     ingest(&state, Channel::Facebook, events).await?;
     Ok(StatusCode::OK.into_response())
@@ -182,6 +236,9 @@ async fn twitter_event(
         return Ok(bad_signature(
             headers.contains_key("x-twitter-webhooks-signature"),
         ));
+    }
+    if let Some(refused) = json_declared(&headers) {
+        return Ok(refused);
     }
     let events = twitter::parse(&body).map_err(|e| AppError::bad_request(e.to_string()))?;
     ingest(&state, Channel::Twitter, events).await?;

@@ -13,10 +13,10 @@ use std::collections::HashMap;
 pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
     let root: Value = serde_json::from_slice(body).map_err(|e| ParseError(e.to_string()))?;
     if let Some(data) = root.get("data").filter(|d| d.get("event_type").is_some()) {
-        return Ok(activity(data));
+        return Ok(super::attributable(activity(data)));
     }
     if let Some(brand) = json_str(&root, "for_user_id") {
-        return Ok(account_activity(&brand, &root));
+        return Ok(super::attributable(account_activity(&brand, &root)));
     }
     Err(ParseError(
         "neither an X Activity API event nor an Account Activity payload".into(),

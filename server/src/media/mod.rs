@@ -38,6 +38,9 @@ pub fn media_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("media")
 }
 
+/// Every route of [`router`] (see `crate::api_routes`).
+pub const ROUTES: &[(&str, &str)] = &[("GET", "/media/{id}"), ("GET", "/media/{id}/{variant}")];
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/media/{id}", get(original))

@@ -31,6 +31,9 @@ use tokio::sync::Notify;
 pub const MAX_ATTEMPTS: i64 = 8;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// Every route of [`router`] (see `crate::api_routes`).
+pub const ROUTES: &[(&str, &str)] = &[("POST", "/api/conversations/{id}/replies")];
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/conversations/{id}/replies", post(reply))
 }

@@ -29,6 +29,11 @@ pub const MAX_UPLOAD: usize = 15 * 1024 * 1024;
 pub const SIGNED_URL_TTL_SECS: i64 = 24 * 3600;
 const FETCH_DEADLINE: Duration = Duration::from_secs(20);
 
+/// The routes of [`router`] that need a session (see `crate::api_routes`).
+pub const ROUTES: &[(&str, &str)] = &[("POST", "/api/uploads"), ("POST", "/api/uploads/from-url")];
+/// Signed, expiring URLs the networks fetch without a session.
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/media/uploads/{id}")];
+
 /// The upload routes, with their own body limit (the rest of the app keeps 1 MiB).
 pub fn router() -> Router<AppState> {
     Router::new()
