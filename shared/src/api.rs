@@ -286,10 +286,13 @@ pub fn image_refusal(channel: Channel, mime: &str, bytes: u64) -> Option<String>
         // Messenger takes 25 MB, but the server keeps at most 15 MiB.
         (Channel::Facebook, _) => 15 * MB,
     };
+    // Tenths of a MB in integers: no float formatting in the widget's code.
+    let tenths = bytes.div_ceil(MB / 10);
     (bytes > limit).then(|| {
         format!(
-            "the file is {:.1} MB; {} takes at most {} MB",
-            bytes as f64 / MB as f64,
+            "the file is {}.{} MB; {} takes at most {} MB",
+            tenths / 10,
+            tenths % 10,
             channel.label(),
             limit / MB
         )

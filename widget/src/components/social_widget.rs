@@ -415,7 +415,8 @@ fn SendImage(
     let chosen: RwSignal<Option<Chosen>, LocalStorage> = RwSignal::new_local(None);
     let url = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
-    let progress = RwSignal::new(None::<f64>);
+    // Percent sent, whole numbers (no float formatting in the page).
+    let progress = RwSignal::new(None::<u32>);
     let revoke = move || {
         if let Some(Chosen::File(_, preview)) = chosen.get_untracked() {
             let _ = web_sys::Url::revoke_object_url(&preview);
@@ -467,8 +468,8 @@ fn SendImage(
         async move {
             let upload = match &c {
                 Chosen::File(file, _) => {
-                    progress.set(Some(0.0));
-                    api::upload_file(file, move |f| progress.set(Some(f))).await
+                    progress.set(Some(0));
+                    api::upload_file(file, move |f| progress.set(Some((f * 100.0) as u32))).await
                 }
                 Chosen::Url(u) => api::upload_from_url(u).await,
             }?;
@@ -554,7 +555,7 @@ fn SendImage(
             <Show when=move || progress.get().is_some() && busy()>
                 <label class="sc-image__progress">
                     "Uploading "
-                    <progress max="1" value=move || progress.get().unwrap_or(0.0)></progress>
+                    <progress max="100" value=move || progress.get().unwrap_or(0).to_string()></progress>
                 </label>
             </Show>
             <div class="sc-widget__actions">
