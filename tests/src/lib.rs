@@ -250,7 +250,8 @@ impl Harness {
         facebook_secret: Option<String>,
         listener: tokio::net::TcpListener,
     ) -> Result<Harness> {
-        if args.widget_dir.as_os_str().is_empty() || args.widget_dir == PathBuf::from("dist") {
+        if args.widget_dir.as_os_str().is_empty() || args.widget_dir == std::path::Path::new("dist")
+        {
             args.widget_dir = widget_dir()?;
         }
         let url = format!("http://{}", listener.local_addr()?);
