@@ -204,7 +204,9 @@ async fn queue_views_transcript_take_close_and_reopen() {
     let texts: Vec<_> = t.lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(texts, ["first", "second"]);
     assert_eq!(t.consumer.network_id, "ANN");
-    assert_eq!(t.consumer.profile, json!({}));
+    assert_eq!(t.consumer.profile, shared::api::Profile::default());
+    assert_eq!(t.brand.channel, shared::Channel::Facebook);
+    assert!(t.brand.send_image);
     assert!(t.lines.iter().all(|l| l.tag == shared::Tag::Private
         && l.author == shared::api::Author::Consumer
         && l.status == shared::api::LineStatus::Received));

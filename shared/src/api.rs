@@ -159,8 +159,144 @@ pub struct ConsumerInfo {
     pub network_id: String,
     pub handle: Option<String>,
     pub name: Option<String>,
-    /// The profile JSON as stored (`{}` when none was fetched yet).
-    pub profile: serde_json::Value,
+    /// The profile the network gave (every field empty when none was fetched yet).
+    #[serde(default)]
+    pub profile: Profile,
+}
+
+/// The fields of a consumer's profile the Social Widget shows, as the networks name them:
+/// Facebook's user profile (`name`, `profile_pic`, `locale`, `timezone`, `gender`) and an
+/// X v2 user (`name`, `username`, `created_at`, `description`, `location`, `url`,
+/// `public_metrics`, `profile_image_url`). A field the network did not give is `None`.
+/// Typed rather than free JSON so the widget carries no JSON tree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Profile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Facebook's picture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_pic: Option<String>,
+    /// X's picture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile_image_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Facebook: hours from UTC, possibly fractional.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gender: Option<String>,
+    /// X: when the account was made (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// X: the biography.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_metrics: Option<PublicMetrics>,
+}
+
+impl Profile {
+    /// Reads a stored profile, keeping every field it understands; anything unreadable
+    /// gives the empty profile (the widget then says what was not given).
+    pub fn from_json(json: &str) -> Profile {
+        serde_json::from_str(json).unwrap_or_default()
+    }
+}
+
+/// X's `public_metrics` of a user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PublicMetrics {
+    pub followers_count: Option<u64>,
+    pub following_count: Option<u64>,
+    pub tweet_count: Option<u64>,
+    pub like_count: Option<u64>,
+}
+
+/// The brand's linked page or account a conversation came through: what the Social
+/// Widget's tools need to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrandFacts {
+    pub channel: Channel,
+    /// The Facebook page's username or the X screen name.
+    pub name: String,
+    /// The page id or the X account's numeric id.
+    pub network_id: String,
+    /// Whether agents may send images (an admin switch; on until SocialConnect Home has it).
+    pub send_image: bool,
+}
+
+impl BrandFacts {
+    /// The brand's private-channel link an agent puts in a public reply: the X Direct
+    /// Message compose link or the page's `m.me` link; `None` when the stored name or id
+    /// cannot make one.
+    pub fn private_link(&self) -> Option<String> {
+        match self.channel {
+            Channel::Twitter => self
+                .network_id
+                .parse::<u64>()
+                .ok()
+                .map(crate::links::twitter_dm_link),
+            Channel::Facebook => crate::links::messenger_link(&self.name),
+        }
+    }
+}
+
+/// Where a reply in `mode` on `channel` goes, for the Character Counter.
+pub fn reply_target(channel: Channel, mode: crate::ReplyMode) -> crate::Target {
+    use crate::{ReplyMode, Target};
+    match (channel, mode) {
+        (Channel::Twitter, ReplyMode::Public) => Target::TwitterPublic,
+        (Channel::Twitter, _) => Target::TwitterDm,
+        (Channel::Facebook, ReplyMode::Public) => Target::FacebookComment,
+        (Channel::Facebook, _) => Target::Messenger,
+    }
+}
+
+/// The image types agents may send.
+pub const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
+
+/// Why an image of this type and size cannot go to `channel`, before it is uploaded: X
+/// takes images up to 5 MB and GIFs up to 15 MB, Messenger attachments up to 25 MB (the
+/// server stores at most 15 MiB).
+pub fn image_refusal(channel: Channel, mime: &str, bytes: u64) -> Option<String> {
+    const MB: u64 = 1024 * 1024;
+    let mime = if mime == "image/jpg" {
+        "image/jpeg"
+    } else {
+        mime
+    };
+    if !IMAGE_TYPES.contains(&mime) {
+        let shown = if mime.is_empty() { "this file" } else { mime };
+        return Some(format!(
+            "{shown} cannot be sent: JPEG, PNG, GIF or WEBP only"
+        ));
+    }
+    let limit = match (channel, mime) {
+        (Channel::Twitter, "image/gif") => 15 * MB,
+        (Channel::Twitter, _) => 5 * MB,
+        // Messenger takes 25 MB, but the server keeps at most 15 MiB.
+        (Channel::Facebook, _) => 15 * MB,
+    };
+    // Tenths of a MB in integers: no float formatting in the widget's code.
+    let tenths = bytes.div_ceil(MB / 10);
+    (bytes > limit).then(|| {
+        format!(
+            "the file is {}.{} MB; {} takes at most {} MB",
+            tenths / 10,
+            tenths % 10,
+            channel.label(),
+            limit / MB
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -253,6 +389,8 @@ pub struct Line {
 pub struct Transcript {
     pub conversation: ConversationInfo,
     pub consumer: ConsumerInfo,
+    /// The brand's page or account the conversation came through.
+    pub brand: BrandFacts,
     pub lines: Vec<Line>,
 }
 
@@ -320,6 +458,64 @@ mod tests {
         assert_eq!(consumer_label(None, Some("ann")), "@ann");
         assert_eq!(consumer_label(Some("Ann"), Some("ann")), "Ann");
         assert_eq!(consumer_label(Some(""), None), "Unknown consumer");
+    }
+
+    #[test]
+    fn brand_links_targets_and_image_rules() {
+        use crate::{ReplyMode, Target};
+        let x = BrandFacts {
+            channel: Channel::Twitter,
+            name: "acme".into(),
+            network_id: "783214".into(),
+            send_image: true,
+        };
+        assert_eq!(
+            x.private_link().as_deref(),
+            Some("https://twitter.com/messages/compose?recipient_id=783214")
+        );
+        let fb = BrandFacts {
+            channel: Channel::Facebook,
+            name: "AcmeSupport".into(),
+            network_id: "1".into(),
+            send_image: true,
+        };
+        assert_eq!(
+            fb.private_link().as_deref(),
+            Some("http://m.me/AcmeSupport")
+        );
+        assert_eq!(
+            reply_target(Channel::Twitter, ReplyMode::Public),
+            Target::TwitterPublic
+        );
+        assert_eq!(
+            reply_target(Channel::Twitter, ReplyMode::Private),
+            Target::TwitterDm
+        );
+        assert_eq!(
+            reply_target(Channel::Facebook, ReplyMode::Public),
+            Target::FacebookComment
+        );
+        assert_eq!(
+            reply_target(Channel::Facebook, ReplyMode::PrivateResponse),
+            Target::Messenger
+        );
+        let mb = 1024 * 1024;
+        assert!(image_refusal(Channel::Twitter, "image/png", 5 * mb).is_none());
+        assert!(image_refusal(Channel::Twitter, "image/png", 5 * mb + 1).is_some());
+        assert!(image_refusal(Channel::Twitter, "image/gif", 15 * mb).is_none());
+        assert!(image_refusal(Channel::Facebook, "image/jpeg", 15 * mb).is_none());
+        assert!(image_refusal(Channel::Facebook, "application/pdf", 10).is_some());
+    }
+
+    #[test]
+    fn profiles_keep_what_the_network_gave() {
+        let p = Profile::from_json(
+            r#"{"name":"Bo","username":"bo","public_metrics":{"followers_count":3},"id":"9"}"#,
+        );
+        assert_eq!(p.username.as_deref(), Some("bo"));
+        assert_eq!(p.public_metrics.unwrap().followers_count, Some(3));
+        assert_eq!(p.gender, None);
+        assert_eq!(Profile::from_json("not json"), Profile::default());
     }
 }
 

@@ -65,6 +65,20 @@ fn widget_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
 fn reqwest_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -140,6 +154,16 @@ impl Harness {
     /// the sandbox's Facebook page and Twitter/X account linked to the demo brand through
     /// the real calls. The test plays the consumer through the returned sandbox.
     pub async fn start_with_sandbox(name: &str, width: u32) -> Result<(Harness, sandbox::Sandbox)> {
+        Self::start_with_sandbox_serving(name, width, &[]).await
+    }
+
+    /// Like [`Harness::start_with_sandbox`], with extra files served beside the widget
+    /// (same origin), e.g. a stand-in host page that embeds it: `(path, contents)`.
+    pub async fn start_with_sandbox_serving(
+        name: &str,
+        width: u32,
+        extra: &[(&str, &str)],
+    ) -> Result<(Harness, sandbox::Sandbox)> {
         use server::store::SqliteStore;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -204,6 +228,16 @@ impl Harness {
         .await
         .map_err(|e| anyhow!("{e}"))?;
         drop(store);
+        if !extra.is_empty() {
+            let dir = data.path().join("widget-files");
+            copy_dir(&widget_dir()?, &dir)?;
+            for (path, contents) in extra {
+                let file = dir.join(path);
+                std::fs::create_dir_all(file.parent().context("a file path")?)?;
+                std::fs::write(file, contents)?;
+            }
+            args.widget_dir = dir;
+        }
         let h = Self::start_on(name, width, data, args, None, listener).await?;
         Ok((h, sb))
     }
@@ -216,7 +250,10 @@ impl Harness {
         facebook_secret: Option<String>,
         listener: tokio::net::TcpListener,
     ) -> Result<Harness> {
-        args.widget_dir = widget_dir()?;
+        if args.widget_dir.as_os_str().is_empty() || args.widget_dir == std::path::Path::new("dist")
+        {
+            args.widget_dir = widget_dir()?;
+        }
         let url = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(server::run(args, listener, async {

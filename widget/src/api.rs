@@ -127,3 +127,75 @@ pub async fn reply(
     )
     .await
 }
+
+/// `POST /api/uploads/from-url`: the server fetches and stores a public image.
+pub async fn upload_from_url(url: &str) -> Result<shared::api::UploadInfo, ApiError> {
+    send(
+        Method::POST,
+        "/api/uploads/from-url",
+        &shared::api::UploadFromUrl {
+            url: url.to_owned(),
+        },
+    )
+    .await
+}
+
+fn js_error(_: wasm_bindgen::JsValue) -> ApiError {
+    ApiError::new(
+        ErrorCode::Unavailable,
+        "cannot reach SocialConnect; check your connection and try again",
+    )
+}
+
+/// `POST /api/uploads` with the file as the body, through `XMLHttpRequest` so the page
+/// can show how much has gone: `progress` gets the fraction sent (0.0–1.0).
+pub async fn upload_file(
+    file: &web_sys::File,
+    progress: impl Fn(f64) + 'static,
+) -> Result<shared::api::UploadInfo, ApiError> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let xhr = web_sys::XmlHttpRequest::new().map_err(js_error)?;
+    xhr.open("POST", "/api/uploads").map_err(js_error)?;
+    xhr.set_request_header("Content-Type", &file.type_())
+        .map_err(js_error)?;
+    if let Some(token) = CSRF.with(|c| c.borrow().clone()) {
+        xhr.set_request_header(CSRF_HEADER, &token)
+            .map_err(js_error)?;
+    }
+    let on_progress =
+        Closure::<dyn Fn(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+            if e.length_computable() && e.total() > 0.0 {
+                progress(e.loaded() / e.total());
+            }
+        });
+    xhr.upload()
+        .map_err(js_error)?
+        .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    let target = xhr.clone();
+    let finished = js_sys::Promise::new(&mut |resolve, _reject| {
+        let done = Closure::once_into_js(move || {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        });
+        target.set_onloadend(Some(done.unchecked_ref()));
+    });
+    xhr.send_with_opt_blob(Some(file)).map_err(js_error)?;
+    let _ = wasm_bindgen_futures::JsFuture::from(finished).await;
+    drop(on_progress);
+    let status = xhr.status().map_err(js_error)?;
+    let body = xhr.response_text().ok().flatten().unwrap_or_default();
+    if status == 0 {
+        return Err(js_error(wasm_bindgen::JsValue::NULL));
+    }
+    if (200..300).contains(&status) {
+        serde_json::from_str(&body)
+            .map_err(|_| ApiError::new(ErrorCode::Unknown, "the server's answer could not be read"))
+    } else {
+        Err(serde_json::from_str::<ApiError>(&body).unwrap_or_else(|_| {
+            ApiError::new(
+                ErrorCode::Unknown,
+                format!("the server answered {status} unexpectedly"),
+            )
+        }))
+    }
+}

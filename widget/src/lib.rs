@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod components;
+pub mod host;
 pub mod live;
 pub mod pages;
 pub mod state;

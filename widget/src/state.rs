@@ -38,3 +38,43 @@ pub fn provide_auth() -> Auth {
 pub fn use_auth() -> Auth {
     expect_context::<Auth>()
 }
+
+/// The agent's reply being written, shared by the compose box and the Social Widget's
+/// tools (Use, Add Public to Private, Send Image). It lives in the page, outside the
+/// live-refreshed transcript, so updates never wipe it.
+#[derive(Clone, Copy)]
+pub struct Draft {
+    pub text: RwSignal<String>,
+    /// The Public/Private switch; `None` follows where the consumer last wrote.
+    pub chosen: RwSignal<Option<shared::ReplyMode>>,
+}
+
+impl Draft {
+    /// Adds `s` at the end of the draft, a space apart from what is there.
+    pub fn append(&self, s: &str) {
+        self.text.update(|t| {
+            if !t.is_empty() && !t.ends_with(char::is_whitespace) {
+                t.push(' ');
+            }
+            t.push_str(s);
+        });
+    }
+
+    /// The reply mode in force: the agent's choice, else `default`.
+    pub fn mode(&self, default: shared::ReplyMode) -> shared::ReplyMode {
+        self.chosen.get().unwrap_or(default)
+    }
+}
+
+pub fn provide_draft() -> Draft {
+    let draft = Draft {
+        text: RwSignal::new(String::new()),
+        chosen: RwSignal::new(None),
+    };
+    provide_context(draft);
+    draft
+}
+
+pub fn use_draft() -> Draft {
+    expect_context::<Draft>()
+}

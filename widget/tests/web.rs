@@ -67,3 +67,34 @@ async fn sign_in_form_is_labelled_and_shows_why_it_failed() {
     let alert = root.query_selector("[role=alert]").unwrap().unwrap();
     assert!(!alert.text_content().unwrap().trim().is_empty());
 }
+
+#[wasm_bindgen_test]
+async fn character_counter_marks_an_over_limit_text_invalid() {
+    use widget::components::CharacterCounter;
+    let used = RwSignal::new(None::<String>);
+    let root = mount(move || {
+        view! {
+            <CharacterCounter
+                target=shared::Target::TwitterPublic
+                on_use=Callback::new(move |t| used.set(Some(t)))
+                on_done=Callback::new(|()| {})
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let area: web_sys::HtmlTextAreaElement = root
+        .query_selector("textarea")
+        .unwrap()
+        .unwrap()
+        .unchecked_into();
+    area.set_value(&"a".repeat(281));
+    area.dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    until(|| root.text_content().unwrap().contains("over the limit by 1")).await;
+    assert_eq!(area.get_attribute("aria-invalid").as_deref(), Some("true"));
+    area.set_value("fine");
+    area.dispatch_event(&web_sys::Event::new("input").unwrap())
+        .unwrap();
+    until(|| root.text_content().unwrap().contains("4 / 280")).await;
+    assert_eq!(area.get_attribute("aria-invalid").as_deref(), Some("false"));
+}

@@ -11,8 +11,8 @@ use crate::error::AppResult;
 use anyhow::Context;
 use async_trait::async_trait;
 use shared::api::{
-    AgentRef, ConsumerInfo, ConversationInfo, ConversationStatus, Line, LineMedia, LinePreview,
-    QueueItem, QueueView, Transcript,
+    AgentRef, BrandFacts, ConsumerInfo, ConversationInfo, ConversationStatus, Line, LineMedia,
+    LinePreview, Profile, QueueItem, QueueView, Transcript,
 };
 use shared::inbound::{Change, InboundMessage};
 use shared::{Channel, ErrorCode, ReplyMode, Tag};
@@ -861,8 +861,12 @@ impl Store for SqliteStore {
             return Ok(None);
         };
         let k = sqlx::query(
-            "SELECT k.network_id, k.handle, k.name, k.profile FROM conversations c
-             JOIN consumers k ON k.id = c.consumer_id WHERE c.id = ?",
+            "SELECT k.network_id, k.handle, k.name, k.profile, a.channel AS brand_channel,
+                    a.name AS brand_name, a.network_id AS brand_network_id
+             FROM conversations c
+             JOIN consumers k ON k.id = c.consumer_id
+             JOIN linked_accounts a ON a.id = c.linked_account_id
+             WHERE c.id = ?",
         )
         .bind(id)
         .fetch_one(&self.pool)
@@ -872,9 +876,14 @@ impl Store for SqliteStore {
             network_id: k.get("network_id"),
             handle: k.get("handle"),
             name: k.get("name"),
-            profile: profile
-                .and_then(|p| serde_json::from_str(&p).ok())
-                .unwrap_or_else(|| serde_json::json!({})),
+            profile: profile.map(|p| Profile::from_json(&p)).unwrap_or_default(),
+        };
+        let brand = BrandFacts {
+            channel: parse_word(k.get("brand_channel"))?,
+            name: k.get("brand_name"),
+            network_id: k.get("brand_network_id"),
+            // No admin switch yet (SocialConnect Home will add it): always on.
+            send_image: true,
         };
         let media_rows = sqlx::query(
             "SELECT d.id, d.message_id, d.kind, d.mime, d.bytes, d.source_url, d.stored_path,
@@ -939,6 +948,7 @@ impl Store for SqliteStore {
         Ok(Some(Transcript {
             conversation,
             consumer,
+            brand,
             lines,
         }))
     }

@@ -3,8 +3,9 @@
 //! the agent is typing.
 
 use crate::api;
+use crate::state::use_draft;
 use leptos::prelude::*;
-use shared::api::{LineStatus, ReplyRequest};
+use shared::api::{LineStatus, ReplyRequest, reply_target};
 use shared::{Channel, ReplyMode};
 
 /// What the compose box needs to know about the open conversation.
@@ -27,9 +28,10 @@ pub fn Compose(
     /// Called after a reply was accepted (to refresh the transcript at once).
     on_sent: Callback<()>,
 ) -> impl IntoView {
-    let text = RwSignal::new(String::new());
+    let draft = use_draft();
+    let text = draft.text;
     // `None`: follow where the consumer last wrote.
-    let chosen = RwSignal::new(None::<ReplyMode>);
+    let chosen = draft.chosen;
     let error = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         conversation.track();
@@ -112,6 +114,11 @@ pub fn Compose(
         })
     };
     let closed = move || facts.get().is_some_and(|f| !f.open);
+    let count = move || {
+        let f = facts.get()?;
+        let target = reply_target(f.channel, mode.get());
+        Some(text.with(|t| shared::count::count(target, t)))
+    };
     view! {
         <form class="sc-compose" on:submit=on_submit aria-label="Reply to the consumer">
             <div class="sc-compose__modes" role="group" aria-label="Reply as">
@@ -121,7 +128,20 @@ pub fn Compose(
             <label class="sc-compose__label" for="sc-reply">
                 "Reply"
             </label>
-            <textarea id="sc-reply" class="sc-compose__box" rows="3" bind:value=text></textarea>
+            <textarea
+                id="sc-reply"
+                class="sc-compose__box"
+                rows="3"
+                aria-describedby="sc-reply-count"
+                bind:value=text
+            ></textarea>
+            <p
+                id="sc-reply-count"
+                class="sc-count"
+                class:sc-count--over=move || count().is_some_and(|c| c.length > c.limit)
+            >
+                {move || count().map(|c| format!("{} / {}", c.length, c.limit))}
+            </p>
             <div class="sc-compose__row">
                 <p class="sc-compose__error" role="alert">
                     {move || error.get()}

@@ -1,9 +1,12 @@
-//! Building blocks of the pages: the queue, the transcript and the compose box.
+//! Building blocks of the pages: the queue, the transcript, the compose box and the
+//! Social Widget.
 
 mod compose;
 mod queue;
+mod social_widget;
 mod transcript;
 
 pub use compose::{Compose, ComposeFacts};
 pub use queue::QueueList;
+pub use social_widget::{CharacterCounter, SocialWidget};
 pub use transcript::ConversationView;

@@ -90,15 +90,58 @@ pub fn Landing() -> impl IntoView {
     }
 }
 
-/// The Social Widget on its own: the page LiveEngage loads in its iframe.
+/// The Social Widget on its own: the page LiveEngage loads in its iframe
+/// (`/widget?conversation=ID`). Inside LiveEngage it writes into the agent's compose box
+/// through the SDK and shows who LiveEngage says the consumer is; stand-alone it keeps
+/// the page frame and a draft of its own.
 #[component]
 pub fn SocialWidgetPage() -> impl IntoView {
-    view! {
-        <Shell title="Social Widget">
-            <section class="sc-empty" aria-label="Social Widget">
-                <p>"Open a conversation to see the consumer and the social tools."</p>
-            </section>
-        </Shell>
+    use crate::components::SocialWidget;
+    use crate::host::{Host, liveengage};
+    let live = crate::live::use_live();
+    let draft = crate::state::provide_draft();
+    let host = Host::detect(draft);
+    let refresh = RwSignal::new(0u64);
+    let visitor = RwSignal::new(None::<String>);
+    if host.is_liveengage() {
+        liveengage::init();
+        liveengage::visitor_name(move |name| visitor.set(Some(name)));
+        liveengage::on_transcript_lines(move || refresh.update(|n| *n += 1));
+    }
+    let query = leptos_router::hooks::use_query_map();
+    let selected = Memo::new(move |_| {
+        query.with(|q| q.get("conversation").and_then(|s| s.parse::<i64>().ok()))
+    });
+    let transcript = LocalResource::new(move || {
+        live.changes.track();
+        refresh.track();
+        let id = selected.get();
+        async move {
+            match id {
+                Some(id) => api::transcript(id).await.ok(),
+                None => None,
+            }
+        }
+    });
+    let loaded = Signal::derive(move || transcript.get().flatten());
+    let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
+    let panel = move || {
+        view! {
+            <Show when=move || host.is_liveengage()>
+                <p class="sc-widget__host">
+                    {move || match visitor.get() {
+                        Some(name) => format!("In LiveEngage, talking with {name}"),
+                        None => "In LiveEngage".to_owned(),
+                    }}
+                </p>
+            </Show>
+            <SocialWidget transcript=loaded host on_sent />
+        }
+    };
+    if host.is_liveengage() {
+        view! { <main class="sc-widget-page">{panel()}</main> }.into_any()
+    } else {
+        view! { <Shell title="Social Widget">{panel()}</Shell> }.into_any()
     }
 }
 

@@ -3,7 +3,8 @@
 //! the conversation take turns; on a wide screen they sit side by side.
 
 use super::Shell;
-use crate::components::{Compose, ComposeFacts, ConversationView, QueueList};
+use crate::components::{Compose, ComposeFacts, ConversationView, QueueList, SocialWidget};
+use crate::host::Host;
 use crate::live::use_live;
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
@@ -14,6 +15,8 @@ use shared::api::QueueView;
 pub fn Workspace() -> impl IntoView {
     let auth = use_auth();
     let live = use_live();
+    let draft = crate::state::provide_draft();
+    let host = Host::detect(draft);
     let (view_sel, set_view) = signal(QueueView::New);
     // Bumped after our own Take/Close so the page does not wait for the event.
     let refresh = RwSignal::new(0u64);
@@ -73,6 +76,8 @@ pub fn Workspace() -> impl IntoView {
         })
     });
     let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
+    // The last transcript that loaded: the widget keeps showing it while the next loads.
+    let loaded = Signal::derive(move || transcript.get().flatten().and_then(Result::ok));
 
     let empty = move || match view_sel.get() {
         QueueView::New => "No new conversations.",
@@ -192,6 +197,11 @@ pub fn Workspace() -> impl IntoView {
                         <Compose conversation=selected facts on_sent />
                     </Show>
                 </section>
+                <Show when=move || selected.get().is_some()>
+                    <div class="sc-workspace__side">
+                        <SocialWidget transcript=loaded host on_sent />
+                    </div>
+                </Show>
             </div>
         </Shell>
     }

@@ -1,0 +1,228 @@
+//! The Social Widget in a real browser: the consumer's profile, Add Public to Private,
+//! the Character Counter, View Media and Send Image against the sandbox networks; and the
+//! widget inside a stand-in LiveEngage host page, writing through its SDK.
+
+use e2e::Harness;
+use sandbox::facebook::MediaKind;
+use std::time::Duration;
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+async fn value(h: &Harness, label: &str) -> anyhow::Result<String> {
+    let el = h.by_role("textbox", label).await?;
+    Ok(el.prop("value").await?.unwrap_or_default())
+}
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+#[tokio::test]
+async fn facebook_profile_link_media_and_send_image() {
+    let (h, sb) = Harness::start_with_sandbox("social-widget-fb", 1280)
+        .await
+        .unwrap();
+    let page = sb.facebook.pages()[0].clone();
+    let ann = sb.facebook.add_consumer("Ann Lee", true);
+    sb.facebook.consumer_message(
+        &page,
+        &ann,
+        "My tent arrived torn",
+        &[MediaKind::Image, MediaKind::Gif, MediaKind::Video],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("answer.png");
+    std::fs::write(&png, PNG).unwrap();
+    h.run(async |h| {
+        h.sign_in("1000", "agent@demo.example", "demo-agent").await?;
+        h.wait_for_path("/workspace").await?;
+        h.click("link", "Open conversation with Ann Lee").await?;
+        h.wait_for_text("My tent arrived torn").await?;
+
+        // The profile: what Facebook gave, and plainly what it did not.
+        h.by_role("img", "Profile picture of Ann Lee").await?;
+        h.wait_for_text("Time zone").await?;
+        h.wait_for_text("Gender").await?;
+
+        // Add Public to Private appends the page's m.me link to the draft.
+        h.fill("Reply", "Write to us:").await?;
+        h.click("button", "Add Public to Private").await?;
+        let reply = value(h, "Reply").await?;
+        anyhow::ensure!(
+            reply == "Write to us: http://m.me/AcmeOutdoor",
+            "reply box holds {reply:?}"
+        );
+        h.screenshot("profile").await?;
+
+        // View Media: the image large, the GIF animated (the original), the video playable.
+        h.click("button", "View Media").await?;
+        let image = h.by_role("img", "Image 1 of 3 from the consumer").await?;
+        let gif = h
+            .by_role("img", "GIF 2 of 3 from the consumer (animated)")
+            .await?;
+        for (what, el) in [("image", image), ("GIF", gif)] {
+            let src = el.attr("src").await?.unwrap_or_default();
+            anyhow::ensure!(
+                !src.ends_with("/thumb") && !src.ends_with("/still"),
+                "{what} shows {src}"
+            );
+        }
+        let playable = h
+            .browser
+            .execute(
+                "const v = document.querySelector('video.sc-media__video'); return !!v && v.controls;",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(playable == serde_json::json!(true), "no playable video");
+        h.screenshot("media").await?;
+        h.click("button", "Done").await?;
+
+        // Send Image: choose a file, see its preview, send it; the consumer gets it.
+        h.click("button", "Add Image").await?;
+        let input = h
+            .browser
+            .find(fantoccini::Locator::Css("#sc-image-file"))
+            .await?;
+        input.send_keys(&png.display().to_string()).await?;
+        h.by_role("img", "Preview of answer.png").await?;
+        h.screenshot("send-image").await?;
+        h.click("button", "Send Image").await?;
+        eventually("the consumer gets the image in Messenger", || {
+            sb.facebook
+                .inbox(&page, &ann)
+                .iter()
+                .any(|m| m.from_page && !m.attachments.is_empty())
+        })
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn twitter_counter_counts_weighted_and_use_pastes() {
+    for width in [360, 1280] {
+        let (h, sb) = Harness::start_with_sandbox(&format!("social-widget-x-{width}"), width)
+            .await
+            .unwrap();
+        let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
+        sb.twitter
+            .consumer_tweet(&bo, "@acme my tent leaks", vec![]);
+        h.run(async |h| {
+            h.sign_in("1000", "agent@demo.example", "demo-agent")
+                .await?;
+            h.wait_for_path("/workspace").await?;
+            h.click("link", "Open conversation with Bo Diaz").await?;
+            h.wait_for_text("@acme my tent leaks").await?;
+            h.wait_for_text("Followers").await?;
+            h.wait_for_text("Biography").await?;
+            h.screenshot("profile").await?;
+
+            h.click("button", "Add Public to Private").await?;
+            let reply = value(h, "Reply").await?;
+            anyhow::ensure!(
+                reply.starts_with("https://twitter.com/messages/compose?recipient_id="),
+                "reply box holds {reply:?}"
+            );
+
+            h.click("button", "Character Counter").await?;
+            let label = "Text to count (Twitter reply)";
+            h.fill(label, &"a".repeat(281)).await?;
+            h.wait_for_text("281 / 280 — over the limit by 1").await?;
+            let invalid = h
+                .by_role("textbox", label)
+                .await?
+                .attr("aria-invalid")
+                .await?;
+            anyhow::ensure!(
+                invalid.as_deref() == Some("true"),
+                "aria-invalid {invalid:?}"
+            );
+            h.screenshot("over-limit").await?;
+            h.fill(label, "Sorry! A new tent ships today").await?;
+            h.wait_for_text("29 / 280").await?;
+            h.click("button", "Use").await?;
+            let reply = value(h, "Reply").await?;
+            // Use adds to the draft, after the link already there.
+            anyhow::ensure!(
+                reply.starts_with("https://twitter.com/")
+                    && reply.ends_with(" Sorry! A new tent ships today"),
+                "reply {reply:?}"
+            );
+            Ok(())
+        })
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn liveengage_host_gets_the_widgets_writes() {
+    let host_page = include_str!("../host/liveengage.html");
+    let (h, sb) = Harness::start_with_sandbox_serving(
+        "social-widget-liveengage",
+        1280,
+        &[("host/liveengage.html", host_page)],
+    )
+    .await
+    .unwrap();
+    let page = sb.facebook.pages()[0].clone();
+    let ann = sb.facebook.add_consumer("Ann Lee", true);
+    sb.facebook
+        .consumer_message(&page, &ann, "Is the store open?", &[]);
+    h.run(async |h| {
+        h.sign_in("1000", "agent@demo.example", "demo-agent")
+            .await?;
+        h.wait_for_path("/workspace").await?;
+        h.click("link", "Open conversation with Ann Lee").await?;
+        h.wait_for_text("Is the store open?").await?;
+        let url = h.browser.current_url().await?;
+        let id = url
+            .query_pairs()
+            .find(|(k, _)| k == "conversation")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| anyhow::anyhow!("no conversation in {url}"))?;
+        h.open(&format!("/host/liveengage.html?conversation={id}"))
+            .await?;
+        h.browser.clone().enter_frame(Some(0)).await?;
+        h.wait_for_text("In LiveEngage, talking with Ann Lee")
+            .await?;
+        h.by_role("img", "Profile picture of Ann Lee").await?;
+        h.click("button", "Add Public to Private").await?;
+        h.click("button", "Character Counter").await?;
+        h.fill("Text to count (Messenger)", "We open at nine")
+            .await?;
+        h.click("button", "Use").await?;
+        h.browser.clone().enter_parent_frame().await?;
+        h.screenshot("host").await?;
+        let commands = h
+            .browser
+            .execute("return window.__commands;", vec![])
+            .await?;
+        let expected = serde_json::json!([
+            {"name": "Write ChatLine", "data": {"text": "http://m.me/AcmeOutdoor"}},
+            {"name": "Write ChatLine", "data": {"text": "We open at nine"}},
+        ]);
+        anyhow::ensure!(commands == expected, "commands: {commands}");
+        let calls = h.browser.execute("return window.__calls;", vec![]).await?;
+        anyhow::ensure!(
+            calls.to_string().contains("init")
+                && calls.to_string().contains("bind chatTranscript.lines"),
+            "calls: {calls}"
+        );
+        Ok(())
+    })
+    .await;
+}

@@ -1,0 +1,584 @@
+//! The Social Widget: the consumer's profile and the tools only social needs — Add Public
+//! to Private, Character Counter, View Media and Send Image. It writes into the agent's
+//! compose box through the [`Host`], so it works the same in our workspace and inside
+//! LiveEngage. Tool state lives here, outside the live-refreshed transcript.
+//!
+//! Everything the network gave becomes text nodes or vetted URLs (`safe_media_url`,
+//! http(s) links only), never HTML.
+
+use crate::api;
+use crate::host::Host;
+use crate::state::use_draft;
+use leptos::prelude::*;
+use shared::api::{
+    Direction, LineMedia, ReplyRequest, Transcript, default_reply_mode, image_refusal,
+    reply_target, safe_media_url,
+};
+use shared::inbound::MediaKind;
+use shared::{Channel, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tool {
+    Counter,
+    Media,
+    Image,
+}
+
+/// The widget for the open conversation.
+#[component]
+pub fn SocialWidget(
+    /// The open conversation, refreshed live (`None` while loading or when none is open).
+    #[prop(into)]
+    transcript: Signal<Option<Transcript>>,
+    /// Where to write into the agent's compose box.
+    host: Host,
+    /// Called after Send Image sent a reply, to refresh the transcript at once.
+    on_sent: Callback<()>,
+) -> impl IntoView {
+    let draft = use_draft();
+    let tool = RwSignal::new(None::<Tool>);
+    let id = Memo::new(move |_| transcript.with(|t| t.as_ref().map(|t| t.conversation.id)));
+    // A new conversation starts with the profile, not the last one's tool.
+    Effect::new(move |_| {
+        id.track();
+        tool.set(None);
+    });
+    let channel =
+        Memo::new(move |_| transcript.with(|t| t.as_ref().map(|t| t.conversation.channel)));
+    let mode = Signal::derive(move || {
+        let default = transcript.with(|t| t.as_ref().map(|t| default_reply_mode(&t.lines)));
+        draft.mode(default.unwrap_or(shared::ReplyMode::Private))
+    });
+    let target = Signal::derive(move || {
+        reply_target(channel.get().unwrap_or(Channel::Facebook), mode.get())
+    });
+    let link =
+        Memo::new(move |_| transcript.with(|t| t.as_ref().and_then(|t| t.brand.private_link())));
+    let send_image_on =
+        Memo::new(move |_| transcript.with(|t| t.as_ref().is_some_and(|t| t.brand.send_image)));
+    let note = RwSignal::new(None::<&'static str>);
+    let written = move |what: &'static str| {
+        note.set(Some(if host.is_liveengage() {
+            what
+        } else {
+            "Added to the Reply box."
+        }))
+    };
+    let add_link = move |_| {
+        if let Some(link) = link.get_untracked() {
+            host.write(&link);
+            written("Sent to the LiveEngage compose box.");
+        }
+    };
+    let toggle = move |t: Tool| {
+        note.set(None);
+        tool.update(|cur| *cur = if *cur == Some(t) { None } else { Some(t) });
+    };
+    let on_use = Callback::new(move |text: String| {
+        host.write(&text);
+        tool.set(None);
+        written("Sent to the LiveEngage compose box.");
+    });
+    let on_done = Callback::new(move |()| tool.set(None));
+    let tool_button = move |t: Tool, label: &'static str| {
+        view! {
+            <button
+                type="button"
+                class="sc-widget__tool"
+                aria-pressed=move || (tool.get() == Some(t)).to_string()
+                on:click=move |_| toggle(t)
+            >
+                {label}
+            </button>
+        }
+    };
+    let body = move || {
+        match (tool.get(), transcript.get()) {
+        (_, None) => view! {
+            <p class="sc-widget__empty">"Open a conversation to see the consumer and the social tools."</p>
+        }
+        .into_any(),
+        (None, Some(t)) => profile_view(&t).into_any(),
+        (Some(Tool::Counter), Some(_)) => {
+            view! { <CharacterCounter target on_use on_done /> }.into_any()
+        }
+        (Some(Tool::Media), Some(t)) => media_view(&t, on_done).into_any(),
+        (Some(Tool::Image), Some(t)) => view! {
+            <SendImage
+                conversation=t.conversation.id
+                channel=t.conversation.channel
+                mode
+                on_sent=Callback::new(move |()| {
+                    tool.set(None);
+                    on_sent.run(());
+                })
+                on_cancel=on_done
+            />
+        }
+        .into_any(),
+    }
+    };
+    view! {
+        <aside class="sc-widget" aria-labelledby="sc-widget-title">
+            <h2 class="sc-widget__title" id="sc-widget-title">
+                "Social Widget"
+            </h2>
+            <div class="sc-widget__tools" role="group" aria-label="Social tools">
+                <button
+                    type="button"
+                    class="sc-widget__tool"
+                    disabled=move || link.get().is_none()
+                    on:click=add_link
+                >
+                    "Add Public to Private"
+                </button>
+                {tool_button(Tool::Counter, "Character Counter")}
+                {tool_button(Tool::Media, "View Media")}
+                <Show when=move || send_image_on.get()>{tool_button(Tool::Image, "Add Image")}</Show>
+            </div>
+            <p class="sc-widget__note" role="status">
+                {move || note.get()}
+            </p>
+            {body}
+        </aside>
+    }
+}
+
+/// One profile field: its value, or plainly that the network did not give it.
+fn field(label: &'static str, value: Option<String>, network: &'static str) -> AnyView {
+    let given = value.is_some();
+    let shown = value.unwrap_or_else(|| format!("Not given by {network}"));
+    view! {
+        <div class="sc-profile__field">
+            <dt>{label}</dt>
+            <dd class:sc-profile__missing=!given>{shown}</dd>
+        </div>
+    }
+    .into_any()
+}
+
+/// Hours from UTC as people read them: `UTC+5:30`, `UTC−7`.
+fn utc_offset(hours: f64) -> String {
+    let sign = if hours < 0.0 { '−' } else { '+' };
+    let minutes = (hours.abs() * 60.0).round() as u32;
+    match minutes % 60 {
+        0 => format!("UTC{sign}{}", minutes / 60),
+        m => format!("UTC{sign}{}:{m:02}", minutes / 60),
+    }
+}
+
+fn web_link(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then(|| url.trim().to_owned())
+}
+
+/// The consumer as the network described them.
+fn profile_view(t: &Transcript) -> impl IntoView + use<> {
+    let p = &t.consumer.profile;
+    let channel = t.conversation.channel;
+    let network = match channel {
+        Channel::Facebook => "Facebook",
+        Channel::Twitter => "X",
+    };
+    let name = p
+        .name
+        .clone()
+        .or_else(|| t.consumer.name.clone())
+        .filter(|n| !n.is_empty());
+    let handle = p
+        .username
+        .clone()
+        .or_else(|| t.consumer.handle.clone())
+        .filter(|h| !h.is_empty())
+        .map(|h| format!("@{}", h.trim_start_matches('@')));
+    let who = name
+        .clone()
+        .or(handle.clone())
+        .unwrap_or_else(|| "the consumer".into());
+    let picture = p
+        .profile_pic
+        .as_deref()
+        .or(p.profile_image_url.as_deref())
+        .and_then(safe_media_url)
+        .map(|src| {
+            view! { <img class="sc-profile__picture" src=src.to_owned() alt=format!("Profile picture of {who}") /> }
+        });
+    let picture = match picture {
+        Some(img) => img.into_any(),
+        None => view! { <p class="sc-profile__missing">{format!("Picture: not given by {network}")}</p> }
+            .into_any(),
+    };
+    let count = |n: Option<u64>| n.map(|n| n.to_string());
+    let metrics = p.public_metrics.unwrap_or_default();
+    let fields = match channel {
+        Channel::Facebook => vec![
+            field("Name", name, network),
+            field("Time zone", p.timezone.map(utc_offset), network),
+            field("Gender", p.gender.clone(), network),
+            field("Locale", p.locale.clone(), network),
+        ],
+        Channel::Twitter => {
+            let url = p.url.as_deref().and_then(web_link).map(|href| {
+                view! {
+                    <div class="sc-profile__field">
+                        <dt>"URL"</dt>
+                        <dd>
+                            <a href=href.clone() target="_blank" rel="noopener noreferrer">{href.clone()}</a>
+                        </dd>
+                    </div>
+                }
+                .into_any()
+            });
+            vec![
+                field("Name", name, network),
+                field("Account", handle, network),
+                field("Location", p.location.clone(), network),
+                field(
+                    "Joined",
+                    p.created_at
+                        .as_deref()
+                        .map(|d| d.get(..10).unwrap_or(d).to_owned()),
+                    network,
+                ),
+                url.unwrap_or_else(|| field("URL", None, network)),
+                field("Tweets", count(metrics.tweet_count), network),
+                field("Likes", count(metrics.like_count), network),
+                field("Followers", count(metrics.followers_count), network),
+                field("Following", count(metrics.following_count), network),
+                field(
+                    "Biography",
+                    p.description.clone().filter(|d| !d.is_empty()),
+                    network,
+                ),
+            ]
+        }
+    };
+    view! {
+        <section class="sc-profile" aria-label="Consumer profile">
+            {picture}
+            <dl class="sc-profile__fields">{fields}</dl>
+        </section>
+    }
+}
+
+/// The Character Counter: a text box with a live count against `target`'s limit, as the
+/// network counts it (`shared::count`, the server's own code).
+#[component]
+pub fn CharacterCounter(
+    /// Where the text is going (channel and Public/Private).
+    #[prop(into)]
+    target: Signal<Target>,
+    /// Use: the text goes into the compose box.
+    on_use: Callback<String>,
+    /// Done: back to the profile.
+    on_done: Callback<()>,
+) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let count = Memo::new(move |_| text.with(|t| shared::count::count(target.get(), t)));
+    let over = move || count.get().length > count.get().limit;
+    let status = move || {
+        let c = count.get();
+        if c.length > c.limit {
+            format!(
+                "{} / {} — over the limit by {}",
+                c.length,
+                c.limit,
+                c.length - c.limit
+            )
+        } else {
+            format!("{} / {}", c.length, c.limit)
+        }
+    };
+    view! {
+        <section class="sc-counter" aria-label="Character Counter">
+            <label class="sc-compose__label" for="sc-counter-text">
+                {move || format!("Text to count ({})", target.get().label())}
+            </label>
+            <textarea
+                id="sc-counter-text"
+                class="sc-compose__box"
+                rows="4"
+                aria-describedby="sc-counter-count"
+                aria-invalid=move || over().to_string()
+                bind:value=text
+            ></textarea>
+            <p
+                id="sc-counter-count"
+                class="sc-count"
+                class:sc-count--over=over
+                aria-live="polite"
+            >
+                {status}
+            </p>
+            <div class="sc-widget__actions">
+                <button
+                    type="button"
+                    class="sc-button"
+                    disabled=move || !count.get().valid
+                    on:click=move |_| on_use.run(text.get_untracked())
+                >
+                    "Use"
+                </button>
+                <button
+                    type="button"
+                    class="sc-button sc-button--quiet"
+                    on:click=move |_| on_done.run(())
+                >
+                    "Done"
+                </button>
+            </div>
+        </section>
+    }
+}
+
+/// Every image, GIF and video the consumer sent: images large, GIFs animated (the
+/// original, not the still), videos playable.
+fn media_view(t: &Transcript, on_done: Callback<()>) -> impl IntoView + use<> {
+    let items: Vec<(MediaKind, String, Option<String>)> = t
+        .lines
+        .iter()
+        .filter(|l| l.direction == Direction::In)
+        .flat_map(|l| l.media.iter())
+        .filter_map(|m: &LineMedia| {
+            let url = m.url.as_deref().and_then(safe_media_url)?.to_owned();
+            let poster = m
+                .poster_url
+                .as_deref()
+                .and_then(safe_media_url)
+                .map(str::to_owned);
+            Some((m.kind, url, poster))
+        })
+        .filter(|(k, ..)| {
+            matches!(
+                k,
+                MediaKind::Image | MediaKind::Gif | MediaKind::Sticker | MediaKind::Video
+            )
+        })
+        .collect();
+    let empty = items.is_empty();
+    let total = items.len();
+    let shown = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, (kind, url, poster))| {
+            let n = i + 1;
+            let item = match kind {
+                MediaKind::Video => view! {
+                    <video class="sc-media__video" controls=true preload="metadata" src=url poster=poster>
+                        {format!("Video {n} of {total}")}
+                    </video>
+                }
+                .into_any(),
+                MediaKind::Gif => view! {
+                    <img class="sc-media__image" src=url alt=format!("GIF {n} of {total} from the consumer (animated)") />
+                }
+                .into_any(),
+                _ => view! {
+                    <img class="sc-media__image" src=url alt=format!("Image {n} of {total} from the consumer") />
+                }
+                .into_any(),
+            };
+            view! { <li class="sc-media__item">{item}</li> }
+        })
+        .collect_view();
+    view! {
+        <section class="sc-media" aria-label="View Media">
+            {empty.then(|| view! { <p class="sc-widget__empty">"The consumer has sent no images, GIFs or videos."</p> })}
+            <ul class="sc-media__list">{shown}</ul>
+            <button type="button" class="sc-button sc-button--quiet" on:click=move |_| on_done.run(())>
+                "Done"
+            </button>
+        </section>
+    }
+}
+
+/// What the agent chose to send.
+#[derive(Clone)]
+enum Chosen {
+    File(web_sys::File, String),
+    Url(String),
+}
+
+/// Send Image: an image or GIF from a pasted URL or from the desktop (drop or browse),
+/// checked before anything is sent, previewed, then sent as a reply in the current mode
+/// with the draft's text.
+#[component]
+fn SendImage(
+    conversation: i64,
+    channel: Channel,
+    /// The Public/Private switch's mode.
+    mode: Signal<shared::ReplyMode>,
+    on_sent: Callback<()>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let draft = use_draft();
+    let chosen: RwSignal<Option<Chosen>, LocalStorage> = RwSignal::new_local(None);
+    let url = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    // Percent sent, whole numbers (no float formatting in the page).
+    let progress = RwSignal::new(None::<u32>);
+    let revoke = move || {
+        if let Some(Chosen::File(_, preview)) = chosen.get_untracked() {
+            let _ = web_sys::Url::revoke_object_url(&preview);
+        }
+    };
+    on_cleanup(revoke);
+    let take_file = move |file: web_sys::File| {
+        revoke();
+        chosen.set(None);
+        if let Some(why) = image_refusal(channel, &file.type_(), file.size() as u64) {
+            error.set(Some(format!("{}: {why}", file.name())));
+            return;
+        }
+        error.set(None);
+        match web_sys::Url::create_object_url_with_blob(&file) {
+            Ok(preview) => chosen.set(Some(Chosen::File(file, preview))),
+            Err(_) => error.set(Some("This file cannot be read.".into())),
+        }
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            take_file(file);
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        if let Some(file) = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|f| f.get(0))
+        {
+            take_file(file);
+        }
+    };
+    let use_url = move |_| {
+        let u = url.get_untracked().trim().to_owned();
+        match web_link(&u) {
+            Some(u) => {
+                revoke();
+                error.set(None);
+                chosen.set(Some(Chosen::Url(u)));
+            }
+            None => error.set(Some("Paste an http(s) address of an image.".into())),
+        }
+    };
+    let send = Action::new_local(move |c: &Chosen| {
+        let c = c.clone();
+        async move {
+            let upload = match &c {
+                Chosen::File(file, _) => {
+                    progress.set(Some(0));
+                    api::upload_file(file, move |f| progress.set(Some((f * 100.0) as u32))).await
+                }
+                Chosen::Url(u) => api::upload_from_url(u).await,
+            }?;
+            let req = ReplyRequest {
+                text: draft.text.get_untracked(),
+                mode: mode.get_untracked(),
+                upload_id: Some(upload.id),
+            };
+            api::reply(conversation, &req).await
+        }
+    });
+    Effect::new(move |_| match send.value().get() {
+        Some(Ok(line)) if line.status == shared::api::LineStatus::Failed => {
+            progress.set(None);
+            error.set(Some(format!(
+                "message not sent: {}",
+                line.error.unwrap_or_default()
+            )));
+        }
+        Some(Ok(_)) => {
+            draft.text.set(String::new());
+            on_sent.run(());
+        }
+        Some(Err(e)) => {
+            progress.set(None);
+            error.set(Some(format!("message not sent: {}", e.message)));
+        }
+        None => {}
+    });
+    let preview = move || {
+        chosen.get().map(|c| {
+            let (src, what) = match c {
+                Chosen::File(file, preview) => (preview, file.name()),
+                Chosen::Url(u) => (u.clone(), u),
+            };
+            view! {
+                <figure class="sc-image__preview">
+                    <img src=src alt=format!("Preview of {what}") />
+                    <figcaption>{what}</figcaption>
+                </figure>
+            }
+        })
+    };
+    let busy = move || send.pending().get();
+    view! {
+        <section class="sc-image" aria-label="Send Image">
+            <div class="sc-image__url">
+                <label class="sc-compose__label" for="sc-image-url">
+                    "Image URL"
+                </label>
+                <div class="sc-widget__actions">
+                    <input id="sc-image-url" class="sc-input" type="url" bind:value=url />
+                    <button type="button" class="sc-button sc-button--quiet" on:click=use_url>
+                        "Preview"
+                    </button>
+                </div>
+            </div>
+            <div
+                class="sc-image__drop"
+                on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
+                on:drop=on_drop
+            >
+                <label class="sc-compose__label" for="sc-image-file">
+                    "Choose an image, or drop it here"
+                </label>
+                <input
+                    id="sc-image-file"
+                    type="file"
+                    accept="image/png,image/jpeg,image/gif,image/webp"
+                    on:change=on_pick
+                />
+                <p class="sc-widget__hint">
+                    {match channel {
+                        Channel::Twitter => "JPEG, PNG, GIF or WEBP; images up to 5 MB, GIFs up to 15 MB.",
+                        Channel::Facebook => "JPEG, PNG, GIF or WEBP, up to 15 MB.",
+                    }}
+                </p>
+            </div>
+            <p class="sc-compose__error" role="alert">
+                {move || error.get()}
+            </p>
+            {preview}
+            <Show when=move || progress.get().is_some() && busy()>
+                <label class="sc-image__progress">
+                    "Uploading "
+                    <progress max="100" value=move || progress.get().unwrap_or(0).to_string()></progress>
+                </label>
+            </Show>
+            <div class="sc-widget__actions">
+                <button
+                    type="button"
+                    class="sc-button"
+                    disabled=move || chosen.with(Option::is_none) || busy()
+                    on:click=move |_| {
+                        if let Some(c) = chosen.get_untracked() {
+                            send.dispatch_local(c);
+                        }
+                    }
+                >
+                    {move || if busy() { "Sending…" } else { "Send Image" }}
+                </button>
+                <button
+                    type="button"
+                    class="sc-button sc-button--quiet"
+                    on:click=move |_| on_cancel.run(())
+                >
+                    "Cancel"
+                </button>
+            </div>
+        </section>
+    }
+}

@@ -1,0 +1,41 @@
+//! Where the widget runs: inside the LiveEngage agent workspace (its widget SDK present)
+//! or stand-alone in our own workspace. One interface hides which: the tools ask the host
+//! to write into the agent's compose box.
+
+pub mod liveengage;
+pub mod standalone;
+
+use crate::state::Draft;
+
+/// The widget's host.
+#[derive(Clone, Copy)]
+pub enum Host {
+    /// Our own workspace: the compose box's shared draft.
+    Standalone(Draft),
+    /// The LiveEngage agent workspace, reached through `lpTag.agentSDK`.
+    LiveEngage,
+}
+
+impl Host {
+    /// LiveEngage when its SDK is on the page (or on the same-origin page around it),
+    /// else stand-alone.
+    pub fn detect(draft: Draft) -> Host {
+        if liveengage::present() {
+            Host::LiveEngage
+        } else {
+            Host::Standalone(draft)
+        }
+    }
+
+    /// Puts `text` into the agent's compose box.
+    pub fn write(&self, text: &str) {
+        match self {
+            Host::Standalone(draft) => standalone::write(draft, text),
+            Host::LiveEngage => liveengage::write(text),
+        }
+    }
+
+    pub fn is_liveengage(&self) -> bool {
+        matches!(self, Host::LiveEngage)
+    }
+}
