@@ -27,8 +27,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Attempts before a reply that keeps failing transiently is given up.
-pub const MAX_ATTEMPTS: i64 = 8;
+/// Attempts before a reply that keeps failing transiently is given up: with the backoff
+/// below (2 s doubling, capped at 5 minutes) about 70 minutes of outage are ridden out.
+pub const MAX_ATTEMPTS: i64 = 20;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Every route of [`router`] (see `crate::api_routes`).
