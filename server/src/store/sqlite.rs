@@ -358,14 +358,7 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let channel: Channel = row
-            .get::<String, _>("channel")
-            .parse()
-            .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?;
-        let linked = self
-            .linked_account(channel, &row.get::<String, _>("brand_id"))
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("conversation without account")))?;
+        let linked = self.linked_of(&row).await?;
         let last_public = sqlx::query(
             "SELECT network_id, tag FROM messages
              WHERE conversation_id = ? AND direction = 'in' AND tag != 'Private' AND removed = 0
@@ -385,13 +378,7 @@ impl Store for SqliteStore {
             ))
         })
         .transpose()?;
-        let last_private_at_ms: Option<i64> = sqlx::query_scalar(
-            "SELECT max(created_at) FROM messages
-             WHERE conversation_id = ? AND direction = 'in' AND tag = 'Private'",
-        )
-        .bind(conversation_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
         Ok(Some(ReplyContext {
             conversation_id,
             account_id: row.get("account_id"),
@@ -583,22 +570,9 @@ impl Store for SqliteStore {
         else {
             return Ok(None);
         };
-        let channel: Channel = row
-            .get::<String, _>("channel")
-            .parse()
-            .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?;
-        let linked = self
-            .linked_account(channel, &row.get::<String, _>("brand_id"))
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("outbox row without account")))?;
+        let linked = self.linked_of(&row).await?;
         let conversation_id: i64 = row.get("conversation_id");
-        let last_private_at_ms: Option<i64> = sqlx::query_scalar(
-            "SELECT max(created_at) FROM messages
-             WHERE conversation_id = ? AND direction = 'in' AND tag = 'Private'",
-        )
-        .bind(conversation_id)
-        .fetch_one(&self.pool)
-        .await?;
+        let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
         Ok(Some(OutboxItem {
             message_id: row.get("message_id"),
             conversation_id,
@@ -1211,6 +1185,27 @@ impl Store for SqliteStore {
             still_path: r.get("still_path"),
             poster_path: r.get("poster_path"),
         }))
+    }
+}
+
+impl SqliteStore {
+    /// The linked account a query row names by its `channel` and `brand_id` columns.
+    async fn linked_of(&self, row: &sqlx::sqlite::SqliteRow) -> AppResult<LinkedAccount> {
+        let channel = parse_channel(row.get("channel"))?;
+        self.linked_account(channel, &row.get::<String, _>("brand_id"))
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a row without its linked account")))
+    }
+
+    /// When the consumer of a conversation last wrote in private (ms), for Messenger's windows.
+    async fn last_private_at(&self, conversation_id: i64) -> AppResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(created_at) FROM messages
+             WHERE conversation_id = ? AND direction = 'in' AND tag = 'Private'",
+        )
+        .bind(conversation_id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 }
 
