@@ -174,7 +174,10 @@ fn feed(page_id: &str, v: &Value) -> Option<InboundMessage> {
         from_brand,
         text: json_str(v, "message").unwrap_or_default(),
         media,
-        created_at_ms: json_i64(v, "created_time").unwrap_or_default() * 1000,
+        // Seconds from the network; a hostile value must not overflow.
+        created_at_ms: json_i64(v, "created_time")
+            .unwrap_or_default()
+            .saturating_mul(1000),
         reply_to,
         change,
     })
@@ -307,6 +310,16 @@ mod tests {
         )
         .unwrap();
         assert!(own_post.is_empty());
+    }
+
+    #[test]
+    fn absurd_times_do_not_overflow() {
+        let m = one(
+            json!({"object":"page","entry":[{"id":"PAGE","changes":[{"field":"feed","value":{
+            "from":{"id":"U1"},"item":"status","verb":"add","post_id":"P_1",
+            "created_time": i64::MAX}}]}]}),
+        );
+        assert_eq!(m.created_at_ms, i64::MAX);
     }
 
     #[test]
