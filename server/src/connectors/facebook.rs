@@ -158,14 +158,7 @@ impl Graph<'_> {
             body["tag"] = "HUMAN_AGENT".into();
         }
         let answer = self.post_json("/me/messages", token, &body).await?;
-        answer
-            .get("message_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| super::SendFailure::Permanent {
-                message: "Facebook accepted the message but returned no id".into(),
-                token_invalid: false,
-            })
+        super::id_from(&answer, "/message_id", "Facebook", "message")
     }
 
     /// Send API with an image uploaded in the request (multipart: `recipient`, `message`
@@ -221,13 +214,7 @@ impl Graph<'_> {
         if !(200..300).contains(&status) {
             return Err(classify(status, &body));
         }
-        body.get("message_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| super::SendFailure::Permanent {
-                message: "Facebook accepted the image but returned no id".into(),
-                token_invalid: false,
-            })
+        super::id_from(&body, "/message_id", "Facebook", "image")
     }
 
     /// `POST /{object-id}/comments`: a public reply under a post or comment, with an image
@@ -246,14 +233,7 @@ impl Graph<'_> {
         let answer = self
             .post_json(&format!("/{object_id}/comments"), token, &body)
             .await?;
-        answer
-            .get("id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| super::SendFailure::Permanent {
-                message: "Facebook accepted the comment but returned no id".into(),
-                token_invalid: false,
-            })
+        super::id_from(&answer, "/id", "Facebook", "comment")
     }
 }
 

@@ -53,6 +53,24 @@ impl SendFailure {
     }
 }
 
+/// The id at `pointer` in a network's success answer; its absence is a permanent failure
+/// ("`network` accepted the `what` but returned no id").
+pub(crate) fn id_from(
+    answer: &serde_json::Value,
+    pointer: &str,
+    network: &str,
+    what: &str,
+) -> Result<String, SendFailure> {
+    answer
+        .pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| SendFailure::Permanent {
+            message: format!("{network} accepted the {what} but returned no id"),
+            token_invalid: false,
+        })
+}
+
 pub(crate) fn transport_failure(network: &str, e: reqwest::Error) -> SendFailure {
     SendFailure::Transient {
         message: format!("{network} could not be reached: {}", e.without_url()),

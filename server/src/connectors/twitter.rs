@@ -385,7 +385,7 @@ impl XApi<'_> {
             body["media"] = json!({ "media_ids": media_ids });
         }
         let answer = self.post_user(user, "/2/tweets", &body).await?;
-        id_at(&answer, "/data/id")
+        super::id_from(&answer, "/data/id", "X", "request")
     }
 
     /// `POST /2/dm_conversations/with/:participant_id/messages`, with one attachment
@@ -406,7 +406,7 @@ impl XApi<'_> {
             body["attachments"] = json!([{ "media_id": id }]);
         }
         let answer = self.post_user(user, &path, &body).await?;
-        id_at(&answer, "/data/dm_event_id")
+        super::id_from(&answer, "/data/dm_event_id", "X", "request")
     }
 }
 
@@ -545,17 +545,6 @@ fn media_id(answer: &Value) -> Result<String, super::SendFailure> {
         .map(str::to_owned)
         .ok_or_else(|| super::SendFailure::Permanent {
             message: "X accepted the upload but returned no media id".into(),
-            token_invalid: false,
-        })
-}
-
-fn id_at(answer: &Value, pointer: &str) -> Result<String, super::SendFailure> {
-    answer
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| super::SendFailure::Permanent {
-            message: "X accepted the request but returned no id".into(),
             token_invalid: false,
         })
 }
