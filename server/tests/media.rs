@@ -10,9 +10,9 @@ use reqwest::StatusCode;
 use reqwest::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_RANGE, CONTENT_TYPE, RANGE, X_CONTENT_TYPE_OPTIONS,
 };
+use sandbox::Sandbox;
 use sandbox::facebook::MediaKind;
 use sandbox::twitter::MediaFile;
-use sandbox::{Sandbox, SandboxOptions};
 use serde_json::{Value, json};
 use server::store::{SqliteStore, Store};
 use shared::Role;
@@ -21,14 +21,7 @@ use std::time::Duration;
 
 /// A sandbox and a server pointed at each other, both networks configured.
 async fn pair() -> (Sandbox, TestServer) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sb = Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        callback: format!("http://{}", listener.local_addr().unwrap()),
-        credentials: None,
-    })
-    .await
-    .unwrap();
+    let (listener, _, sb) = common::sandbox_calling_back().await;
     let c = sb.credentials.clone();
     let (graph, www) = (sb.facebook.graph_url(), sb.facebook.www_url());
     let (api, upload) = (sb.twitter.api_url(), sb.twitter.upload_url());

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{ADMIN, TestServer};
+use sandbox::Sandbox;
 use sandbox::facebook::MediaKind;
-use sandbox::{Sandbox, SandboxOptions};
 use serde_json::Value;
 use server::store::{SqliteStore, Store};
 use std::time::Duration;
@@ -34,15 +34,7 @@ async fn export_until(store: &SqliteStore, account_id: i64, lines: usize) -> Vec
 
 #[tokio::test]
 async fn a_linked_page_delivers_messenger_posts_and_comments() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server_url = format!("http://{}", listener.local_addr().unwrap());
-    let sb = Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        callback: server_url.clone(),
-        credentials: None,
-    })
-    .await
-    .unwrap();
+    let (listener, _server_url, sb) = common::sandbox_calling_back().await;
     let settings = sb.settings();
     let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), |a| {
         a.facebook.facebook_app_id = Some(sb.credentials.facebook_app_id.clone());
@@ -140,15 +132,7 @@ async fn a_linked_page_delivers_messenger_posts_and_comments() {
 
 /// A sandbox and a server pointed at each other, both networks configured.
 async fn pair(data: tempfile::TempDir) -> (Sandbox, TestServer) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server_url = format!("http://{}", listener.local_addr().unwrap());
-    let sb = Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        callback: server_url,
-        credentials: None,
-    })
-    .await
-    .unwrap();
+    let (listener, _server_url, sb) = common::sandbox_calling_back().await;
     let server = serve_on(listener, data, &sb).await;
     (sb, server)
 }
@@ -271,15 +255,7 @@ async fn a_linked_twitter_account_delivers_mentions_threads_and_dms() {
 
 #[tokio::test]
 async fn linking_twitter_without_a_running_server_connects_at_the_next_start() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server_url = format!("http://{}", listener.local_addr().unwrap());
-    let sb = Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        callback: server_url.clone(),
-        credentials: None,
-    })
-    .await
-    .unwrap();
+    let (listener, server_url, sb) = common::sandbox_calling_back().await;
     let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
     // The brand account must exist before linking: a first start creates it, then stop.
     let data = tempfile::tempdir().unwrap();
@@ -359,15 +335,7 @@ async fn the_demo_links_both_networks_through_its_sandbox() {
 
 #[tokio::test]
 async fn profiles_are_fetched_at_first_contact_with_what_the_network_gives() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server_url = format!("http://{}", listener.local_addr().unwrap());
-    let sb = Sandbox::start(SandboxOptions {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        callback: server_url.clone(),
-        credentials: None,
-    })
-    .await
-    .unwrap();
+    let (listener, server_url, sb) = common::sandbox_calling_back().await;
     let c = sb.credentials.clone();
     let (graph, api) = (sb.facebook.graph_url(), sb.twitter.api_url());
     let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), move |a| {

@@ -102,3 +102,18 @@ impl TestServer {
         self.data_dir
     }
 }
+
+/// A listener for the server (not yet serving) and a sandbox sending its webhooks there:
+/// the sandbox needs the server's address, the server the sandbox's settings.
+pub async fn sandbox_calling_back() -> (tokio::net::TcpListener, String, sandbox::Sandbox) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let sb = sandbox::Sandbox::start(sandbox::SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback: url.clone(),
+        credentials: None,
+    })
+    .await
+    .unwrap();
+    (listener, url, sb)
+}

@@ -3,7 +3,7 @@
 //! tests.
 
 use super::{ADMIN, TestServer};
-use sandbox::{Sandbox, SandboxOptions};
+use sandbox::Sandbox;
 use serde_json::{Value, json};
 use server::crypto::TokenCipher;
 use server::store::{SqliteStore, Store};
@@ -68,15 +68,7 @@ impl World {
     }
 
     pub async fn start_with(allow_private: bool) -> World {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let sb = Sandbox::start(SandboxOptions {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            callback: url.clone(),
-            credentials: None,
-        })
-        .await
-        .unwrap();
+        let (listener, url, sb) = super::sandbox_calling_back().await;
         let server = start_server(listener, tempfile::tempdir().unwrap(), &sb, allow_private).await;
         let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
         let cipher = TokenCipher::load(None, server.data_dir.path()).unwrap();
