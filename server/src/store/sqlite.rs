@@ -706,14 +706,14 @@ impl Store for SqliteStore {
     }
 
     async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
+        // Under the writer lock nothing changes between this read and the transaction.
         let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
         let Some((consumer, linked, known)) = sqlx::query_as::<_, (i64, i64, Option<String>)>(
             "SELECT k.id, k.linked_account_id, k.psid FROM conversations c
                JOIN consumers k ON k.id = c.consumer_id WHERE c.id = ?",
         )
         .bind(conversation_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
@@ -721,6 +721,7 @@ impl Store for SqliteStore {
         if known.is_some() {
             return Ok(None);
         }
+        let mut tx = self.pool.begin().await?;
         // The same person met in Messenger first has a conversation of their own: its lines
         // (and replies waiting to go) join this one, and the two become one.
         let other: Option<(i64, i64)> = sqlx::query_as(
@@ -1331,6 +1332,23 @@ impl SqliteStore {
                 return;
             }
         };
+        if jobs.len() == 1 {
+            // One job alone needs no savepoint: its failure is the transaction's.
+            let job = jobs.into_iter().next().expect("one job");
+            let outcome = match ingest_in(&mut tx, &job.linked, &job.messages, job.now_ms).await {
+                Ok(report) => tx
+                    .commit()
+                    .await
+                    .map(|()| report)
+                    .map_err(|e| AppError::Unavailable(AppError::from(e).to_string())),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
+            };
+            let _ = job.done.send(outcome);
+            return;
+        }
         let mut outcomes = Vec::with_capacity(jobs.len());
         // Set when the transaction itself is in doubt: then no job may be answered stored.
         let mut broken: Option<String> = None;
