@@ -48,6 +48,57 @@ async fn stored(h: &Harness, text: &str) -> Result<i64> {
     }
 }
 
+/// Waits for the browser to reach a page whose path ends with `suffix` (a network's
+/// sign-in page): by the address, which never goes stale while a page is replaced.
+async fn arrive(h: &Harness, suffix: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let path = h.path().await?;
+        if path.ends_with(suffix) {
+            return Ok(());
+        }
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "expected to reach …{suffix}, still at {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Facebook Login dialog: Continue, then back at Home with the pages to pick from.
+async fn facebook_dialog(h: &Harness) -> Result<()> {
+    arrive(h, "/dialog/oauth").await?;
+    h.wait_for_text("Log in with Facebook").await?;
+    h.click("button", "Continue").await?;
+    h.wait_for_path("/home").await?;
+    h.wait_for_text("Choose a Facebook page").await
+}
+
+/// X's authorize page: Authorize App, then back at Home.
+async fn authorize_app(h: &Harness) -> Result<()> {
+    arrive(h, "/oauth/authorize").await?;
+    h.click("button", "Authorize App").await?;
+    h.wait_for_path("/home").await
+}
+
+/// Screenshots of the whole page, a window's height at a time: `<label>-1.png`, ….
+async fn screenshots(h: &Harness, label: &str) -> Result<()> {
+    let height = h
+        .browser
+        .execute("return document.documentElement.scrollHeight", vec![])
+        .await?
+        .as_f64()
+        .unwrap_or(900.0);
+    let windows = (height / 900.0).ceil().max(1.0) as u32;
+    for i in 0..windows {
+        h.browser
+            .execute(&format!("window.scrollTo(0, {})", i * 900), vec![])
+            .await?;
+        h.screenshot(&format!("{label}-{}", i + 1)).await?;
+    }
+    Ok(())
+}
+
 async fn sign_in_admin(h: &Harness) -> Result<()> {
     h.sign_in("1000", "admin@demo.example", "demo-admin")
         .await?;
@@ -62,11 +113,8 @@ async fn sign_in_admin(h: &Harness) -> Result<()> {
 async fn link_facebook_page(h: &Harness, button: &str) -> Result<()> {
     h.click("button", "Add Account").await?;
     h.click("button", "Facebook").await?;
-    h.wait_for_text("Log in with Facebook").await?;
-    h.click("button", "Continue").await?;
-    h.wait_for_text("Choose a Facebook page").await?;
-    h.click("button", button).await?;
-    h.wait_for_path("/home").await
+    facebook_dialog(h).await?;
+    h.click("button", button).await
 }
 
 #[tokio::test]
@@ -109,8 +157,7 @@ async fn admin_links_unlinks_and_relinks_a_facebook_page_keeping_history() {
 
         h.click("button", "Edit AcmeOutdoor").await?;
         h.click("button", "Relink").await?;
-        h.wait_for_text("Log in with Facebook").await?;
-        h.click("button", "Continue").await?;
+        facebook_dialog(h).await?;
         h.click("button", "Relink Acme Outdoor").await?;
         h.wait_for_text("Facebook AcmeOutdoor is linked.").await?;
         sb.facebook
@@ -128,7 +175,7 @@ async fn admin_links_unlinks_and_relinks_a_facebook_page_keeping_history() {
         );
         h.wait_for_text("relinked").await?; // the audit log
         h.wait_for_text("unlinked").await?;
-        h.screenshot("narrow").await?;
+        screenshots(h, "narrow").await?;
         Ok(())
     })
     .await;
@@ -145,8 +192,7 @@ async fn admin_links_unlinks_and_relinks_a_twitter_account_keeping_history() {
         sign_in_admin(h).await?;
         h.click("button", "Add Account").await?;
         h.click("button", "Twitter/X").await?;
-        h.click("button", "Authorize App").await?;
-        h.wait_for_path("/home").await?;
+        authorize_app(h).await?;
         h.wait_for_text("Twitter/X acme is linked.").await?;
         sb.twitter
             .consumer_dm(&bo, &brand.id, "Before the unlink", None)
@@ -164,8 +210,7 @@ async fn admin_links_unlinks_and_relinks_a_twitter_account_keeping_history() {
 
         h.click("button", "Edit acme").await?;
         h.click("button", "Relink").await?;
-        h.click("button", "Authorize App").await?;
-        h.wait_for_path("/home").await?;
+        authorize_app(h).await?;
         h.wait_for_text("Twitter/X acme is relinked.").await?;
         sb.twitter
             .consumer_dm(&bo, &brand.id, "After the relink", None)
@@ -186,7 +231,7 @@ async fn admin_links_unlinks_and_relinks_a_twitter_account_keeping_history() {
         sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
         link_facebook_page(h, "Link Acme Outdoor").await?;
         h.wait_for_text("Facebook AcmeOutdoor is linked.").await?;
-        h.screenshot("wide").await?;
+        screenshots(h, "wide").await?;
         Ok(())
     })
     .await;

@@ -418,7 +418,10 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                 .collect_view();
             view! {
                 <fieldset class="sc-home__person">
-                    <legend>{format!("{} ({})", p.name, p.email)}</legend>
+                    <legend>
+                        {p.name.clone()}
+                        <span class="sc-home__email">{p.email.clone()}</span>
+                    </legend>
                     {boxes}
                     <Show when=move || p.skills.is_empty()>
                         <p class="sc-home__hint">"No skills held: answers every skill."</p>
