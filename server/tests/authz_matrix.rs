@@ -1,8 +1,9 @@
 //! The authorisation matrix, generated from the router's own registry
 //! (`server::api_routes()`): every route that needs a session × {no session, support,
-//! agent of brand A, admin of brand A, agent of brand B} × {brand A's resource, brand B's
-//! resource}, with and without the CSRF header on state-changing methods. Expected:
-//! 401 without a session; 403 without CSRF; 403 for support on brand-only routes; 404,
+//! agent of brand A, admin of brand A, agent of brand B, admin of brand B} × {brand A's
+//! resource, brand B's resource}, with and without the CSRF header on state-changing
+//! methods. Expected: 401 without a session; 403 without CSRF; 403 for support on
+//! brand-only routes; 403 for agents on SocialConnect Home's admin-only routes; 404,
 //! never 200, for another brand's resource; and no response body carrying the other
 //! brand's data. A second test fails when a `route("…")` in the sources is not registered.
 

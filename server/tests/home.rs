@@ -8,6 +8,7 @@ mod common;
 
 use common::{ADMIN, TestServer, sandbox_calling_back};
 use reqwest::StatusCode;
+use sandbox::common::Fault;
 use serde_json::{Value, json};
 use server::store::{SqliteStore, Store};
 use std::time::Duration;
@@ -320,7 +321,12 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
             .await
             .unwrap()
             .into_iter()
-            .map(|c| (c.id, c.messages.into_iter().map(|m| m.text).collect()))
+            .map(|c| {
+                // Which lines, not their order (the network's clock orders them).
+                let mut texts: Vec<String> = c.messages.into_iter().map(|m| m.text).collect();
+                texts.sort();
+                (c.id, texts)
+            })
             .collect()
     };
     sb.twitter
@@ -329,11 +335,43 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
     eventually("the DM is stored", async || texts().await.len() == 1).await;
     let conversation = texts().await[0].0;
 
+    // A reply queued while X is down does not go once the account is unlinked.
+    const DM: &str = "POST /2/dm_conversations/with/{participant_id}/messages";
+    sb.twitter
+        .shared()
+        .faults
+        .inject("twitter", DM, Fault::ServerError(503), 1000);
+    let (status, queued) = admin
+        .post(
+            &format!("/api/conversations/{conversation}/replies"),
+            json!({"text": "queued before the unlink", "mode": "private"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{queued}");
+    let queued = queued["id"].as_i64().unwrap();
+    eventually("X refused the DM once", async || {
+        sb.twitter.shared().calls.all().iter().any(|c| {
+            c.network == "twitter" && c.status == 503 && c.path.starts_with("/2/dm_conversations")
+        })
+    })
+    .await;
+
     let (status, row) = admin
         .post(&format!("/api/home/accounts/{id}/unlink"), json!({}))
         .await;
     assert_eq!(status, 200);
     assert_eq!(row["status"], "unlinked");
+    sb.twitter.shared().faults.clear();
+    eventually("the queued reply fails as unlinked", async || {
+        store
+            .line_status(queued)
+            .await
+            .unwrap()
+            .is_some_and(|(status, error)| {
+                status == "failed" && error.unwrap_or_default().contains("unlinked")
+            })
+    })
+    .await;
     // Replies are refused while unlinked.
     let (status, refused) = admin
         .post(
@@ -347,7 +385,13 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
         .consumer_dm(&bo, &brand.id, "while unlinked", None)
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(texts().await, [(conversation, vec!["before".to_owned()])]);
+    assert_eq!(
+        texts().await,
+        [(
+            conversation,
+            vec!["before".to_owned(), "queued before the unlink".to_owned()]
+        )]
+    );
 
     let to = link(&format!("/api/home/accounts/{id}/relink")).await;
     assert_eq!(query(&to)["done"], "Twitter/X acme is relinked.", "{to}");
@@ -355,12 +399,19 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
         .consumer_dm(&bo, &brand.id, "after", None)
         .unwrap();
     eventually("the DM after the relink is stored", async || {
-        texts().await[0].1.len() == 2
+        texts().await[0].1.len() == 3
     })
     .await;
     assert_eq!(
         texts().await,
-        [(conversation, vec!["before".to_owned(), "after".to_owned()])]
+        [(
+            conversation,
+            vec![
+                "after".to_owned(),
+                "before".to_owned(),
+                "queued before the unlink".to_owned(),
+            ]
+        )]
     );
     let actions: Vec<String> = admin.home().await["audit"]
         .as_array()
