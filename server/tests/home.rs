@@ -158,6 +158,17 @@ async fn twitter_authorize(authorize_url: &str, user_id: &str) -> String {
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
+fn x_signature(secret: &str, body: &str) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}
+
 async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !f().await {
@@ -380,10 +391,39 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
         )
         .await;
     assert_eq!(status, 400, "{refused}");
-    // X still delivers; nothing is stored.
+    // The account's X Activity API subscriptions are gone.
+    let calls = sb.twitter.shared().calls.all();
+    assert!(
+        calls.iter().any(|c| c.method == "DELETE"
+            && c.path.starts_with("/2/activity/subscriptions/")
+            && c.status == 200),
+        "no subscription was deleted"
+    );
     sb.twitter
         .consumer_dm(&bo, &brand.id, "while unlinked", None)
         .unwrap();
+    // Whatever X would still deliver is ignored: a signed delivery of our own (the same
+    // shape is stored once the account is relinked, below).
+    let deliver = async |id: &str, text: &str| {
+        let dm = json!({"for_user_id": brand.id, "direct_message_events": [{
+            "type": "message_create", "id": id, "created_timestamp": "1700000000000",
+            "message_create": {"target": {"recipient_id": brand.id}, "sender_id": bo.id,
+                "message_data": {"text": text}}}]})
+        .to_string();
+        let res = reqwest::Client::new()
+            .post(format!("{}/webhooks/twitter", server.url))
+            .header("content-type", "application/json")
+            .header(
+                "x-twitter-webhooks-signature",
+                x_signature(&sb.credentials.twitter_consumer_secret, &dm),
+            )
+            .body(dm)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    };
+    deliver("999000111", "delivered while unlinked").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         texts().await,
@@ -398,8 +438,9 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
     sb.twitter
         .consumer_dm(&bo, &brand.id, "after", None)
         .unwrap();
-    eventually("the DM after the relink is stored", async || {
-        texts().await[0].1.len() == 3
+    deliver("999000112", "delivered after the relink").await;
+    eventually("the DMs after the relink are stored", async || {
+        texts().await[0].1.len() == 4
     })
     .await;
     assert_eq!(
@@ -409,6 +450,7 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
             vec![
                 "after".to_owned(),
                 "before".to_owned(),
+                "delivered after the relink".to_owned(),
                 "queued before the unlink".to_owned(),
             ]
         )]

@@ -203,7 +203,7 @@ async fn admin_links_unlinks_and_relinks_a_twitter_account_keeping_history() {
         h.click("button", "Unlink").await?;
         h.wait_for_text("is unlinked; its conversations are kept.")
             .await?;
-        // X still delivers; the server ignores the unlinked account's events.
+        // The subscriptions are gone; nothing of it is stored.
         sb.twitter
             .consumer_dm(&bo, &brand.id, "While unlinked", None)
             .map_err(anyhow::Error::msg)?;

@@ -652,23 +652,44 @@ async fn unlink(
     store
         .set_linked_status(linked.id, LinkStatus::Unlinked)
         .await?;
-    // Ask Facebook to stop sending the page's webhooks too; whatever it says, events
-    // for an unlinked page are ignored.
-    if linked.channel == Channel::Facebook
-        && let Ok(crate::connectors::Credentials::Facebook {
-            app_secret,
-            page_token,
-        }) = crate::connectors::Credentials::open(&state.settings, &state.cipher, &linked)
-        && let Err(e) = oauth::facebook_unsubscribe(
-            http(),
-            &state.settings.facebook,
-            &app_secret,
-            &linked.network_id,
-            &page_token,
-        )
-        .await
-    {
-        tracing::warn!(linked = linked.id, error = %e, "unsubscribing the page failed");
+    // Ask the network to stop sending its events too; whatever it answers, events for
+    // an unlinked page or account are ignored.
+    let stopped =
+        match crate::connectors::Credentials::open(&state.settings, &state.cipher, &linked) {
+            Ok(crate::connectors::Credentials::Facebook {
+                app_secret,
+                page_token,
+            }) => oauth::facebook_unsubscribe(
+                http(),
+                &state.settings.facebook,
+                &app_secret,
+                &linked.network_id,
+                &page_token,
+            )
+            .await
+            .map(|()| ()),
+            Ok(crate::connectors::Credentials::Twitter {
+                consumer_key,
+                consumer_secret,
+                token,
+                token_secret,
+            }) => oauth::twitter_unsubscribe(
+                http(),
+                &state.settings.twitter,
+                OAuth1 {
+                    consumer_key: &consumer_key,
+                    consumer_secret: &consumer_secret,
+                    token: &token,
+                    token_secret: &token_secret,
+                },
+                &linked.network_id,
+            )
+            .await
+            .map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+    if let Err(e) = stopped {
+        tracing::warn!(linked = linked.id, error = %e, "the network was not told to stop sending events");
     }
     audit(store, &admin, "unlinked", describe(&linked)).await?;
     let linked = own_linked(store, &admin, id).await?;

@@ -340,6 +340,54 @@ pub async fn facebook_unsubscribe(
     }
 }
 
+/// Ends the account's X Activity API subscriptions (`GET /2/activity/subscriptions`, then
+/// `DELETE /2/activity/subscriptions/:id` for each filtered on it); returns how many.
+pub async fn twitter_unsubscribe(
+    http: &reqwest::Client,
+    twitter: &TwitterArgs,
+    user: OAuth1<'_>,
+    user_id: &str,
+) -> Result<usize, NetworkError> {
+    let base = twitter.twitter_api_url.trim_end_matches('/');
+    let list_url = format!("{base}/2/activity/subscriptions");
+    let res = http
+        .get(&list_url)
+        .header("authorization", user.header("GET", &list_url, &[]))
+        .send()
+        .await
+        .map_err(x_transport)?;
+    let status = res.status().as_u16();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if !(200..300).contains(&status) {
+        return Err(x_error(status, &body));
+    }
+    let ids: Vec<String> = body
+        .get("data")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|s| s.pointer("/filter/user_id").and_then(Value::as_str) == Some(user_id))
+        .filter_map(|s| s.get("subscription_id").or_else(|| s.get("id")))
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    for id in &ids {
+        let url = format!("{list_url}/{}", crate::connectors::twitter::encode(id));
+        let res = http
+            .delete(&url)
+            .header("authorization", user.header("DELETE", &url, &[]))
+            .send()
+            .await
+            .map_err(x_transport)?;
+        let status = res.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            return Err(x_error(status, &body));
+        }
+    }
+    Ok(ids.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
