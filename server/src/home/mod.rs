@@ -659,15 +659,16 @@ async fn unlink(
             Ok(crate::connectors::Credentials::Facebook {
                 app_secret,
                 page_token,
-            }) => oauth::facebook_unsubscribe(
-                http(),
-                &state.settings.facebook,
-                &app_secret,
-                &linked.network_id,
-                &page_token,
-            )
-            .await
-            .map(|()| ()),
+            }) => {
+                oauth::facebook_unsubscribe(
+                    http(),
+                    &state.settings.facebook,
+                    &app_secret,
+                    &linked.network_id,
+                    &page_token,
+                )
+                .await
+            }
             Ok(crate::connectors::Credentials::Twitter {
                 consumer_key,
                 consumer_secret,
