@@ -9,6 +9,7 @@ pub mod conversations;
 pub mod count_cmd;
 pub mod crypto;
 pub mod error;
+pub mod home;
 pub mod inbound;
 pub mod link;
 pub mod live;
@@ -91,6 +92,8 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         outbound::ROUTES,
         uploads::ROUTES,
         media::ROUTES,
+        // Last: the authorisation matrix unlinks accounts through them.
+        home::ROUTES,
     ]
     .concat()
 }
@@ -121,6 +124,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inbound::router())
         .merge(outbound::router())
         .merge(conversations::router())
+        .merge(home::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 

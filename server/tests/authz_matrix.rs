@@ -1,8 +1,9 @@
 //! The authorisation matrix, generated from the router's own registry
 //! (`server::api_routes()`): every route that needs a session × {no session, support,
-//! agent of brand A, admin of brand A, agent of brand B} × {brand A's resource, brand B's
-//! resource}, with and without the CSRF header on state-changing methods. Expected:
-//! 401 without a session; 403 without CSRF; 403 for support on brand-only routes; 404,
+//! agent of brand A, admin of brand A, agent of brand B, admin of brand B} × {brand A's
+//! resource, brand B's resource}, with and without the CSRF header on state-changing
+//! methods. Expected: 401 without a session; 403 without CSRF; 403 for support on
+//! brand-only routes; 403 for agents on SocialConnect Home's admin-only routes; 404,
 //! never 200, for another brand's resource; and no response body carrying the other
 //! brand's data. A second test fails when a `route("…")` in the sources is not registered.
 
@@ -28,6 +29,10 @@ struct Brand {
     conversation: i64,
     media: i64,
     upload: i64,
+    /// SocialConnect Home's resources: the linked page, a skill, an agent.
+    linked: i64,
+    skill: i64,
+    agent: i64,
 }
 
 impl Brand {
@@ -43,15 +48,17 @@ enum Who {
     AgentA,
     AdminA,
     AgentB,
+    AdminB,
 }
 
 impl Who {
-    const ALL: [Who; 5] = [
+    const ALL: [Who; 6] = [
         Who::Nobody,
         Who::Support,
         Who::AgentA,
         Who::AdminA,
         Who::AgentB,
+        Who::AdminB,
     ];
     fn label(self) -> &'static str {
         match self {
@@ -60,13 +67,17 @@ impl Who {
             Who::AgentA => "agent A",
             Who::AdminA => "admin A",
             Who::AgentB => "agent B",
+            Who::AdminB => "admin B",
         }
+    }
+    fn is_admin(self) -> bool {
+        matches!(self, Who::AdminA | Who::AdminB)
     }
     /// The brand a caller belongs to: 0 for A, 1 for B.
     fn brand(self) -> Option<usize> {
         match self {
             Who::AgentA | Who::AdminA => Some(0),
-            Who::AgentB => Some(1),
+            Who::AgentB | Who::AdminB => Some(1),
             _ => None,
         }
     }
@@ -109,7 +120,7 @@ async fn seed_brand(
     secret_text: &'static str,
 ) -> Brand {
     let skill = store.ensure_skill(account_id, "social").await.unwrap();
-    store
+    let linked = store
         .link(NewLink {
             account_id,
             channel: Channel::Facebook,
@@ -121,7 +132,20 @@ async fn seed_brand(
             created_by: "test",
         })
         .await
-        .unwrap();
+        .unwrap()
+        .id;
+    let agent = store
+        .create_user(NewUser {
+            account_id: Some(account_id),
+            email: &format!("routed-{psid}@x.example"),
+            name: "Routed Agent",
+            role: Role::Agent,
+            password_hash: "not-a-hash",
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let body = json!({"object":"page","entry":[{"id":page,"time":1,"messaging":[{
         "sender":{"id":psid},"recipient":{"id":page},"timestamp":1_700_000_000_000i64,
         "message":{"mid":format!("mid-{psid}"),"text":secret_text,"attachments":[
@@ -201,6 +225,9 @@ async fn seed_brand(
         conversation,
         media,
         upload,
+        linked,
+        skill,
+        agent,
     }
 }
 
@@ -208,6 +235,10 @@ async fn seed_brand(
 fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Body) {
     let id = match target {
         Some(b) if path.starts_with("/media/") => b.media,
+        Some(b) if path.starts_with("/api/home/accounts/") => b.linked,
+        Some(b) if path.starts_with("/api/home/people/") => b.agent,
+        // A sign-in flow nobody started.
+        Some(_) if path.starts_with("/api/home/pending/") => 0,
         Some(b) => b.conversation,
         None => 0,
     };
@@ -220,6 +251,15 @@ fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Bod
         }
         ("POST", "/api/uploads") => Body::Png,
         ("POST", "/api/uploads/from-url") => Body::Json(json!({"url":"http://127.0.0.1:9/x.png"})),
+        ("POST", "/api/home/pending/{id}") => Body::Json(json!({"page_id":"PAGE-ALPHA-1"})),
+        ("PUT", "/api/home/accounts/{id}/skill") => {
+            Body::Json(json!({"skill_id": target.map_or(0, |b| b.skill)}))
+        }
+        ("PUT", "/api/home/people/{id}/skills") => {
+            Body::Json(json!({"skills": [target.map_or(0, |b| b.skill)]}))
+        }
+        ("POST", "/api/home/skills") => Body::Json(json!({"name":"billing"})),
+        ("PUT", "/api/home/settings") => Body::Json(json!({"send_image":true})),
         _ => Body::None,
     };
     (concrete, body)
@@ -231,6 +271,11 @@ enum Body {
     Png,
 }
 
+/// Routes only a brand's admins may use.
+fn admin_only(path: &str) -> bool {
+    path.starts_with("/api/home") || path.starts_with("/oauth/")
+}
+
 /// What a route answers a brand user for their own brand's resource.
 fn own_ok(method: &str, path: &str) -> &'static [u16] {
     match (method, path) {
@@ -238,6 +283,12 @@ fn own_ok(method: &str, path: &str) -> &'static [u16] {
         ("POST", "/api/uploads/from-url") => &[400],
         // Another of the brand's people may hold it.
         ("POST", "/api/conversations/{id}/take") => &[200, 409],
+        // Twitter/X is not set up on the matrix's server.
+        ("POST", "/api/home/link/twitter") => &[400],
+        // No sign-in flow was started for this session.
+        ("GET" | "POST", "/api/home/pending/{id}") => &[404],
+        // A callback without a flow of this session goes back to Home with a message.
+        ("GET", "/oauth/facebook/callback" | "/oauth/twitter/callback") => &[303],
         _ => &[200, 201, 202, 204],
     }
 }
@@ -281,6 +332,7 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
         (Who::AgentA, Some(a.id), Role::Agent),
         (Who::AdminA, Some(a.id), Role::Admin),
         (Who::AgentB, Some(b.id), Role::Agent),
+        (Who::AdminB, Some(b.id), Role::Admin),
     ] {
         let email = format!("{}@x.example", who.label().replace(' ', "-"));
         let user = store
@@ -298,7 +350,11 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
     }
     let user_id = |who: Who| users.iter().find(|(w, _)| *w == who).map(|(_, id)| *id);
 
-    let http = reqwest::Client::new();
+    // Redirects are part of what is checked (the OAuth callbacks answer with one).
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let routes = server::api_routes();
     let mut checks = 0usize;
     let mut leaks = Vec::new();
@@ -354,6 +410,8 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                         (_, false) => &[403],
                         _ if path == "/api/session" => &[200, 204],
                         (Who::Support, _) => &[403],
+                        // SocialConnect Home is for the brand's admins only.
+                        (w, _) if admin_only(path) && !w.is_admin() => &[403],
                         _ => match target {
                             Some(t) if Some(t) != who.brand() => &[404],
                             _ => own_ok(method, path),

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod count;
 pub mod error;
+pub mod home;
 pub mod inbound;
 pub mod links;
 pub mod vocab;

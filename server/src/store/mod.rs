@@ -347,6 +347,46 @@ pub struct MediaRecord {
     pub poster_path: Option<String>,
 }
 
+// Home
+
+/// A linked page or account as SocialConnect Home's accounts table shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeLinked {
+    pub linked: LinkedAccount,
+    /// Seconds.
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// One entry of a brand account's audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Seconds.
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// A sign-in flow an admin started in SocialConnect Home (see migration 0008).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthPending {
+    pub id: String,
+    pub account_id: i64,
+    pub user_id: i64,
+    /// Ties the flow to the browser session that started it.
+    pub session_binding: String,
+    pub channel: Channel,
+    /// X's request token (public: it travels in the authorize URL).
+    pub request_token: Option<String>,
+    /// X's request token secret, sealed.
+    pub secret_sealed: Option<Vec<u8>>,
+    /// The Facebook pages offered (JSON with page tokens), sealed.
+    pub pages_sealed: Option<Vec<u8>>,
+    /// Seconds.
+    pub created_at: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn account_by_number(&self, number: &str) -> AppResult<Option<Account>>;
@@ -490,6 +530,30 @@ pub trait Store: Send + Sync + 'static {
     async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>>;
     /// Every conversation of a brand account with a line at or after `since_ms`.
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
+
+    // Home
+    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>>;
+    /// Every page or account a brand account ever linked, in the order linked.
+    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>>;
+    /// Routes a linked account's new conversations (and its open, unassigned ones) to a skill.
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()>;
+    /// A brand account's skills by name: `(id, name)`.
+    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>>;
+    /// A brand account's users, each with the skills they answer.
+    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>>;
+    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>>;
+    /// Whether agents of the account may send images (on unless switched off).
+    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool>;
+    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()>;
+    async fn audit(&self, account_id: i64, entry: &AuditEntry) -> AppResult<()>;
+    /// The latest `limit` entries, latest first.
+    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>>;
+    async fn put_oauth_pending(&self, pending: &OAuthPending) -> AppResult<()>;
+    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>>;
+    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>>;
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()>;
+    /// Removes one flow, or (`None`) every flow started before `before`.
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()>;
 }
 
 /// Opens the storage the settings name: PostgreSQL for a `postgres://` URL, else the

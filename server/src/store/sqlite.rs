@@ -1,10 +1,10 @@
 //! The embedded database: SQLite in WAL mode under the data dir.
 
 use super::{
-    Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus,
-    NewLink, NewReply, NewUser, OutboxItem, ProfileDue, QueueScope, ReplyContext, SessionRecord,
-    Store, TakeOutcome, Upload, User, parse_role,
+    Account, AuditEntry, Credentials, ExportConsumer, ExportConversation, ExportMedia,
+    ExportMessage, HomeLinked, IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue,
+    MediaRecord, MediaStatus, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue,
+    QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -928,7 +928,9 @@ impl Store for SqliteStore {
         };
         let k = sqlx::query(
             "SELECT k.network_id, k.handle, k.name, k.profile, a.channel AS brand_channel,
-                    a.name AS brand_name, a.network_id AS brand_network_id
+                    a.name AS brand_name, a.network_id AS brand_network_id,
+                    coalesce((SELECT f.send_image FROM account_features f
+                              WHERE f.account_id = a.account_id), 1) AS send_image
              FROM conversations c
              JOIN consumers k ON k.id = c.consumer_id
              JOIN linked_accounts a ON a.id = c.linked_account_id
@@ -948,8 +950,8 @@ impl Store for SqliteStore {
             channel: parse_word(k.get("brand_channel"))?,
             name: k.get("brand_name"),
             network_id: k.get("brand_network_id"),
-            // No admin switch yet (SocialConnect Home will add it): always on.
-            send_image: true,
+            // SocialConnect Home's switch.
+            send_image: k.get("send_image"),
         };
         let media_rows = sqlx::query(
             "SELECT d.id, d.message_id, d.kind, d.mime, d.bytes, d.source_url, d.stored_path,
@@ -1288,6 +1290,223 @@ impl Store for SqliteStore {
             poster_path: r.get("poster_path"),
         }))
     }
+
+    // Home
+
+    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>> {
+        let row = sqlx::query("SELECT * FROM linked_accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| linked_from(&r, parse_channel(r.get("channel"))?))
+            .transpose()
+    }
+
+    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>> {
+        sqlx::query("SELECT * FROM linked_accounts WHERE account_id = ? ORDER BY id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(HomeLinked {
+                    linked: linked_from(r, parse_channel(r.get("channel"))?)?,
+                    created_at: r.get("created_at"),
+                    created_by: r.get("created_by"),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE linked_accounts SET skill_id = ? WHERE id = ?")
+            .bind(skill_id)
+            .bind(linked_id)
+            .execute(&mut *tx)
+            .await?;
+        // Conversations nobody holds follow the channel to its new skill.
+        sqlx::query(
+            "UPDATE conversations SET skill_id = ?
+             WHERE linked_account_id = ? AND assigned_user_id IS NULL",
+        )
+        .bind(skill_id)
+        .bind(linked_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name FROM skills WHERE account_id = ? ORDER BY name COLLATE NOCASE, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, (SELECT group_concat(skill_id) FROM user_skills s
+                                     WHERE s.user_id = u.id) AS skills
+             FROM users u WHERE u.account_id = ? ORDER BY u.role, u.name COLLATE NOCASE, u.id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let skills: Option<String> = r.get("skills");
+                let mut ids: Vec<i64> = skills
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                ids.sort_unstable();
+                Ok((user_from(r)?, ids))
+            })
+            .collect()
+    }
+
+    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| user_from(&r))
+        .transpose()
+    }
+
+    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool> {
+        let on: Option<bool> =
+            sqlx::query_scalar("SELECT send_image FROM account_features WHERE account_id = ?")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(on.unwrap_or(true))
+    }
+
+    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO account_features (account_id, send_image) VALUES (?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
+        )
+        .bind(account_id)
+        .bind(on)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, account_id: i64, e: &AuditEntry) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (account_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(account_id)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = ?
+             ORDER BY at DESC, id DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+
+    async fn put_oauth_pending(&self, p: &OAuthPending) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_pending (id, account_id, user_id, session_binding, channel,
+                 request_token, secret_sealed, pages_sealed, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(p.account_id)
+        .bind(p.user_id)
+        .bind(&p.session_binding)
+        .bind(p.channel.as_str())
+        .bind(&p.request_token)
+        .bind(&p.secret_sealed)
+        .bind(&p.pages_sealed)
+        .bind(p.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE request_token = ?")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()> {
+        sqlx::query("UPDATE oauth_pending SET pages_sealed = ? WHERE id = ?")
+            .bind(pages_sealed)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()> {
+        match id {
+            Some(id) => sqlx::query("DELETE FROM oauth_pending WHERE id = ?").bind(id),
+            None => sqlx::query("DELETE FROM oauth_pending WHERE created_at < ?").bind(before),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn pending_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<OAuthPending> {
+    Ok(OAuthPending {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        user_id: r.get("user_id"),
+        session_binding: r.get("session_binding"),
+        channel: parse_channel(r.get("channel"))?,
+        request_token: r.get("request_token"),
+        secret_sealed: r.get("secret_sealed"),
+        pages_sealed: r.get("pages_sealed"),
+        created_at: r.get("created_at"),
+    })
 }
 
 impl SqliteStore {
