@@ -13,6 +13,7 @@ pub mod inbound;
 pub mod link;
 pub mod live;
 pub mod media;
+pub mod onboarding;
 pub mod outbound;
 pub mod profiles;
 pub mod seed;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub media: media::MediaHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
+    /// Sign-up requests: their live changes and rate limits.
+    pub onboarding: onboarding::Onboarding,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),
             live: live::Live::new(),
+            onboarding: onboarding::Onboarding::default(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -91,6 +95,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         outbound::ROUTES,
         uploads::ROUTES,
         media::ROUTES,
+        onboarding::ROUTES,
     ]
     .concat()
 }
@@ -121,6 +126,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inbound::router())
         .merge(outbound::router())
         .merge(conversations::router())
+        .merge(onboarding::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 

@@ -9,6 +9,7 @@ pub mod count;
 pub mod error;
 pub mod inbound;
 pub mod links;
+pub mod onboarding;
 pub mod vocab;
 
 pub use count::{Count, count};
