@@ -1,8 +1,10 @@
 //! The app's pages and the shell around the signed-in ones.
 
+mod onboarding;
 mod sign_in;
 mod workspace;
 
+pub use onboarding::{MarketingPage, SupportSignupsPage, ThankYouPage};
 pub use sign_in::SignInPage;
 pub use workspace::Workspace;
 
@@ -41,6 +43,7 @@ fn Shell(
                     </Show>
                 </nav>
                 <div class="sc-shell__account">
+                    <onboarding::QuickLaunch />
                     <span class="sc-shell__who">
                         {move || {
                             user()
