@@ -99,8 +99,14 @@ async fn next_event(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Option<i64>>) 
 /// admin, and a support user.
 async fn seed(server: &TestServer) {
     let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
-    let a = store.ensure_account("2000", "Northwind", false).await.unwrap();
-    let b = store.ensure_account("3000", "Contoso", false).await.unwrap();
+    let a = store
+        .ensure_account("2000", "Northwind", false)
+        .await
+        .unwrap();
+    let b = store
+        .ensure_account("3000", "Contoso", false)
+        .await
+        .unwrap();
     for (account, email, role) in [
         (Some(a.id), "admin@northwind.example", Role::Admin),
         (Some(a.id), "agent@northwind.example", Role::Agent),
@@ -151,7 +157,9 @@ async fn sign_up_chat_live_both_ways_enable_and_the_link_to_home() {
     // The brand writes; support hears of it live and reads it verbatim.
     let hostile = "<script>alert('x')</script> We'd like SocialConnect & more";
     let messages = format!("{url}/api/onboarding/requests/{id}/messages");
-    let (status, msg) = admin.post(&messages, json!({"text": format!("  {hostile}\u{0} ")})).await;
+    let (status, msg) = admin
+        .post(&messages, json!({"text": format!("  {hostile}\u{0} ")}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{msg}");
     assert_eq!(msg["text"], hostile);
     assert_eq!(msg["author"], "brand");
@@ -167,18 +175,25 @@ async fn sign_up_chat_live_both_ways_enable_and_the_link_to_home() {
         .expect("support sees the request");
     assert_eq!(listed["last_author"], "brand");
     assert_eq!(listed["messages"], 2, "greeting and the brand's message");
-    let (_, chat) = support.get(&format!("{url}/api/onboarding/requests/{id}")).await;
+    let (_, chat) = support
+        .get(&format!("{url}/api/onboarding/requests/{id}"))
+        .await;
     let texts: Vec<&str> = chat["messages"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["text"].as_str().unwrap())
         .collect();
-    assert!(texts[0].starts_with("Thank you for signing up"), "{texts:?}");
+    assert!(
+        texts[0].starts_with("Thank you for signing up"),
+        "{texts:?}"
+    );
     assert_eq!(texts[1], hostile);
 
     // Support answers; the brand hears of it live.
-    let (status, msg) = support.post(&messages, json!({"text": "Hello Northwind!"})).await;
+    let (status, msg) = support
+        .post(&messages, json!({"text": "Hello Northwind!"}))
+        .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(msg["author"], "support");
     assert_eq!(next_event(&mut admin_live).await, Some(id));
@@ -210,7 +225,10 @@ async fn sign_up_chat_live_both_ways_enable_and_the_link_to_home() {
         );
     }
     assert_eq!(support.get(&signup).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(support.post(&signup, json!({})).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        support.post(&signup, json!({})).await.0,
+        StatusCode::FORBIDDEN
+    );
 
     // Support enables: the account is on, the link is on the request and in the chat.
     let (status, enabled) = support.post(&format!("{chat_url}/enable"), json!({})).await;
@@ -225,13 +243,21 @@ async fn sign_up_chat_live_both_ways_enable_and_the_link_to_home() {
     let last = chat["messages"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["author"], "system");
     assert_eq!(last["link"], home.as_str());
-    assert!(last["text"].as_str().unwrap().contains("enabled for account 2000"));
+    assert!(
+        last["text"]
+            .as_str()
+            .unwrap()
+            .contains("enabled for account 2000")
+    );
     assert_eq!(chat["request"]["home_url"], home.as_str());
     // Enabling again changes nothing; brand 3000 stays off.
     let (status, _) = support.post(&format!("{chat_url}/enable"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
     let (_, chat2) = admin.get(&chat_url).await;
-    assert_eq!(chat2["messages"].as_array().unwrap().len(), chat["messages"].as_array().unwrap().len());
+    assert_eq!(
+        chat2["messages"].as_array().unwrap().len(),
+        chat["messages"].as_array().unwrap().len()
+    );
     let (_, me) = other.get(&format!("{url}/api/session")).await;
     assert_eq!(me["account"]["socialconnect_enabled"], false);
 }
@@ -249,14 +275,20 @@ async fn chat_text_and_sign_ups_are_bounded() {
     for (text, why) in [
         ("   ".to_owned(), "empty"),
         ("\u{1b}\u{7}".to_owned(), "only control characters"),
-        ("x".repeat(shared::onboarding::CHAT_MAX_CHARS + 1), "too long"),
+        (
+            "x".repeat(shared::onboarding::CHAT_MAX_CHARS + 1),
+            "too long",
+        ),
     ] {
         let (status, body) = admin.post(&messages, json!({"text": text})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
         assert_eq!(body["code"], "bad_request");
     }
     let (status, _) = admin
-        .post(&messages, json!({"text": "é".repeat(shared::onboarding::CHAT_MAX_CHARS)}))
+        .post(
+            &messages,
+            json!({"text": "é".repeat(shared::onboarding::CHAT_MAX_CHARS)}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "exactly the limit");
     // A body over the server's limit is refused before it is read.
@@ -285,7 +317,9 @@ async fn chat_text_and_sign_ups_are_bounded() {
     // So are chat messages: 30 a minute (one was sent above).
     let mut refused = 0;
     for i in 0..30 {
-        let (status, _) = admin.post(&messages, json!({"text": format!("m{i}")})).await;
+        let (status, _) = admin
+            .post(&messages, json!({"text": format!("m{i}")}))
+            .await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             refused += 1;
         } else {

@@ -199,7 +199,10 @@ mod tests {
 
     #[test]
     fn chat_text_is_trimmed_cleaned_and_bounded() {
-        assert_eq!(clean_chat_text("  hi\u{0}\u{7}\n there\t "), Ok("hi\n there".into()));
+        assert_eq!(
+            clean_chat_text("  hi\u{0}\u{7}\n there\t "),
+            Ok("hi\n there".into())
+        );
         assert!(clean_chat_text(" \u{1b} ").is_err());
         assert!(clean_chat_text(&"é".repeat(CHAT_MAX_CHARS)).is_ok());
         let err = clean_chat_text(&"x".repeat(CHAT_MAX_CHARS + 1)).unwrap_err();
@@ -220,8 +223,19 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(safe_next_path("/socialconnect/thank-you"), Some("/socialconnect/thank-you"));
-        for bad in ["//evil.example", "/\\evil.example", "https://evil.example", "javascript:alert(1)", "", "/a\\b", "/a\nb"] {
+        assert_eq!(
+            safe_next_path("/socialconnect/thank-you"),
+            Some("/socialconnect/thank-you")
+        );
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "",
+            "/a\\b",
+            "/a\nb",
+        ] {
             assert_eq!(safe_next_path(bad), None, "{bad:?}");
         }
     }

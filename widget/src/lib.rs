@@ -31,8 +31,10 @@ pub fn App() -> impl IntoView {
     let is_admin = move || auth.is_admin();
     let is_support = move || {
         auth.me.with(|m| {
-            m.as_ref()
-                .map(|me| me.as_ref().is_some_and(|me| me.role == shared::Role::Support))
+            m.as_ref().map(|me| {
+                me.as_ref()
+                    .is_some_and(|me| me.role == shared::Role::Support)
+            })
         })
     };
 

@@ -109,7 +109,10 @@ impl Limiter {
     fn allow(&self, key: i64, now: Instant) -> bool {
         let mut hits = self.hits.lock().unwrap_or_else(|e| e.into_inner());
         if hits.len() > 100_000 {
-            hits.retain(|_, v| v.last().is_some_and(|t| now.duration_since(*t) < self.window));
+            hits.retain(|_, v| {
+                v.last()
+                    .is_some_and(|t| now.duration_since(*t) < self.window)
+            });
         }
         let v = hits.entry(key).or_default();
         v.retain(|t| now.duration_since(*t) < self.window);
@@ -187,8 +190,7 @@ async fn sign_up(
     State(state): State<AppState>,
     session: Session,
 ) -> AppResult<(StatusCode, ApiJson<SignupRequest>)> {
-    let (Caller::Brand(account_id), Some(account)) = (caller(&session)?, &session.0.account)
-    else {
+    let (Caller::Brand(account_id), Some(account)) = (caller(&session)?, &session.0.account) else {
         return Err(AppError::forbidden());
     };
     if !state
@@ -342,7 +344,9 @@ async fn events(
                     _ = stopping.wait_for(|s| *s) => return None,
                 };
                 let event = match next {
-                    Ok((account, request)) if who == Caller::Support || who == Caller::Brand(account) => {
+                    Ok((account, request))
+                        if who == Caller::Support || who == Caller::Brand(account) =>
+                    {
                         SignupEvent {
                             request_id: Some(request),
                         }
@@ -379,6 +383,9 @@ mod tests {
     #[test]
     fn home_is_under_the_public_url() {
         assert_eq!(home_url("https://sc.example/"), "https://sc.example/home");
-        assert_eq!(home_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080/home");
+        assert_eq!(
+            home_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/home"
+        );
     }
 }

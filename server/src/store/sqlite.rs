@@ -3,8 +3,8 @@
 use super::{
     Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
     IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus,
-    NewChatMessage, NewLink, NewReply, NewUser, OutboxItem, ProfileDue, QueueScope, ReplyContext, SessionRecord,
-    Store, TakeOutcome, Upload, User, parse_role,
+    NewChatMessage, NewLink, NewReply, NewUser, OutboxItem, ProfileDue, QueueScope, ReplyContext,
+    SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -1676,8 +1676,9 @@ fn signup_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<SignupRequest> {
         id: r.get("id"),
         account_number: r.get("number"),
         account_name: r.get("account_name"),
-        status: SignupStatus::parse(&status)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown sign-up status {status:?}")))?,
+        status: SignupStatus::parse(&status).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("unknown sign-up status {status:?}"))
+        })?,
         requested_by: requester.map(|n| match email {
             Some(e) => format!("{n} <{e}>"),
             None => n,

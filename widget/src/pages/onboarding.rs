@@ -134,7 +134,13 @@ pub fn MarketingPage() -> impl IntoView {
             Err(e) => account_error.set(Some(e)),
         }
     };
-    let signup_error = move || signup.value().get().and_then(Result::err).map(|e| e.message);
+    let signup_error = move || {
+        signup
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.message)
+    };
 
     let action = move || match auth.me.get() {
         None => view! { <p class="sc-onb__muted">"Checking who you are…"</p> }.into_any(),
@@ -265,7 +271,9 @@ pub fn ThankYouPage() -> impl IntoView {
     leptos::task::spawn_local(async move {
         request.set(Some(ensure_request().await));
     });
-    let id = Memo::new(move |_| request.with(|r| r.as_ref().and_then(|r| r.as_ref().ok().map(|r| r.id))));
+    let id = Memo::new(move |_| {
+        request.with(|r| r.as_ref().and_then(|r| r.as_ref().ok().map(|r| r.id)))
+    });
     let loaded = LocalResource::new(move || {
         live.changes.track();
         let id = id.get();
@@ -278,7 +286,10 @@ pub fn ThankYouPage() -> impl IntoView {
     });
     let current = Signal::derive(move || loaded.get().flatten());
     let enabled = Memo::new(move |_| {
-        current.with(|c| c.as_ref().is_some_and(|c| c.request.status == SignupStatus::Enabled))
+        current.with(|c| {
+            c.as_ref()
+                .is_some_and(|c| c.request.status == SignupStatus::Enabled)
+        })
     });
     // Once enabled, learn the account's new state, so SocialConnect Home opens.
     Effect::new(move |_| {
@@ -290,7 +301,12 @@ pub fn ThankYouPage() -> impl IntoView {
             });
         }
     });
-    let error = move || request.with(|r| r.as_ref().and_then(|r| r.as_ref().err().map(|e| e.message.clone())));
+    let error = move || {
+        request.with(|r| {
+            r.as_ref()
+                .and_then(|r| r.as_ref().err().map(|e| e.message.clone()))
+        })
+    };
     let is_admin = move || auth.is_admin() == Some(true);
 
     view! {
@@ -388,7 +404,8 @@ fn ChatWindow(
             Err(e) => problem.set(Some(e)),
         }
     };
-    let messages = move || chat.with(|c| c.as_ref().map(|c| c.messages.clone()).unwrap_or_default());
+    let messages =
+        move || chat.with(|c| c.as_ref().map(|c| c.messages.clone()).unwrap_or_default());
     view! {
         <section class="sc-chat" aria-labelledby="sc-chat-title">
             <h2 id="sc-chat-title" class="sc-chat__title">"Chat with support"</h2>
@@ -447,9 +464,8 @@ fn ChatLine(m: ChatMessage) -> impl IntoView {
 pub fn SupportSignupsPage() -> impl IntoView {
     let live = use_signup_live();
     let query = use_query_map();
-    let selected = Memo::new(move |_| {
-        query.with(|q| q.get("request").and_then(|s| s.parse::<i64>().ok()))
-    });
+    let selected =
+        Memo::new(move |_| query.with(|q| q.get("request").and_then(|s| s.parse::<i64>().ok())));
     let list = LocalResource::new(move || {
         live.changes.track();
         async move {
@@ -476,7 +492,13 @@ pub fn SupportSignupsPage() -> impl IntoView {
             list.refetch();
         }
     });
-    let enable_error = move || enabling.value().get().and_then(Result::err).map(|e| e.message);
+    let enable_error = move || {
+        enabling
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.message)
+    };
     let requests = move || list.get().unwrap_or_default();
 
     view! {
