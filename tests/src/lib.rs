@@ -337,6 +337,11 @@ impl Harness {
         bail!("server never became healthy")
     }
 
+    /// The running server's data dir, for a test that adds to the store beside it.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub async fn open(&self, path: &str) -> Result<()> {
         self.browser.goto(&format!("{}{path}", self.url)).await?;
         Ok(())
