@@ -1829,4 +1829,88 @@ mod tests {
         assert!(store.session("h", 200).await.unwrap().is_none());
         assert_eq!(store.purge_sessions(200).await.unwrap(), 1);
     }
+
+    // Onboarding
+    #[tokio::test]
+    async fn one_sign_up_per_account_and_enabling_switches_the_account_on() {
+        let (_dir, store) = store().await;
+        let acct = store
+            .ensure_account("2000", "Northwind", false)
+            .await
+            .unwrap();
+        let user = store
+            .create_user(NewUser {
+                account_id: Some(acct.id),
+                email: "a@n.example",
+                name: "Nora",
+                role: shared::Role::Admin,
+                password_hash: "x",
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let (first, made) = store
+            .signup_create(acct.id, user.id, "hello", 1_000)
+            .await
+            .unwrap();
+        assert!(made);
+        assert_eq!(first.status, SignupStatus::Open);
+        assert_eq!(first.requested_by.as_deref(), Some("Nora <a@n.example>"));
+        let (again, made) = store
+            .signup_create(acct.id, user.id, "hello", 2_000)
+            .await
+            .unwrap();
+        assert!(!made);
+        assert_eq!(again.id, first.id);
+        assert_eq!(
+            store.signup_messages(first.id).await.unwrap().len(),
+            1,
+            "one greeting"
+        );
+
+        let system = NewChatMessage {
+            request_id: first.id,
+            author_id: None,
+            author: ChatAuthor::System,
+            author_name: "SocialConnect",
+            text: "enabled",
+            link: Some("https://sc.example/home"),
+            now_ms: 3_000,
+        };
+        let enabled = store
+            .signup_enable(first.id, user.id, "https://sc.example/home", system.clone())
+            .await
+            .unwrap();
+        assert_eq!(enabled.status, SignupStatus::Enabled);
+        assert_eq!(enabled.home_url.as_deref(), Some("https://sc.example/home"));
+        assert_eq!(enabled.last_author, Some(ChatAuthor::System));
+        assert!(
+            store
+                .account_by_id(acct.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .socialconnect_enabled
+        );
+        let chat = store.signup_messages(first.id).await.unwrap();
+        assert_eq!(
+            chat.last().unwrap().link.as_deref(),
+            Some("https://sc.example/home")
+        );
+        assert!(
+            store
+                .signup_enable(
+                    first.id + 1,
+                    user.id,
+                    "x",
+                    NewChatMessage {
+                        request_id: first.id + 1,
+                        ..system
+                    }
+                )
+                .await
+                .is_err(),
+            "no such request"
+        );
+    }
 }
