@@ -59,7 +59,12 @@ pub fn App() -> impl IntoView {
                 <ProtectedRoute
                     path=path!("/socialconnect/thank-you")
                     condition=signed_in
-                    redirect_path=|| shared::onboarding::MARKETING_PATH
+                    redirect_path=|| {
+                        format!(
+                            "{SIGN_IN_PATH}?next={}",
+                            shared::onboarding::encode_component(shared::onboarding::THANK_YOU_PATH)
+                        )
+                    }
                     view=ThankYouPage
                 />
                 <ProtectedRoute

@@ -41,9 +41,9 @@ fn Shell(
                     <Show when=move || auth.is_admin() == Some(true)>
                         <A href="/home">"SocialConnect Home"</A>
                     </Show>
+                    <onboarding::QuickLaunch />
                 </nav>
                 <div class="sc-shell__account">
-                    <onboarding::QuickLaunch />
                     <span class="sc-shell__who">
                         {move || {
                             user()

@@ -291,12 +291,15 @@ pub fn ThankYouPage() -> impl IntoView {
                 .is_some_and(|c| c.request.status == SignupStatus::Enabled)
         })
     });
-    // Once enabled, learn the account's new state, so SocialConnect Home opens.
+    // Once enabled, the signed-in account is too. Untracked: setting `auth.me` rebuilds
+    // every protected page (this one included), which would start it all over again.
     Effect::new(move |_| {
         if enabled.get() {
-            leptos::task::spawn_local(async move {
-                if let Ok(me) = api::session().await {
-                    auth.me.set(Some(me));
+            auth.me.update_untracked(|m| {
+                if let Some(Some(me)) = m
+                    && let Some(a) = &mut me.account
+                {
+                    a.socialconnect_enabled = true;
                 }
             });
         }
