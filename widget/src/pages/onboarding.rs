@@ -409,10 +409,26 @@ fn ChatWindow(
     };
     let messages =
         move || chat.with(|c| c.as_ref().map(|c| c.messages.clone()).unwrap_or_default());
+    // Keep the newest message in sight, as chats do.
+    let log = NodeRef::<leptos::html::Ol>::new();
+    Effect::new(move |_| {
+        chat.track();
+        request_animation_frame(move || {
+            if let Some(el) = log.get_untracked() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        });
+    });
     view! {
         <section class="sc-chat" aria-labelledby="sc-chat-title">
             <h2 id="sc-chat-title" class="sc-chat__title">"Chat with support"</h2>
-            <ol class="sc-chat__log" role="log" aria-live="polite" aria-label="Messages">
+            <ol
+                class="sc-chat__log"
+                role="log"
+                aria-live="polite"
+                aria-label="Messages"
+                node_ref=log
+            >
                 <For each=messages key=|m| m.id let:m>
                     <ChatLine m />
                 </For>
