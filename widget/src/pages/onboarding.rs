@@ -80,7 +80,7 @@ pub fn QuickLaunch() -> impl IntoView {
         >
             <button
                 type="button"
-                class="sc-button sc-button--quiet sc-quick__toggle"
+                class="sc-quick__toggle"
                 aria-haspopup="true"
                 aria-expanded=move || open.get().to_string()
                 aria-controls="sc-quick-menu"
