@@ -52,6 +52,14 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            // SQLite rolls a transaction back by itself on a full disk or an I/O error; the
+            // driver's own count of open transactions then stays up (its ROLLBACK fails),
+            // and its next BEGIN would be a mere SAVEPOINT whose "commit" stores nothing. A
+            // connection coming back still counting a transaction is closed, not reused.
+            .after_release(|conn, _| {
+                let clean = !sqlx::Connection::is_in_transaction(conn);
+                Box::pin(async move { Ok(clean) })
+            })
             .connect_with(options)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
@@ -1474,23 +1482,55 @@ impl SqliteStore {
             }
         };
         let mut outcomes = Vec::with_capacity(jobs.len());
+        // Set when the transaction itself is in doubt: then no job may be answered stored.
+        let mut broken: Option<String> = None;
         for job in &jobs {
-            let outcome = match sqlx::Connection::begin(&mut *tx).await {
-                Ok(mut sp) => {
-                    match ingest_in(&mut sp, &job.linked, &job.messages, job.now_ms).await {
-                        Ok(report) => sp.commit().await.map(|()| report).map_err(AppError::from),
-                        Err(e) => Err(e),
-                    }
+            let mut sp = match sqlx::Connection::begin(&mut *tx).await {
+                Ok(sp) => sp,
+                Err(e) => {
+                    broken = Some(AppError::from(e).to_string());
+                    break;
                 }
-                Err(e) => Err(AppError::from(e)),
             };
-            outcomes.push(outcome);
+            match ingest_in(&mut sp, &job.linked, &job.messages, job.now_ms).await {
+                Ok(report) => match sp.commit().await {
+                    Ok(()) => outcomes.push(Ok(report)),
+                    Err(e) => {
+                        broken = Some(AppError::from(e).to_string());
+                        break;
+                    }
+                },
+                // A full disk, an I/O error or a lock fails every job alike.
+                Err(AppError::Unavailable(why)) => {
+                    broken = Some(why);
+                    break;
+                }
+                Err(e) => {
+                    // SQLite may have rolled the whole transaction back on a failed
+                    // statement (SQLITE_FULL, SQLITE_IOERR, ...): the savepoint is gone then,
+                    // and the jobs before this one with it.
+                    if let Err(gone) = sp.rollback().await {
+                        broken = Some(AppError::from(gone).to_string());
+                        break;
+                    }
+                    outcomes.push(Err(e));
+                }
+            }
         }
-        let committed = tx.commit().await.map_err(|e| AppError::from(e).to_string());
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
-            let answer = match (&committed, outcome) {
-                (Ok(()), outcome) => outcome,
-                (Err(e), _) => Err(AppError::Unavailable(e.clone())),
+        let committed = match broken {
+            Some(why) => {
+                let _ = tx.rollback().await;
+                Err(why)
+            }
+            None => tx.commit().await.map_err(|e| AppError::from(e).to_string()),
+        };
+        let mut outcomes = outcomes.into_iter();
+        for job in jobs {
+            let answer = match &committed {
+                Ok(()) => outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(AppError::Unavailable("not stored".into()))),
+                Err(e) => Err(AppError::Unavailable(e.clone())),
             };
             let _ = job.done.send(answer);
         }
