@@ -14,6 +14,7 @@ pub mod inbound;
 pub mod link;
 pub mod live;
 pub mod media;
+pub mod onboarding;
 pub mod outbound;
 pub mod profiles;
 pub mod seed;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub media: media::MediaHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
+    /// Sign-up requests: their live changes and rate limits.
+    pub onboarding: onboarding::Onboarding,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),
             live: live::Live::new(),
+            onboarding: onboarding::Onboarding::default(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -92,6 +96,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         outbound::ROUTES,
         uploads::ROUTES,
         media::ROUTES,
+        onboarding::ROUTES,
         // Last: the authorisation matrix unlinks accounts through them.
         home::ROUTES,
     ]
@@ -125,6 +130,7 @@ pub fn app(state: AppState) -> Router {
         .merge(outbound::router())
         .merge(conversations::router())
         .merge(home::router())
+        .merge(onboarding::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 

@@ -13,8 +13,9 @@ use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use server::store::{MediaCopy, MediaStatus, NewLink, NewUser, SqliteStore, Store};
+use server::store::{MediaCopy, MediaStatus, NewChatMessage, NewLink, NewUser, SqliteStore, Store};
 use sha2::Digest;
+use shared::onboarding::ChatAuthor;
 use shared::{Channel, Role};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -231,14 +232,21 @@ async fn seed_brand(
     }
 }
 
-/// The request for a route against a brand's resource (`None`: a route without one).
-fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Body) {
+/// The request for a route against a brand's resource (`None`: a route without one);
+/// `signup` is that brand's sign-up request.
+fn request_for(
+    method: &str,
+    path: &str,
+    target: Option<&Brand>,
+    signup: Option<i64>,
+) -> (String, Body) {
     let id = match target {
         Some(b) if path.starts_with("/media/") => b.media,
         Some(b) if path.starts_with("/api/home/accounts/") => b.linked,
         Some(b) if path.starts_with("/api/home/people/") => b.agent,
         // A sign-in flow nobody started.
         Some(_) if path.starts_with("/api/home/pending/") => 0,
+        Some(_) if path.starts_with("/api/onboarding/") => signup.unwrap_or_default(),
         Some(b) => b.conversation,
         None => 0,
     };
@@ -250,6 +258,7 @@ fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Bod
             Body::Json(json!({"text":"hello","mode":"private"}))
         }
         ("POST", "/api/uploads") => Body::Png,
+        ("POST", "/api/onboarding/requests/{id}/messages") => Body::Json(json!({"text":"hello"})),
         ("POST", "/api/uploads/from-url") => Body::Json(json!({"url":"http://127.0.0.1:9/x.png"})),
         ("POST", "/api/home/pending/{id}") => Body::Json(json!({"page_id":"PAGE-ALPHA-1"})),
         ("PUT", "/api/home/accounts/{id}/skill") => {
@@ -274,6 +283,22 @@ enum Body {
 /// Routes only a brand's admins may use.
 fn admin_only(path: &str) -> bool {
     path.starts_with("/api/home") || path.starts_with("/oauth/")
+}
+
+/// What onboarding's routes answer: support sees and answers every sign-up request and
+/// alone enables one; a brand user has their own account's request (another brand's is
+/// 404) and no support-only route.
+fn onboarding_expect(who: Who, method: &str, path: &str, other_brand: bool) -> &'static [u16] {
+    let support_only = path == "/api/onboarding/requests" || path.ends_with("/enable");
+    match (who, method, path) {
+        (Who::Support, _, "/api/onboarding/signup") => &[403],
+        (Who::Support, "POST", _) if path.ends_with("/messages") => &[201],
+        (Who::Support, _, _) => &[200],
+        _ if support_only => &[403],
+        _ if other_brand => &[404],
+        (_, "POST", _) if path.ends_with("/messages") => &[201],
+        _ => &[200],
+    }
 }
 
 /// What a route answers a brand user for their own brand's resource.
@@ -349,6 +374,30 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
         users.push((who, user.id));
     }
     let user_id = |who: Who| users.iter().find(|(w, _)| *w == who).map(|(_, id)| *id);
+    // Each brand's sign-up request, its chat holding the brand's secret text.
+    let mut signups = Vec::new();
+    for (account, who, brand) in [
+        (a.id, Who::AgentA, &brands[0]),
+        (b.id, Who::AgentB, &brands[1]),
+    ] {
+        let (request, _) = store
+            .signup_create(account, user_id(who).unwrap(), "welcome", 1)
+            .await
+            .unwrap();
+        store
+            .signup_add_message(NewChatMessage {
+                request_id: request.id,
+                author_id: user_id(who),
+                author: ChatAuthor::Brand,
+                author_name: "someone",
+                text: brand.secret_text,
+                link: None,
+                now_ms: 2,
+            })
+            .await
+            .unwrap();
+        signups.push(request.id);
+    }
 
     // Redirects are part of what is checked (the OAuth callbacks answer with one).
     let http = reqwest::Client::builder()
@@ -381,7 +430,12 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                         Some(id) => Some(session(&store, id).await),
                         None => None,
                     };
-                    let (concrete, body) = request_for(method, path, target.map(|t| &brands[t]));
+                    let (concrete, body) = request_for(
+                        method,
+                        path,
+                        target.map(|t| &brands[t]),
+                        target.map(|t| signups[t]),
+                    );
                     let mut req = http.request(
                         Method::from_bytes(method.as_bytes()).unwrap(),
                         format!("{}{concrete}", server.url),
@@ -399,7 +453,7 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                     };
                     let res = req.send().await.unwrap();
                     let status = res.status().as_u16();
-                    let is_sse = path == "/api/events" && status == 200;
+                    let is_sse = path.ends_with("/events") && status == 200;
                     let text = if is_sse {
                         String::new() // a stream that never ends; its status is the check
                     } else {
@@ -409,6 +463,12 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                         (Who::Nobody, _) => &[401],
                         (_, false) => &[403],
                         _ if path == "/api/session" => &[200, 204],
+                        _ if path.starts_with("/api/onboarding/") => onboarding_expect(
+                            who,
+                            method,
+                            path,
+                            target.is_some_and(|t| Some(t) != who.brand()),
+                        ),
                         (Who::Support, _) => &[403],
                         // SocialConnect Home is for the brand's admins only.
                         (w, _) if admin_only(path) && !w.is_admin() => &[403],
@@ -433,7 +493,12 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                     }
                     // No response may carry a brand's data to someone outside it.
                     checks += 1;
+                    // Support staff answer every brand's sign-up chat.
+                    let entitled = who == Who::Support && path.starts_with("/api/onboarding/");
                     for (i, brand) in brands.iter().enumerate() {
+                        if entitled {
+                            break;
+                        }
                         if Some(i) == who.brand() {
                             continue;
                         }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod home;
 pub mod inbound;
 pub mod links;
+pub mod onboarding;
 pub mod vocab;
 
 pub use count::{Count, count};

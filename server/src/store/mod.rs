@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
 use shared::inbound::{InboundMessage, MediaKind};
+use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
 use std::sync::Arc;
@@ -554,6 +555,44 @@ pub trait Store: Send + Sync + 'static {
     async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()>;
     /// Removes one flow, or (`None`) every flow started before `before`.
     async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()>;
+    // Onboarding
+    /// The account's sign-up request, made now by `user_id` (with the chat's first,
+    /// system line `greeting`) unless the account has one; `true` when it was made.
+    async fn signup_create(
+        &self,
+        account_id: i64,
+        user_id: i64,
+        greeting: &str,
+        now_ms: i64,
+    ) -> AppResult<(SignupRequest, bool)>;
+    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>>;
+    /// A request and the brand account it belongs to.
+    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>>;
+    /// Every request, open ones first, then latest first.
+    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>>;
+    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>>;
+    async fn signup_add_message(&self, message: NewChatMessage<'_>) -> AppResult<ChatMessage>;
+    /// Enables SocialConnect for the request's account, records who did and the link to
+    /// SocialConnect Home, and adds `message` (the link) to the chat, in one transaction.
+    async fn signup_enable(
+        &self,
+        request_id: i64,
+        by_user: i64,
+        home_url: &str,
+        message: NewChatMessage<'_>,
+    ) -> AppResult<SignupRequest>;
+}
+
+/// A chat line to store (onboarding).
+#[derive(Debug, Clone)]
+pub struct NewChatMessage<'a> {
+    pub request_id: i64,
+    pub author_id: Option<i64>,
+    pub author: ChatAuthor,
+    pub author_name: &'a str,
+    pub text: &'a str,
+    pub link: Option<&'a str>,
+    pub now_ms: i64,
 }
 
 /// Opens the storage the settings name: PostgreSQL for a `postgres://` URL, else the

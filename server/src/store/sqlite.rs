@@ -3,8 +3,9 @@
 use super::{
     Account, AuditEntry, Credentials, ExportConsumer, ExportConversation, ExportMedia,
     ExportMessage, HomeLinked, IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue,
-    MediaRecord, MediaStatus, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue,
-    QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
+    MediaRecord, MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem,
+    ProfileDue, QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User,
+    parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -15,6 +16,7 @@ use shared::api::{
     LinePreview, Profile, QueueItem, QueueView, Transcript,
 };
 use shared::inbound::{Change, InboundMessage};
+use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest, SignupStatus};
 use shared::{Channel, ErrorCode, ReplyMode, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -1493,6 +1495,155 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+
+    // Onboarding
+    async fn signup_create(
+        &self,
+        account_id: i64,
+        user_id: i64,
+        greeting: &str,
+        now_ms: i64,
+    ) -> AppResult<(SignupRequest, bool)> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let made: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO signup_requests (account_id, requested_by, status, created_at)
+             VALUES (?, ?, 'open', ?)
+             ON CONFLICT (account_id) DO NOTHING RETURNING id",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = made {
+            sqlx::query(
+                "INSERT INTO signup_messages (request_id, author, author_name, text, created_at)
+                 VALUES (?, 'system', 'SocialConnect', ?, ?)",
+            )
+            .bind(id)
+            .bind(greeting)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        drop(_writing);
+        let request = self
+            .signup_of_account(account_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))?;
+        Ok((request, made.is_some()))
+    }
+
+    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>> {
+        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.account_id = ?"))
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(signup_from).transpose()
+    }
+
+    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>> {
+        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|r| Ok((r.get("account_id"), signup_from(r)?)))
+            .transpose()
+    }
+
+    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>> {
+        let rows = sqlx::query(&format!(
+            "{SIGNUP_SELECT} ORDER BY r.status = 'enabled', r.created_at DESC, r.id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(signup_from).collect()
+    }
+
+    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, author, author_name, text, link, created_at FROM signup_messages
+             WHERE request_id = ? ORDER BY id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chat_from).collect()
+    }
+
+    async fn signup_add_message(&self, m: NewChatMessage<'_>) -> AppResult<ChatMessage> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO signup_messages
+                 (request_id, author_id, author, author_name, text, link, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(m.request_id)
+        .bind(m.author_id)
+        .bind(m.author.as_str())
+        .bind(m.author_name)
+        .bind(m.text)
+        .bind(m.link)
+        .bind(m.now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ChatMessage {
+            id,
+            author: m.author,
+            author_name: m.author_name.to_owned(),
+            text: m.text.to_owned(),
+            link: m.link.map(str::to_owned),
+            created_at: rfc3339(m.now_ms),
+        })
+    }
+
+    async fn signup_enable(
+        &self,
+        request_id: i64,
+        by_user: i64,
+        home_url: &str,
+        m: NewChatMessage<'_>,
+    ) -> AppResult<SignupRequest> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let account_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE signup_requests SET status = 'enabled', enabled_at = ?, enabled_by = ?,
+                 home_url = ?
+             WHERE id = ? RETURNING account_id",
+        )
+        .bind(m.now_ms)
+        .bind(by_user)
+        .bind(home_url)
+        .bind(request_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let account_id = account_id.ok_or_else(|| AppError::not_found("sign-up request"))?;
+        sqlx::query("UPDATE accounts SET socialconnect_enabled = 1 WHERE id = ?")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signup_messages
+                 (request_id, author_id, author, author_name, text, link, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(request_id)
+        .bind(m.author_id)
+        .bind(m.author.as_str())
+        .bind(m.author_name)
+        .bind(m.text)
+        .bind(m.link)
+        .bind(m.now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        drop(_writing);
+        self.signup_of_account(account_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))
+    }
 }
 
 fn pending_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<OAuthPending> {
@@ -1899,6 +2050,55 @@ fn export_kind(kind: String) -> String {
     }
 }
 
+// Onboarding
+const SIGNUP_SELECT: &str = "SELECT r.id, r.account_id, r.status, r.created_at, r.enabled_at,
+        r.home_url, a.number, a.name AS account_name,
+        u.name AS requester_name, u.email AS requester_email,
+        (SELECT count(*) FROM signup_messages m WHERE m.request_id = r.id) AS messages,
+        (SELECT m.author FROM signup_messages m WHERE m.request_id = r.id
+         ORDER BY m.id DESC LIMIT 1) AS last_author
+    FROM signup_requests r
+    JOIN accounts a ON a.id = r.account_id
+    LEFT JOIN users u ON u.id = r.requested_by";
+
+fn signup_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<SignupRequest> {
+    let status: String = r.get("status");
+    let requester: Option<String> = r.get("requester_name");
+    let email: Option<String> = r.get("requester_email");
+    Ok(SignupRequest {
+        id: r.get("id"),
+        account_number: r.get("number"),
+        account_name: r.get("account_name"),
+        status: SignupStatus::parse(&status).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("unknown sign-up status {status:?}"))
+        })?,
+        requested_by: requester.map(|n| match email {
+            Some(e) => format!("{n} <{e}>"),
+            None => n,
+        }),
+        created_at: rfc3339(r.get("created_at")),
+        enabled_at: r.get::<Option<i64>, _>("enabled_at").map(rfc3339),
+        home_url: r.get("home_url"),
+        messages: r.get("messages"),
+        last_author: r
+            .get::<Option<String>, _>("last_author")
+            .and_then(|a| ChatAuthor::parse(&a)),
+    })
+}
+
+fn chat_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<ChatMessage> {
+    let author: String = r.get("author");
+    Ok(ChatMessage {
+        id: r.get("id"),
+        author: ChatAuthor::parse(&author)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown chat author {author:?}")))?,
+        author_name: r.get("author_name"),
+        text: r.get("text"),
+        link: r.get("link"),
+        created_at: rfc3339(r.get("created_at")),
+    })
+}
+
 /// RFC 3339 in UTC with milliseconds always present, so times sort as text too.
 fn rfc3339(ms: i64) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
@@ -2021,5 +2221,89 @@ mod tests {
         assert_eq!(live.account.unwrap().number, "1");
         assert!(store.session("h", 200).await.unwrap().is_none());
         assert_eq!(store.purge_sessions(200).await.unwrap(), 1);
+    }
+
+    // Onboarding
+    #[tokio::test]
+    async fn one_sign_up_per_account_and_enabling_switches_the_account_on() {
+        let (_dir, store) = store().await;
+        let acct = store
+            .ensure_account("2000", "Northwind", false)
+            .await
+            .unwrap();
+        let user = store
+            .create_user(NewUser {
+                account_id: Some(acct.id),
+                email: "a@n.example",
+                name: "Nora",
+                role: shared::Role::Admin,
+                password_hash: "x",
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let (first, made) = store
+            .signup_create(acct.id, user.id, "hello", 1_000)
+            .await
+            .unwrap();
+        assert!(made);
+        assert_eq!(first.status, SignupStatus::Open);
+        assert_eq!(first.requested_by.as_deref(), Some("Nora <a@n.example>"));
+        let (again, made) = store
+            .signup_create(acct.id, user.id, "hello", 2_000)
+            .await
+            .unwrap();
+        assert!(!made);
+        assert_eq!(again.id, first.id);
+        assert_eq!(
+            store.signup_messages(first.id).await.unwrap().len(),
+            1,
+            "one greeting"
+        );
+
+        let system = NewChatMessage {
+            request_id: first.id,
+            author_id: None,
+            author: ChatAuthor::System,
+            author_name: "SocialConnect",
+            text: "enabled",
+            link: Some("https://sc.example/home"),
+            now_ms: 3_000,
+        };
+        let enabled = store
+            .signup_enable(first.id, user.id, "https://sc.example/home", system.clone())
+            .await
+            .unwrap();
+        assert_eq!(enabled.status, SignupStatus::Enabled);
+        assert_eq!(enabled.home_url.as_deref(), Some("https://sc.example/home"));
+        assert_eq!(enabled.last_author, Some(ChatAuthor::System));
+        assert!(
+            store
+                .account_by_id(acct.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .socialconnect_enabled
+        );
+        let chat = store.signup_messages(first.id).await.unwrap();
+        assert_eq!(
+            chat.last().unwrap().link.as_deref(),
+            Some("https://sc.example/home")
+        );
+        assert!(
+            store
+                .signup_enable(
+                    first.id + 1,
+                    user.id,
+                    "x",
+                    NewChatMessage {
+                        request_id: first.id + 1,
+                        ..system
+                    }
+                )
+                .await
+                .is_err(),
+            "no such request"
+        );
     }
 }

@@ -1,10 +1,12 @@
 //! The app's pages and the shell around the signed-in ones.
 
 mod home;
+mod onboarding;
 mod sign_in;
 mod workspace;
 
 pub use home::Home;
+pub use onboarding::{MarketingPage, SupportSignupsPage, ThankYouPage};
 pub use sign_in::SignInPage;
 pub use workspace::Workspace;
 
@@ -41,6 +43,7 @@ fn Shell(
                     <Show when=move || auth.is_admin() == Some(true)>
                         <A href="/home">"SocialConnect Home"</A>
                     </Show>
+                    <onboarding::QuickLaunch />
                 </nav>
                 <div class="sc-shell__account">
                     <span class="sc-shell__who">
