@@ -274,6 +274,44 @@ async fn facebook_login_links_the_picked_page_and_no_token_reaches_the_browser()
     );
 }
 
+/// Linking waits for support to enable SocialConnect for the account (onboarding).
+#[tokio::test]
+async fn an_account_not_yet_enabled_cannot_start_linking() {
+    let (server, _sb) = world().await;
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store
+        .ensure_account("3131", "Not Yet", false)
+        .await
+        .unwrap();
+    store
+        .create_user(server::store::NewUser {
+            account_id: Some(account.id),
+            email: "admin@notyet.example",
+            name: "Nia Admin",
+            role: shared::Role::Admin,
+            password_hash: &server::auth::hash_password("not-yet-pw".into())
+                .await
+                .unwrap(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let admin = Admin::sign_in(&server.url, "3131", "admin@notyet.example", "not-yet-pw").await;
+    for network in ["facebook", "twitter"] {
+        let (status, body) = admin
+            .post(&format!("/api/home/link/{network}"), json!({}))
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("not enabled"));
+    }
+    assert!(
+        admin.home().await["accounts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn a_cancelled_or_forged_facebook_sign_in_links_nothing() {
     let (server, sb) = world().await;

@@ -89,6 +89,8 @@ struct Admin {
     account_id: i64,
     account_number: String,
     account_name: String,
+    /// Whether support has enabled SocialConnect for the account (onboarding).
+    enabled: bool,
     /// Who the audit log names.
     actor: String,
     /// Ties a sign-in flow to this browser session: a hash of the session's CSRF token,
@@ -108,6 +110,7 @@ fn admin(session: &Session) -> AppResult<Admin> {
         account_id: account.id,
         account_number: account.number.clone(),
         account_name: account.name.clone(),
+        enabled: account.socialconnect_enabled,
         actor: format!("{} ({})", user.name, user.email),
         binding: hex::encode(Sha256::digest(session.0.csrf_token.as_bytes())),
     })
@@ -250,6 +253,14 @@ fn network_off(channel: Channel) -> AppError {
 }
 
 async fn begin(state: &AppState, admin: &Admin, channel: Channel) -> AppResult<String> {
+    if !admin.enabled {
+        // Pages and accounts are linked once support has set the account up.
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "SocialConnect is not enabled for this account yet: sign up at /socialconnect and \
+             support will enable it",
+        ));
+    }
     let store = state.store.as_ref();
     store
         .delete_oauth_pending(None, now_secs() - PENDING_TTL_SECS)
