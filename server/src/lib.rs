@@ -2,6 +2,7 @@
 //! listener until a shutdown signal, so tests start it on `127.0.0.1:0`.
 
 pub mod auth;
+pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod connectors;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub media: media::MediaHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
+    /// Wakes the automation worker (bots).
+    pub automation: automation::AutomationHandle,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),
             live: live::Live::new(),
+            automation: automation::AutomationHandle::default(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -91,6 +95,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         outbound::ROUTES,
         uploads::ROUTES,
         media::ROUTES,
+        automation::ROUTES,
     ]
     .concat()
 }
@@ -107,6 +112,7 @@ pub fn public_routes() -> Vec<(&'static str, &'static str)> {
         auth::PUBLIC_ROUTES,
         inbound::PUBLIC_ROUTES,
         uploads::PUBLIC_ROUTES,
+        automation::PUBLIC_ROUTES,
     ]
     .concat()
 }
@@ -121,6 +127,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inbound::router())
         .merge(outbound::router())
         .merge(conversations::router())
+        .merge(automation::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
@@ -196,6 +203,7 @@ pub async fn run(
     outbound::spawn_sender(state.clone());
     profiles::spawn_fetcher(state.clone());
     media::spawn_fetcher(state.clone());
+    automation::spawn_worker(state.clone());
     let live = state.live.clone();
 
     {

@@ -28,6 +28,8 @@ struct Brand {
     conversation: i64,
     media: i64,
     upload: i64,
+    /// The linked page (automation settings are per linked page or account).
+    linked: i64,
 }
 
 impl Brand {
@@ -109,7 +111,7 @@ async fn seed_brand(
     secret_text: &'static str,
 ) -> Brand {
     let skill = store.ensure_skill(account_id, "social").await.unwrap();
-    store
+    let linked = store
         .link(NewLink {
             account_id,
             channel: Channel::Facebook,
@@ -121,7 +123,8 @@ async fn seed_brand(
             created_by: "test",
         })
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let body = json!({"object":"page","entry":[{"id":page,"time":1,"messaging":[{
         "sender":{"id":psid},"recipient":{"id":page},"timestamp":1_700_000_000_000i64,
         "message":{"mid":format!("mid-{psid}"),"text":secret_text,"attachments":[
@@ -201,6 +204,7 @@ async fn seed_brand(
         conversation,
         media,
         upload,
+        linked,
     }
 }
 
@@ -208,6 +212,7 @@ async fn seed_brand(
 fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Body) {
     let id = match target {
         Some(b) if path.starts_with("/media/") => b.media,
+        Some(b) if path.starts_with("/api/automation/") => b.linked,
         Some(b) => b.conversation,
         None => 0,
     };
@@ -220,6 +225,7 @@ fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Bod
         }
         ("POST", "/api/uploads") => Body::Png,
         ("POST", "/api/uploads/from-url") => Body::Json(json!({"url":"http://127.0.0.1:9/x.png"})),
+        ("PUT", "/api/automation/{id}") => Body::Json(json!({"enabled": false})),
         _ => Body::None,
     };
     (concrete, body)
@@ -229,6 +235,11 @@ enum Body {
     None,
     Json(Value),
     Png,
+}
+
+/// Routes only a brand's admins may use: agents are refused whatever the resource.
+fn admin_only(path: &str) -> bool {
+    path.starts_with("/api/automation")
 }
 
 /// What a route answers a brand user for their own brand's resource.
@@ -354,6 +365,7 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                         (_, false) => &[403],
                         _ if path == "/api/session" => &[200, 204],
                         (Who::Support, _) => &[403],
+                        (Who::AgentA | Who::AgentB, _) if admin_only(path) => &[403],
                         _ => match target {
                             Some(t) if Some(t) != who.brand() => &[404],
                             _ => own_ok(method, path),

@@ -159,6 +159,7 @@ pub fn Home() -> impl IntoView {
             <section class="sc-empty" aria-label="Accounts">
                 <p>"No Facebook pages or Twitter/X accounts are linked yet."</p>
             </section>
+            <crate::components::AutomationSettings />
         </Shell>
     }
 }
