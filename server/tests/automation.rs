@@ -26,7 +26,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never happened: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -72,10 +75,7 @@ impl World {
     async fn queue(&self, view: &str) -> Vec<i64> {
         let items: Value = self
             .agent
-            .get(format!(
-                "{}/api/conversations?view={view}",
-                self.server.url
-            ))
+            .get(format!("{}/api/conversations?view={view}", self.server.url))
             .send()
             .await
             .unwrap()
@@ -208,10 +208,9 @@ async fn the_builtin_bot_answers_a_dm_and_never_a_public_comment() {
 
     // Another consumer comments in public: no bot answers, people see it.
     let bob = w.sb.facebook.add_consumer("Bob Ray", true);
-    let post = w
-        .sb
-        .facebook
-        .consumer_post(&w.page, &bob, "Where is my order? Nobody answers!", None);
+    let post =
+        w.sb.facebook
+            .consumer_post(&w.page, &bob, "Where is my order? Nobody answers!", None);
     let (public, _) = w
         .conversation(|c| texts(c).iter().any(|t| t.contains("Nobody answers")))
         .await;
@@ -248,13 +247,13 @@ async fn the_builtin_bot_answers_a_dm_and_never_a_public_comment() {
         (dms.iter().filter(|d| d.sender_id == w.brand.id).count() == 2).then_some(())
     })
     .await;
-    let tweet = w
-        .sb
-        .twitter
-        .consumer_tweet(&cat, "@acme where is my order??", vec![]);
-    eventually("a public line hands the bot's conversation over", || async {
-        (w.phase(x_conv).await == Some(BotPhase::People)).then_some(())
-    })
+    let tweet =
+        w.sb.twitter
+            .consumer_tweet(&cat, "@acme where is my order??", vec![]);
+    eventually(
+        "a public line hands the bot's conversation over",
+        || async { (w.phase(x_conv).await == Some(BotPhase::People)).then_some(()) },
+    )
     .await;
     assert!(w.queue("new").await.contains(&x_conv));
     assert_eq!(w.sb.twitter.thread(&tweet).len(), 1, "no public answer");
@@ -381,7 +380,9 @@ async fn handover_by_phrase_lands_in_the_agents_queue_with_the_bot_history() {
     );
 
     // An agent takes it and answers; the bot stays quiet however the consumer writes.
-    let (status, _) = w.post(&format!("/api/conversations/{conv}/take"), json!({})).await;
+    let (status, _) = w
+        .post(&format!("/api/conversations/{conv}/take"), json!({}))
+        .await;
     assert_eq!(status, 200);
     w.sb.facebook
         .consumer_message(&w.page, &ann, "refund? agent?", &[]);
@@ -517,7 +518,11 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
         )
         .await;
     assert_eq!(saved["has_credentials"], true);
-    assert!(!saved.to_string().contains(creds["secret"].as_str().unwrap()));
+    assert!(
+        !saved
+            .to_string()
+            .contains(creds["secret"].as_str().unwrap())
+    );
 
     // Round trip: event out, signed; answer in through the bot API.
     let ann = w.sb.facebook.add_consumer("Ann Lee", true);
@@ -547,7 +552,12 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
     // The bot API: no token, a wrong token, another conversation.
     let http = reqwest::Client::new();
     let reply_url = format!("{}/api/bot/conversations/{conv}/replies", w.server.url);
-    let res = http.post(&reply_url).json(&json!({"text": "x"})).send().await.unwrap();
+    let res = http
+        .post(&reply_url)
+        .json(&json!({"text": "x"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
     let res = http
         .post(&reply_url)
@@ -559,7 +569,10 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
     assert_eq!(res.status(), 401);
     let token = creds["token"].as_str().unwrap();
     let res = http
-        .post(format!("{}/api/bot/conversations/999999/replies", w.server.url))
+        .post(format!(
+            "{}/api/bot/conversations/999999/replies",
+            w.server.url
+        ))
         .bearer_auth(token)
         .json(&json!({"text": "x"}))
         .send()
@@ -587,7 +600,8 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
 
     // Too slow to acknowledge: handed to people, the consumer told.
     let bob = w.sb.facebook.add_consumer("Bob Ray", true);
-    w.sb.facebook.consumer_message(&w.page, &bob, "slow one", &[]);
+    w.sb.facebook
+        .consumer_message(&w.page, &bob, "slow one", &[]);
     let (slow, _) = w
         .conversation(|c| texts(c).contains(&"slow one".to_owned()))
         .await;
@@ -614,7 +628,8 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
 
     // An error: handed over too.
     let cat = w.sb.facebook.add_consumer("Cat Sun", true);
-    w.sb.facebook.consumer_message(&w.page, &cat, "broken bot?", &[]);
+    w.sb.facebook
+        .consumer_message(&w.page, &cat, "broken bot?", &[]);
     let (broken, _) = w
         .conversation(|c| texts(c).contains(&"broken bot?".to_owned()))
         .await;
@@ -625,7 +640,8 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
 
     // Acknowledged but never answered: on the clock, after the answer time, people.
     let dan = w.sb.facebook.add_consumer("Dan Oak", true);
-    w.sb.facebook.consumer_message(&w.page, &dan, "ignore me", &[]);
+    w.sb.facebook
+        .consumer_message(&w.page, &dan, "ignore me", &[]);
     let (late, _) = w
         .conversation(|c| texts(c).contains(&"ignore me".to_owned()))
         .await;
@@ -699,9 +715,13 @@ async fn a_survey_answer_is_recorded_on_the_conversation_and_exported() {
         (w.phase(conv).await == Some(BotPhase::People)).then_some(())
     })
     .await;
-    let (status, _) = w.post(&format!("/api/conversations/{conv}/take"), json!({})).await;
+    let (status, _) = w
+        .post(&format!("/api/conversations/{conv}/take"), json!({}))
+        .await;
     assert_eq!(status, 200);
-    let (status, _) = w.post(&format!("/api/conversations/{conv}/close"), json!({})).await;
+    let (status, _) = w
+        .post(&format!("/api/conversations/{conv}/close"), json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(w.phase(conv).await, Some(BotPhase::Survey));
     eventually("the survey question reaches Messenger", || async {
@@ -734,7 +754,11 @@ async fn a_survey_answer_is_recorded_on_the_conversation_and_exported() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = String::from_utf8(out.stdout)
         .unwrap()
         .lines()

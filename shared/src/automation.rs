@@ -288,8 +288,75 @@ pub fn survey_score(text: &str) -> Option<u8> {
     let first = chars.next()?.to_digit(10)?;
     let rest = chars.as_str();
     let followed_by_digit = rest.chars().next().is_some_and(|c| c.is_ascii_digit());
-    let decimal = rest.starts_with(['.', ',']) && rest[1..].starts_with(|c: char| c.is_ascii_digit());
+    let decimal =
+        rest.starts_with(['.', ',']) && rest[1..].starts_with(|c: char| c.is_ascii_digit());
     ((1..=5).contains(&first) && !followed_by_digit && !decimal).then_some(first as u8)
+}
+
+/// Opening hours as an admin types them: one span a line, `mon 09:00 17:00`.
+pub fn hours_text(hours: &[OpenSpan]) -> String {
+    hours
+        .iter()
+        .map(|h| {
+            let day = serde_json::to_value(h.day)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{day} {} {}", h.open, h.close)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads [`hours_text`]'s form back; the first line it cannot read is the error.
+pub fn parse_hours(text: &str) -> Result<Vec<OpenSpan>, String> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [day, open, close] = parts[..] else {
+            return Err(format!(
+                "“{line}”: write a day, an opening and a closing time"
+            ));
+        };
+        let day: Day = serde_json::from_value(serde_json::Value::String(day.to_lowercase()))
+            .map_err(|_| format!("“{line}”: the day is mon, tue, wed, thu, fri, sat or sun"))?;
+        out.push(OpenSpan {
+            day,
+            open: open.to_owned(),
+            close: close.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// Keyword rules as an admin types them: one a line, `phrase, other phrase => answer`.
+pub fn rules_text(rules: &[KeywordRule]) -> String {
+    rules
+        .iter()
+        .map(|r| format!("{} => {}", r.phrases.join(", "), r.answer))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn parse_rules(text: &str) -> Result<Vec<KeywordRule>, String> {
+    let mut out = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((phrases, answer)) = line.split_once("=>") else {
+            return Err(format!(
+                "“{line}”: write the phrases, then => and the answer"
+            ));
+        };
+        out.push(KeywordRule {
+            phrases: phrases
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            answer: answer.trim().to_owned(),
+        });
+    }
+    Ok(out)
 }
 
 /// One linked page or account with its automation, as `GET /api/automation` lists them.
@@ -410,5 +477,23 @@ mod tests {
         assert!(s.enabled);
         assert_eq!(s.handover_phrase, "agent");
         assert_eq!(s.time_zone, "UTC");
+    }
+
+    #[test]
+    fn hours_and_rules_round_trip_through_their_text() {
+        let hours = parse_hours("mon 09:00 17:00\n\n Fri 10:00 12:00 ").unwrap();
+        assert_eq!(hours.len(), 2);
+        assert_eq!(hours[1].day, Day::Fri);
+        assert_eq!(hours_text(&hours), "mon 09:00 17:00\nfri 10:00 12:00");
+        assert!(parse_hours("monday 9 5").is_err());
+        assert!(parse_hours("xyz 09:00 10:00").is_err());
+        let rules = parse_rules("order, where is => Track it here\nrefund=>5 days").unwrap();
+        assert_eq!(rules[0].phrases, ["order", "where is"]);
+        assert_eq!(rules[1].answer, "5 days");
+        assert_eq!(
+            rules_text(&rules),
+            "order, where is => Track it here\nrefund => 5 days"
+        );
+        assert!(parse_rules("no arrow here").is_err());
     }
 }

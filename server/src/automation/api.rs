@@ -89,9 +89,7 @@ async fn list(
 ) -> AppResult<ApiJson<Vec<AutomationAccount>>> {
     let account = admin_account(&session)?;
     let rows = state.store.automation_accounts(account).await?;
-    Ok(ApiJson(
-        rows.into_iter().map(|(l, r)| view(l, r)).collect(),
-    ))
+    Ok(ApiJson(rows.into_iter().map(|(l, r)| view(l, r)).collect()))
 }
 
 async fn save(

@@ -47,7 +47,9 @@ pub fn turn(s: &AutomationSettings, text: &str, at: Moment) -> Turn {
             replies.push(away);
             away_sent = true;
         }
-    } else if at.first && let Some(greeting) = said(&s.greeting) {
+    } else if at.first
+        && let Some(greeting) = said(&s.greeting)
+    {
         replies.push(greeting);
     }
     if let Some(answer) = s.rule_answer(text).and_then(said) {

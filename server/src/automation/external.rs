@@ -16,8 +16,8 @@ pub const SIGNATURE_HEADER: &str = "x-socialconnect-signature";
 
 /// `sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
-        .expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -59,7 +59,8 @@ pub async fn deliver(
     body: Vec<u8>,
     timeout: Duration,
 ) -> Result<(), String> {
-    let parsed = url::Url::parse(url.trim()).map_err(|_| "the bot's URL is not valid".to_owned())?;
+    let parsed =
+        url::Url::parse(url.trim()).map_err(|_| "the bot's URL is not valid".to_owned())?;
     let timestamp = crate::auth::now_secs();
     let sig = signature(secret, timestamp, &body);
     let attempt = async {
@@ -84,7 +85,12 @@ pub async fn deliver(
     };
     tokio::time::timeout(timeout, attempt)
         .await
-        .unwrap_or_else(|_| Err(format!("the bot did not answer within {} ms", timeout.as_millis())))
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the bot did not answer within {} ms",
+                timeout.as_millis()
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -169,7 +169,10 @@ async fn turn(state: &AppState, id: i64) -> AppResult<()> {
     };
     let now = state.settings.clock.now_ms();
     let (enabled, settings) = settings_of(&ctx);
-    let enabled_at = ctx.automation.as_ref().map_or(i64::MAX, |a| a.enabled_at_ms);
+    let enabled_at = ctx
+        .automation
+        .as_ref()
+        .map_or(i64::MAX, |a| a.enabled_at_ms);
     let mut before = ctx.state.clone();
     let mut st = ctx.state.clone().unwrap_or(BotState {
         phase: BotPhase::Idle,
@@ -302,7 +305,10 @@ async fn hand_over(
         say(state, ctx, m).await?;
     }
     let now = state.settings.clock.now_ms();
-    state.store.hand_over(ctx.conversation_id, reason, now).await?;
+    state
+        .store
+        .hand_over(ctx.conversation_id, reason, now)
+        .await?;
     tracing::info!(conversation = ctx.conversation_id, %reason, "handed over to people");
     st.phase = BotPhase::People;
     st.answer_by_ms = None;
@@ -336,9 +342,7 @@ pub(crate) async fn say(state: &AppState, ctx: &BotContext, text: &str) -> AppRe
         })
         .or_else(|| {
             (ctx.linked.channel == Channel::Facebook
-                && ctx
-                    .last_private_at_ms
-                    .is_none_or(|t| now_ms - t > DAY_MS))
+                && ctx.last_private_at_ms.is_none_or(|t| now_ms - t > DAY_MS))
             .then(|| "outside Messenger's 24-hour window, where bots may not write".to_owned())
         });
     let id = state

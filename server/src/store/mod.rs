@@ -613,8 +613,12 @@ pub trait Store: Send + Sync + 'static {
     async fn automation_due(&self, now_ms: i64, limit: i64) -> AppResult<Vec<i64>>;
     async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>>;
     /// Records where the bot stands (the row is created on first use).
-    async fn set_bot_state(&self, conversation_id: i64, state: &BotState, now_ms: i64)
-    -> AppResult<()>;
+    async fn set_bot_state(
+        &self,
+        conversation_id: i64,
+        state: &BotState,
+        now_ms: i64,
+    ) -> AppResult<()>;
     /// Hands the conversation to people: phase `people`, open, unassigned, routed to its
     /// linked account's skill.
     async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> AppResult<()>;

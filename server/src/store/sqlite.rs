@@ -1,10 +1,11 @@
 //! The embedded database: SQLite in WAL mode under the data dir.
 
 use super::{
-    Account, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus,
-    NewLink, NewReply, NewUser, OutboxItem, ProfileDue, QueueScope, ReplyContext, SessionRecord,
-    Store, TakeOutcome, Upload, User, parse_role,
+    Account, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
+    ExportConsumer, ExportConversation, ExportMedia, ExportMessage, IngestReport, LinkStatus,
+    LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus, NewLink, NewReply, NewUser,
+    OutboxItem, ProfileDue, QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload,
+    User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -992,12 +993,11 @@ impl Store for SqliteStore {
         &self,
         linked_account_id: i64,
     ) -> AppResult<Option<(LinkedAccount, Option<AutomationRecord>)>> {
-        let Some(r) = sqlx::query(
-            "SELECT channel, network_id AS brand_id FROM linked_accounts WHERE id = ?",
-        )
-        .bind(linked_account_id)
-        .fetch_optional(&self.pool)
-        .await?
+        let Some(r) =
+            sqlx::query("SELECT channel, network_id AS brand_id FROM linked_accounts WHERE id = ?")
+                .bind(linked_account_id)
+                .fetch_optional(&self.pool)
+                .await?
         else {
             return Ok(None);
         };
@@ -1476,7 +1476,10 @@ impl SqliteStore {
 
 impl SqliteStore {
     // Automation
-    async fn automation_record(&self, linked_account_id: i64) -> AppResult<Option<AutomationRecord>> {
+    async fn automation_record(
+        &self,
+        linked_account_id: i64,
+    ) -> AppResult<Option<AutomationRecord>> {
         Ok(sqlx::query(
             "SELECT enabled, settings, secret_sealed, token_hash IS NOT NULL AS has_token,
                     enabled_at
