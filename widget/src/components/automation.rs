@@ -10,13 +10,42 @@ use shared::automation::{
     parse_hours, parse_rules, rules_text,
 };
 
-/// Every linked page or account of the brand with its automation settings. Admins only
-/// (the server refuses anyone else).
+/// Every linked page or account of the brand with its automation settings: pick one,
+/// change its form, save. Admins only (the server refuses anyone else).
 #[component]
 pub fn AutomationSettings() -> impl IntoView {
     let accounts = LocalResource::new(|| async {
         crate::api::get::<Vec<AutomationAccount>>("/api/automation").await
     });
+    // What is stored, kept current by saves without re-rendering the open form.
+    let list = RwSignal::new(Vec::<AutomationAccount>::new());
+    let selected = RwSignal::new(None::<i64>);
+    let failed = RwSignal::new(None::<String>);
+    Effect::new(move |_| match accounts.get() {
+        Some(Ok(l)) => {
+            let first = l.first().map(|a| a.linked_account_id);
+            list.set(l);
+            selected.set(first);
+        }
+        Some(Err(e)) => failed.set(Some(e.message)),
+        None => {}
+    });
+    let on_saved = Callback::new(move |saved: AutomationAccount| {
+        list.update_untracked(|l| {
+            if let Some(a) = l
+                .iter_mut()
+                .find(|a| a.linked_account_id == saved.linked_account_id)
+            {
+                *a = saved;
+            }
+        });
+    });
+    let form = move || {
+        let id = selected.get()?;
+        let account =
+            list.with_untracked(|l| l.iter().find(|a| a.linked_account_id == id).cloned())?;
+        Some(view! { <AccountAutomation account on_saved /> })
+    };
     view! {
         <section class="sc-automation" aria-labelledby="sc-automation-title">
             <h2 id="sc-automation-title">"Automation"</h2>
@@ -24,32 +53,33 @@ pub fn AutomationSettings() -> impl IntoView {
                 "A bot can answer private conversations (Messenger, Direct Messages) and hand them "
                 "to people. Public posts, comments and tweets are never answered by a bot."
             </p>
-            <Suspense fallback=|| view! { <p>"Loading…"</p> }>
-                {move || {
-                    accounts
-                        .get()
-                        .map(|r| match r {
-                            Ok(list) if list.is_empty() => {
-                                view! {
-                                    <p class="sc-automation__empty">
-                                        "Link a Facebook page or Twitter/X account first."
-                                    </p>
-                                }
-                                    .into_any()
-                            }
-                            Ok(list) => {
-                                list.into_iter()
-                                    .map(|a| view! { <AccountAutomation account=a /> })
-                                    .collect_view()
-                                    .into_any()
-                            }
-                            Err(e) => {
-                                view! { <p class="sc-automation__error" role="alert">{e.message}</p> }
-                                    .into_any()
-                            }
-                        })
-                }}
-            </Suspense>
+            {move || failed.get().map(|m| view! { <p class="sc-automation__error" role="alert">{m}</p> })}
+            <Show when=move || accounts.get().is_some_and(|r| r.is_ok_and(|l| l.is_empty()))>
+                <p class="sc-automation__empty">"Link a Facebook page or Twitter/X account first."</p>
+            </Show>
+            <Show when=move || list.with(|l| !l.is_empty())>
+                <label class="sc-automation__field">
+                    <span>"Linked account"</span>
+                    <select
+                        prop:value=move || selected.get().map(|id| id.to_string()).unwrap_or_default()
+                        on:change=move |ev| selected.set(event_target_value(&ev).parse().ok())
+                    >
+                        {move || {
+                            list.get()
+                                .into_iter()
+                                .map(|a| {
+                                    view! {
+                                        <option value=a.linked_account_id.to_string()>
+                                            {format!("{} ({})", a.name, a.channel.label())}
+                                        </option>
+                                    }
+                                })
+                                .collect_view()
+                        }}
+                    </select>
+                </label>
+            </Show>
+            {form}
         </section>
     }
 }
@@ -59,6 +89,8 @@ pub fn AutomationSettings() -> impl IntoView {
 fn AccountAutomation(
     /// The linked page or account and its settings as stored.
     account: AutomationAccount,
+    /// Told what the server stored after each save.
+    on_saved: Callback<AutomationAccount>,
 ) -> impl IntoView {
     let id = account.linked_account_id;
     let name = format!("{} ({})", account.name, account.channel.label());
@@ -85,6 +117,7 @@ fn AccountAutomation(
             note.set(Some(match result {
                 Ok(saved) => {
                     has_credentials.set(saved.has_credentials);
+                    on_saved.run(saved);
                     Ok("Saved.".into())
                 }
                 Err(ApiError { message, .. }) => Err(message),
