@@ -27,7 +27,7 @@ async fn admin_switches_the_bot_on_and_a_consumer_is_answered() {
         h.wait_for_path("/workspace").await?;
         h.click("link", "SocialConnect Home").await?;
         h.by_role("heading", "Automation").await?;
-        h.by_role("heading", "Acme Outdoor (Facebook)").await?;
+        h.by_role("heading", "AcmeOutdoor (Facebook)").await?;
         h.click("checkbox", "Automation on").await?;
         h.fill("Greeting", "Hi! Acme's assistant here.").await?;
         h.fill(
