@@ -613,9 +613,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> AppResult<()>;
     /// The linked account whose bot holds the token with this SHA-256.
     async fn bot_by_token(&self, token_hash: &str) -> AppResult<Option<i64>>;
-    /// Conversations with consumer lines the bot has not seen (on linked accounts with
-    /// automation on, or where the bot or the survey holds the conversation), and those
-    /// whose external bot is late at `now_ms`.
+    /// Open conversations with consumer lines the bot has not seen (on linked accounts
+    /// with automation on, or where the bot or the survey holds the conversation), and
+    /// those whose external bot is late at `now_ms`.
     async fn automation_due(&self, now_ms: i64, limit: i64) -> AppResult<Vec<i64>>;
     async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>>;
     /// Records where the bot stands (the row is created on first use).

@@ -1154,13 +1154,16 @@ impl Store for SqliteStore {
             "SELECT c.id FROM conversations c
              JOIN automation_settings a ON a.linked_account_id = c.linked_account_id
              LEFT JOIN bot_conversations b ON b.conversation_id = c.id
-             WHERE EXISTS (SELECT 1 FROM messages m
+             -- A consumer's new line reopens its conversation, and the bot only waits on
+             -- open ones: closed conversations need no look (and are most of them).
+             WHERE c.status = 'open'
+               AND (EXISTS (SELECT 1 FROM messages m
                            WHERE m.conversation_id = c.id AND m.direction = 'in'
                              AND m.id > coalesce(b.last_line_id, 0)
                              AND (b.state IN ('bot', 'survey')
                                   OR (coalesce(b.state, 'idle') = 'idle' AND a.enabled
                                       AND m.received_at >= a.enabled_at)))
-                OR (b.state = 'bot' AND b.answer_by <= ?1)
+                    OR (b.state = 'bot' AND b.answer_by <= ?1))
              ORDER BY c.id LIMIT ?2",
         )
         .bind(now_ms)
