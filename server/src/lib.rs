@@ -10,10 +10,12 @@ pub mod conversations;
 pub mod count_cmd;
 pub mod crypto;
 pub mod error;
+pub mod home;
 pub mod inbound;
 pub mod link;
 pub mod live;
 pub mod media;
+pub mod onboarding;
 pub mod outbound;
 pub mod profiles;
 pub mod seed;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub live: live::Live,
     /// Wakes the automation worker (bots).
     pub automation: automation::AutomationHandle,
+    /// Sign-up requests: their live changes and rate limits.
+    pub onboarding: onboarding::Onboarding,
 }
 
 impl AppState {
@@ -77,6 +81,7 @@ impl AppState {
             media: media::MediaHandle::default(),
             live: live::Live::new(),
             automation: automation::AutomationHandle::default(),
+            onboarding: onboarding::Onboarding::default(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -96,6 +101,9 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         uploads::ROUTES,
         media::ROUTES,
         automation::ROUTES,
+        onboarding::ROUTES,
+        // Last: the authorisation matrix unlinks accounts through them.
+        home::ROUTES,
     ]
     .concat()
 }
@@ -128,6 +136,8 @@ pub fn app(state: AppState) -> Router {
         .merge(outbound::router())
         .merge(conversations::router())
         .merge(automation::router())
+        .merge(home::router())
+        .merge(onboarding::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
