@@ -168,6 +168,11 @@ pub struct ServeArgs {
     /// reach its own network on a caller's behalf).
     #[arg(long, hide = true)]
     pub allow_private_media_urls: bool,
+
+    /// Automation's clock (opening hours, bots' deadlines): the system's, or one a test
+    /// sets. Not a flag.
+    #[arg(skip)]
+    pub clock: crate::automation::Clock,
 }
 
 /// Where data lives and how tokens are sealed: shared by every command that touches it.

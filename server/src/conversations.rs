@@ -130,6 +130,8 @@ async fn close(
 ) -> AppResult<ApiJson<ConversationInfo>> {
     let account = authorised(&state, &session, id).await?;
     state.store.close(id).await?;
+    // The survey question, when the account asks it; the bot may answer again later.
+    crate::automation::on_close(&state, id).await;
     state.live.conversations_changed(account, &[id]);
     info(&state, id).await
 }

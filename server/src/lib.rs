@@ -2,6 +2,7 @@
 //! listener until a shutdown signal, so tests start it on `127.0.0.1:0`.
 
 pub mod auth;
+pub mod automation;
 pub mod cli;
 pub mod config;
 pub mod connectors;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub media: media::MediaHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
+    /// Wakes the automation worker (bots).
+    pub automation: automation::AutomationHandle,
     /// Sign-up requests: their live changes and rate limits.
     pub onboarding: onboarding::Onboarding,
 }
@@ -77,6 +80,7 @@ impl AppState {
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),
             live: live::Live::new(),
+            automation: automation::AutomationHandle::default(),
             onboarding: onboarding::Onboarding::default(),
             store,
             settings: Arc::new(settings),
@@ -96,6 +100,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         outbound::ROUTES,
         uploads::ROUTES,
         media::ROUTES,
+        automation::ROUTES,
         onboarding::ROUTES,
         // Last: the authorisation matrix unlinks accounts through them.
         home::ROUTES,
@@ -115,6 +120,7 @@ pub fn public_routes() -> Vec<(&'static str, &'static str)> {
         auth::PUBLIC_ROUTES,
         inbound::PUBLIC_ROUTES,
         uploads::PUBLIC_ROUTES,
+        automation::PUBLIC_ROUTES,
     ]
     .concat()
 }
@@ -129,6 +135,7 @@ pub fn app(state: AppState) -> Router {
         .merge(inbound::router())
         .merge(outbound::router())
         .merge(conversations::router())
+        .merge(automation::router())
         .merge(home::router())
         .merge(onboarding::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
@@ -206,6 +213,7 @@ pub async fn run(
     outbound::spawn_sender(state.clone());
     profiles::spawn_fetcher(state.clone());
     media::spawn_fetcher(state.clone());
+    automation::spawn_worker(state.clone());
     let live = state.live.clone();
 
     {

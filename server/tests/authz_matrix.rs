@@ -242,6 +242,7 @@ fn request_for(
 ) -> (String, Body) {
     let id = match target {
         Some(b) if path.starts_with("/media/") => b.media,
+        Some(b) if path.starts_with("/api/automation/") => b.linked,
         Some(b) if path.starts_with("/api/home/accounts/") => b.linked,
         Some(b) if path.starts_with("/api/home/people/") => b.agent,
         // A sign-in flow nobody started.
@@ -260,6 +261,7 @@ fn request_for(
         ("POST", "/api/uploads") => Body::Png,
         ("POST", "/api/onboarding/requests/{id}/messages") => Body::Json(json!({"text":"hello"})),
         ("POST", "/api/uploads/from-url") => Body::Json(json!({"url":"http://127.0.0.1:9/x.png"})),
+        ("PUT", "/api/automation/{id}") => Body::Json(json!({"enabled": false})),
         ("POST", "/api/home/pending/{id}") => Body::Json(json!({"page_id":"PAGE-ALPHA-1"})),
         ("PUT", "/api/home/accounts/{id}/skill") => {
             Body::Json(json!({"skill_id": target.map_or(0, |b| b.skill)}))
@@ -282,7 +284,9 @@ enum Body {
 
 /// Routes only a brand's admins may use.
 fn admin_only(path: &str) -> bool {
-    path.starts_with("/api/home") || path.starts_with("/oauth/")
+    path.starts_with("/api/home")
+        || path.starts_with("/oauth/")
+        || path.starts_with("/api/automation")
 }
 
 /// What onboarding's routes answer: support sees and answers every sign-up request and

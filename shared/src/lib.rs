@@ -5,6 +5,7 @@
 //! apply exactly the same rules.
 
 pub mod api;
+pub mod automation;
 pub mod count;
 pub mod error;
 pub mod home;

@@ -285,6 +285,8 @@ pub async fn ingest(
                     state.profiles.wake();
                     // New media is copied before the network's URLs expire.
                     state.media.wake();
+                    // A bot may answer.
+                    state.automation.wake();
                 }
                 tracing::debug!(linked = linked.id, ?report, "webhook stored");
             }

@@ -237,6 +237,8 @@ pub struct ExportConversation {
     pub status: String,
     pub consumer: ExportConsumer,
     pub messages: Vec<ExportMessage>,
+    /// The satisfaction survey's answer, 1–5, when the consumer gave one.
+    pub survey_score: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -346,6 +348,100 @@ pub struct MediaRecord {
     pub thumb_path: Option<String>,
     pub still_path: Option<String>,
     pub poster_path: Option<String>,
+}
+
+// Automation
+
+/// A linked account's automation row: the admin's settings (JSON of
+/// `shared::automation::AutomationSettings`) and the external bot's credentials.
+#[derive(Debug, Clone)]
+pub struct AutomationRecord {
+    pub linked_account_id: i64,
+    pub enabled: bool,
+    pub settings_json: String,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub has_token: bool,
+    /// Lines received before this (ms) are never the bot's.
+    pub enabled_at_ms: i64,
+}
+
+/// Who has a conversation, as far as automation is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BotPhase {
+    /// The bot answers; the conversation is not in the agents' queue.
+    Bot,
+    /// Handed over or taken: the bot is quiet until it closes.
+    People,
+    /// Closed with the survey question asked; the next private line may be the answer.
+    Survey,
+    /// Closed: the next private line may start the bot again.
+    Idle,
+}
+
+impl BotPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotPhase::Bot => "bot",
+            BotPhase::People => "people",
+            BotPhase::Survey => "survey",
+            BotPhase::Idle => "idle",
+        }
+    }
+
+    pub fn parse(s: &str) -> AppResult<Self> {
+        [
+            BotPhase::Bot,
+            BotPhase::People,
+            BotPhase::Survey,
+            BotPhase::Idle,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown bot phase {s:?}")))
+    }
+}
+
+/// Where the bot stands in one conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotState {
+    pub phase: BotPhase,
+    /// The last consumer line the bot has seen.
+    pub last_line_id: i64,
+    pub away_sent: bool,
+    /// The external bot must answer or hand over by then (ms, automation's clock).
+    pub answer_by_ms: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// A consumer's line the bot has not seen yet.
+#[derive(Debug, Clone)]
+pub struct BotLine {
+    pub id: i64,
+    pub tag: Tag,
+    pub text: String,
+    pub created_at_ms: i64,
+    pub received_at_ms: i64,
+}
+
+/// What the bot needs to act on a conversation.
+#[derive(Debug, Clone)]
+pub struct BotContext {
+    pub conversation_id: i64,
+    pub account_id: i64,
+    pub linked: LinkedAccount,
+    pub consumer_network_id: String,
+    pub consumer_name: Option<String>,
+    pub consumer_handle: Option<String>,
+    pub open: bool,
+    pub assigned: bool,
+    pub automation: Option<AutomationRecord>,
+    pub state: Option<BotState>,
+    /// Consumer lines after `state.last_line_id`, in arrival order.
+    pub new_lines: Vec<BotLine>,
+    /// The conversation's latest consumer line, seen or not (0: none).
+    pub latest_line_id: i64,
+    /// When the consumer last wrote in private (ms), for Messenger's window.
+    pub last_private_at_ms: Option<i64>,
 }
 
 // Home
@@ -529,6 +625,53 @@ pub trait Store: Send + Sync + 'static {
         bytes: Option<i64>,
     ) -> AppResult<()>;
     async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>>;
+    // Automation
+    /// Every linked page or account of a brand account, with its automation row if any.
+    async fn automation_accounts(
+        &self,
+        account_id: i64,
+    ) -> AppResult<Vec<(LinkedAccount, Option<AutomationRecord>)>>;
+    /// The linked account `id` with its automation row, if it exists.
+    async fn automation_account(
+        &self,
+        linked_account_id: i64,
+    ) -> AppResult<Option<(LinkedAccount, Option<AutomationRecord>)>>;
+    /// Saves the settings; switching on (re)starts `enabled_at` at `now_ms`.
+    async fn set_automation(
+        &self,
+        linked_account_id: i64,
+        enabled: bool,
+        settings_json: &str,
+        now_ms: i64,
+    ) -> AppResult<()>;
+    /// Replaces the external bot's sealed secret and token hash.
+    async fn set_bot_credentials(
+        &self,
+        linked_account_id: i64,
+        secret_sealed: &[u8],
+        token_hash: &str,
+        now_ms: i64,
+    ) -> AppResult<()>;
+    /// The linked account whose bot holds the token with this SHA-256.
+    async fn bot_by_token(&self, token_hash: &str) -> AppResult<Option<i64>>;
+    /// Open conversations with consumer lines the bot has not seen (on linked accounts
+    /// with automation on, or where the bot or the survey holds the conversation), and
+    /// those whose external bot is late at `now_ms`.
+    async fn automation_due(&self, now_ms: i64, limit: i64) -> AppResult<Vec<i64>>;
+    async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>>;
+    /// Records where the bot stands (the row is created on first use).
+    async fn set_bot_state(
+        &self,
+        conversation_id: i64,
+        state: &BotState,
+        now_ms: i64,
+    ) -> AppResult<()>;
+    /// Hands the conversation to people: phase `people`, open, unassigned, routed to its
+    /// linked account's skill.
+    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> AppResult<()>;
+    /// Records a survey answer on the conversation and closes it again (unless someone
+    /// has taken it meanwhile).
+    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> AppResult<()>;
     /// Every conversation of a brand account with a line at or after `since_ms`.
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
 

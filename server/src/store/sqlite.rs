@@ -1,11 +1,11 @@
 //! The embedded database: SQLite in WAL mode under the data dir.
 
 use super::{
-    Account, AuditEntry, Credentials, ExportConsumer, ExportConversation, ExportMedia,
-    ExportMessage, HomeLinked, IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue,
-    MediaRecord, MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem,
-    ProfileDue, QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User,
-    parse_role,
+    Account, AuditEntry, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
+    ExportConsumer, ExportConversation, ExportMedia, ExportMessage, HomeLinked, IngestReport,
+    LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus, NewChatMessage,
+    NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue, QueueScope, ReplyContext,
+    SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -836,6 +836,9 @@ impl Store for SqliteStore {
                  SELECT id FROM messages WHERE conversation_id = c.id
                  ORDER BY created_at DESC, id DESC LIMIT 1)
              WHERE l.account_id = ?1 AND c.status = 'open'
+               -- Automation: what the bot or the survey holds is not for people yet.
+               AND NOT EXISTS (SELECT 1 FROM bot_conversations b
+                               WHERE b.conversation_id = c.id AND b.state IN ('bot', 'survey'))
                AND CASE ?3
                    WHEN 'mine' THEN c.assigned_user_id = ?2
                    ELSE (?3 = 'all' OR c.assigned_user_id IS NULL)
@@ -1060,10 +1063,273 @@ impl Store for SqliteStore {
         )
     }
 
+    // Automation
+    async fn automation_accounts(
+        &self,
+        account_id: i64,
+    ) -> AppResult<Vec<(LinkedAccount, Option<AutomationRecord>)>> {
+        let rows = sqlx::query(
+            "SELECT l.channel, l.network_id AS brand_id FROM linked_accounts l
+             WHERE l.account_id = ? AND l.status != 'unlinked' ORDER BY l.id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let linked = self.linked_of(&r).await?;
+            let record = self.automation_record(linked.id).await?;
+            out.push((linked, record));
+        }
+        Ok(out)
+    }
+
+    async fn automation_account(
+        &self,
+        linked_account_id: i64,
+    ) -> AppResult<Option<(LinkedAccount, Option<AutomationRecord>)>> {
+        let Some(r) =
+            sqlx::query("SELECT channel, network_id AS brand_id FROM linked_accounts WHERE id = ?")
+                .bind(linked_account_id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let linked = self.linked_of(&r).await?;
+        let record = self.automation_record(linked.id).await?;
+        Ok(Some((linked, record)))
+    }
+
+    async fn set_automation(
+        &self,
+        linked_account_id: i64,
+        enabled: bool,
+        settings_json: &str,
+        now_ms: i64,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO automation_settings (linked_account_id, enabled, settings, enabled_at,
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (linked_account_id) DO UPDATE SET
+                 enabled = excluded.enabled, settings = excluded.settings,
+                 enabled_at = CASE WHEN automation_settings.enabled THEN automation_settings.enabled_at
+                                   ELSE excluded.enabled_at END,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(linked_account_id)
+        .bind(enabled)
+        .bind(settings_json)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_bot_credentials(
+        &self,
+        linked_account_id: i64,
+        secret_sealed: &[u8],
+        token_hash: &str,
+        now_ms: i64,
+    ) -> AppResult<()> {
+        let default = serde_json::to_string(&shared::automation::AutomationSettings::default())
+            .map_err(|e| AppError::Internal(e.into()))?;
+        sqlx::query(
+            "INSERT INTO automation_settings (linked_account_id, settings, secret_sealed,
+                 token_hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (linked_account_id) DO UPDATE SET
+                 secret_sealed = excluded.secret_sealed, token_hash = excluded.token_hash,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(linked_account_id)
+        .bind(default)
+        .bind(secret_sealed)
+        .bind(token_hash)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn bot_by_token(&self, token_hash: &str) -> AppResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT linked_account_id FROM automation_settings WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn automation_due(&self, now_ms: i64, limit: i64) -> AppResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM conversations c
+             JOIN automation_settings a ON a.linked_account_id = c.linked_account_id
+             LEFT JOIN bot_conversations b ON b.conversation_id = c.id
+             -- A consumer's new line reopens its conversation, and the bot only waits on
+             -- open ones: closed conversations need no look (and are most of them).
+             WHERE c.status = 'open'
+               AND (EXISTS (SELECT 1 FROM messages m
+                           WHERE m.conversation_id = c.id AND m.direction = 'in'
+                             AND m.id > coalesce(b.last_line_id, 0)
+                             AND (b.state IN ('bot', 'survey')
+                                  OR (coalesce(b.state, 'idle') = 'idle' AND a.enabled
+                                      AND m.received_at >= a.enabled_at)))
+                    OR (b.state = 'bot' AND b.answer_by <= ?1))
+             ORDER BY c.id LIMIT ?2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>> {
+        let Some(row) = sqlx::query(
+            "SELECT c.id, c.status, c.assigned_user_id, l.account_id, l.channel,
+                    l.network_id AS brand_id, k.network_id AS consumer, k.name, k.handle,
+                    b.state, b.last_line_id, b.away_sent, b.answer_by, b.reason
+             FROM conversations c
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             LEFT JOIN bot_conversations b ON b.conversation_id = c.id
+             WHERE c.id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let linked = self.linked_of(&row).await?;
+        let automation = self.automation_record(linked.id).await?;
+        let state = row
+            .get::<Option<String>, _>("state")
+            .map(|phase| -> AppResult<BotState> {
+                Ok(BotState {
+                    phase: BotPhase::parse(&phase)?,
+                    last_line_id: row.get("last_line_id"),
+                    away_sent: row.get("away_sent"),
+                    answer_by_ms: row.get("answer_by"),
+                    reason: row.get("reason"),
+                })
+            })
+            .transpose()?;
+        let after = state.as_ref().map_or(0, |s| s.last_line_id);
+        let new_lines = sqlx::query(
+            "SELECT id, tag, text, created_at, received_at FROM messages
+             WHERE conversation_id = ? AND direction = 'in' AND id > ? ORDER BY id LIMIT 200",
+        )
+        .bind(conversation_id)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|l| {
+            Ok(BotLine {
+                id: l.get("id"),
+                tag: parse_word(l.get("tag"))?,
+                text: l.get("text"),
+                created_at_ms: l.get("created_at"),
+                received_at_ms: l.get("received_at"),
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+        let status: String = row.get("status");
+        Ok(Some(BotContext {
+            conversation_id,
+            account_id: row.get("account_id"),
+            linked,
+            consumer_network_id: row.get("consumer"),
+            consumer_name: row.get("name"),
+            consumer_handle: row.get("handle"),
+            open: status == "open",
+            assigned: row.get::<Option<i64>, _>("assigned_user_id").is_some(),
+            automation,
+            state,
+            new_lines,
+            latest_line_id: sqlx::query_scalar(
+                "SELECT coalesce(max(id), 0) FROM messages
+                 WHERE conversation_id = ? AND direction = 'in'",
+            )
+            .bind(conversation_id)
+            .fetch_one(&self.pool)
+            .await?,
+            last_private_at_ms: self.last_private_at(conversation_id).await?,
+        }))
+    }
+
+    async fn set_bot_state(
+        &self,
+        conversation_id: i64,
+        state: &BotState,
+        now_ms: i64,
+    ) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO bot_conversations (conversation_id, state, last_line_id, away_sent,
+                 answer_by, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                 state = excluded.state, last_line_id = excluded.last_line_id,
+                 away_sent = excluded.away_sent, answer_by = excluded.answer_by,
+                 reason = excluded.reason, updated_at = excluded.updated_at",
+        )
+        .bind(conversation_id)
+        .bind(state.phase.as_str())
+        .bind(state.last_line_id)
+        .bind(state.away_sent)
+        .bind(state.answer_by_ms)
+        .bind(&state.reason)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO bot_conversations (conversation_id, state, reason, updated_at)
+                 VALUES (?1, 'people', ?2, ?3)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                 state = 'people', answer_by = NULL, reason = ?2, updated_at = ?3",
+        )
+        .bind(conversation_id)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET status = 'open',
+                 skill_id = coalesce((SELECT skill_id FROM linked_accounts
+                                      WHERE id = conversations.linked_account_id), skill_id)
+             WHERE id = ?",
+        )
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE conversations SET survey_score = ?, survey_answered_at = ?,
+                 status = CASE WHEN assigned_user_id IS NULL THEN 'closed' ELSE status END
+             WHERE id = ?",
+        )
+        .bind(score)
+        .bind(now_ms)
+        .bind(conversation_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>> {
         let rows = sqlx::query(
             "SELECT c.id, a.number, l.channel, s.name AS skill, c.status, k.network_id, k.handle,
-                    k.name AS consumer_name, k.profile
+                    k.name AS consumer_name, k.profile, c.survey_score
              FROM conversations c
              JOIN linked_accounts l ON l.id = c.linked_account_id
              JOIN accounts a ON a.id = l.account_id
@@ -1137,6 +1403,7 @@ impl Store for SqliteStore {
                         .unwrap_or_else(|| serde_json::json!({})),
                 },
                 messages,
+                survey_score: r.get("survey_score"),
             });
         }
         Ok(out)
@@ -1678,6 +1945,31 @@ impl SqliteStore {
         .bind(conversation_id)
         .fetch_one(&self.pool)
         .await?)
+    }
+}
+
+impl SqliteStore {
+    // Automation
+    async fn automation_record(
+        &self,
+        linked_account_id: i64,
+    ) -> AppResult<Option<AutomationRecord>> {
+        Ok(sqlx::query(
+            "SELECT enabled, settings, secret_sealed, token_hash IS NOT NULL AS has_token,
+                    enabled_at
+             FROM automation_settings WHERE linked_account_id = ?",
+        )
+        .bind(linked_account_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| AutomationRecord {
+            linked_account_id,
+            enabled: r.get("enabled"),
+            settings_json: r.get("settings"),
+            secret_sealed: r.get("secret_sealed"),
+            has_token: r.get("has_token"),
+            enabled_at_ms: r.get("enabled_at"),
+        }))
     }
 }
 

@@ -103,7 +103,7 @@ async fn fetch_inner(
 
 /// Checks the URL and resolves its host; every address must pass `policy`. Returns a
 /// client that connects only to the first vetted address, and the URL to ask it for.
-async fn vetted_client(
+pub(crate) async fn vetted_client(
     url: &url::Url,
     policy: &AddressPolicy,
 ) -> Result<(reqwest::Client, url::Url), FetchError> {

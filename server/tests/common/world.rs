@@ -26,6 +26,19 @@ pub async fn start_server(
     sb: &Sandbox,
     allow_private: bool,
 ) -> TestServer {
+    start_server_with(listener, data, sb, move |a| {
+        a.allow_private_media_urls = allow_private
+    })
+    .await
+}
+
+/// Like [`start_server`], with any other settings adjusted by `adjust`.
+pub async fn start_server_with(
+    listener: tokio::net::TcpListener,
+    data: tempfile::TempDir,
+    sb: &Sandbox,
+    adjust: impl FnOnce(&mut server::config::ServeArgs),
+) -> TestServer {
     let c = sb.credentials.clone();
     let (graph, www, api, upload) = (
         sb.facebook.graph_url(),
@@ -43,7 +56,7 @@ pub async fn start_server(
         a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         a.twitter.twitter_api_url = api;
         a.twitter.twitter_upload_url = upload;
-        a.allow_private_media_urls = allow_private;
+        adjust(a);
     })
     .await
 }
@@ -68,8 +81,13 @@ impl World {
     }
 
     pub async fn start_with(allow_private: bool) -> World {
+        Self::start_adjusted(move |a| a.allow_private_media_urls = allow_private).await
+    }
+
+    /// A world whose server's settings are adjusted by `adjust`.
+    pub async fn start_adjusted(adjust: impl FnOnce(&mut server::config::ServeArgs)) -> World {
         let (listener, url, sb) = super::sandbox_calling_back().await;
-        let server = start_server(listener, tempfile::tempdir().unwrap(), &sb, allow_private).await;
+        let server = start_server_with(listener, tempfile::tempdir().unwrap(), &sb, adjust).await;
         let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
         let cipher = TokenCipher::load(None, server.data_dir.path()).unwrap();
         let http = reqwest::Client::new();

@@ -1,11 +1,13 @@
 //! Building blocks of the pages: the queue, the transcript, the compose box and the
 //! Social Widget.
 
+mod automation;
 mod compose;
 mod queue;
 mod social_widget;
 mod transcript;
 
+pub use automation::AutomationSettings;
 pub use compose::{Compose, ComposeFacts};
 pub use queue::QueueList;
 pub use social_widget::{CharacterCounter, SocialWidget};

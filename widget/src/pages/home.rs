@@ -179,6 +179,7 @@ pub fn Home() -> impl IntoView {
                             })
                     }}
                 </Transition>
+                <crate::components::AutomationSettings />
             </div>
         </Shell>
     }
