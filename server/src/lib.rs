@@ -191,7 +191,11 @@ pub async fn run(
     } else {
         None
     };
+    let postgres = settings.store.postgres_url().map(str::to_owned);
     let state = AppState::new(store.clone(), settings, public_url, cipher);
+    if let Some(url) = postgres {
+        state.live.relay_postgres(&url).await?;
+    }
     spawn_session_purge(store.clone());
     outbound::spawn_sender(state.clone());
     profiles::spawn_fetcher(state.clone());
