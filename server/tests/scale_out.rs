@@ -492,9 +492,9 @@ async fn two_instances_share_one_postgresql() {
                 sandbox::common::Fault::Latency(Duration::from_millis(1000)),
                 4,
             );
-            for j in 0..4 {
+            for (j, &conv) in conv_of.iter().enumerate().take(4) {
                 let text = format!("in flight {j}");
-                more_ids.push(agent.reply(&urls[0], conv_of[j], &text).await.unwrap());
+                more_ids.push(agent.reply(&urls[0], conv, &text).await.unwrap());
                 more.entry(j).or_default().push(text);
             }
             tokio::time::sleep(Duration::from_millis(300)).await;

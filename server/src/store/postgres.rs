@@ -325,7 +325,7 @@ impl Store for PgStore {
         loop {
             tries += 1;
             let mut tx = self.pool.begin().await?;
-            let outcome = match ingest_in(&mut *tx, linked, messages, now_ms).await {
+            let outcome = match ingest_in(&mut tx, linked, messages, now_ms).await {
                 Ok(report) => tx.commit().await.map(|()| report).map_err(Retry::from),
                 Err(e) => Err(e),
             };
