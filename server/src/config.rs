@@ -153,6 +153,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    #[command(flatten)]
+    pub media_store: MediaStoreArgs,
+
     /// ACCOUNT_NUMBER:EMAIL:PASSWORD — create that brand account (SocialConnect enabled)
     /// and admin at start when they do not exist.
     #[arg(long, env = "SOCIALCONNECT_BOOTSTRAP_ADMIN", hide_env_values = true)]
@@ -223,6 +226,33 @@ impl StoreArgs {
     pub fn cipher(&self) -> anyhow::Result<crate::crypto::TokenCipher> {
         crate::crypto::TokenCipher::load(self.secret_key.as_deref(), &self.data_dir)
     }
+}
+
+/// Where media copies and uploads live when not under the data dir.
+#[derive(Debug, Clone, Args)]
+pub struct MediaStoreArgs {
+    /// `s3://BUCKET[/PREFIX]`: keep media copies and uploads in S3-compatible object
+    /// storage, shared by every instance [default: unset, under the data dir].
+    #[arg(long, env = "SOCIALCONNECT_MEDIA_STORE")]
+    pub media_store: Option<String>,
+
+    /// The object storage's endpoint, for S3-compatible services other than AWS
+    /// (e.g. `http://127.0.0.1:9000`) [default: AWS S3].
+    #[arg(long, env = "SOCIALCONNECT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    #[arg(long, env = "SOCIALCONNECT_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    #[arg(long, env = "SOCIALCONNECT_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

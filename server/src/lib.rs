@@ -2,6 +2,7 @@
 //! listener until a shutdown signal, so tests start it on `127.0.0.1:0`.
 
 pub mod auth;
+pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod connectors;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub media: media::MediaHandle,
     /// Conversation changes, relayed to the browsers as Server-Sent Events.
     pub live: live::Live,
+    /// Where media copies and uploads live.
+    pub blobs: blobs::Blobs,
 }
 
 impl AppState {
@@ -73,6 +76,7 @@ impl AppState {
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),
             live: live::Live::new(),
+            blobs: blobs::Blobs::Dir(settings.store.data_dir.clone()),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -192,7 +196,9 @@ pub async fn run(
         None
     };
     let postgres = settings.store.postgres_url().map(str::to_owned);
-    let state = AppState::new(store.clone(), settings, public_url, cipher);
+    let blobs = blobs::Blobs::from_settings(&settings.media_store, &settings.store.data_dir)?;
+    let mut state = AppState::new(store.clone(), settings, public_url, cipher);
+    state.blobs = blobs;
     if let Some(url) = postgres {
         state.live.relay_postgres(&url).await?;
     }

@@ -7,7 +7,7 @@
 //!   browser end to end, and the character counter against twitter-text.
 //! - `cargo xtask widget` — build the widget in release and print its transfer size.
 //! - `cargo xtask setup [--browser]` — only install what is missing (Node.js and
-//!   `tests/js`'s modules included).
+//!   `tests/js`'s modules included, and moto's local S3 server through pip).
 
 mod size;
 mod tools;
@@ -51,6 +51,7 @@ fn run(args: &[String]) -> Result<()> {
         "setup" => {
             tools::ensure_wasm_tools(&root)?;
             tools::ensure_node(&root)?;
+            tools::ensure_moto()?;
             if rest.iter().any(|a| a == "--browser") {
                 tools::ensure_browser()?;
             }
@@ -148,6 +149,7 @@ fn demo(root: &Path, rest: &[String]) -> Result<()> {
 fn test(root: &Path) -> Result<()> {
     tools::ensure_wasm_tools(root)?;
     tools::ensure_node(root)?;
+    tools::ensure_moto()?;
     let browser = tools::ensure_browser()?;
 
     // Native: unit and integration tests of every host crate. The storage suite and the

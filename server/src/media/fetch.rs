@@ -81,7 +81,10 @@ fn rejected(reason: impl Into<String>) -> Failure {
 
 async fn copy_one(state: &AppState, http: &reqwest::Client, due: MediaDue) {
     let dir = media_dir(&state.settings.store.data_dir);
-    let outcome = copy(http, &dir, &due).await;
+    let outcome = match copy(http, &dir, &due).await {
+        Ok(copy) => publish(&state.blobs, &copy).await.map(|()| copy),
+        failed => failed,
+    };
     let store = &state.store;
     let recorded = match outcome {
         Ok(copy) => {
@@ -122,6 +125,23 @@ async fn copy_one(state: &AppState, http: &reqwest::Client, due: MediaDue) {
             .conversations_changed(due.account_id, &[due.conversation_id]),
         Err(e) => tracing::warn!(error = %e, "media: recording the outcome failed"),
     }
+}
+
+/// The copy and its derivatives, made under the data dir, go where files live.
+async fn publish(blobs: &crate::blobs::Blobs, copy: &MediaCopy) -> Result<(), Failure> {
+    let paths = [
+        Some(&copy.stored_path),
+        copy.thumb_path.as_ref(),
+        copy.still_path.as_ref(),
+        copy.poster_path.as_ref(),
+    ];
+    for path in paths.into_iter().flatten() {
+        blobs
+            .publish(path)
+            .await
+            .map_err(|e| Failure::Transient(format!("storing the copy: {e:#}")))?;
+    }
+    Ok(())
 }
 
 async fn copy(http: &reqwest::Client, dir: &Path, due: &MediaDue) -> Result<MediaCopy, Failure> {
