@@ -842,6 +842,25 @@ async fn xaa_deliveries_for_mentions_replies_dms_and_revoke() -> Res {
         ev["data"]["payload"]["users"][&ann.id]["data"]["username"],
         "ann"
     );
+    // DM media is served only to a GET signed by a participant (X's "Retrieving media").
+    let url = e["message_create"]["message_data"]["attachment"]["media"]["media_url_https"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with(&format!("{}/1.1/ton/data/dm/", env.api)),
+        "{url}"
+    );
+    let unsigned = env.http.get(&url).send().await?;
+    assert_eq!(unsigned.status(), 401);
+    let signed = env
+        .http
+        .get(&url)
+        .header("authorization", env.auth("GET", &url, &[]))
+        .send()
+        .await?;
+    assert_eq!(signed.status(), 200);
+    assert_eq!(signed.bytes().await?.to_vec(), gif(64));
     let (s, v, _) = env
         .json(
             "POST",

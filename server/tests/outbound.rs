@@ -63,6 +63,16 @@ async fn facebook_private_public_and_private_response() {
         "answers the consumer's last public line"
     );
 
+    // Facebook has not yet said who the commenter is in Messenger: no Messenger reply.
+    let (status, body) = w.reply(feed, "private", "hi").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Private Response")
+    );
+
     let (_, pr) = w
         .reply(feed, "private_response", "DMing you the label")
         .await;
@@ -86,15 +96,17 @@ async fn facebook_private_public_and_private_response() {
     assert_eq!(status, "failed");
     assert!(error.unwrap().starts_with("Facebook:"));
 
-    // A feed-only consumer cannot be messaged in Messenger first.
-    let (status, body) = w.reply(feed, "private", "hi").await;
-    assert_eq!(status, 400);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("Private Response")
-    );
+    // The private reply's answer named Ann's Messenger id: her Messenger conversation
+    // is folded into the feed one, lines kept, the other conversation gone.
+    let (merged, c) = w
+        .conversation(|c| {
+            let t = texts(c);
+            t.contains(&"Where is my order?".to_owned()) && t.contains(&"photo attached".to_owned())
+        })
+        .await;
+    assert_eq!(merged, feed);
+    assert!(texts(&c).contains(&"It ships today".to_owned()), "{c}");
+    assert!(w.store.transcript(messenger).await.unwrap().is_none());
 
     // The echoes came back and were matched, not shown twice.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -105,6 +117,79 @@ async fn facebook_private_public_and_private_response() {
         texts(&c).iter().filter(|t| *t == "It ships today").count(),
         1
     );
+    w.server.stop().await;
+}
+
+/// Facebook names a person one way in the page's feed and another (the page-scoped id) in
+/// Messenger; a private reply to their comment tells the second, and from then on their
+/// Messenger lines continue the one conversation.
+#[tokio::test]
+async fn a_commenter_answering_a_private_reply_stays_in_one_conversation() {
+    let w = World::start().await;
+    let bo = w.sb.facebook.add_consumer("Bo Chen", true);
+    w.sb.facebook
+        .consumer_post(&w.page, &bo, "Tent pole snapped", None);
+    let (conv, _) = w
+        .conversation(|c| texts(c).contains(&"Tent pole snapped".to_owned()))
+        .await;
+    let (_, pr) = w
+        .reply(
+            conv,
+            "private_response",
+            "Sorry! What is your order number?",
+        )
+        .await;
+    assert_eq!(
+        w.settled(pr["id"].as_i64().unwrap(), Duration::from_secs(10))
+            .await
+            .0,
+        "sent"
+    );
+    w.sb.facebook
+        .consumer_message(&w.page, &bo, "It is 5521", &[]);
+    let (answered, c) = w
+        .conversation(|c| texts(c).contains(&"It is 5521".to_owned()))
+        .await;
+    assert_eq!(answered, conv, "one conversation for Bo: {c}");
+    let tags: Vec<&str> = c["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["tag"].as_str().unwrap())
+        .collect();
+    assert_eq!(tags, ["Public/Post", "Private", "Private"]);
+    assert_eq!(
+        w.store.export(w.account_id, i64::MIN).await.unwrap().len(),
+        1
+    );
+
+    // Messenger replies now go to the page-scoped id.
+    let (status, line) = w.reply(conv, "private", "A new pole ships today").await;
+    assert_eq!(status, 201, "{line}");
+    assert_eq!(
+        w.settled(line["id"].as_i64().unwrap(), Duration::from_secs(10))
+            .await
+            .0,
+        "sent"
+    );
+    assert!(
+        w.sb.facebook
+            .inbox(&w.page, &bo)
+            .iter()
+            .any(|m| m.from_page && m.text.as_deref() == Some("A new pole ships today"))
+    );
+    // And the profile, which Facebook gives by page-scoped id only, is fetched.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, c) = w
+            .conversation(|c| texts(c).contains(&"It is 5521".to_owned()))
+            .await;
+        if c["consumer"]["profile"]["first_name"] == "Bo" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no profile: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     w.server.stop().await;
 }
 

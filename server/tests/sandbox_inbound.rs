@@ -98,7 +98,7 @@ async fn a_linked_page_delivers_messenger_posts_and_comments() {
     let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
     let convs = export_until(&store, account.id, 3).await;
     // Messenger names the consumer by page-scoped id, the feed by their user id: two
-    // conversations until the two ids are matched (Graph's ID matching is still to come).
+    // conversations until a private reply's `recipient_id` matches the two (outbound.rs).
     assert_eq!(convs.len(), 2, "{convs:#?}");
     let lines: Vec<&Value> = convs
         .iter()

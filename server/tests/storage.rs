@@ -83,6 +83,7 @@ on_both!(
     profiles_due_are_marked_tried,
     uploads_travel_with_replies_into_transcript_and_export,
     a_newer_schema_is_refused,
+    a_facebook_persons_two_ids_become_one_conversation,
 );
 
 async fn brand(store: &dyn Store, number: &str) -> LinkedAccount {
@@ -633,7 +634,7 @@ async fn media_copies_are_leased_and_recorded(db: Db) {
             .is_empty()
     );
     let (img, vid) = (&due[0], &due[1]);
-    assert_eq!(img.account_id, linked.account_id);
+    assert_eq!(img.linked, linked);
     assert_eq!(vid.poster_url.as_deref(), Some("https://cdn.example/b.jpg"));
     store
         .media_stored(
@@ -805,6 +806,75 @@ async fn a_newer_schema_is_refused(db: Db) {
         .unwrap_err()
         .to_string();
     assert!(err.contains("newer"), "{err}");
+}
+
+async fn a_facebook_persons_two_ids_become_one_conversation(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let mut comment = line("feed-ann", "c1", "the zip broke", 1_000);
+    comment.tag = Tag::PublicComment;
+    let feed = store
+        .ingest(&linked, &[comment], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    // Not profiled until Facebook gives her page-scoped id.
+    assert!(
+        store
+            .profiles_due(10_000, 0, 5_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let messenger = store
+        .ingest(&linked, &[line("psid-ann", "m1", "hello?", 2_000)], 2_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    assert_ne!(feed, messenger);
+    let waiting = store
+        .enqueue_reply(reply(messenger, &linked, "on it"))
+        .await
+        .unwrap();
+    // A private reply to her comment names her PSID: the two conversations become one.
+    assert_eq!(
+        store.learn_psid(feed, "psid-ann").await.unwrap(),
+        Some(messenger)
+    );
+    assert_eq!(store.learn_psid(feed, "psid-ann").await.unwrap(), None);
+    assert!(store.conversation_info(messenger).await.unwrap().is_none());
+    let texts: Vec<String> = store
+        .transcript(feed)
+        .await
+        .unwrap()
+        .unwrap()
+        .lines
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    // In time order (the reply helper writes at 1 s).
+    assert_eq!(texts, vec!["the zip broke", "on it", "hello?"]);
+    let item = store.next_due(1_000).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            item.message_id,
+            item.conversation_id,
+            item.consumer_network_id.as_str()
+        ),
+        (waiting, feed, "psid-ann")
+    );
+    let ctx = store.reply_context(feed).await.unwrap().unwrap();
+    assert_eq!(ctx.consumer_network_id, "psid-ann");
+    assert_eq!(ctx.last_private_at_ms, Some(2_000));
+    // Her next Messenger line lands in the one conversation.
+    let next = store
+        .ingest(&linked, &[line("psid-ann", "m2", "thanks", 3_000)], 3_000)
+        .await
+        .unwrap();
+    assert_eq!(next.conversations, vec![feed]);
+    let due = store.profiles_due(10_000, 0, 5_000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].network_id, "psid-ann");
 }
 
 /// Several instances' senders working one outbox at once: every reply claimed by exactly

@@ -173,6 +173,9 @@ fn route_of(method: &Method, segs: &[&str]) -> Option<&'static str> {
         ("POST", ["oauth", "authorize"]) => "POST /oauth/authorize",
         ("POST", ["oauth", "access_token"]) => "POST /oauth/access_token",
         ("POST", ["oauth2", "token"]) => "POST /oauth2/token",
+        ("GET", ["1.1", "ton", "data", "dm", _, _, _]) => {
+            "GET /1.1/ton/data/dm/{dm_id}/{media_id}/{file}"
+        }
         ("POST", ["2", "webhooks"]) => "POST /2/webhooks",
         ("GET", ["2", "webhooks"]) => "GET /2/webhooks",
         ("PUT", ["2", "webhooks", _]) => "PUT /2/webhooks/{webhook_id}",
@@ -395,6 +398,9 @@ impl Twitter {
             "POST /oauth/authorize" => self.authorize_submit(req),
             "POST /oauth/access_token" => self.access_token(req),
             "POST /oauth2/token" => self.bearer_token(req),
+            "GET /1.1/ton/data/dm/{dm_id}/{media_id}/{file}" => {
+                self.dm_media(req, &seg(4), &seg(5))
+            }
             "POST /2/webhooks" => self.webhook_create(req).await,
             "GET /2/webhooks" => self.webhook_list(req),
             "PUT /2/webhooks/{webhook_id}" => self.webhook_recheck(req, &seg(2)).await,
@@ -426,6 +432,49 @@ impl Twitter {
             "POST /2/media/upload/{id}/finalize" => self.media(req, Some("FINALIZE"), Some(seg(3))),
             _ if route.contains("media/upload") => self.media(req, None, None),
             _ => err(
+                req,
+                404,
+                34,
+                "Not Found",
+                "Sorry, that page does not exist.",
+            ),
+        }
+    }
+
+    /// A Direct Message's media, as `ton.twitter.com` serves it: only to a GET signed with
+    /// OAuth 1.0a by one of the two people in the conversation (X's "Retrieving media").
+    fn dm_media(&self, req: &Req, dm_id: &str, media_id: &str) -> Response {
+        let user = match self.authenticate(req) {
+            Ok(Auth::User(user)) => user,
+            Ok(_) => {
+                return unauthorized(
+                    req,
+                    220,
+                    "Your credentials do not allow access to this resource.",
+                );
+            }
+            Err(res) => return res,
+        };
+        let st = self.lock();
+        let Some(dm) = st
+            .dms
+            .iter()
+            .find(|d| d.id == dm_id && d.media_id.as_deref() == Some(media_id))
+        else {
+            return err(
+                req,
+                404,
+                34,
+                "Not Found",
+                "Sorry, that page does not exist.",
+            );
+        };
+        if dm.sender_id != user && dm.recipient_id != user {
+            return err(req, 403, 200, "Forbidden", "Forbidden.");
+        }
+        match st.media.get(media_id) {
+            Some(m) => ([(header::CONTENT_TYPE, m.media_type.clone())], m.bytes()).into_response(),
+            None => err(
                 req,
                 404,
                 34,

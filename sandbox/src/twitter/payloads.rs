@@ -191,8 +191,12 @@ impl Twitter {
 
     /// A v1.1 media entity.
     pub(crate) fn v1_media(&self, m: &Media) -> Value {
+        self.v1_media_at(m, &self.media_url(&m.key()))
+    }
+
+    /// A v1.1 media entity whose files are at `url`.
+    fn v1_media_at(&self, m: &Media, url: &str) -> Value {
         let (_, kind) = rules::key_prefix(&m.media_type);
-        let url = self.media_url(&m.key());
         let mut v = json!({
             "id": m.id.parse::<u64>().unwrap_or_default(),
             "id_str": m.id,
@@ -272,7 +276,16 @@ impl Twitter {
             "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []},
         });
         if let Some(m) = d.media_id.as_ref().and_then(|m| st.media.get(m)) {
-            data["attachment"] = json!({"type": "media", "media": self.v1_media(m)});
+            // DM media lives on `ton.twitter.com` and needs a signed GET (see `dm_media`).
+            let url = format!(
+                "{}/1.1/ton/data/dm/{}/{}/{}.{}",
+                self.api_url(),
+                d.id,
+                m.id,
+                m.key(),
+                m.media_type.rsplit('/').next().unwrap_or("bin")
+            );
+            data["attachment"] = json!({"type": "media", "media": self.v1_media_at(m, &url)});
         }
         json!({
             "type": "message_create",

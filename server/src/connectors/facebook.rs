@@ -16,6 +16,26 @@ pub fn appsecret_proof(app_secret: &str, token: &str) -> String {
 /// The fields the app subscribes a page to.
 pub const SUBSCRIBED_FIELDS: &str = "feed,messages,message_echoes";
 
+/// What the Send API answered: `{recipient_id, message_id}`. For a private reply to a
+/// comment or post, `recipient_id` is the first sight of the person's page-scoped id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub message_id: String,
+    pub recipient_id: Option<String>,
+}
+
+impl Sent {
+    fn from_answer(answer: &Value, what: &str) -> Result<Self, super::SendFailure> {
+        Ok(Sent {
+            message_id: super::id_from(answer, "/message_id", "Facebook", what)?,
+            recipient_id: answer
+                .get("recipient_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+    }
+}
+
 pub struct Graph<'a> {
     pub http: &'a reqwest::Client,
     /// Base, version included, e.g. `https://graph.facebook.com/v24.0`.
@@ -145,7 +165,7 @@ impl Graph<'_> {
         recipient: Value,
         text: &str,
         human_agent: bool,
-    ) -> Result<String, super::SendFailure> {
+    ) -> Result<Sent, super::SendFailure> {
         let mut body = serde_json::json!({
             "recipient": recipient,
             "messaging_type": "RESPONSE",
@@ -158,7 +178,7 @@ impl Graph<'_> {
             body["tag"] = "HUMAN_AGENT".into();
         }
         let answer = self.post_json("/me/messages", token, &body).await?;
-        super::id_from(&answer, "/message_id", "Facebook", "message")
+        Sent::from_answer(&answer, "message")
     }
 
     /// Send API with an image uploaded in the request (multipart: `recipient`, `message`
@@ -172,7 +192,7 @@ impl Graph<'_> {
         image: Vec<u8>,
         mime: &str,
         human_agent: bool,
-    ) -> Result<String, super::SendFailure> {
+    ) -> Result<Sent, super::SendFailure> {
         let ext = mime.strip_prefix("image/").unwrap_or("bin");
         let file = reqwest::multipart::Part::bytes(image)
             .file_name(format!("image.{ext}"))
@@ -214,7 +234,7 @@ impl Graph<'_> {
         if !(200..300).contains(&status) {
             return Err(classify(status, &body));
         }
-        super::id_from(&body, "/message_id", "Facebook", "image")
+        Sent::from_answer(&body, "image")
     }
 
     /// `POST /{object-id}/comments`: a public reply under a post or comment, with an image

@@ -6,7 +6,8 @@
 use super::decode::{self, Encoded};
 use super::{MediaHandle, media_dir};
 use crate::AppState;
-use crate::connectors::http_client;
+use crate::connectors::twitter::OAuth1;
+use crate::connectors::{Credentials, http_client};
 use crate::store::{MediaCopy, MediaDue, MediaStatus};
 use shared::inbound::MediaKind;
 use std::path::{Path, PathBuf};
@@ -81,9 +82,17 @@ fn rejected(reason: impl Into<String>) -> Failure {
 
 async fn copy_one(state: &AppState, http: &reqwest::Client, due: MediaDue) {
     let dir = media_dir(&state.settings.store.data_dir);
-    let outcome = match copy(http, &dir, &due).await {
-        Ok(copy) => publish(&state.blobs, &copy).await.map(|()| copy),
-        failed => failed,
+    let signed = |url: &str| dm_media_authorization(state, &due, url);
+    let auth = signed(&due.source_url).and_then(|media| {
+        let poster = due.poster_url.as_deref().map(signed).transpose()?;
+        Ok([media, poster.flatten()])
+    });
+    let outcome = match auth {
+        Ok(auth) => match copy(http, &dir, &due, &auth).await {
+            Ok(copy) => publish(&state.blobs, &copy).await.map(|()| copy),
+            failed => failed,
+        },
+        Err(e) => Err(Failure::Gone(e.to_string())),
     };
     let store = &state.store;
     let recorded = match outcome {
@@ -122,7 +131,7 @@ async fn copy_one(state: &AppState, http: &reqwest::Client, due: MediaDue) {
     match recorded {
         Ok(()) => state
             .live
-            .conversations_changed(due.account_id, &[due.conversation_id]),
+            .conversations_changed(due.linked.account_id, &[due.conversation_id]),
         Err(e) => tracing::warn!(error = %e, "media: recording the outcome failed"),
     }
 }
@@ -144,7 +153,60 @@ async fn publish(blobs: &crate::blobs::Blobs, copy: &MediaCopy) -> Result<(), Fa
     Ok(())
 }
 
-async fn copy(http: &reqwest::Client, dir: &Path, due: &MediaDue) -> Result<MediaCopy, Failure> {
+/// X serves the media of Direct Messages only to a GET signed with OAuth 1.0a by a
+/// participant's access token ("Retrieving media" in X's Direct Message guides: the
+/// `media_url` on `ton.twitter.com` "must be accessed by signing a request with the user's
+/// access token"). The header is made only for X's own hosts, never for another address,
+/// so the account's token signs nothing else.
+fn dm_media_authorization(
+    state: &AppState,
+    due: &MediaDue,
+    source: &str,
+) -> Result<Option<String>, crate::connectors::NetworkError> {
+    let Ok(url) = reqwest::Url::parse(source) else {
+        return Ok(None);
+    };
+    let api = state.settings.twitter.twitter_api_url.trim_end_matches('/');
+    let dm_media = url.host_str() == Some("ton.twitter.com")
+        || source
+            .strip_prefix(api)
+            .is_some_and(|rest| rest.starts_with("/1.1/ton/"));
+    if !dm_media || due.linked.channel != shared::Channel::Twitter {
+        return Ok(None);
+    }
+    let Credentials::Twitter {
+        consumer_key,
+        consumer_secret,
+        token,
+        token_secret,
+    } = Credentials::open(&state.settings, &state.cipher, &due.linked)?
+    else {
+        return Ok(None);
+    };
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let params: Vec<(&str, &str)> = query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut base = url.clone();
+    base.set_query(None);
+    base.set_fragment(None);
+    let signer = OAuth1 {
+        consumer_key: &consumer_key,
+        consumer_secret: &consumer_secret,
+        token: &token,
+        token_secret: &token_secret,
+    };
+    Ok(Some(signer.header("GET", base.as_str(), &params)))
+}
+
+async fn copy(
+    http: &reqwest::Client,
+    dir: &Path,
+    due: &MediaDue,
+    // `Authorization` headers for the media and its poster, where X needs them.
+    [authorization, poster_authorization]: &[Option<String>; 2],
+) -> Result<MediaCopy, Failure> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| Failure::Transient(format!("creating the media dir: {e}")))?;
@@ -153,7 +215,15 @@ async fn copy(http: &reqwest::Client, dir: &Path, due: &MediaDue) -> Result<Medi
         _ => (MAX_BYTES, Duration::from_secs(60)),
     };
     let part = dir.join(format!("{}.part", due.id));
-    let got = download(http, &due.source_url, cap, time, &part).await;
+    let got = download(
+        http,
+        &due.source_url,
+        authorization.as_deref(),
+        cap,
+        time,
+        &part,
+    )
+    .await;
     let (size, head) = match got {
         Ok(ok) => ok,
         Err(e) => {
@@ -189,7 +259,7 @@ async fn copy(http: &reqwest::Client, dir: &Path, due: &MediaDue) -> Result<Medi
         }
     }
     if let Some(url) = &due.poster_url {
-        match poster(http, dir, due.id, url).await {
+        match poster(http, dir, due.id, url, poster_authorization.as_deref()).await {
             Ok(p) => {
                 let file = name(&format!("-poster.{}", p.extension()));
                 copy.poster_path = Some(write(file, p.bytes).await?);
@@ -272,6 +342,7 @@ fn accepted(kind: MediaKind, sniffed: Option<&'static str>) -> Option<&'static s
 async fn download(
     http: &reqwest::Client,
     url: &str,
+    authorization: Option<&str>,
     cap: u64,
     time: Duration,
     to: &Path,
@@ -284,12 +355,11 @@ async fn download(
         )));
     }
     let transient = |e: reqwest::Error| Failure::Transient(e.without_url().to_string());
-    let mut res = http
-        .get(parsed)
-        .timeout(time)
-        .send()
-        .await
-        .map_err(transient)?;
+    let mut request = http.get(parsed).timeout(time);
+    if let Some(auth) = authorization {
+        request = request.header(reqwest::header::AUTHORIZATION, auth);
+    }
+    let mut res = request.send().await.map_err(transient)?;
     let status = res.status();
     if !status.is_success() {
         let why = format!("the network answered {status}");
@@ -336,9 +406,23 @@ async fn download(
 }
 
 /// The network's still for a video, fetched and re-encoded by us within bounds.
-async fn poster(http: &reqwest::Client, dir: &Path, id: i64, url: &str) -> Result<Encoded, String> {
+async fn poster(
+    http: &reqwest::Client,
+    dir: &Path,
+    id: i64,
+    url: &str,
+    authorization: Option<&str>,
+) -> Result<Encoded, String> {
     let part = dir.join(format!("{id}-poster.part"));
-    let got = download(http, url, MAX_BYTES, Duration::from_secs(60), &part).await;
+    let got = download(
+        http,
+        url,
+        authorization,
+        MAX_BYTES,
+        Duration::from_secs(60),
+        &part,
+    )
+    .await;
     let data = match got {
         Ok(_) => tokio::fs::read(&part).await.map_err(|e| e.to_string()),
         Err(e) => Err(format!("{e:?}")),

@@ -10,7 +10,7 @@
 //! remains possible: a crash in that window when the echo never arrives (webhooks off or
 //! dropped) sends the reply a second time.
 
-use crate::connectors::facebook::Graph;
+use crate::connectors::facebook::{Graph, Sent};
 use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
 use crate::connectors::{Credentials, SendFailure, http_client};
 use crate::error::{ApiJson, AppError, AppResult};
@@ -258,13 +258,23 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: OutboxItem) -> 
 async fn record(
     state: &AppState,
     item: &OutboxItem,
-    outcome: Result<String, SendFailure>,
+    outcome: Result<Delivered, SendFailure>,
 ) -> AppResult<()> {
     let store = &state.store;
     match outcome {
-        Ok(network_id) => {
+        Ok(Delivered { network_id, psid }) => {
             tracing::info!(line = item.message_id, %network_id, "reply sent");
-            store.mark_sent(item.message_id, &network_id).await
+            store.mark_sent(item.message_id, &network_id).await?;
+            if let (ReplyMode::PrivateResponse, Some(psid)) = (item.mode, psid) {
+                // The person's Messenger id, learnt from the private reply: their answer
+                // in Messenger continues this conversation.
+                if let Some(folded) = store.learn_psid(item.conversation_id, &psid).await? {
+                    state
+                        .live
+                        .conversations_changed(item.linked.account_id, &[folded]);
+                }
+            }
+            Ok(())
         }
         Err(SendFailure::Transient {
             message,
@@ -302,6 +312,30 @@ async fn record(
     }
 }
 
+/// What a network took: its id for the line and, from Messenger, the person's page-scoped id.
+struct Delivered {
+    network_id: String,
+    psid: Option<String>,
+}
+
+impl From<String> for Delivered {
+    fn from(network_id: String) -> Self {
+        Delivered {
+            network_id,
+            psid: None,
+        }
+    }
+}
+
+impl From<Sent> for Delivered {
+    fn from(sent: Sent) -> Self {
+        Delivered {
+            network_id: sent.message_id,
+            psid: sent.recipient_id,
+        }
+    }
+}
+
 fn permanent(message: impl Into<String>) -> SendFailure {
     SendFailure::Permanent {
         message: message.into(),
@@ -313,7 +347,7 @@ async fn send(
     state: &AppState,
     http: &reqwest::Client,
     item: &OutboxItem,
-) -> Result<String, SendFailure> {
+) -> Result<Delivered, SendFailure> {
     let settings = &state.settings;
     match Credentials::open(settings, &state.cipher, &item.linked)? {
         Credentials::Facebook {
@@ -340,6 +374,7 @@ async fn send(
                     graph
                         .comment(&token, object, &item.text, url.as_deref())
                         .await
+                        .map(Delivered::from)
                 }
                 ReplyMode::Private => {
                     let now = crate::auth::now_secs() * 1000;
@@ -348,7 +383,9 @@ async fn send(
                     let human_agent = item.author == "agent"
                         && since.is_some_and(|s| s > DAY_MS && s <= 7 * DAY_MS);
                     let recipient = serde_json::json!({ "id": item.consumer_network_id });
-                    messenger(state, &graph, &token, item, recipient, human_agent).await
+                    messenger(state, &graph, &token, item, recipient, human_agent)
+                        .await
+                        .map(Delivered::from)
                 }
                 ReplyMode::PrivateResponse => {
                     let object = item
@@ -357,7 +394,9 @@ async fn send(
                         .ok_or_else(|| permanent("no public comment to answer privately"))?;
                     // A post id is `<page>_<post>` like a comment id; posts have no parent.
                     let recipient = serde_json::json!({ "comment_id": object });
-                    messenger(state, &graph, &token, item, recipient, false).await
+                    messenger(state, &graph, &token, item, recipient, false)
+                        .await
+                        .map(Delivered::from)
                 }
             }
         }
@@ -407,17 +446,19 @@ async fn send(
                         .as_deref()
                         .ok_or_else(|| permanent("nothing public to answer"))?;
                     let media: Vec<String> = media_id.into_iter().collect();
-                    api.reply(&user, &item.text, tweet, &media).await
+                    api.reply(&user, &item.text, tweet, &media)
+                        .await
+                        .map(Delivered::from)
                 }
-                ReplyMode::Private => {
-                    api.direct_message(
+                ReplyMode::Private => api
+                    .direct_message(
                         &user,
                         &item.consumer_network_id,
                         &item.text,
                         media_id.as_deref(),
                     )
                     .await
-                }
+                    .map(Delivered::from),
                 ReplyMode::PrivateResponse => {
                     Err(permanent("Private Response is a Facebook feature"))
                 }
@@ -446,22 +487,29 @@ async fn messenger(
     item: &OutboxItem,
     recipient: serde_json::Value,
     human_agent: bool,
-) -> Result<String, SendFailure> {
-    let image_id = match (&item.upload, &item.media_sent_id) {
+) -> Result<Sent, SendFailure> {
+    let image = match (&item.upload, &item.media_sent_id) {
         (Some(u), None) => {
             let bytes = read_upload(state, u).await?;
-            let id = graph
+            let sent = graph
                 .send_image(token, recipient.clone(), bytes, &u.mime, human_agent)
                 .await?;
-            if let Err(e) = state.store.set_media_sent(item.message_id, &id).await {
+            if let Err(e) = state
+                .store
+                .set_media_sent(item.message_id, &sent.message_id)
+                .await
+            {
                 tracing::warn!(error = %e, "recording a sent image");
             }
-            Some(id)
+            Some(sent)
         }
-        (_, sent) => sent.clone(),
+        (_, sent) => sent.clone().map(|message_id| Sent {
+            message_id,
+            recipient_id: None,
+        }),
     };
-    match image_id {
-        Some(id) if item.text.is_empty() => Ok(id),
+    match image {
+        Some(sent) if item.text.is_empty() => Ok(sent),
         _ => {
             graph
                 .send_message(token, recipient, &item.text, human_agent)

@@ -281,7 +281,8 @@ pub struct MediaDue {
     pub poster_url: Option<String>,
     /// Tries so far, this one not counted.
     pub attempts: i64,
-    pub account_id: i64,
+    /// The page or account the line came to (whose token fetches X's DM media).
+    pub linked: LinkedAccount,
     pub conversation_id: i64,
 }
 
@@ -438,6 +439,11 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_sent(&self, message_id: i64, network_id: &str) -> AppResult<()>;
     /// It will not go: the line is `failed` with the reason; the row goes.
     async fn mark_failed(&self, message_id: i64, error: &str) -> AppResult<()>;
+    /// Facebook named the consumer of `conversation_id` by their page-scoped id (a private
+    /// reply's `recipient_id`): their Messenger lines belong to this conversation from now
+    /// on, and a conversation that id already had is folded into this one. Returns the
+    /// conversation folded in (now gone), if any.
+    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>>;
     /// Try again at `next_at_ms`.
     async fn reschedule(
         &self,

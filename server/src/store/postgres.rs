@@ -342,7 +342,8 @@ impl Store for PgStore {
 
     async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
         let Some(row) = sqlx::query(
-            "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id, k.network_id AS consumer
+            "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id,
+                    coalesce(k.psid, k.network_id) AS consumer
              FROM conversations c
              JOIN linked_accounts l ON l.id = c.linked_account_id
              JOIN consumers k ON k.id = c.consumer_id
@@ -397,6 +398,7 @@ impl Store for PgStore {
             "SELECT EXISTS (SELECT 1 FROM consumers k JOIN linked_accounts l
                               ON l.id = k.linked_account_id
                             WHERE l.status IN ('linked', 'webhooks_failing')
+                              AND (l.channel != 'facebook' OR k.psid IS NOT NULL)
                               AND (k.profile_fetched_at IS NULL OR k.profile_fetched_at < $1)
                               AND (k.profile_attempted_at IS NULL OR k.profile_attempted_at < $2))",
         )
@@ -409,10 +411,13 @@ impl Store for PgStore {
         }
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
-            "SELECT k.id, k.network_id, l.channel, l.network_id AS brand_id,
+            "SELECT k.id, coalesce(k.psid, k.network_id) AS network_id, l.channel,
+                    l.network_id AS brand_id,
                     (SELECT c.id FROM conversations c WHERE c.consumer_id = k.id) AS conversation_id
              FROM consumers k JOIN linked_accounts l ON l.id = k.linked_account_id
              WHERE l.status IN ('linked', 'webhooks_failing')
+               -- Facebook's User Profile API takes the page-scoped id only.
+               AND (l.channel != 'facebook' OR k.psid IS NOT NULL)
                AND (k.profile_fetched_at IS NULL OR k.profile_fetched_at < $1)
                AND (k.profile_attempted_at IS NULL OR k.profile_attempted_at < $2)
              ORDER BY k.profile_fetched_at IS NOT NULL, k.id LIMIT $3
@@ -569,7 +574,8 @@ impl Store for PgStore {
         };
         let Some(row) = sqlx::query(
             "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.attempts,
-                    o.upload_id, o.media_sent_id, m.text, m.author, l.channel, l.network_id AS brand_id, k.network_id AS consumer
+                    o.upload_id, o.media_sent_id, m.text, m.author, l.channel, l.network_id AS brand_id,
+                    coalesce(k.psid, k.network_id) AS consumer
              FROM outbox o
              JOIN messages m ON m.id = o.message_id
              JOIN conversations c ON c.id = o.conversation_id
@@ -699,6 +705,85 @@ impl Store for PgStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        // Locked, so two instances learning the same person's id fold them once.
+        let Some((consumer, linked, known)) = sqlx::query_as::<_, (i64, i64, Option<String>)>(
+            "SELECT k.id, k.linked_account_id, k.psid FROM conversations c
+               JOIN consumers k ON k.id = c.consumer_id WHERE c.id = $1
+               FOR UPDATE OF k",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        if known.is_some() {
+            return Ok(None);
+        }
+        // The same person met in Messenger first has a conversation of their own: its lines
+        // (and replies waiting to go) join this one, and the two become one.
+        let other: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT k.id, c.id FROM consumers k JOIN conversations c ON c.consumer_id = k.id
+              WHERE k.linked_account_id = $1 AND k.id != $2 AND (k.psid = $3 OR k.network_id = $3)
+              FOR UPDATE OF k, c",
+        )
+        .bind(linked)
+        .bind(consumer)
+        .bind(psid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((other_consumer, other_conversation)) = other {
+            for table in ["messages", "outbox"] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET conversation_id = $1 WHERE conversation_id = $2"
+                ))
+                .bind(conversation_id)
+                .bind(other_conversation)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE conversations SET
+                     last_message_at = greatest(conversations.last_message_at, o.last_message_at),
+                     status = CASE WHEN o.status = 'open' THEN 'open' ELSE conversations.status END,
+                     assigned_user_id = coalesce(conversations.assigned_user_id, o.assigned_user_id)
+                   FROM (SELECT last_message_at, status, assigned_user_id FROM conversations
+                          WHERE id = $1) AS o
+                  WHERE conversations.id = $2",
+            )
+            .bind(other_conversation)
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await?;
+            // Messenger's profile of the person is the one Facebook gives: keep it.
+            sqlx::query(
+                "UPDATE consumers SET
+                     profile = coalesce(o.profile, consumers.profile),
+                     profile_fetched_at = coalesce(o.profile_fetched_at, consumers.profile_fetched_at),
+                     name = coalesce(consumers.name, o.name)
+                   FROM (SELECT profile, profile_fetched_at, name FROM consumers WHERE id = $1) AS o
+                  WHERE consumers.id = $2",
+            )
+            .bind(other_consumer)
+            .bind(consumer)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM consumers WHERE id = $1")
+                .bind(other_consumer)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE consumers SET psid = $1 WHERE id = $2")
+            .bind(psid)
+            .bind(consumer)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(other.map(|(_, c)| c))
     }
 
     async fn reschedule(
@@ -1074,7 +1159,7 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "SELECT d.id, d.kind, d.source_url, d.poster_url, d.attempts,
-                    c.id AS conversation_id, l.account_id
+                    c.id AS conversation_id, l.channel, l.network_id AS brand_id
              FROM media d
              JOIN messages m ON m.id = d.message_id
              JOIN conversations c ON c.id = m.conversation_id
@@ -1087,7 +1172,7 @@ impl Store for PgStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let mut due = Vec::with_capacity(rows.len());
+        let mut leased = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.get("id");
             sqlx::query("UPDATE media SET next_attempt_at = $1 WHERE id = $2")
@@ -1095,17 +1180,26 @@ impl Store for PgStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            leased.push((r, id));
+        }
+        tx.commit().await?;
+        let mut due = Vec::with_capacity(leased.len());
+        for (r, id) in leased {
+            let channel = parse_channel(r.get("channel"))?;
+            let brand: String = r.get("brand_id");
+            let Some(linked) = self.linked_account(channel, &brand).await? else {
+                continue;
+            };
             due.push(MediaDue {
                 id,
                 kind: parse_word(r.get("kind"))?,
                 source_url: r.get("source_url"),
                 poster_url: r.get("poster_url"),
                 attempts: r.get("attempts"),
-                account_id: r.get("account_id"),
+                linked,
                 conversation_id: r.get("conversation_id"),
             });
         }
-        tx.commit().await?;
         Ok(due)
     }
 
@@ -1287,53 +1381,74 @@ async fn ingest_in(
             (_, None) => {}
         }
 
-        let conversation: Option<i64> = if m.from_brand {
-            // Our own line (an echo, the page's comment, the brand's post or DM): it
-            // belongs to the conversation of the consumer it answers.
-            let by_consumer: Option<i64> = if m.consumer.network_id.is_empty() {
-                None
-            } else {
-                sqlx::query_scalar(
-                    "SELECT c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id
-                         WHERE c.linked_account_id = $1 AND k.network_id = $2",
-                )
-                .bind(linked.id)
-                .bind(&m.consumer.network_id)
-                .fetch_optional(&mut *tx)
-                .await?
-            };
-            match (by_consumer, &m.reply_to) {
-                (Some(c), _) => Some(c),
-                (None, Some(parent)) => {
+        let conversation: Option<i64> =
+            if m.from_brand {
+                // Our own line (an echo, the page's comment, the brand's post or DM): it
+                // belongs to the conversation of the consumer it answers.
+                let by_consumer: Option<i64> = if m.consumer.network_id.is_empty() {
+                    None
+                } else {
                     sqlx::query_scalar(
-                        "SELECT conversation_id FROM messages
-                             WHERE linked_account_id = $1 AND network_id = $2",
+                        "SELECT c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id
+                         WHERE c.linked_account_id = $1 AND (k.network_id = $2 OR k.psid = $2)",
                     )
                     .bind(linked.id)
-                    .bind(parent)
+                    .bind(&m.consumer.network_id)
                     .fetch_optional(&mut *tx)
                     .await?
+                };
+                match (by_consumer, &m.reply_to) {
+                    (Some(c), _) => Some(c),
+                    (None, Some(parent)) => {
+                        sqlx::query_scalar(
+                            "SELECT conversation_id FROM messages
+                             WHERE linked_account_id = $1 AND network_id = $2",
+                        )
+                        .bind(linked.id)
+                        .bind(parent)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                    }
+                    (None, None) => None,
                 }
-                (None, None) => None,
-            }
-        } else {
-            let consumer_id: i64 = sqlx::query_scalar(
-                "INSERT INTO consumers (linked_account_id, network_id, handle, name)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
-                         handle = coalesce(excluded.handle, consumers.handle),
-                         name = coalesce(excluded.name, consumers.name)
-                     RETURNING id",
-            )
-            .bind(linked.id)
-            .bind(&m.consumer.network_id)
-            .bind(&m.consumer.handle)
-            .bind(&m.consumer.name)
-            .fetch_one(&mut *tx)
-            .await?;
-            Some(
-                sqlx::query_scalar(
-                    "INSERT INTO conversations (linked_account_id, consumer_id, skill_id,
+            } else {
+                // Messenger names people by their page-scoped id, which may belong to a
+                // consumer first met in the feed under another id.
+                let psid = (linked.channel == Channel::Facebook && m.tag == Tag::Private)
+                    .then_some(m.consumer.network_id.as_str());
+                let by_psid: Option<i64> =
+                    match psid {
+                        Some(psid) => sqlx::query_scalar(
+                            "SELECT id FROM consumers WHERE linked_account_id = $1 AND psid = $2",
+                        )
+                        .bind(linked.id)
+                        .bind(psid)
+                        .fetch_optional(&mut *tx)
+                        .await?,
+                        None => None,
+                    };
+                let consumer_id: i64 = match by_psid {
+                    Some(id) => id,
+                    None => sqlx::query_scalar(
+                        "INSERT INTO consumers (linked_account_id, network_id, handle, name, psid)
+                             VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
+                                 handle = coalesce(excluded.handle, consumers.handle),
+                                 name = coalesce(excluded.name, consumers.name),
+                                 psid = coalesce(consumers.psid, excluded.psid)
+                             RETURNING id",
+                    )
+                    .bind(linked.id)
+                    .bind(&m.consumer.network_id)
+                    .bind(&m.consumer.handle)
+                    .bind(&m.consumer.name)
+                    .bind(psid)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                };
+                Some(
+                    sqlx::query_scalar(
+                        "INSERT INTO conversations (linked_account_id, consumer_id, skill_id,
                              status, created_at, last_message_at)
                          VALUES ($1, $2, $3, 'open', $4, $5)
                          ON CONFLICT (linked_account_id, consumer_id) DO UPDATE SET
@@ -1341,16 +1456,16 @@ async fn ingest_in(
                              last_message_at = greatest(conversations.last_message_at,
                                                         excluded.last_message_at)
                          RETURNING id",
+                    )
+                    .bind(linked.id)
+                    .bind(consumer_id)
+                    .bind(linked.skill_id)
+                    .bind(now_ms)
+                    .bind(m.created_at_ms)
+                    .fetch_one(&mut *tx)
+                    .await?,
                 )
-                .bind(linked.id)
-                .bind(consumer_id)
-                .bind(linked.skill_id)
-                .bind(now_ms)
-                .bind(m.created_at_ms)
-                .fetch_one(&mut *tx)
-                .await?,
-            )
-        };
+            };
         if m.from_brand
             && let Some(conversation) = conversation
         {

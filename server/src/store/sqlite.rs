@@ -356,7 +356,8 @@ impl Store for SqliteStore {
 
     async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
         let Some(row) = sqlx::query(
-            "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id, k.network_id AS consumer
+            "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id,
+                    coalesce(k.psid, k.network_id) AS consumer
              FROM conversations c
              JOIN linked_accounts l ON l.id = c.linked_account_id
              JOIN consumers k ON k.id = c.consumer_id
@@ -411,6 +412,7 @@ impl Store for SqliteStore {
             "SELECT EXISTS (SELECT 1 FROM consumers k JOIN linked_accounts l
                               ON l.id = k.linked_account_id
                             WHERE l.status IN ('linked', 'webhooks_failing')
+                              AND (l.channel != 'facebook' OR k.psid IS NOT NULL)
                               AND (k.profile_fetched_at IS NULL OR k.profile_fetched_at < ?)
                               AND (k.profile_attempted_at IS NULL OR k.profile_attempted_at < ?))",
         )
@@ -424,10 +426,13 @@ impl Store for SqliteStore {
         let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
-            "SELECT k.id, k.network_id, l.channel, l.network_id AS brand_id,
+            "SELECT k.id, coalesce(k.psid, k.network_id) AS network_id, l.channel,
+                    l.network_id AS brand_id,
                     (SELECT c.id FROM conversations c WHERE c.consumer_id = k.id) AS conversation_id
              FROM consumers k JOIN linked_accounts l ON l.id = k.linked_account_id
              WHERE l.status IN ('linked', 'webhooks_failing')
+               -- Facebook's User Profile API takes the page-scoped id only.
+               AND (l.channel != 'facebook' OR k.psid IS NOT NULL)
                AND (k.profile_fetched_at IS NULL OR k.profile_fetched_at < ?)
                AND (k.profile_attempted_at IS NULL OR k.profile_attempted_at < ?)
              ORDER BY k.profile_fetched_at IS NOT NULL, k.id LIMIT ?",
@@ -562,7 +567,8 @@ impl Store for SqliteStore {
     async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>> {
         let Some(row) = sqlx::query(
             "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.attempts,
-                    o.upload_id, o.media_sent_id, m.text, m.author, l.channel, l.network_id AS brand_id, k.network_id AS consumer
+                    o.upload_id, o.media_sent_id, m.text, m.author, l.channel, l.network_id AS brand_id,
+                    coalesce(k.psid, k.network_id) AS consumer
              FROM outbox o
              JOIN messages m ON m.id = o.message_id
              JOIN conversations c ON c.id = o.conversation_id
@@ -699,6 +705,83 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let Some((consumer, linked, known)) = sqlx::query_as::<_, (i64, i64, Option<String>)>(
+            "SELECT k.id, k.linked_account_id, k.psid FROM conversations c
+               JOIN consumers k ON k.id = c.consumer_id WHERE c.id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        if known.is_some() {
+            return Ok(None);
+        }
+        // The same person met in Messenger first has a conversation of their own: its lines
+        // (and replies waiting to go) join this one, and the two become one.
+        let other: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT k.id, c.id FROM consumers k JOIN conversations c ON c.consumer_id = k.id
+              WHERE k.linked_account_id = ?1 AND k.id != ?2 AND (k.psid = ?3 OR k.network_id = ?3)",
+        )
+        .bind(linked)
+        .bind(consumer)
+        .bind(psid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((other_consumer, other_conversation)) = other {
+            for table in ["messages", "outbox"] {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET conversation_id = ? WHERE conversation_id = ?"
+                ))
+                .bind(conversation_id)
+                .bind(other_conversation)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "UPDATE conversations SET
+                     last_message_at = max(conversations.last_message_at, o.last_message_at),
+                     status = CASE WHEN o.status = 'open' THEN 'open' ELSE conversations.status END,
+                     assigned_user_id = coalesce(conversations.assigned_user_id, o.assigned_user_id)
+                   FROM (SELECT last_message_at, status, assigned_user_id FROM conversations
+                          WHERE id = ?) AS o
+                  WHERE conversations.id = ?",
+            )
+            .bind(other_conversation)
+            .bind(conversation_id)
+            .execute(&mut *tx)
+            .await?;
+            // Messenger's profile of the person is the one Facebook gives: keep it.
+            sqlx::query(
+                "UPDATE consumers SET
+                     profile = coalesce(o.profile, consumers.profile),
+                     profile_fetched_at = coalesce(o.profile_fetched_at, consumers.profile_fetched_at),
+                     name = coalesce(consumers.name, o.name)
+                   FROM (SELECT profile, profile_fetched_at, name FROM consumers WHERE id = ?) AS o
+                  WHERE consumers.id = ?",
+            )
+            .bind(other_consumer)
+            .bind(consumer)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM consumers WHERE id = ?")
+                .bind(other_consumer)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE consumers SET psid = ? WHERE id = ?")
+            .bind(psid)
+            .bind(consumer)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(other.map(|(_, c)| c))
     }
 
     async fn reschedule(
@@ -1077,7 +1160,7 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "SELECT d.id, d.kind, d.source_url, d.poster_url, d.attempts,
-                    c.id AS conversation_id, l.account_id
+                    c.id AS conversation_id, l.channel, l.network_id AS brand_id
              FROM media d
              JOIN messages m ON m.id = d.message_id
              JOIN conversations c ON c.id = m.conversation_id
@@ -1089,7 +1172,7 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        let mut due = Vec::with_capacity(rows.len());
+        let mut leased = Vec::with_capacity(rows.len());
         for r in rows {
             let id: i64 = r.get("id");
             sqlx::query("UPDATE media SET next_attempt_at = ? WHERE id = ?")
@@ -1097,17 +1180,27 @@ impl Store for SqliteStore {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            leased.push((r, id));
+        }
+        tx.commit().await?;
+        drop(_writing);
+        let mut due = Vec::with_capacity(leased.len());
+        for (r, id) in leased {
+            let channel = parse_channel(r.get("channel"))?;
+            let brand: String = r.get("brand_id");
+            let Some(linked) = self.linked_account(channel, &brand).await? else {
+                continue;
+            };
             due.push(MediaDue {
                 id,
                 kind: parse_word(r.get("kind"))?,
                 source_url: r.get("source_url"),
                 poster_url: r.get("poster_url"),
                 attempts: r.get("attempts"),
-                account_id: r.get("account_id"),
+                linked,
                 conversation_id: r.get("conversation_id"),
             });
         }
-        tx.commit().await?;
         Ok(due)
     }
 
@@ -1321,7 +1414,7 @@ async fn ingest_in(
             } else {
                 sqlx::query_scalar(
                     "SELECT c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id
-                         WHERE c.linked_account_id = ? AND k.network_id = ?",
+                         WHERE c.linked_account_id = ?1 AND (k.network_id = ?2 OR k.psid = ?2)",
                 )
                 .bind(linked.id)
                 .bind(&m.consumer.network_id)
@@ -1343,20 +1436,42 @@ async fn ingest_in(
                 (None, None) => None,
             }
         } else {
-            let consumer_id: i64 = sqlx::query_scalar(
-                "INSERT INTO consumers (linked_account_id, network_id, handle, name)
-                     VALUES (?, ?, ?, ?)
-                     ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
-                         handle = coalesce(excluded.handle, consumers.handle),
-                         name = coalesce(excluded.name, consumers.name)
-                     RETURNING id",
-            )
-            .bind(linked.id)
-            .bind(&m.consumer.network_id)
-            .bind(&m.consumer.handle)
-            .bind(&m.consumer.name)
-            .fetch_one(&mut *tx)
-            .await?;
+            // Messenger names people by their page-scoped id, which may belong to a
+            // consumer first met in the feed under another id.
+            let psid = (linked.channel == Channel::Facebook && m.tag == Tag::Private)
+                .then_some(m.consumer.network_id.as_str());
+            let by_psid: Option<i64> = match psid {
+                Some(psid) => {
+                    sqlx::query_scalar(
+                        "SELECT id FROM consumers WHERE linked_account_id = ? AND psid = ?",
+                    )
+                    .bind(linked.id)
+                    .bind(psid)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+                None => None,
+            };
+            let consumer_id: i64 =
+                match by_psid {
+                    Some(id) => id,
+                    None => sqlx::query_scalar(
+                        "INSERT INTO consumers (linked_account_id, network_id, handle, name, psid)
+                             VALUES (?, ?, ?, ?, ?)
+                             ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
+                                 handle = coalesce(excluded.handle, consumers.handle),
+                                 name = coalesce(excluded.name, consumers.name),
+                                 psid = coalesce(consumers.psid, excluded.psid)
+                             RETURNING id",
+                    )
+                    .bind(linked.id)
+                    .bind(&m.consumer.network_id)
+                    .bind(&m.consumer.handle)
+                    .bind(&m.consumer.name)
+                    .bind(psid)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                };
             Some(
                 sqlx::query_scalar(
                     "INSERT INTO conversations (linked_account_id, consumer_id, skill_id,
