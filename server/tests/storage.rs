@@ -84,7 +84,36 @@ on_both!(
     uploads_travel_with_replies_into_transcript_and_export,
     a_newer_schema_is_refused,
     a_facebook_persons_two_ids_become_one_conversation,
+    migrate_says_where_the_schema_stands,
 );
+
+async fn migrate_says_where_the_schema_stands(db: Db) {
+    let url = db.pg.as_ref().map(|p| p.url.clone());
+    // Opening applied everything: nothing left to do.
+    let again = store::migrate(url.as_deref(), db.dir.path()).await.unwrap();
+    assert!(again.applied.is_empty(), "{again:?}");
+    assert!(again.version >= 11, "{again:?}");
+    assert_eq!(
+        again.engine,
+        if url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    // A fresh database gets every migration, in order.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh_pg = match url {
+        Some(_) => PgDb::create().await,
+        None => None,
+    };
+    let fresh = store::migrate(fresh_pg.as_ref().map(|p| p.url.as_str()), fresh_dir.path())
+        .await
+        .unwrap();
+    assert_eq!(fresh.applied.first(), Some(&1));
+    assert!(fresh.applied.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(fresh.version, again.version);
+}
 
 async fn brand(store: &dyn Store, number: &str) -> LinkedAccount {
     let account = store.ensure_account(number, "Acme", true).await.unwrap();
