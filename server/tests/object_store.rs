@@ -1,17 +1,19 @@
 //! Media in S3-compatible object storage (`SOCIALCONNECT_MEDIA_STORE`), against a local S3
 //! server (moto's `moto_server`, which `cargo xtask setup` installs with pip): a consumer's
 //! picture is copied into the bucket and served from it (byte ranges too), an agent's
-//! upload is stored there and goes out with a reply, and the data dir keeps no copy.
+//! upload is stored there and goes out with a reply, and the data dir keeps no copy. The
+//! server runs on PostgreSQL, as instances sharing a bucket would (on the embedded database
+//! when `SOCIALCONNECT_TEST_DATABASE_URL=off`).
 
 mod common;
 
+use common::pg::PgDb;
 use common::world::sign_in;
 use common::{ADMIN, TestServer};
 use object_store::ObjectStore;
 use sandbox::facebook::MediaKind;
 use serde_json::{Value, json};
 use server::crypto::TokenCipher;
-use server::store::{SqliteStore, Store};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -70,11 +72,15 @@ async fn media_and_uploads_live_in_the_bucket() {
     let c = sb.credentials.clone();
     let graph = sb.facebook.graph_url();
     let endpoint = s3.1.clone();
+    let pg = PgDb::create().await;
+    let database_url = pg.as_ref().map(|p| p.url.clone());
+    let server_database_url = database_url.clone();
     let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), move |a| {
         a.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
         a.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
         a.facebook.facebook_verify_token = Some(c.facebook_verify_token.clone());
         a.facebook.facebook_graph_url = graph;
+        a.store.database_url = server_database_url;
         a.media_store.media_store = Some(format!("s3://{BUCKET}/{PREFIX}"));
         a.media_store.s3_endpoint = Some(endpoint);
         a.media_store.s3_access_key_id = Some("test".into());
@@ -82,14 +88,16 @@ async fn media_and_uploads_live_in_the_bucket() {
     })
     .await;
     let data = server.data_dir.path().to_path_buf();
-    let store = SqliteStore::open(&data).await.unwrap();
+    let store = server::store::open(database_url.as_deref(), &data)
+        .await
+        .unwrap();
     let cipher = TokenCipher::load(None, &data).unwrap();
     let mut fb = server::config::ServeArgs::for_tests(data.clone()).facebook;
     fb.facebook_app_secret = Some(sb.credentials.facebook_app_secret.clone());
     fb.facebook_graph_url = sb.facebook.graph_url();
     let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
     server::link::link_facebook(
-        &store,
+        store.as_ref(),
         &cipher,
         &reqwest::Client::new(),
         &fb,

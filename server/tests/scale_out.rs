@@ -540,6 +540,12 @@ async fn two_instances_share_one_postgresql() {
         );
     }
 
+    println!(
+        "scale-out: webhooks per instance {:?} (A killed midway); {} replies queued on both, \
+         each sent once in order; 37 consumer lines stored once each",
+        lb.hits(),
+        ids.len() + more_ids.len()
+    );
     b.kill();
     sb.stop().await;
 }
