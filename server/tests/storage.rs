@@ -1007,3 +1007,56 @@ async fn a_dead_instances_claim_runs_out_postgres() {
     let taken = other.next_due(1_000 + 120_000).await.unwrap().unwrap();
     assert_eq!(taken.message_id, id);
 }
+
+/// Two brands linking the same page at once through two instances: one holds it, the
+/// other is refused, and the page keeps the holder's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_linked_to_one_brand_under_contention_postgres() {
+    let Some(db) = Db::postgres().await else {
+        return;
+    };
+    let stores = [db.store.clone(), db.another_instance().await];
+    let mut brands = Vec::new();
+    for n in ["1", "2"] {
+        brands.push(stores[0].ensure_account(n, n, true).await.unwrap().id);
+    }
+    for round in 0..20 {
+        let page = format!("contested-{round}");
+        let mut tasks = Vec::new();
+        for (i, &account_id) in brands.iter().enumerate() {
+            let (store, page) = (stores[i].clone(), page.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .link(NewLink {
+                        account_id,
+                        channel: Channel::Facebook,
+                        network_id: &page,
+                        name: "Contested",
+                        token_sealed: vec![i as u8],
+                        token_secret_sealed: None,
+                        skill_id: None,
+                        created_by: "test",
+                    })
+                    .await
+            }));
+        }
+        let mut won = Vec::new();
+        for t in tasks {
+            if let Ok(linked) = t.await.unwrap() {
+                won.push(linked);
+            }
+        }
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one brand holds the page"
+        );
+        let held = db
+            .store
+            .linked_account(Channel::Facebook, &page)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(held, won[0]);
+    }
+}

@@ -239,21 +239,9 @@ impl Store for PgStore {
     }
 
     async fn link(&self, l: NewLink<'_>) -> AppResult<LinkedAccount> {
-        let mut tx = self.pool.begin().await?;
-        let holder: Option<i64> = sqlx::query_scalar(
-            "SELECT account_id FROM linked_accounts WHERE channel = $1 AND network_id = $2",
-        )
-        .bind(l.channel.as_str())
-        .bind(l.network_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if holder.is_some_and(|a| a != l.account_id) {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "that page or account is linked to another brand account",
-            ));
-        }
-        sqlx::query(
+        // One statement, so two brands linking the same page at once cannot both win: the
+        // update applies only to the brand that holds it, and otherwise nothing returns.
+        let linked: Option<i64> = sqlx::query_scalar(
             "INSERT INTO linked_accounts (account_id, channel, network_id, name, token_sealed,
                  token_secret_sealed, skill_id, status, created_at, created_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'linked', extract(epoch FROM now())::bigint, $8)
@@ -261,7 +249,9 @@ impl Store for PgStore {
                  name = excluded.name, token_sealed = excluded.token_sealed,
                  token_secret_sealed = excluded.token_secret_sealed,
                  skill_id = coalesce(excluded.skill_id, linked_accounts.skill_id),
-                 status = 'linked'",
+                 status = 'linked'
+             WHERE linked_accounts.account_id = excluded.account_id
+             RETURNING id",
         )
         .bind(l.account_id)
         .bind(l.channel.as_str())
@@ -271,9 +261,14 @@ impl Store for PgStore {
         .bind(&l.token_secret_sealed)
         .bind(l.skill_id)
         .bind(l.created_by)
-        .execute(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?;
-        tx.commit().await?;
+        if linked.is_none() {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "that page or account is linked to another brand account",
+            ));
+        }
         self.linked_account(l.channel, l.network_id)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("linked account vanished")))
