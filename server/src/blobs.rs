@@ -49,7 +49,7 @@ impl Blobs {
         if bucket.is_empty() {
             anyhow::bail!("SOCIALCONNECT_MEDIA_STORE names no bucket");
         }
-        let mut s3 = object_store::aws::AmazonS3Builder::new()
+        let mut s3 = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_region(&args.s3_region);
         if let Some(endpoint) = &args.s3_endpoint {

@@ -241,12 +241,15 @@ pub struct MediaStoreArgs {
     #[arg(long, env = "SOCIALCONNECT_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
 
+    /// The bucket's region.
     #[arg(long, env = "SOCIALCONNECT_S3_REGION", default_value = "us-east-1")]
     pub s3_region: String,
 
+    /// The access key for the bucket [default: unset, the environment's AWS credentials].
     #[arg(long, env = "SOCIALCONNECT_S3_ACCESS_KEY_ID", hide_env_values = true)]
     pub s3_access_key_id: Option<String>,
 
+    /// The access key's secret.
     #[arg(
         long,
         env = "SOCIALCONNECT_S3_SECRET_ACCESS_KEY",
