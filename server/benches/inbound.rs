@@ -275,6 +275,37 @@ async fn postgres(dir: &std::path::Path, events: &[(String, String)]) {
     }
 }
 
+/// Time to make one row durable on its own (insert and commit, synchronous FULL): the floor
+/// under any "stored before the 200" answer that cannot share its commit with others.
+async fn durable_commit_times(dir: &std::path::Path, n: usize) -> Vec<Duration> {
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("commit.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    sqlx::query("CREATE TABLE m (id INTEGER PRIMARY KEY, text TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = Instant::now();
+        sqlx::query("INSERT INTO m (text) VALUES (?)")
+            .bind(format!("message number {i}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        out.push(start.elapsed());
+    }
+    out.sort();
+    out
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -285,6 +316,7 @@ fn main() {
         let events: Vec<_> = (0..EVENTS).map(signed).collect();
 
         let raw = raw_insert_rate(dir.path(), EVENTS).await;
+        let commits = durable_commit_times(dir.path(), 300).await;
         let data = dir.path().join("server");
         link_page(&data, None).await;
         let (url, stop) = start_server(&data, None).await;
@@ -297,12 +329,22 @@ fn main() {
         let ours = latencies(&url, &fresh).await;
         let bare_url = bare_handler().await;
         let bare = latencies(&bare_url, &fresh).await;
+        // What loopback HTTP with this client allows at all, whatever the handler does.
+        let bare_rate = throughput(std::slice::from_ref(&bare_url), &events).await;
         let _ = stop.send(());
 
         println!("inbound benchmark ({EVENTS} signed Messenger events, {CONCURRENCY} in flight)");
         println!("  raw batched insert, same engine     {raw:>10.0} rows/s");
         println!("  ingested end to end                 {ingest:>10.0} events/s   {:.2}x raw (goal >= 0.6x)", ingest / raw);
         println!("  redelivered (deduplicated)          {again:>10.0} events/s");
+        println!(
+            "  bare axum handler, same client      {bare_rate:>10.0} requests/s {:.2}x raw: the most any handler reaches here",
+            bare_rate / raw
+        );
+        println!(
+            "  ingested / bare handler             {:>10.2}x",
+            ingest / bare_rate
+        );
         println!(
             "  time to 200 at {OFFERED_PER_SEC}/s for {OFFERED_SECONDS}s     p50 {:>8.2?}  p99 {:>8.2?}",
             pct(&ours, 0.5),
@@ -319,5 +361,11 @@ fn main() {
         );
 
         postgres(dir.path(), &events).await;
+        println!(
+            "  one durable commit (fsync), alone    p50 {:>8.2?}  p99 {:>8.2?}  = {:.1}x the bare p99: the floor under a durable 200",
+            pct(&commits, 0.5),
+            pct(&commits, 0.99),
+            pct(&commits, 0.5).as_secs_f64() / pct(&bare, 0.99).as_secs_f64()
+        );
     });
 }

@@ -37,17 +37,29 @@ impl AppError {
     }
 }
 
+/// A database failure that says nothing about the request: the storage is busy, locked,
+/// full or failing, and the same request may well succeed later.
+fn retryable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return false;
+    };
+    // PostgreSQL's five-character SQLSTATE: class 53 is insufficient resources (disk full,
+    // out of memory).
+    if code.len() == 5 {
+        return code.starts_with("53");
+    }
+    // SQLite's extended result codes carry the primary one in the low byte:
+    // SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13).
+    code.parse::<i32>()
+        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13))
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             // A locked or unreachable database is a condition to retry, not a bug.
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => AppError::Unavailable(e.to_string()),
-            // SQLite's primary result codes: SQLITE_BUSY (5), SQLITE_LOCKED (6),
-            // SQLITE_FULL (13); PostgreSQL's class 53 (insufficient resources).
-            sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("5" | "6" | "13"))
-                    || db.code().is_some_and(|c| c.starts_with("53")) =>
-            {
+            sqlx::Error::Database(db) if retryable(db.as_ref()) => {
                 AppError::Unavailable(e.to_string())
             }
             _ => AppError::Internal(e.into()),

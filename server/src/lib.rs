@@ -10,10 +10,12 @@ pub mod conversations;
 pub mod count_cmd;
 pub mod crypto;
 pub mod error;
+pub mod home;
 pub mod inbound;
 pub mod link;
 pub mod live;
 pub mod media;
+pub mod onboarding;
 pub mod outbound;
 pub mod profiles;
 pub mod seed;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub live: live::Live,
     /// Where media copies and uploads live.
     pub blobs: blobs::Blobs,
+    /// Sign-up requests: their live changes and rate limits.
+    pub onboarding: onboarding::Onboarding,
 }
 
 impl AppState {
@@ -77,6 +81,7 @@ impl AppState {
             media: media::MediaHandle::default(),
             live: live::Live::new(),
             blobs: blobs::Blobs::Dir(settings.store.data_dir.clone()),
+            onboarding: onboarding::Onboarding::default(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -95,6 +100,9 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         outbound::ROUTES,
         uploads::ROUTES,
         media::ROUTES,
+        onboarding::ROUTES,
+        // Last: the authorisation matrix unlinks accounts through them.
+        home::ROUTES,
     ]
     .concat()
 }
@@ -125,6 +133,8 @@ pub fn app(state: AppState) -> Router {
         .merge(inbound::router())
         .merge(outbound::router())
         .merge(conversations::router())
+        .merge(home::router())
+        .merge(onboarding::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 

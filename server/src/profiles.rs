@@ -43,7 +43,11 @@ pub fn spawn_fetcher(state: AppState) {
                 Err(e) => tracing::warn!(error = %e, "profiles: reading what is due failed"),
             }
             tokio::select! {
-                _ = state.profiles.0.notified() => {}
+                _ = state.profiles.0.notified() => {
+                    // Every webhook wakes this: a burst is looked at once per pass, not
+                    // once per webhook.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             }
         }

@@ -1,8 +1,9 @@
 //! The authorisation matrix, generated from the router's own registry
 //! (`server::api_routes()`): every route that needs a session × {no session, support,
-//! agent of brand A, admin of brand A, agent of brand B} × {brand A's resource, brand B's
-//! resource}, with and without the CSRF header on state-changing methods. Expected:
-//! 401 without a session; 403 without CSRF; 403 for support on brand-only routes; 404,
+//! agent of brand A, admin of brand A, agent of brand B, admin of brand B} × {brand A's
+//! resource, brand B's resource}, with and without the CSRF header on state-changing
+//! methods. Expected: 401 without a session; 403 without CSRF; 403 for support on
+//! brand-only routes; 403 for agents on SocialConnect Home's admin-only routes; 404,
 //! never 200, for another brand's resource; and no response body carrying the other
 //! brand's data. A second test fails when a `route("…")` in the sources is not registered.
 
@@ -12,8 +13,9 @@ use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use server::store::{MediaCopy, MediaStatus, NewLink, NewUser, SqliteStore, Store};
+use server::store::{MediaCopy, MediaStatus, NewChatMessage, NewLink, NewUser, SqliteStore, Store};
 use sha2::Digest;
+use shared::onboarding::ChatAuthor;
 use shared::{Channel, Role};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -28,6 +30,10 @@ struct Brand {
     conversation: i64,
     media: i64,
     upload: i64,
+    /// SocialConnect Home's resources: the linked page, a skill, an agent.
+    linked: i64,
+    skill: i64,
+    agent: i64,
 }
 
 impl Brand {
@@ -43,15 +49,17 @@ enum Who {
     AgentA,
     AdminA,
     AgentB,
+    AdminB,
 }
 
 impl Who {
-    const ALL: [Who; 5] = [
+    const ALL: [Who; 6] = [
         Who::Nobody,
         Who::Support,
         Who::AgentA,
         Who::AdminA,
         Who::AgentB,
+        Who::AdminB,
     ];
     fn label(self) -> &'static str {
         match self {
@@ -60,13 +68,17 @@ impl Who {
             Who::AgentA => "agent A",
             Who::AdminA => "admin A",
             Who::AgentB => "agent B",
+            Who::AdminB => "admin B",
         }
+    }
+    fn is_admin(self) -> bool {
+        matches!(self, Who::AdminA | Who::AdminB)
     }
     /// The brand a caller belongs to: 0 for A, 1 for B.
     fn brand(self) -> Option<usize> {
         match self {
             Who::AgentA | Who::AdminA => Some(0),
-            Who::AgentB => Some(1),
+            Who::AgentB | Who::AdminB => Some(1),
             _ => None,
         }
     }
@@ -109,7 +121,7 @@ async fn seed_brand(
     secret_text: &'static str,
 ) -> Brand {
     let skill = store.ensure_skill(account_id, "social").await.unwrap();
-    store
+    let linked = store
         .link(NewLink {
             account_id,
             channel: Channel::Facebook,
@@ -121,7 +133,20 @@ async fn seed_brand(
             created_by: "test",
         })
         .await
-        .unwrap();
+        .unwrap()
+        .id;
+    let agent = store
+        .create_user(NewUser {
+            account_id: Some(account_id),
+            email: &format!("routed-{psid}@x.example"),
+            name: "Routed Agent",
+            role: Role::Agent,
+            password_hash: "not-a-hash",
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let body = json!({"object":"page","entry":[{"id":page,"time":1,"messaging":[{
         "sender":{"id":psid},"recipient":{"id":page},"timestamp":1_700_000_000_000i64,
         "message":{"mid":format!("mid-{psid}"),"text":secret_text,"attachments":[
@@ -201,13 +226,27 @@ async fn seed_brand(
         conversation,
         media,
         upload,
+        linked,
+        skill,
+        agent,
     }
 }
 
-/// The request for a route against a brand's resource (`None`: a route without one).
-fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Body) {
+/// The request for a route against a brand's resource (`None`: a route without one);
+/// `signup` is that brand's sign-up request.
+fn request_for(
+    method: &str,
+    path: &str,
+    target: Option<&Brand>,
+    signup: Option<i64>,
+) -> (String, Body) {
     let id = match target {
         Some(b) if path.starts_with("/media/") => b.media,
+        Some(b) if path.starts_with("/api/home/accounts/") => b.linked,
+        Some(b) if path.starts_with("/api/home/people/") => b.agent,
+        // A sign-in flow nobody started.
+        Some(_) if path.starts_with("/api/home/pending/") => 0,
+        Some(_) if path.starts_with("/api/onboarding/") => signup.unwrap_or_default(),
         Some(b) => b.conversation,
         None => 0,
     };
@@ -219,7 +258,17 @@ fn request_for(method: &str, path: &str, target: Option<&Brand>) -> (String, Bod
             Body::Json(json!({"text":"hello","mode":"private"}))
         }
         ("POST", "/api/uploads") => Body::Png,
+        ("POST", "/api/onboarding/requests/{id}/messages") => Body::Json(json!({"text":"hello"})),
         ("POST", "/api/uploads/from-url") => Body::Json(json!({"url":"http://127.0.0.1:9/x.png"})),
+        ("POST", "/api/home/pending/{id}") => Body::Json(json!({"page_id":"PAGE-ALPHA-1"})),
+        ("PUT", "/api/home/accounts/{id}/skill") => {
+            Body::Json(json!({"skill_id": target.map_or(0, |b| b.skill)}))
+        }
+        ("PUT", "/api/home/people/{id}/skills") => {
+            Body::Json(json!({"skills": [target.map_or(0, |b| b.skill)]}))
+        }
+        ("POST", "/api/home/skills") => Body::Json(json!({"name":"billing"})),
+        ("PUT", "/api/home/settings") => Body::Json(json!({"send_image":true})),
         _ => Body::None,
     };
     (concrete, body)
@@ -231,6 +280,27 @@ enum Body {
     Png,
 }
 
+/// Routes only a brand's admins may use.
+fn admin_only(path: &str) -> bool {
+    path.starts_with("/api/home") || path.starts_with("/oauth/")
+}
+
+/// What onboarding's routes answer: support sees and answers every sign-up request and
+/// alone enables one; a brand user has their own account's request (another brand's is
+/// 404) and no support-only route.
+fn onboarding_expect(who: Who, method: &str, path: &str, other_brand: bool) -> &'static [u16] {
+    let support_only = path == "/api/onboarding/requests" || path.ends_with("/enable");
+    match (who, method, path) {
+        (Who::Support, _, "/api/onboarding/signup") => &[403],
+        (Who::Support, "POST", _) if path.ends_with("/messages") => &[201],
+        (Who::Support, _, _) => &[200],
+        _ if support_only => &[403],
+        _ if other_brand => &[404],
+        (_, "POST", _) if path.ends_with("/messages") => &[201],
+        _ => &[200],
+    }
+}
+
 /// What a route answers a brand user for their own brand's resource.
 fn own_ok(method: &str, path: &str) -> &'static [u16] {
     match (method, path) {
@@ -238,6 +308,12 @@ fn own_ok(method: &str, path: &str) -> &'static [u16] {
         ("POST", "/api/uploads/from-url") => &[400],
         // Another of the brand's people may hold it.
         ("POST", "/api/conversations/{id}/take") => &[200, 409],
+        // Twitter/X is not set up on the matrix's server.
+        ("POST", "/api/home/link/twitter") => &[400],
+        // No sign-in flow was started for this session.
+        ("GET" | "POST", "/api/home/pending/{id}") => &[404],
+        // A callback without a flow of this session goes back to Home with a message.
+        ("GET", "/oauth/facebook/callback" | "/oauth/twitter/callback") => &[303],
         _ => &[200, 201, 202, 204],
     }
 }
@@ -281,6 +357,7 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
         (Who::AgentA, Some(a.id), Role::Agent),
         (Who::AdminA, Some(a.id), Role::Admin),
         (Who::AgentB, Some(b.id), Role::Agent),
+        (Who::AdminB, Some(b.id), Role::Admin),
     ] {
         let email = format!("{}@x.example", who.label().replace(' ', "-"));
         let user = store
@@ -297,8 +374,36 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
         users.push((who, user.id));
     }
     let user_id = |who: Who| users.iter().find(|(w, _)| *w == who).map(|(_, id)| *id);
+    // Each brand's sign-up request, its chat holding the brand's secret text.
+    let mut signups = Vec::new();
+    for (account, who, brand) in [
+        (a.id, Who::AgentA, &brands[0]),
+        (b.id, Who::AgentB, &brands[1]),
+    ] {
+        let (request, _) = store
+            .signup_create(account, user_id(who).unwrap(), "welcome", 1)
+            .await
+            .unwrap();
+        store
+            .signup_add_message(NewChatMessage {
+                request_id: request.id,
+                author_id: user_id(who),
+                author: ChatAuthor::Brand,
+                author_name: "someone",
+                text: brand.secret_text,
+                link: None,
+                now_ms: 2,
+            })
+            .await
+            .unwrap();
+        signups.push(request.id);
+    }
 
-    let http = reqwest::Client::new();
+    // Redirects are part of what is checked (the OAuth callbacks answer with one).
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let routes = server::api_routes();
     let mut checks = 0usize;
     let mut leaks = Vec::new();
@@ -325,7 +430,12 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                         Some(id) => Some(session(&store, id).await),
                         None => None,
                     };
-                    let (concrete, body) = request_for(method, path, target.map(|t| &brands[t]));
+                    let (concrete, body) = request_for(
+                        method,
+                        path,
+                        target.map(|t| &brands[t]),
+                        target.map(|t| signups[t]),
+                    );
                     let mut req = http.request(
                         Method::from_bytes(method.as_bytes()).unwrap(),
                         format!("{}{concrete}", server.url),
@@ -343,7 +453,7 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                     };
                     let res = req.send().await.unwrap();
                     let status = res.status().as_u16();
-                    let is_sse = path == "/api/events" && status == 200;
+                    let is_sse = path.ends_with("/events") && status == 200;
                     let text = if is_sse {
                         String::new() // a stream that never ends; its status is the check
                     } else {
@@ -353,7 +463,15 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                         (Who::Nobody, _) => &[401],
                         (_, false) => &[403],
                         _ if path == "/api/session" => &[200, 204],
+                        _ if path.starts_with("/api/onboarding/") => onboarding_expect(
+                            who,
+                            method,
+                            path,
+                            target.is_some_and(|t| Some(t) != who.brand()),
+                        ),
                         (Who::Support, _) => &[403],
+                        // SocialConnect Home is for the brand's admins only.
+                        (w, _) if admin_only(path) && !w.is_admin() => &[403],
                         _ => match target {
                             Some(t) if Some(t) != who.brand() => &[404],
                             _ => own_ok(method, path),
@@ -375,7 +493,12 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                     }
                     // No response may carry a brand's data to someone outside it.
                     checks += 1;
+                    // Support staff answer every brand's sign-up chat.
+                    let entitled = who == Who::Support && path.starts_with("/api/onboarding/");
                     for (i, brand) in brands.iter().enumerate() {
+                        if entitled {
+                            break;
+                        }
                         if Some(i) == who.brand() {
                             continue;
                         }

@@ -3,11 +3,14 @@
 //! Each must never panic; every event a parser returns carries non-empty ids.
 //!
 //! Cases per property: `PROPTEST_CASES` (default 10,000 here; the image decoders, slower
-//! per case, run a tenth of that). The webhook seed corpus is representative payloads
-//! written with the same shapes the sandbox delivers (Messenger messages, echoes and
-//! postbacks, feed comments and posts; X Activity API `post.*`/`dm.*`/`oauth.revoke`
-//! events and Account Activity `tweet_create_events`/`direct_message_events`), not a
-//! capture of a live sandbox run.
+//! per case, run a tenth of that). The webhook seed corpus is what the sandbox itself
+//! delivers in a live run against a real server (Messenger messages with every kind of
+//! attachment and the page's echoes, feed posts, comments, edits and removals; X Activity
+//! API mentions, replies, DMs with media and the brand's own posts and DMs), beside
+//! hand-written payloads for the shapes a run does not produce (postbacks, Account
+//! Activity `tweet_create_events`/`direct_message_events` batches, `oauth.revoke`).
+
+mod common;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
@@ -165,6 +168,94 @@ fn twitter_seeds() -> Vec<Value> {
     ]
 }
 
+/// The bodies the sandbox delivers for every kind of event of both networks, captured from
+/// a live run: consumers write, the agent answers each way, the networks echo.
+fn sandbox_seeds() -> (Vec<Value>, Vec<Value>) {
+    use common::world::{World, texts};
+    use sandbox::facebook::MediaKind;
+    use sandbox::twitter::MediaFile;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let w = World::start().await;
+        let fb = &w.sb.facebook;
+        let ann = fb.add_consumer("Ann Lee", true);
+        fb.consumer_message(
+            &w.page,
+            &ann,
+            "every attachment",
+            &[
+                MediaKind::Image,
+                MediaKind::Gif,
+                MediaKind::Video,
+                MediaKind::Audio,
+                MediaKind::File,
+            ],
+        );
+        let post = fb.consumer_post(&w.page, &ann, "a post", None);
+        let comment = fb
+            .consumer_comment(&w.page, &post, &ann, "a comment")
+            .unwrap();
+        fb.consumer_edit(&w.page, &comment, "an edited comment");
+        let tw = &w.sb.twitter;
+        let bo = tw.add_consumer("bo", "Bo Diaz");
+        let (mime, png) = MediaKind::Image.generate();
+        let media = || MediaFile {
+            mime: mime.to_owned(),
+            bytes: png.clone(),
+        };
+        let tweet = tw.consumer_tweet(
+            &bo,
+            &format!("@{} help", w.brand.screen_name),
+            vec![media()],
+        );
+        tw.consumer_reply(&bo, &tweet, "more", Vec::new()).unwrap();
+        tw.consumer_dm(&bo, &w.brand.id, "a DM", Some(media()))
+            .unwrap();
+        // The brand's own lines come back as echoes, `post.create` and `dm.sent`.
+        let (fb_conv, _) = w
+            .conversation(|c| texts(c).contains(&"every attachment".to_owned()))
+            .await;
+        let (tw_conv, _) = w
+            .conversation(|c| texts(c).contains(&"a DM".to_owned()))
+            .await;
+        for (conv, mode) in [
+            (fb_conv, "private"),
+            (tw_conv, "private"),
+            (tw_conv, "public"),
+        ] {
+            let (status, line) = w.reply(conv, mode, "on it").await;
+            assert_eq!(status, 201, "{line}");
+            w.settled(
+                line["id"].as_i64().unwrap(),
+                std::time::Duration::from_secs(10),
+            )
+            .await;
+        }
+        fb.consumer_remove(&w.page, &comment);
+        let _ = w
+            .conversation(|c| texts(c).contains(&"an edited comment".to_owned()))
+            .await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let mut seeds = (Vec::new(), Vec::new());
+        for d in fb.webhooks().deliveries() {
+            let v: Value = serde_json::from_str(&d.body).unwrap();
+            let list = if d.network == "facebook" {
+                &mut seeds.0
+            } else {
+                &mut seeds.1
+            };
+            if !list.contains(&v) {
+                list.push(v);
+            }
+        }
+        w.server.stop().await;
+        seeds
+    })
+}
+
 /// Any JSON value, a few levels deep.
 fn arb_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -285,7 +376,16 @@ fn webhook_parsers_never_panic() {
     run("webhook parsers, arbitrary JSON", n, arb_json(), |v| {
         parse_both(v.to_string().as_bytes())
     });
-    for (name, seeds) in [("facebook", facebook_seeds()), ("twitter", twitter_seeds())] {
+    let (mut fb, mut tw) = sandbox_seeds();
+    println!(
+        "seed corpus from a sandbox run: {} Facebook and {} Twitter/X deliveries",
+        fb.len(),
+        tw.len()
+    );
+    assert!(fb.len() >= 5 && tw.len() >= 3, "{fb:#?} {tw:#?}");
+    fb.extend(facebook_seeds());
+    tw.extend(twitter_seeds());
+    for (name, seeds) in [("facebook", fb), ("twitter", tw)] {
         // Every seed parses as it is, with ids.
         for s in &seeds {
             parse_both(s.to_string().as_bytes());

@@ -85,7 +85,222 @@ on_both!(
     a_newer_schema_is_refused,
     a_facebook_persons_two_ids_become_one_conversation,
     migrate_says_where_the_schema_stands,
+    home_settings_audit_and_sign_in_flows,
+    onboarding_requests_chat_and_enabling,
 );
+
+async fn home_settings_audit_and_sign_in_flows(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let account = linked.account_id;
+    assert_eq!(
+        store.linked_by_id(linked.id).await.unwrap(),
+        Some(linked.clone())
+    );
+    let home = store.home_linked(account).await.unwrap();
+    assert_eq!(home.len(), 1);
+    assert_eq!(
+        (home[0].linked.id, home[0].created_by.as_str()),
+        (linked.id, "test")
+    );
+    let c = store
+        .ingest(&linked, &[line("ann", "m1", "hi", 1_000)], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    let billing = store.ensure_skill(account, "Billing").await.unwrap();
+    store.set_linked_skill(linked.id, billing).await.unwrap();
+    assert_eq!(
+        store
+            .conversation_info(c)
+            .await
+            .unwrap()
+            .unwrap()
+            .skill
+            .as_deref(),
+        Some("Billing"),
+        "an unheld conversation follows its channel"
+    );
+    let names: Vec<String> = store
+        .skills(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(names, vec!["Billing", "social"]);
+    let agent = store
+        .create_user(NewUser {
+            account_id: Some(account),
+            email: "a@x.example",
+            name: "Agnes",
+            role: Role::Agent,
+            password_hash: "x",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_user_skills(agent.id, &[billing, linked.skill_id.unwrap()])
+        .await
+        .unwrap();
+    let people = store.people(account).await.unwrap();
+    let mut skills = vec![billing, linked.skill_id.unwrap()];
+    skills.sort_unstable();
+    assert_eq!(people, vec![(agent.clone(), skills)]);
+    assert_eq!(store.user_by_id(agent.id).await.unwrap(), Some(agent));
+
+    assert!(store.send_image_enabled(account).await.unwrap());
+    assert!(store.transcript(c).await.unwrap().unwrap().brand.send_image);
+    store.set_send_image(account, false).await.unwrap();
+    assert!(!store.send_image_enabled(account).await.unwrap());
+    assert!(!store.transcript(c).await.unwrap().unwrap().brand.send_image);
+
+    for (at, action) in [(10, "linked"), (20, "unlinked")] {
+        store
+            .audit(
+                account,
+                &store::AuditEntry {
+                    at,
+                    actor: "admin@x.example".into(),
+                    action: action.into(),
+                    detail: "page".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let log = store.audit_log(account, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+
+    let pending = store::OAuthPending {
+        id: "state-1".into(),
+        account_id: account,
+        user_id: people[0].0.id,
+        session_binding: "bind".into(),
+        channel: Channel::Twitter,
+        request_token: Some("rt".into()),
+        secret_sealed: Some(vec![1, 2]),
+        pages_sealed: None,
+        created_at: 100,
+    };
+    store.put_oauth_pending(&pending).await.unwrap();
+    assert_eq!(
+        store.oauth_pending("state-1").await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        store.oauth_pending_by_request_token("rt").await.unwrap(),
+        Some(pending.clone())
+    );
+    store.set_oauth_pages("state-1", &[9, 9]).await.unwrap();
+    assert_eq!(
+        store
+            .oauth_pending("state-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .pages_sealed,
+        Some(vec![9, 9])
+    );
+    store.delete_oauth_pending(None, 50).await.unwrap();
+    assert!(
+        store.oauth_pending("state-1").await.unwrap().is_some(),
+        "not expired yet"
+    );
+    store.delete_oauth_pending(None, 101).await.unwrap();
+    assert!(store.oauth_pending("state-1").await.unwrap().is_none());
+}
+
+async fn onboarding_requests_chat_and_enabling(db: Db) {
+    use shared::onboarding::{ChatAuthor, SignupStatus};
+    let store = db.store.as_ref();
+    let account = store.ensure_account("77", "Newco", false).await.unwrap();
+    let admin = store
+        .create_user(NewUser {
+            account_id: Some(account.id),
+            email: "boss@newco.example",
+            name: "Boss",
+            role: Role::Admin,
+            password_hash: "x",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let (request, made) = store
+        .signup_create(account.id, admin.id, "Welcome", 1_000)
+        .await
+        .unwrap();
+    assert!(made);
+    let (again, made_again) = store
+        .signup_create(account.id, admin.id, "Welcome", 2_000)
+        .await
+        .unwrap();
+    assert!(!made_again, "one request per account");
+    assert_eq!(again.id, request.id);
+    assert_eq!(request.status, SignupStatus::Open);
+    assert_eq!(request.messages, 1);
+    let said = store
+        .signup_add_message(store::NewChatMessage {
+            request_id: request.id,
+            author_id: Some(admin.id),
+            author: ChatAuthor::Brand,
+            author_name: "Boss",
+            text: "<b>hello</b>",
+            link: None,
+            now_ms: 3_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(said.text, "<b>hello</b>");
+    let (owner, seen) = store.signup_request(request.id).await.unwrap().unwrap();
+    assert_eq!(owner, account.id);
+    assert_eq!(
+        (seen.messages, seen.last_author),
+        (2, Some(ChatAuthor::Brand))
+    );
+    assert_eq!(store.signup_requests().await.unwrap().len(), 1);
+    let enabled = store
+        .signup_enable(
+            request.id,
+            admin.id,
+            "http://x/home",
+            store::NewChatMessage {
+                request_id: request.id,
+                author_id: None,
+                author: ChatAuthor::System,
+                author_name: "SocialConnect",
+                text: "Enabled",
+                link: Some("http://x/home"),
+                now_ms: 4_000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(enabled.status, SignupStatus::Enabled);
+    assert_eq!(enabled.home_url.as_deref(), Some("http://x/home"));
+    assert!(
+        store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .socialconnect_enabled
+    );
+    let chat = store.signup_messages(request.id).await.unwrap();
+    let texts: Vec<&str> = chat.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, vec!["Welcome", "<b>hello</b>", "Enabled"]);
+    assert_eq!(chat[2].link.as_deref(), Some("http://x/home"));
+    assert_eq!(
+        store
+            .signup_of_account(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        request.id
+    );
+}
 
 async fn migrate_says_where_the_schema_stands(db: Db) {
     let url = db.pg.as_ref().map(|p| p.url.clone());

@@ -7,8 +7,10 @@
 pub mod api;
 pub mod count;
 pub mod error;
+pub mod home;
 pub mod inbound;
 pub mod links;
+pub mod onboarding;
 pub mod vocab;
 
 pub use count::{Count, count};

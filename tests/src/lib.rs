@@ -164,6 +164,24 @@ impl Harness {
         width: u32,
         extra: &[(&str, &str)],
     ) -> Result<(Harness, sandbox::Sandbox)> {
+        Self::start_sandboxed(name, width, extra, true).await
+    }
+
+    /// Like [`Harness::start_with_sandbox`], but nothing linked: the test links through
+    /// SocialConnect Home, seeding the pages and accounts it signs in with.
+    pub async fn start_with_sandbox_unlinked(
+        name: &str,
+        width: u32,
+    ) -> Result<(Harness, sandbox::Sandbox)> {
+        Self::start_sandboxed(name, width, &[], false).await
+    }
+
+    async fn start_sandboxed(
+        name: &str,
+        width: u32,
+        extra: &[(&str, &str)],
+        link: bool,
+    ) -> Result<(Harness, sandbox::Sandbox)> {
         use server::store::SqliteStore;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -191,11 +209,38 @@ impl Harness {
         server::seed::demo(&store).await?;
         let cipher = args.store.cipher()?;
         let http = reqwest_client();
+        if link {
+            Self::link_sandbox(&store, &cipher, &http, &args, &sb).await?;
+        }
+        drop(store);
+        if !extra.is_empty() {
+            let dir = data.path().join("widget-files");
+            copy_dir(&widget_dir()?, &dir)?;
+            for (path, contents) in extra {
+                let file = dir.join(path);
+                std::fs::create_dir_all(file.parent().context("a file path")?)?;
+                std::fs::write(file, contents)?;
+            }
+            args.widget_dir = dir;
+        }
+        let h = Self::start_on(name, width, data, args, None, listener).await?;
+        Ok((h, sb))
+    }
+
+    /// Links the sandbox's Facebook page and Twitter/X account to the demo brand through
+    /// the real calls, as `socialconnect link` does.
+    async fn link_sandbox(
+        store: &server::store::SqliteStore,
+        cipher: &server::crypto::TokenCipher,
+        http: &reqwest::Client,
+        args: &server::config::ServeArgs,
+        sb: &sandbox::Sandbox,
+    ) -> Result<()> {
         let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
         server::link::link_facebook(
-            &store,
-            &cipher,
-            &http,
+            store,
+            cipher,
+            http,
             &args.facebook,
             server::link::FacebookPage {
                 account_number: "1000",
@@ -210,9 +255,9 @@ impl Harness {
         .map_err(|e| anyhow!("{e}"))?;
         let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
         server::link::link_twitter(
-            &store,
-            &cipher,
-            &http,
+            store,
+            cipher,
+            http,
             &args.twitter,
             None,
             server::link::TwitterAccount {
@@ -227,19 +272,12 @@ impl Harness {
         )
         .await
         .map_err(|e| anyhow!("{e}"))?;
-        drop(store);
-        if !extra.is_empty() {
-            let dir = data.path().join("widget-files");
-            copy_dir(&widget_dir()?, &dir)?;
-            for (path, contents) in extra {
-                let file = dir.join(path);
-                std::fs::create_dir_all(file.parent().context("a file path")?)?;
-                std::fs::write(file, contents)?;
-            }
-            args.widget_dir = dir;
-        }
-        let h = Self::start_on(name, width, data, args, None, listener).await?;
-        Ok((h, sb))
+        Ok(())
+    }
+
+    /// The server's data directory (its database), for checks beside the browser.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
     }
 
     async fn start_on(

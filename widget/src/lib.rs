@@ -11,7 +11,10 @@ pub mod state;
 use leptos::prelude::*;
 use leptos_router::components::{ProtectedRoute, Route, Router, Routes};
 use leptos_router::path;
-use pages::{Home, Landing, NotFound, SignInPage, SocialWidgetPage, Workspace};
+use pages::{
+    Home, Landing, MarketingPage, NotFound, SignInPage, SocialWidgetPage, SupportSignupsPage,
+    ThankYouPage, Workspace,
+};
 
 /// Where the router sends someone who must sign in first.
 pub const SIGN_IN_PATH: &str = "/login";
@@ -26,6 +29,14 @@ pub fn App() -> impl IntoView {
     });
     let signed_in = move || auth.signed_in();
     let is_admin = move || auth.is_admin();
+    let is_support = move || {
+        auth.me.with(|m| {
+            m.as_ref().map(|me| {
+                me.as_ref()
+                    .is_some_and(|me| me.role == shared::Role::Support)
+            })
+        })
+    };
 
     view! {
         <Router>
@@ -43,6 +54,24 @@ pub fn App() -> impl IntoView {
                     condition=signed_in
                     redirect_path=|| SIGN_IN_PATH
                     view=SocialWidgetPage
+                />
+                <Route path=path!("/socialconnect") view=MarketingPage />
+                <ProtectedRoute
+                    path=path!("/socialconnect/thank-you")
+                    condition=signed_in
+                    redirect_path=|| {
+                        format!(
+                            "{SIGN_IN_PATH}?next={}",
+                            shared::onboarding::encode_component(shared::onboarding::THANK_YOU_PATH)
+                        )
+                    }
+                    view=ThankYouPage
+                />
+                <ProtectedRoute
+                    path=path!("/support/sign-ups")
+                    condition=is_support
+                    redirect_path=|| SIGN_IN_PATH
+                    view=SupportSignupsPage
                 />
                 <ProtectedRoute
                     path=path!("/home")

@@ -25,9 +25,14 @@ type Handlers = (
 /// Subscribes to `/api/events` for as long as the calling component lives. The browser
 /// reconnects by itself after a network error.
 pub fn use_live() -> UseLiveReturn {
+    use_live_at("/api/events")
+}
+
+/// Like [`use_live`], on another event stream of the same shape (`url`).
+pub fn use_live_at(url: &str) -> UseLiveReturn {
     let (changes, set_changes) = signal(0u64);
     let (connected, set_connected) = signal(false);
-    let Ok(source) = web_sys::EventSource::new("/api/events") else {
+    let Ok(source) = web_sys::EventSource::new(url) else {
         return UseLiveReturn { changes, connected };
     };
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {

@@ -629,6 +629,9 @@ impl Facebook {
                 "category": p.category,
                 "category_list": [{"id": "2201", "name": p.category}],
                 "name": p.name,
+                // Graph returns a Page's `username` when the `fields` ask for it, as
+                // SocialConnect does (the m.me link needs it).
+                "username": p.username,
                 "id": p.id,
                 "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MESSAGING", "MODERATE", "MANAGE"],
             }));

@@ -57,6 +57,11 @@ impl OAuth1<'_> {
             ("oauth_token", self.token),
             ("oauth_version", "1.0"),
         ];
+        // No token yet (the request-token step): the parameter is left out (RFC 5849 §3.1).
+        let oauth: Vec<(&str, &str)> = oauth
+            .into_iter()
+            .filter(|(k, v)| *k != "oauth_token" || !v.is_empty())
+            .collect();
         let signature = self.signature(method, url, params, &oauth);
         let mut parts: Vec<String> = oauth
             .iter()

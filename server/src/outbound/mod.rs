@@ -88,6 +88,9 @@ async fn reply(
             channel.label()
         )));
     }
+    if upload.is_some() && !state.store.send_image_enabled(ctx.account_id).await? {
+        return Err(crate::home::send_image_off());
+    }
     if ctx.linked.status == LinkStatus::Unlinked {
         return Err(AppError::bad_request(
             "this page or account is unlinked; relink it in SocialConnect Home",
@@ -247,7 +250,16 @@ pub fn spawn_sender(state: AppState) {
 }
 
 async fn deliver(state: &AppState, http: &reqwest::Client, item: OutboxItem) -> AppResult<()> {
-    let outcome = send(state, http, &item).await;
+    // An admin unlinked the page or account after the reply was queued: it does not go.
+    let outcome = if item.linked.status == LinkStatus::Unlinked {
+        Err(SendFailure::Permanent {
+            message: "the page or account was unlinked in SocialConnect Home; message not sent"
+                .into(),
+            token_invalid: false,
+        })
+    } else {
+        send(state, http, &item).await
+    };
     let recorded = record(state, &item, outcome).await;
     state
         .live

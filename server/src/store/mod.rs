@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
 use shared::inbound::{InboundMessage, MediaKind};
+use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
 use std::sync::Arc;
@@ -349,6 +350,46 @@ pub struct MediaRecord {
     pub poster_path: Option<String>,
 }
 
+// Home
+
+/// A linked page or account as SocialConnect Home's accounts table shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HomeLinked {
+    pub linked: LinkedAccount,
+    /// Seconds.
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// One entry of a brand account's audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// Seconds.
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// A sign-in flow an admin started in SocialConnect Home (see migration 0008).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthPending {
+    pub id: String,
+    pub account_id: i64,
+    pub user_id: i64,
+    /// Ties the flow to the browser session that started it.
+    pub session_binding: String,
+    pub channel: Channel,
+    /// X's request token (public: it travels in the authorize URL).
+    pub request_token: Option<String>,
+    /// X's request token secret, sealed.
+    pub secret_sealed: Option<Vec<u8>>,
+    /// The Facebook pages offered (JSON with page tokens), sealed.
+    pub pages_sealed: Option<Vec<u8>>,
+    /// Seconds.
+    pub created_at: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn account_by_number(&self, number: &str) -> AppResult<Option<Account>>;
@@ -492,6 +533,68 @@ pub trait Store: Send + Sync + 'static {
     async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>>;
     /// Every conversation of a brand account with a line at or after `since_ms`.
     async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
+
+    // Home
+    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>>;
+    /// Every page or account a brand account ever linked, in the order linked.
+    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>>;
+    /// Routes a linked account's new conversations (and its open, unassigned ones) to a skill.
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()>;
+    /// A brand account's skills by name: `(id, name)`.
+    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>>;
+    /// A brand account's users, each with the skills they answer.
+    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>>;
+    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>>;
+    /// Whether agents of the account may send images (on unless switched off).
+    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool>;
+    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()>;
+    async fn audit(&self, account_id: i64, entry: &AuditEntry) -> AppResult<()>;
+    /// The latest `limit` entries, latest first.
+    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>>;
+    async fn put_oauth_pending(&self, pending: &OAuthPending) -> AppResult<()>;
+    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>>;
+    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>>;
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()>;
+    /// Removes one flow, or (`None`) every flow started before `before`.
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()>;
+    // Onboarding
+    /// The account's sign-up request, made now by `user_id` (with the chat's first,
+    /// system line `greeting`) unless the account has one; `true` when it was made.
+    async fn signup_create(
+        &self,
+        account_id: i64,
+        user_id: i64,
+        greeting: &str,
+        now_ms: i64,
+    ) -> AppResult<(SignupRequest, bool)>;
+    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>>;
+    /// A request and the brand account it belongs to.
+    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>>;
+    /// Every request, open ones first, then latest first.
+    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>>;
+    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>>;
+    async fn signup_add_message(&self, message: NewChatMessage<'_>) -> AppResult<ChatMessage>;
+    /// Enables SocialConnect for the request's account, records who did and the link to
+    /// SocialConnect Home, and adds `message` (the link) to the chat, in one transaction.
+    async fn signup_enable(
+        &self,
+        request_id: i64,
+        by_user: i64,
+        home_url: &str,
+        message: NewChatMessage<'_>,
+    ) -> AppResult<SignupRequest>;
+}
+
+/// A chat line to store (onboarding).
+#[derive(Debug, Clone)]
+pub struct NewChatMessage<'a> {
+    pub request_id: i64,
+    pub author_id: Option<i64>,
+    pub author: ChatAuthor,
+    pub author_name: &'a str,
+    pub text: &'a str,
+    pub link: Option<&'a str>,
+    pub now_ms: i64,
 }
 
 /// How long an instance keeps an outbox row it claimed before another may take it over,

@@ -8,10 +8,11 @@
 
 use super::sqlite::{export_kind, mode_str, parse_channel, parse_mode, parse_word, rfc3339};
 use super::{
-    Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus,
-    NewLink, NewReply, NewUser, OutboxItem, ProfileDue, QueueScope, ReplyContext, SessionRecord,
-    Store, TakeOutcome, Upload, User, parse_role,
+    Account, AuditEntry, Credentials, ExportConsumer, ExportConversation, ExportMedia,
+    ExportMessage, HomeLinked, IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue,
+    MediaRecord, MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem,
+    ProfileDue, QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User,
+    parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -22,6 +23,7 @@ use shared::api::{
     LinePreview, Profile, QueueItem, QueueView, Transcript,
 };
 use shared::inbound::{Change, InboundMessage};
+use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest, SignupStatus};
 use shared::{Channel, ErrorCode, Tag};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
@@ -925,7 +927,9 @@ impl Store for PgStore {
         };
         let k = sqlx::query(
             "SELECT k.network_id, k.handle, k.name, k.profile, a.channel AS brand_channel,
-                    a.name AS brand_name, a.network_id AS brand_network_id
+                    a.name AS brand_name, a.network_id AS brand_network_id,
+                    coalesce((SELECT f.send_image FROM account_features f
+                              WHERE f.account_id = a.account_id), TRUE) AS send_image
              FROM conversations c
              JOIN consumers k ON k.id = c.consumer_id
              JOIN linked_accounts a ON a.id = c.linked_account_id
@@ -945,8 +949,8 @@ impl Store for PgStore {
             channel: parse_word(k.get("brand_channel"))?,
             name: k.get("brand_name"),
             network_id: k.get("brand_network_id"),
-            // No admin switch yet (SocialConnect Home will add it): always on.
-            send_image: true,
+            // SocialConnect Home's switch.
+            send_image: k.get("send_image"),
         };
         let media_rows = sqlx::query(
             "SELECT d.id, d.message_id, d.kind, d.mime, d.bytes, d.source_url, d.stored_path,
@@ -1134,6 +1138,350 @@ impl Store for PgStore {
         }
         Ok(out)
     }
+    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>> {
+        let row = sqlx::query("SELECT * FROM linked_accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| linked_from(&r, parse_channel(r.get("channel"))?))
+            .transpose()
+    }
+
+    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>> {
+        sqlx::query("SELECT * FROM linked_accounts WHERE account_id = $1 ORDER BY id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(HomeLinked {
+                    linked: linked_from(r, parse_channel(r.get("channel"))?)?,
+                    created_at: r.get("created_at"),
+                    created_by: r.get("created_by"),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE linked_accounts SET skill_id = $1 WHERE id = $2")
+            .bind(skill_id)
+            .bind(linked_id)
+            .execute(&mut *tx)
+            .await?;
+        // Conversations nobody holds follow the channel to its new skill.
+        sqlx::query(
+            "UPDATE conversations SET skill_id = $1
+             WHERE linked_account_id = $2 AND assigned_user_id IS NULL",
+        )
+        .bind(skill_id)
+        .bind(linked_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name FROM skills WHERE account_id = $1 ORDER BY lower(name), id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, (SELECT string_agg(skill_id::text, ',') FROM user_skills s
+                                     WHERE s.user_id = u.id) AS skills
+             FROM users u WHERE u.account_id = $1 ORDER BY u.role, lower(u.name), u.id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let skills: Option<String> = r.get("skills");
+                let mut ids: Vec<i64> = skills
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                ids.sort_unstable();
+                Ok((user_from(r)?, ids))
+            })
+            .collect()
+    }
+
+    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| user_from(&r))
+        .transpose()
+    }
+
+    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool> {
+        let on: Option<bool> =
+            sqlx::query_scalar("SELECT send_image FROM account_features WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(on.unwrap_or(true))
+    }
+
+    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO account_features (account_id, send_image) VALUES ($1, $2)
+             ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
+        )
+        .bind(account_id)
+        .bind(on)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, account_id: i64, e: &AuditEntry) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (account_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(account_id)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = $1
+             ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+
+    async fn put_oauth_pending(&self, p: &OAuthPending) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_pending (id, account_id, user_id, session_binding, channel,
+                 request_token, secret_sealed, pages_sealed, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&p.id)
+        .bind(p.account_id)
+        .bind(p.user_id)
+        .bind(&p.session_binding)
+        .bind(p.channel.as_str())
+        .bind(&p.request_token)
+        .bind(&p.secret_sealed)
+        .bind(&p.pages_sealed)
+        .bind(p.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE request_token = $1")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()> {
+        sqlx::query("UPDATE oauth_pending SET pages_sealed = $1 WHERE id = $2")
+            .bind(pages_sealed)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()> {
+        match id {
+            Some(id) => sqlx::query("DELETE FROM oauth_pending WHERE id = $1").bind(id),
+            None => sqlx::query("DELETE FROM oauth_pending WHERE created_at < $1").bind(before),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn signup_create(
+        &self,
+        account_id: i64,
+        user_id: i64,
+        greeting: &str,
+        now_ms: i64,
+    ) -> AppResult<(SignupRequest, bool)> {
+        let mut tx = self.pool.begin().await?;
+        let made: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO signup_requests (account_id, requested_by, status, created_at)
+             VALUES ($1, $2, 'open', $3)
+             ON CONFLICT (account_id) DO NOTHING RETURNING id",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = made {
+            sqlx::query(
+                "INSERT INTO signup_messages (request_id, author, author_name, text, created_at)
+                 VALUES ($1, 'system', 'SocialConnect', $2, $3)",
+            )
+            .bind(id)
+            .bind(greeting)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        let request = self
+            .signup_of_account(account_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))?;
+        Ok((request, made.is_some()))
+    }
+
+    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>> {
+        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.account_id = $1"))
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(signup_from).transpose()
+    }
+
+    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>> {
+        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|r| Ok((r.get("account_id"), signup_from(r)?)))
+            .transpose()
+    }
+
+    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>> {
+        let rows = sqlx::query(&format!(
+            "{SIGNUP_SELECT} ORDER BY r.status = 'enabled', r.created_at DESC, r.id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(signup_from).collect()
+    }
+
+    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, author, author_name, text, link, created_at FROM signup_messages
+             WHERE request_id = $1 ORDER BY id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chat_from).collect()
+    }
+
+    async fn signup_add_message(&self, m: NewChatMessage<'_>) -> AppResult<ChatMessage> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO signup_messages
+                 (request_id, author_id, author, author_name, text, link, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(m.request_id)
+        .bind(m.author_id)
+        .bind(m.author.as_str())
+        .bind(m.author_name)
+        .bind(m.text)
+        .bind(m.link)
+        .bind(m.now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ChatMessage {
+            id,
+            author: m.author,
+            author_name: m.author_name.to_owned(),
+            text: m.text.to_owned(),
+            link: m.link.map(str::to_owned),
+            created_at: rfc3339(m.now_ms),
+        })
+    }
+
+    async fn signup_enable(
+        &self,
+        request_id: i64,
+        by_user: i64,
+        home_url: &str,
+        m: NewChatMessage<'_>,
+    ) -> AppResult<SignupRequest> {
+        let mut tx = self.pool.begin().await?;
+        let account_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE signup_requests SET status = 'enabled', enabled_at = $1, enabled_by = $2,
+                 home_url = $3
+             WHERE id = $4 RETURNING account_id",
+        )
+        .bind(m.now_ms)
+        .bind(by_user)
+        .bind(home_url)
+        .bind(request_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let account_id = account_id.ok_or_else(|| AppError::not_found("sign-up request"))?;
+        sqlx::query("UPDATE accounts SET socialconnect_enabled = TRUE WHERE id = $1")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signup_messages
+                 (request_id, author_id, author, author_name, text, link, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(request_id)
+        .bind(m.author_id)
+        .bind(m.author.as_str())
+        .bind(m.author_name)
+        .bind(m.text)
+        .bind(m.link)
+        .bind(m.now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.signup_of_account(account_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))
+    }
+
     async fn media_due(
         &self,
         now_ms: i64,
@@ -1561,3 +1909,65 @@ fn linked_from(r: &sqlx::postgres::PgRow, channel: Channel) -> AppResult<LinkedA
         token_secret_sealed: r.get("token_secret_sealed"),
     })
 }
+
+fn pending_from(r: &sqlx::postgres::PgRow) -> AppResult<OAuthPending> {
+    Ok(OAuthPending {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        user_id: r.get("user_id"),
+        session_binding: r.get("session_binding"),
+        channel: parse_channel(r.get("channel"))?,
+        request_token: r.get("request_token"),
+        secret_sealed: r.get("secret_sealed"),
+        pages_sealed: r.get("pages_sealed"),
+        created_at: r.get("created_at"),
+    })
+}
+
+fn signup_from(r: &sqlx::postgres::PgRow) -> AppResult<SignupRequest> {
+    let status: String = r.get("status");
+    let requester: Option<String> = r.get("requester_name");
+    let email: Option<String> = r.get("requester_email");
+    Ok(SignupRequest {
+        id: r.get("id"),
+        account_number: r.get("number"),
+        account_name: r.get("account_name"),
+        status: SignupStatus::parse(&status).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("unknown sign-up status {status:?}"))
+        })?,
+        requested_by: requester.map(|n| match email {
+            Some(e) => format!("{n} <{e}>"),
+            None => n,
+        }),
+        created_at: rfc3339(r.get("created_at")),
+        enabled_at: r.get::<Option<i64>, _>("enabled_at").map(rfc3339),
+        home_url: r.get("home_url"),
+        messages: r.get("messages"),
+        last_author: r
+            .get::<Option<String>, _>("last_author")
+            .and_then(|a| ChatAuthor::parse(&a)),
+    })
+}
+
+fn chat_from(r: &sqlx::postgres::PgRow) -> AppResult<ChatMessage> {
+    let author: String = r.get("author");
+    Ok(ChatMessage {
+        id: r.get("id"),
+        author: ChatAuthor::parse(&author)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown chat author {author:?}")))?,
+        author_name: r.get("author_name"),
+        text: r.get("text"),
+        link: r.get("link"),
+        created_at: rfc3339(r.get("created_at")),
+    })
+}
+
+const SIGNUP_SELECT: &str = "SELECT r.id, r.account_id, r.status, r.created_at, r.enabled_at,
+        r.home_url, a.number, a.name AS account_name,
+        u.name AS requester_name, u.email AS requester_email,
+        (SELECT count(*) FROM signup_messages m WHERE m.request_id = r.id) AS messages,
+        (SELECT m.author FROM signup_messages m WHERE m.request_id = r.id
+         ORDER BY m.id DESC LIMIT 1) AS last_author
+    FROM signup_requests r
+    JOIN accounts a ON a.id = r.account_id
+    LEFT JOIN users u ON u.id = r.requested_by";

@@ -1,10 +1,11 @@
 //! The embedded database: SQLite in WAL mode under the data dir.
 
 use super::{
-    Account, Credentials, ExportConsumer, ExportConversation, ExportMedia, ExportMessage,
-    IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus,
-    NewLink, NewReply, NewUser, OutboxItem, ProfileDue, QueueScope, ReplyContext, SessionRecord,
-    Store, TakeOutcome, Upload, User, parse_role,
+    Account, AuditEntry, Credentials, ExportConsumer, ExportConversation, ExportMedia,
+    ExportMessage, HomeLinked, IngestReport, LinkStatus, LinkedAccount, MediaCopy, MediaDue,
+    MediaRecord, MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem,
+    ProfileDue, QueueScope, ReplyContext, SessionRecord, Store, TakeOutcome, Upload, User,
+    parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -15,6 +16,7 @@ use shared::api::{
     LinePreview, Profile, QueueItem, QueueView, Transcript,
 };
 use shared::inbound::{Change, InboundMessage};
+use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest, SignupStatus};
 use shared::{Channel, ErrorCode, ReplyMode, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -61,6 +63,14 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
+            // SQLite rolls a transaction back by itself on a full disk or an I/O error; the
+            // driver's own count of open transactions then stays up (its ROLLBACK fails),
+            // and its next BEGIN would be a mere SAVEPOINT whose "commit" stores nothing. A
+            // connection coming back still counting a transaction is closed, not reused.
+            .after_release(|conn, _| {
+                let clean = !sqlx::Connection::is_in_transaction(conn);
+                Box::pin(async move { Ok(clean) })
+            })
             .connect_with(options)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
@@ -708,14 +718,14 @@ impl Store for SqliteStore {
     }
 
     async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
+        // Under the writer lock nothing changes between this read and the transaction.
         let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
         let Some((consumer, linked, known)) = sqlx::query_as::<_, (i64, i64, Option<String>)>(
             "SELECT k.id, k.linked_account_id, k.psid FROM conversations c
                JOIN consumers k ON k.id = c.consumer_id WHERE c.id = ?",
         )
         .bind(conversation_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.pool)
         .await?
         else {
             return Ok(None);
@@ -723,6 +733,7 @@ impl Store for SqliteStore {
         if known.is_some() {
             return Ok(None);
         }
+        let mut tx = self.pool.begin().await?;
         // The same person met in Messenger first has a conversation of their own: its lines
         // (and replies waiting to go) join this one, and the two become one.
         let other: Option<(i64, i64)> = sqlx::query_as(
@@ -929,7 +940,9 @@ impl Store for SqliteStore {
         };
         let k = sqlx::query(
             "SELECT k.network_id, k.handle, k.name, k.profile, a.channel AS brand_channel,
-                    a.name AS brand_name, a.network_id AS brand_network_id
+                    a.name AS brand_name, a.network_id AS brand_network_id,
+                    coalesce((SELECT f.send_image FROM account_features f
+                              WHERE f.account_id = a.account_id), 1) AS send_image
              FROM conversations c
              JOIN consumers k ON k.id = c.consumer_id
              JOIN linked_accounts a ON a.id = c.linked_account_id
@@ -949,8 +962,8 @@ impl Store for SqliteStore {
             channel: parse_word(k.get("brand_channel"))?,
             name: k.get("brand_name"),
             network_id: k.get("brand_network_id"),
-            // No admin switch yet (SocialConnect Home will add it): always on.
-            send_image: true,
+            // SocialConnect Home's switch.
+            send_image: k.get("send_image"),
         };
         let media_rows = sqlx::query(
             "SELECT d.id, d.message_id, d.kind, d.mime, d.bytes, d.source_url, d.stored_path,
@@ -1289,6 +1302,372 @@ impl Store for SqliteStore {
             poster_path: r.get("poster_path"),
         }))
     }
+
+    // Home
+
+    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>> {
+        let row = sqlx::query("SELECT * FROM linked_accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| linked_from(&r, parse_channel(r.get("channel"))?))
+            .transpose()
+    }
+
+    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>> {
+        sqlx::query("SELECT * FROM linked_accounts WHERE account_id = ? ORDER BY id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(HomeLinked {
+                    linked: linked_from(r, parse_channel(r.get("channel"))?)?,
+                    created_at: r.get("created_at"),
+                    created_by: r.get("created_by"),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE linked_accounts SET skill_id = ? WHERE id = ?")
+            .bind(skill_id)
+            .bind(linked_id)
+            .execute(&mut *tx)
+            .await?;
+        // Conversations nobody holds follow the channel to its new skill.
+        sqlx::query(
+            "UPDATE conversations SET skill_id = ?
+             WHERE linked_account_id = ? AND assigned_user_id IS NULL",
+        )
+        .bind(skill_id)
+        .bind(linked_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name FROM skills WHERE account_id = ? ORDER BY name COLLATE NOCASE, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, (SELECT group_concat(skill_id) FROM user_skills s
+                                     WHERE s.user_id = u.id) AS skills
+             FROM users u WHERE u.account_id = ? ORDER BY u.role, u.name COLLATE NOCASE, u.id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let skills: Option<String> = r.get("skills");
+                let mut ids: Vec<i64> = skills
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                ids.sort_unstable();
+                Ok((user_from(r)?, ids))
+            })
+            .collect()
+    }
+
+    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| user_from(&r))
+        .transpose()
+    }
+
+    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool> {
+        let on: Option<bool> =
+            sqlx::query_scalar("SELECT send_image FROM account_features WHERE account_id = ?")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(on.unwrap_or(true))
+    }
+
+    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO account_features (account_id, send_image) VALUES (?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
+        )
+        .bind(account_id)
+        .bind(on)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, account_id: i64, e: &AuditEntry) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (account_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(account_id)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = ?
+             ORDER BY at DESC, id DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+
+    async fn put_oauth_pending(&self, p: &OAuthPending) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_pending (id, account_id, user_id, session_binding, channel,
+                 request_token, secret_sealed, pages_sealed, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(p.account_id)
+        .bind(p.user_id)
+        .bind(&p.session_binding)
+        .bind(p.channel.as_str())
+        .bind(&p.request_token)
+        .bind(&p.secret_sealed)
+        .bind(&p.pages_sealed)
+        .bind(p.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE request_token = ?")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()> {
+        sqlx::query("UPDATE oauth_pending SET pages_sealed = ? WHERE id = ?")
+            .bind(pages_sealed)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()> {
+        match id {
+            Some(id) => sqlx::query("DELETE FROM oauth_pending WHERE id = ?").bind(id),
+            None => sqlx::query("DELETE FROM oauth_pending WHERE created_at < ?").bind(before),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    // Onboarding
+    async fn signup_create(
+        &self,
+        account_id: i64,
+        user_id: i64,
+        greeting: &str,
+        now_ms: i64,
+    ) -> AppResult<(SignupRequest, bool)> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let made: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO signup_requests (account_id, requested_by, status, created_at)
+             VALUES (?, ?, 'open', ?)
+             ON CONFLICT (account_id) DO NOTHING RETURNING id",
+        )
+        .bind(account_id)
+        .bind(user_id)
+        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = made {
+            sqlx::query(
+                "INSERT INTO signup_messages (request_id, author, author_name, text, created_at)
+                 VALUES (?, 'system', 'SocialConnect', ?, ?)",
+            )
+            .bind(id)
+            .bind(greeting)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        drop(_writing);
+        let request = self
+            .signup_of_account(account_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))?;
+        Ok((request, made.is_some()))
+    }
+
+    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>> {
+        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.account_id = ?"))
+            .bind(account_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(signup_from).transpose()
+    }
+
+    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>> {
+        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(|r| Ok((r.get("account_id"), signup_from(r)?)))
+            .transpose()
+    }
+
+    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>> {
+        let rows = sqlx::query(&format!(
+            "{SIGNUP_SELECT} ORDER BY r.status = 'enabled', r.created_at DESC, r.id DESC"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(signup_from).collect()
+    }
+
+    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, author, author_name, text, link, created_at FROM signup_messages
+             WHERE request_id = ? ORDER BY id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(chat_from).collect()
+    }
+
+    async fn signup_add_message(&self, m: NewChatMessage<'_>) -> AppResult<ChatMessage> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO signup_messages
+                 (request_id, author_id, author, author_name, text, link, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(m.request_id)
+        .bind(m.author_id)
+        .bind(m.author.as_str())
+        .bind(m.author_name)
+        .bind(m.text)
+        .bind(m.link)
+        .bind(m.now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ChatMessage {
+            id,
+            author: m.author,
+            author_name: m.author_name.to_owned(),
+            text: m.text.to_owned(),
+            link: m.link.map(str::to_owned),
+            created_at: rfc3339(m.now_ms),
+        })
+    }
+
+    async fn signup_enable(
+        &self,
+        request_id: i64,
+        by_user: i64,
+        home_url: &str,
+        m: NewChatMessage<'_>,
+    ) -> AppResult<SignupRequest> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let account_id: Option<i64> = sqlx::query_scalar(
+            "UPDATE signup_requests SET status = 'enabled', enabled_at = ?, enabled_by = ?,
+                 home_url = ?
+             WHERE id = ? RETURNING account_id",
+        )
+        .bind(m.now_ms)
+        .bind(by_user)
+        .bind(home_url)
+        .bind(request_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let account_id = account_id.ok_or_else(|| AppError::not_found("sign-up request"))?;
+        sqlx::query("UPDATE accounts SET socialconnect_enabled = 1 WHERE id = ?")
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO signup_messages
+                 (request_id, author_id, author, author_name, text, link, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(request_id)
+        .bind(m.author_id)
+        .bind(m.author.as_str())
+        .bind(m.author_name)
+        .bind(m.text)
+        .bind(m.link)
+        .bind(m.now_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        drop(_writing);
+        self.signup_of_account(account_id)
+            .await?
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))
+    }
+}
+
+fn pending_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<OAuthPending> {
+    Ok(OAuthPending {
+        id: r.get("id"),
+        account_id: r.get("account_id"),
+        user_id: r.get("user_id"),
+        session_binding: r.get("session_binding"),
+        channel: parse_channel(r.get("channel"))?,
+        request_token: r.get("request_token"),
+        secret_sealed: r.get("secret_sealed"),
+        pages_sealed: r.get("pages_sealed"),
+        created_at: r.get("created_at"),
+    })
 }
 
 impl SqliteStore {
@@ -1333,24 +1712,73 @@ impl SqliteStore {
                 return;
             }
         };
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            let outcome = match sqlx::Connection::begin(&mut *tx).await {
-                Ok(mut sp) => {
-                    match ingest_in(&mut sp, &job.linked, &job.messages, job.now_ms).await {
-                        Ok(report) => sp.commit().await.map(|()| report).map_err(AppError::from),
-                        Err(e) => Err(e),
-                    }
+        if jobs.len() == 1 {
+            // One job alone needs no savepoint: its failure is the transaction's.
+            let job = jobs.into_iter().next().expect("one job");
+            let outcome = match ingest_in(&mut tx, &job.linked, &job.messages, job.now_ms).await {
+                Ok(report) => tx
+                    .commit()
+                    .await
+                    .map(|()| report)
+                    .map_err(|e| AppError::Unavailable(AppError::from(e).to_string())),
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    Err(e)
                 }
-                Err(e) => Err(AppError::from(e)),
             };
-            outcomes.push(outcome);
+            let _ = job.done.send(outcome);
+            return;
         }
-        let committed = tx.commit().await.map_err(|e| AppError::from(e).to_string());
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
-            let answer = match (&committed, outcome) {
-                (Ok(()), outcome) => outcome,
-                (Err(e), _) => Err(AppError::Unavailable(e.clone())),
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        // Set when the transaction itself is in doubt: then no job may be answered stored.
+        let mut broken: Option<String> = None;
+        for job in &jobs {
+            let mut sp = match sqlx::Connection::begin(&mut *tx).await {
+                Ok(sp) => sp,
+                Err(e) => {
+                    broken = Some(AppError::from(e).to_string());
+                    break;
+                }
+            };
+            match ingest_in(&mut sp, &job.linked, &job.messages, job.now_ms).await {
+                Ok(report) => match sp.commit().await {
+                    Ok(()) => outcomes.push(Ok(report)),
+                    Err(e) => {
+                        broken = Some(AppError::from(e).to_string());
+                        break;
+                    }
+                },
+                // A full disk, an I/O error or a lock fails every job alike.
+                Err(AppError::Unavailable(why)) => {
+                    broken = Some(why);
+                    break;
+                }
+                Err(e) => {
+                    // SQLite may have rolled the whole transaction back on a failed
+                    // statement (SQLITE_FULL, SQLITE_IOERR, ...): the savepoint is gone then,
+                    // and the jobs before this one with it.
+                    if let Err(gone) = sp.rollback().await {
+                        broken = Some(AppError::from(gone).to_string());
+                        break;
+                    }
+                    outcomes.push(Err(e));
+                }
+            }
+        }
+        let committed = match broken {
+            Some(why) => {
+                let _ = tx.rollback().await;
+                Err(why)
+            }
+            None => tx.commit().await.map_err(|e| AppError::from(e).to_string()),
+        };
+        let mut outcomes = outcomes.into_iter();
+        for job in jobs {
+            let answer = match &committed {
+                Ok(()) => outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(AppError::Unavailable("not stored".into()))),
+                Err(e) => Err(AppError::Unavailable(e.clone())),
             };
             let _ = job.done.send(answer);
         }
@@ -1632,6 +2060,55 @@ pub(super) fn export_kind(kind: String) -> String {
     }
 }
 
+// Onboarding
+const SIGNUP_SELECT: &str = "SELECT r.id, r.account_id, r.status, r.created_at, r.enabled_at,
+        r.home_url, a.number, a.name AS account_name,
+        u.name AS requester_name, u.email AS requester_email,
+        (SELECT count(*) FROM signup_messages m WHERE m.request_id = r.id) AS messages,
+        (SELECT m.author FROM signup_messages m WHERE m.request_id = r.id
+         ORDER BY m.id DESC LIMIT 1) AS last_author
+    FROM signup_requests r
+    JOIN accounts a ON a.id = r.account_id
+    LEFT JOIN users u ON u.id = r.requested_by";
+
+fn signup_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<SignupRequest> {
+    let status: String = r.get("status");
+    let requester: Option<String> = r.get("requester_name");
+    let email: Option<String> = r.get("requester_email");
+    Ok(SignupRequest {
+        id: r.get("id"),
+        account_number: r.get("number"),
+        account_name: r.get("account_name"),
+        status: SignupStatus::parse(&status).ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!("unknown sign-up status {status:?}"))
+        })?,
+        requested_by: requester.map(|n| match email {
+            Some(e) => format!("{n} <{e}>"),
+            None => n,
+        }),
+        created_at: rfc3339(r.get("created_at")),
+        enabled_at: r.get::<Option<i64>, _>("enabled_at").map(rfc3339),
+        home_url: r.get("home_url"),
+        messages: r.get("messages"),
+        last_author: r
+            .get::<Option<String>, _>("last_author")
+            .and_then(|a| ChatAuthor::parse(&a)),
+    })
+}
+
+fn chat_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<ChatMessage> {
+    let author: String = r.get("author");
+    Ok(ChatMessage {
+        id: r.get("id"),
+        author: ChatAuthor::parse(&author)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown chat author {author:?}")))?,
+        author_name: r.get("author_name"),
+        text: r.get("text"),
+        link: r.get("link"),
+        created_at: rfc3339(r.get("created_at")),
+    })
+}
+
 /// RFC 3339 in UTC with milliseconds always present, so times sort as text too.
 pub(super) fn rfc3339(ms: i64) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
@@ -1754,5 +2231,89 @@ mod tests {
         assert_eq!(live.account.unwrap().number, "1");
         assert!(store.session("h", 200).await.unwrap().is_none());
         assert_eq!(store.purge_sessions(200).await.unwrap(), 1);
+    }
+
+    // Onboarding
+    #[tokio::test]
+    async fn one_sign_up_per_account_and_enabling_switches_the_account_on() {
+        let (_dir, store) = store().await;
+        let acct = store
+            .ensure_account("2000", "Northwind", false)
+            .await
+            .unwrap();
+        let user = store
+            .create_user(NewUser {
+                account_id: Some(acct.id),
+                email: "a@n.example",
+                name: "Nora",
+                role: shared::Role::Admin,
+                password_hash: "x",
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        let (first, made) = store
+            .signup_create(acct.id, user.id, "hello", 1_000)
+            .await
+            .unwrap();
+        assert!(made);
+        assert_eq!(first.status, SignupStatus::Open);
+        assert_eq!(first.requested_by.as_deref(), Some("Nora <a@n.example>"));
+        let (again, made) = store
+            .signup_create(acct.id, user.id, "hello", 2_000)
+            .await
+            .unwrap();
+        assert!(!made);
+        assert_eq!(again.id, first.id);
+        assert_eq!(
+            store.signup_messages(first.id).await.unwrap().len(),
+            1,
+            "one greeting"
+        );
+
+        let system = NewChatMessage {
+            request_id: first.id,
+            author_id: None,
+            author: ChatAuthor::System,
+            author_name: "SocialConnect",
+            text: "enabled",
+            link: Some("https://sc.example/home"),
+            now_ms: 3_000,
+        };
+        let enabled = store
+            .signup_enable(first.id, user.id, "https://sc.example/home", system.clone())
+            .await
+            .unwrap();
+        assert_eq!(enabled.status, SignupStatus::Enabled);
+        assert_eq!(enabled.home_url.as_deref(), Some("https://sc.example/home"));
+        assert_eq!(enabled.last_author, Some(ChatAuthor::System));
+        assert!(
+            store
+                .account_by_id(acct.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .socialconnect_enabled
+        );
+        let chat = store.signup_messages(first.id).await.unwrap();
+        assert_eq!(
+            chat.last().unwrap().link.as_deref(),
+            Some("https://sc.example/home")
+        );
+        assert!(
+            store
+                .signup_enable(
+                    first.id + 1,
+                    user.id,
+                    "x",
+                    NewChatMessage {
+                        request_id: first.id + 1,
+                        ..system
+                    }
+                )
+                .await
+                .is_err(),
+            "no such request"
+        );
     }
 }

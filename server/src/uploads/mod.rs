@@ -139,6 +139,9 @@ async fn upload(
     body: Body,
 ) -> AppResult<(StatusCode, ApiJson<UploadInfo>)> {
     let account_id = uploader(&session)?;
+    if !state.store.send_image_enabled(account_id).await? {
+        return Err(crate::home::send_image_off());
+    }
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -188,6 +191,9 @@ async fn upload_from_url(
     ApiJson(req): ApiJson<UploadFromUrl>,
 ) -> AppResult<(StatusCode, ApiJson<UploadInfo>)> {
     let account_id = uploader(&session)?;
+    if !state.store.send_image_enabled(account_id).await? {
+        return Err(crate::home::send_image_off());
+    }
     let policy = policy::AddressPolicy {
         allow_private: state.settings.allow_private_media_urls,
         also_allow: Vec::new(),

@@ -1,8 +1,12 @@
 //! The app's pages and the shell around the signed-in ones.
 
+mod home;
+mod onboarding;
 mod sign_in;
 mod workspace;
 
+pub use home::Home;
+pub use onboarding::{MarketingPage, SupportSignupsPage, ThankYouPage};
 pub use sign_in::SignInPage;
 pub use workspace::Workspace;
 
@@ -39,6 +43,7 @@ fn Shell(
                     <Show when=move || auth.is_admin() == Some(true)>
                         <A href="/home">"SocialConnect Home"</A>
                     </Show>
+                    <onboarding::QuickLaunch />
                 </nav>
                 <div class="sc-shell__account">
                     <span class="sc-shell__who">
@@ -142,24 +147,6 @@ pub fn SocialWidgetPage() -> impl IntoView {
         view! { <main class="sc-widget-page">{panel()}</main> }.into_any()
     } else {
         view! { <Shell title="Social Widget">{panel()}</Shell> }.into_any()
-    }
-}
-
-/// SocialConnect Home: admins link pages and accounts and change settings.
-#[component]
-pub fn Home() -> impl IntoView {
-    let auth = use_auth();
-    view! {
-        <Shell title="SocialConnect Home">
-            <p>
-                {move || auth.user().and_then(|me| me.account).map(|a| {
-                    format!("Account {} — {}", a.number, a.name)
-                })}
-            </p>
-            <section class="sc-empty" aria-label="Accounts">
-                <p>"No Facebook pages or Twitter/X accounts are linked yet."</p>
-            </section>
-        </Shell>
     }
 }
 

@@ -1,0 +1,182 @@
+//! SocialConnect Home's API: what admins see of their linked pages and accounts, routing,
+//! feature switches and audit log, and what they send to change them. No token ever
+//! appears here.
+
+use crate::{Channel, Role};
+use serde::{Deserialize, Serialize};
+
+/// Where a linked page or account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    Linked,
+    TokenInvalid,
+    WebhooksFailing,
+    Unlinked,
+}
+
+impl LinkState {
+    /// The words the accounts table shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            LinkState::Linked => "Linked",
+            LinkState::TokenInvalid => "Token invalid — relink",
+            LinkState::WebhooksFailing => "Webhooks failing",
+            LinkState::Unlinked => "Unlinked",
+        }
+    }
+
+    /// Whether the account still receives and sends.
+    pub fn is_active(self) -> bool {
+        !matches!(self, LinkState::Unlinked)
+    }
+}
+
+/// `GET /api/home` — everything SocialConnect Home shows, for the admin's own brand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeOverview {
+    pub account_number: String,
+    pub account_name: String,
+    pub accounts: Vec<LinkedRow>,
+    pub skills: Vec<SkillRow>,
+    pub people: Vec<PersonRow>,
+    pub settings: HomeSettings,
+    /// Latest first.
+    pub audit: Vec<AuditRow>,
+    pub networks: Networks,
+}
+
+/// Which networks this server is set up for (an app id and secret each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Networks {
+    pub facebook: bool,
+    pub twitter: bool,
+}
+
+/// One row of the accounts table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedRow {
+    pub id: i64,
+    pub channel: Channel,
+    pub name: String,
+    pub network_id: String,
+    pub status: LinkState,
+    /// The skill its conversations are routed to.
+    pub skill_id: Option<i64>,
+    /// `YYYY-MM-DD` (UTC).
+    pub created_on: String,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkillRow {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A user of the brand and the skills they answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub skills: Vec<i64>,
+}
+
+/// The brand's feature switches (automation has its own section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeSettings {
+    pub send_image: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// `YYYY-MM-DD HH:MM` (UTC).
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// Where the browser goes next (the network's sign-in page).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Redirect {
+    pub url: String,
+}
+
+/// `GET /api/home/pending/{id}` — the pages Facebook says this admin manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingPages {
+    pub pages: Vec<PageChoice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageChoice {
+    pub id: String,
+    pub name: String,
+    /// Already linked to this brand (picking it relinks it).
+    pub linked: bool,
+}
+
+/// `POST /api/home/pending/{id}` — the page to link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickPage {
+    pub page_id: String,
+}
+
+/// `PUT /api/home/accounts/{id}/skill` — route a channel to a skill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetSkill {
+    pub skill_id: i64,
+}
+
+/// `POST /api/home/skills`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSkill {
+    pub name: String,
+}
+
+/// `PUT /api/home/people/{id}/skills`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetPersonSkills {
+    pub skills: Vec<i64>,
+}
+
+/// The longest skill name accepted.
+pub const MAX_SKILL_NAME: usize = 60;
+
+/// A skill name as typed, trimmed; `None` when empty, too long or holding control
+/// characters.
+pub fn skill_name(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty() && s.chars().count() <= MAX_SKILL_NAME && !s.chars().any(char::is_control))
+        .then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skill_names_are_trimmed_and_bounded() {
+        assert_eq!(skill_name("  billing "), Some("billing"));
+        assert_eq!(skill_name("   "), None);
+        assert_eq!(skill_name("a\nb"), None);
+        assert_eq!(
+            skill_name(&"x".repeat(MAX_SKILL_NAME)).map(str::len),
+            Some(60)
+        );
+        assert_eq!(skill_name(&"x".repeat(MAX_SKILL_NAME + 1)), None);
+    }
+
+    #[test]
+    fn link_states_use_the_stored_words() {
+        assert_eq!(
+            serde_json::to_string(&LinkState::WebhooksFailing).unwrap(),
+            "\"webhooks_failing\""
+        );
+        assert!(!LinkState::Unlinked.is_active());
+        assert!(LinkState::TokenInvalid.is_active());
+    }
+}

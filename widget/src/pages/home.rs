@@ -1,0 +1,585 @@
+//! SocialConnect Home, for the brand's admins: the accounts table with Add Account,
+//! Unlink and Relink; routing of each channel to a skill and of skills to agents; the
+//! Send Image switch; and the audit log. The networks' sign-in pages come back here with
+//! `?pick=` (choose a Facebook page), `?done=` or `?error=` in the address.
+
+use super::Shell;
+use crate::api;
+use gloo_net::http::Method;
+use leptos::prelude::*;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use shared::ApiError;
+use shared::home::{
+    HomeOverview, HomeSettings, LinkedRow, NewSkill, PendingPages, PersonRow, PickPage, Redirect,
+    SetPersonSkills, SetSkill, SkillRow,
+};
+use shared::{Channel, Role};
+
+async fn overview() -> Result<HomeOverview, ApiError> {
+    api::get("/api/home").await
+}
+
+/// Starts a network's sign-in and sends the browser there.
+async fn start(path: String) -> Result<(), ApiError> {
+    let to: Redirect = api::send(Method::POST, &path, &()).await?;
+    if let Some(w) = web_sys::window() {
+        let _ = w.location().set_href(&to.url);
+    }
+    Ok(())
+}
+
+/// What the admin did, for the one action running at a time.
+#[derive(Clone)]
+enum Act {
+    Start(String),
+    Unlink(i64),
+    Route { linked: i64, skill: i64 },
+    AddSkill(String),
+    PersonSkills { person: i64, skills: Vec<i64> },
+    SendImage(bool),
+    Pick { pending: String, page: String },
+}
+
+async fn run(act: Act) -> Result<Option<String>, ApiError> {
+    match act {
+        Act::Start(path) => start(path).await.map(|()| None),
+        Act::Unlink(id) => {
+            let row: LinkedRow = api::send(
+                Method::POST,
+                &format!("/api/home/accounts/{id}/unlink"),
+                &(),
+            )
+            .await?;
+            Ok(Some(format!(
+                "{} {} is unlinked; its conversations are kept.",
+                row.channel.label(),
+                row.name
+            )))
+        }
+        Act::Route { linked, skill } => {
+            let _: LinkedRow = api::send(
+                Method::PUT,
+                &format!("/api/home/accounts/{linked}/skill"),
+                &SetSkill { skill_id: skill },
+            )
+            .await?;
+            Ok(None)
+        }
+        Act::AddSkill(name) => {
+            let s: SkillRow =
+                api::send(Method::POST, "/api/home/skills", &NewSkill { name }).await?;
+            Ok(Some(format!("Skill {} added.", s.name)))
+        }
+        Act::PersonSkills { person, skills } => {
+            let _: PersonRow = api::send(
+                Method::PUT,
+                &format!("/api/home/people/{person}/skills"),
+                &SetPersonSkills { skills },
+            )
+            .await?;
+            Ok(None)
+        }
+        Act::SendImage(on) => {
+            let _: HomeSettings = api::send(
+                Method::PUT,
+                "/api/home/settings",
+                &HomeSettings { send_image: on },
+            )
+            .await?;
+            Ok(Some(format!(
+                "Send Image is {}.",
+                if on { "on" } else { "off" }
+            )))
+        }
+        Act::Pick { pending, page } => {
+            let row: LinkedRow = api::send(
+                Method::POST,
+                &format!("/api/home/pending/{pending}"),
+                &PickPage { page_id: page },
+            )
+            .await?;
+            Ok(Some(format!(
+                "{} {} is linked.",
+                row.channel.label(),
+                row.name
+            )))
+        }
+    }
+}
+
+#[component]
+pub fn Home() -> impl IntoView {
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let refresh = RwSignal::new(0u64);
+    let data = LocalResource::new(move || {
+        refresh.track();
+        overview()
+    });
+    let note = RwSignal::new(query.with_untracked(|q| q.get("done")));
+    let error = RwSignal::new(query.with_untracked(|q| q.get("error")));
+    let pick = Memo::new(move |_| query.with(|q| q.get("pick")));
+
+    let action = Action::new_local(move |act: &Act| {
+        let act = act.clone();
+        async move { run(act).await }
+    });
+    Effect::new(move |_| {
+        if let Some(result) = action.value().get() {
+            match result {
+                Ok(msg) => {
+                    error.set(None);
+                    if msg.is_some() {
+                        note.set(msg);
+                    }
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+            refresh.update(|n| *n += 1);
+        }
+    });
+    // A picked page leaves the address: a reload must not offer the list again.
+    {
+        let navigate = navigate.clone();
+        Effect::new(move |_| {
+            if let Some(Ok(_)) = action.value().get()
+                && pick.get_untracked().is_some()
+            {
+                navigate("/home", Default::default());
+            }
+        });
+    }
+    let busy = Signal::derive(move || action.pending().get());
+    let act = move |a: Act| {
+        action.dispatch(a);
+    };
+
+    view! {
+        <Shell title="SocialConnect Home">
+            <div class="sc-home">
+                <Show when=move || note.get().is_some()>
+                    <p class="sc-home__note" role="status">{move || note.get()}</p>
+                </Show>
+                <Show when=move || error.get().is_some()>
+                    <p class="sc-form__error" role="alert">{move || error.get()}</p>
+                </Show>
+                {move || pick.get().map(|id| view! { <PagePicker pending=id busy on_pick=act /> })}
+                <Transition fallback=|| view! { <p class="sc-home__loading">"Loading…"</p> }>
+                    {move || {
+                        data.get()
+                            .map(|r| match r {
+                                Ok(home) => {
+                                    view! { <HomeSections home busy act=Callback::new(act) /> }
+                                        .into_any()
+                                }
+                                Err(e) => {
+                                    view! { <p class="sc-form__error" role="alert">{e.message}</p> }
+                                        .into_any()
+                                }
+                            })
+                    }}
+                </Transition>
+            </div>
+        </Shell>
+    }
+}
+
+/// The pages Facebook listed after sign-in; picking one links it.
+#[component]
+fn PagePicker(
+    /// The sign-in flow's id from `?pick=`.
+    pending: String,
+    busy: Signal<bool>,
+    on_pick: impl Fn(Act) + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let id = pending.clone();
+    let pages = LocalResource::new(move || {
+        let id = id.clone();
+        async move { api::get::<PendingPages>(&format!("/api/home/pending/{id}")).await }
+    });
+    view! {
+        <section class="sc-home__section sc-home__picker" aria-labelledby="sc-home-pick">
+            <h2 id="sc-home-pick">"Choose a Facebook page"</h2>
+            <Transition fallback=|| view! { <p>"Asking Facebook for your pages…"</p> }>
+                {move || {
+                    let pending = pending.clone();
+                    pages
+                        .get()
+                        .map(move |r| match r {
+                            Ok(list) => {
+                                view! {
+                                    <ul class="sc-home__pages">
+                                        {list
+                                            .pages
+                                            .into_iter()
+                                            .map(|p| {
+                                                let pending = pending.clone();
+                                                let page = p.id.clone();
+                                                let label = if p.linked {
+                                                    format!("Relink {}", p.name)
+                                                } else {
+                                                    format!("Link {}", p.name)
+                                                };
+                                                view! {
+                                                    <li class="sc-home__page">
+                                                        <span>{p.name}</span>
+                                                        <button
+                                                            class="sc-button"
+                                                            disabled=busy
+                                                            on:click=move |_| {
+                                                                on_pick(Act::Pick {
+                                                                    pending: pending.clone(),
+                                                                    page: page.clone(),
+                                                                })
+                                                            }
+                                                        >
+                                                            {label}
+                                                        </button>
+                                                    </li>
+                                                }
+                                            })
+                                            .collect_view()}
+                                    </ul>
+                                }
+                                    .into_any()
+                            }
+                            Err(e) => {
+                                view! {
+                                    <p class="sc-form__error" role="alert">
+                                        {format!("{} Use Add Account again.", e.message)}
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                        })
+                }}
+            </Transition>
+        </section>
+    }
+}
+
+fn skill_name(skills: &[SkillRow], id: Option<i64>) -> String {
+    id.and_then(|id| skills.iter().find(|s| s.id == id))
+        .map(|s| s.name.clone())
+        .unwrap_or_else(|| "—".into())
+}
+
+#[component]
+fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> impl IntoView {
+    let adding = RwSignal::new(false);
+    let editing = RwSignal::new(None::<i64>);
+    let new_skill = RwSignal::new(String::new());
+    let networks = home.networks;
+    let skills = home.skills.clone();
+    let accounts = home.accounts.clone();
+    let send_image = home.settings.send_image;
+
+    let rows = accounts
+        .iter()
+        .cloned()
+        .map(|a| {
+            let id = a.id;
+            let status_class = format!("sc-status sc-status--{}", serde_plain(&a.status));
+            let label = format!("Edit {}", a.name);
+            let channel = a.channel;
+            view! {
+                <tr>
+                    <td data-label="Account" class="sc-home__name">{a.name.clone()}</td>
+                    <td data-label="Channel">{a.channel.label()}</td>
+                    <td data-label="Created">{a.created_on.clone()}</td>
+                    <td data-label="By">{a.created_by.clone()}</td>
+                    <td data-label="Status">
+                        <span class=status_class>{a.status.label()}</span>
+                    </td>
+                    <td data-label="Skill">{skill_name(&skills, a.skill_id)}</td>
+                    <td class="sc-home__edit">
+                        <button
+                            class="sc-button sc-button--quiet"
+                            aria-label=label
+                            aria-expanded=move || (editing.get() == Some(id)).to_string()
+                            on:click=move |_| {
+                                editing.update(|e| *e = if *e == Some(id) { None } else { Some(id) })
+                            }
+                        >
+                            "Edit"
+                        </button>
+                        <Show when=move || editing.get() == Some(id)>
+                            <div class="sc-home__actions">
+                                <Show when=move || a.status.is_active()>
+                                    <button
+                                        class="sc-button sc-button--danger"
+                                        disabled=busy
+                                        on:click=move |_| {
+                                            editing.set(None);
+                                            act.run(Act::Unlink(id));
+                                        }
+                                    >
+                                        "Unlink"
+                                    </button>
+                                </Show>
+                                <button
+                                    class="sc-button"
+                                    disabled=busy
+                                    on:click=move |_| {
+                                        act.run(Act::Start(format!("/api/home/accounts/{id}/relink")))
+                                    }
+                                >
+                                    "Relink"
+                                </button>
+                                <span class="sc-home__hint">
+                                    {match channel {
+                                        Channel::Facebook => "Relink signs in with Facebook again.",
+                                        Channel::Twitter => "Relink authorizes the app on X again.",
+                                    }}
+                                </span>
+                            </div>
+                        </Show>
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+
+    let routing = accounts
+        .iter()
+        .filter(|a| a.status.is_active())
+        .cloned()
+        .map(|a| {
+            let id = a.id;
+            let label = format!("Skill for {} {}", a.channel.label(), a.name);
+            let options = skills
+                .iter()
+                .map(|s| {
+                    view! {
+                        <option value=s.id.to_string() selected=a.skill_id == Some(s.id)>
+                            {s.name.clone()}
+                        </option>
+                    }
+                })
+                .collect_view();
+            view! {
+                <li class="sc-home__route">
+                    <label class="sc-form__field">
+                        <span>{format!("{} {}", a.channel.label(), a.name)}</span>
+                        <select
+                            aria-label=label
+                            disabled=busy
+                            on:change=move |ev| {
+                                if let Ok(skill) = event_target_value(&ev).parse::<i64>() {
+                                    act.run(Act::Route { linked: id, skill });
+                                }
+                            }
+                        >
+                            <Show when=move || a.skill_id.is_none()>
+                                <option value="" selected=true>"Choose a skill"</option>
+                            </Show>
+                            {options}
+                        </select>
+                    </label>
+                </li>
+            }
+        })
+        .collect_view();
+
+    let agents = home
+        .people
+        .iter()
+        .filter(|p| p.role == Role::Agent)
+        .cloned()
+        .map(|p| {
+            let person = p.id;
+            let held = p.skills.clone();
+            let boxes = skills
+                .iter()
+                .map(|s| {
+                    let skill = s.id;
+                    let held = held.clone();
+                    let checked = held.contains(&skill);
+                    view! {
+                        <label class="sc-home__check">
+                            <input
+                                type="checkbox"
+                                checked=checked
+                                disabled=busy
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    let mut next: Vec<i64> =
+                                        held.iter().copied().filter(|h| *h != skill).collect();
+                                    if on {
+                                        next.push(skill);
+                                    }
+                                    act.run(Act::PersonSkills { person, skills: next });
+                                }
+                            />
+                            {s.name.clone()}
+                        </label>
+                    }
+                })
+                .collect_view();
+            view! {
+                <fieldset class="sc-home__person">
+                    <legend>
+                        {p.name.clone()}
+                        <span class="sc-home__email">{p.email.clone()}</span>
+                    </legend>
+                    {boxes}
+                    <Show when=move || p.skills.is_empty()>
+                        <p class="sc-home__hint">"No skills held: answers every skill."</p>
+                    </Show>
+                </fieldset>
+            }
+        })
+        .collect_view();
+
+    let audit = home
+        .audit
+        .iter()
+        .cloned()
+        .map(|e| {
+            view! {
+                <li class="sc-home__event">
+                    <span class="sc-home__when">{e.at}</span>
+                    " "
+                    <strong>{e.actor}</strong>
+                    " "
+                    {e.action}
+                    " "
+                    <span class="sc-home__detail">{e.detail}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let no_accounts = accounts.is_empty();
+    let no_audit = home.audit.is_empty();
+
+    view! {
+        <p class="sc-home__account">
+            {format!("Account {} — {}", home.account_number, home.account_name)}
+        </p>
+        <section class="sc-home__section" aria-labelledby="sc-home-accounts">
+            <div class="sc-home__head">
+                <h2 id="sc-home-accounts">"Accounts"</h2>
+                <button
+                    class="sc-button"
+                    aria-expanded=move || adding.get().to_string()
+                    on:click=move |_| adding.update(|a| *a = !*a)
+                >
+                    "Add Account"
+                </button>
+            </div>
+            <Show when=move || adding.get()>
+                <div class="sc-home__add" role="group" aria-label="Choose a network">
+                    <button
+                        class="sc-button sc-button--quiet"
+                        disabled=move || busy.get() || !networks.facebook
+                        on:click=move |_| act.run(Act::Start("/api/home/link/facebook".into()))
+                    >
+                        "Facebook"
+                    </button>
+                    <button
+                        class="sc-button sc-button--quiet"
+                        disabled=move || busy.get() || !networks.twitter
+                        on:click=move |_| act.run(Act::Start("/api/home/link/twitter".into()))
+                    >
+                        "Twitter/X"
+                    </button>
+                    <Show when=move || !networks.facebook || !networks.twitter>
+                        <span class="sc-home__hint">
+                            "A network without its app settings on the server cannot be added."
+                        </span>
+                    </Show>
+                </div>
+            </Show>
+            {if no_accounts {
+                view! {
+                    <p class="sc-empty">"No Facebook pages or Twitter/X accounts are linked yet."</p>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <table class="sc-home__table">
+                        <thead>
+                            <tr>
+                                <th scope="col">"Account"</th>
+                                <th scope="col">"Channel"</th>
+                                <th scope="col">"Created"</th>
+                                <th scope="col">"By"</th>
+                                <th scope="col">"Status"</th>
+                                <th scope="col">"Skill"</th>
+                                <th scope="col">
+                                    <span class="sc-visually-hidden">"Edit"</span>
+                                </th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                }
+                    .into_any()
+            }}
+        </section>
+        <section class="sc-home__section" aria-labelledby="sc-home-routing">
+            <h2 id="sc-home-routing">"Routing"</h2>
+            <p class="sc-home__hint">
+                "Each channel's conversations go to one skill; agents answer the skills they hold."
+            </p>
+            <ul class="sc-home__routes">{routing}</ul>
+            <form
+                class="sc-home__inline"
+                on:submit=move |ev| {
+                    ev.prevent_default();
+                    let name = new_skill.get_untracked();
+                    if !name.trim().is_empty() {
+                        act.run(Act::AddSkill(name));
+                        new_skill.set(String::new());
+                    }
+                }
+            >
+                <label class="sc-form__field">
+                    <span>"New skill"</span>
+                    <input
+                        type="text"
+                        maxlength="60"
+                        prop:value=move || new_skill.get()
+                        on:input=move |ev| new_skill.set(event_target_value(&ev))
+                    />
+                </label>
+                <button class="sc-button" type="submit" disabled=busy>
+                    "Add skill"
+                </button>
+            </form>
+            <h3>"Agents and their skills"</h3>
+            <div class="sc-home__people">{agents}</div>
+        </section>
+        <section class="sc-home__section" aria-labelledby="sc-home-features">
+            <h2 id="sc-home-features">"Features"</h2>
+            <label class="sc-home__check">
+                <input
+                    type="checkbox"
+                    checked=send_image
+                    disabled=busy
+                    on:change=move |ev| act.run(Act::SendImage(event_target_checked(&ev)))
+                />
+                "Send Image"
+            </label>
+            <p class="sc-home__hint">
+                "Agents can send images and GIFs with their replies (the Social Widget's Add Image)."
+            </p>
+        </section>
+        <section class="sc-home__section" aria-labelledby="sc-home-audit">
+            <h2 id="sc-home-audit">"Audit log"</h2>
+            {if no_audit {
+                view! { <p class="sc-home__hint">"Nothing changed yet."</p> }.into_any()
+            } else {
+                view! { <ol class="sc-home__audit">{audit}</ol> }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The stored word of a state (`token_invalid`), for a CSS modifier.
+fn serde_plain(state: &shared::home::LinkState) -> String {
+    serde_json::to_string(state)
+        .unwrap_or_default()
+        .trim_matches('"')
+        .replace('_', "-")
+}
