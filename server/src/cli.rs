@@ -1,6 +1,8 @@
 //! The `socialconnect` command line: logging set-up and the subcommands.
 
-use crate::config::{Cli, Command, ExportArgs, LinkArgs, LinkNetwork, SandboxArgs, ServeArgs};
+use crate::config::{
+    Cli, Command, ExportArgs, LinkArgs, LinkNetwork, MigrateArgs, SandboxArgs, ServeArgs,
+};
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -37,6 +39,7 @@ pub fn main() -> ExitCode {
             ),
             Command::Link(args) => link(*args).await,
             Command::Sandbox(args) => sandbox(args).await,
+            Command::Migrate(args) => migrate(args).await,
         }
     });
     match result {
@@ -151,6 +154,27 @@ async fn export(args: ExportArgs) -> anyhow::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// `socialconnect migrate`: the schema brought up to date, and where it stands.
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let report =
+        crate::store::migrate(args.store.database_url.as_deref(), &args.store.data_dir).await?;
+    if report.applied.is_empty() {
+        println!(
+            "{}: schema at version {}, nothing to apply",
+            report.engine, report.version
+        );
+    } else {
+        let applied: Vec<String> = report.applied.iter().map(i64::to_string).collect();
+        println!(
+            "{}: applied {}; schema at version {}",
+            report.engine,
+            applied.join(", "),
+            report.version
+        );
+    }
     Ok(())
 }
 

@@ -29,9 +29,18 @@ pub enum Command {
     /// Count texts as the network counts them: JSON Lines `{"text": ...}` on stdin, one
     /// `{"length","limit","valid"}` line per input on stdout.
     Count(CountArgs),
+    /// Apply the database migrations this build carries and print the schema version
+    /// (`serve` applies them too; this runs them on their own, e.g. before upgrading a fleet).
+    Migrate(MigrateArgs),
     /// Run only the sandbox networks (simulated Facebook and Twitter/X) and print the
     /// settings that point a server at them.
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -144,6 +153,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
 
+    #[command(flatten)]
+    pub media_store: MediaStoreArgs,
+
     /// ACCOUNT_NUMBER:EMAIL:PASSWORD — create that brand account (SocialConnect enabled)
     /// and admin at start when they do not exist.
     #[arg(long, env = "SOCIALCONNECT_BOOTSTRAP_ADMIN", hide_env_values = true)]
@@ -190,16 +202,65 @@ pub struct StoreArgs {
     /// [default: a key file created once in the data dir].
     #[arg(long, env = "SOCIALCONNECT_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+
+    /// With several instances on PostgreSQL: seconds an instance keeps a reply it is
+    /// sending before another instance may take it over (an instance that died holds its
+    /// replies no longer than this).
+    #[arg(long, env = "SOCIALCONNECT_OUTBOX_LEASE_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub outbox_lease_secs: u64,
 }
 
 impl StoreArgs {
     pub async fn open(&self) -> anyhow::Result<std::sync::Arc<dyn crate::store::Store>> {
-        crate::store::open(self.database_url.as_deref(), &self.data_dir).await
+        crate::store::open_with(
+            self.database_url.as_deref(),
+            &self.data_dir,
+            std::time::Duration::from_secs(self.outbox_lease_secs),
+        )
+        .await
+    }
+
+    /// The PostgreSQL URL, when the settings name one (several instances may share it).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.database_url
+            .as_deref()
+            .filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
     }
 
     pub fn cipher(&self) -> anyhow::Result<crate::crypto::TokenCipher> {
         crate::crypto::TokenCipher::load(self.secret_key.as_deref(), &self.data_dir)
     }
+}
+
+/// Where media copies and uploads live when not under the data dir.
+#[derive(Debug, Clone, Args)]
+pub struct MediaStoreArgs {
+    /// `s3://BUCKET[/PREFIX]`: keep media copies and uploads in S3-compatible object
+    /// storage, shared by every instance [default: unset, under the data dir].
+    #[arg(long, env = "SOCIALCONNECT_MEDIA_STORE")]
+    pub media_store: Option<String>,
+
+    /// The object storage's endpoint, for S3-compatible services other than AWS
+    /// (e.g. `http://127.0.0.1:9000`) [default: AWS S3].
+    #[arg(long, env = "SOCIALCONNECT_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region.
+    #[arg(long, env = "SOCIALCONNECT_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// The access key for the bucket [default: unset, the environment's AWS credentials].
+    #[arg(long, env = "SOCIALCONNECT_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// The access key's secret.
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

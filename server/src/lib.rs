@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod automation;
+pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod connectors;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub live: live::Live,
     /// Wakes the automation worker (bots).
     pub automation: automation::AutomationHandle,
+    /// Where media copies and uploads live.
+    pub blobs: blobs::Blobs,
     /// Sign-up requests: their live changes and rate limits.
     pub onboarding: onboarding::Onboarding,
 }
@@ -81,6 +84,7 @@ impl AppState {
             media: media::MediaHandle::default(),
             live: live::Live::new(),
             automation: automation::AutomationHandle::default(),
+            blobs: blobs::Blobs::Dir(settings.store.data_dir.clone()),
             onboarding: onboarding::Onboarding::default(),
             store,
             settings: Arc::new(settings),
@@ -208,7 +212,13 @@ pub async fn run(
     } else {
         None
     };
-    let state = AppState::new(store.clone(), settings, public_url, cipher);
+    let postgres = settings.store.postgres_url().map(str::to_owned);
+    let blobs = blobs::Blobs::from_settings(&settings.media_store, &settings.store.data_dir)?;
+    let mut state = AppState::new(store.clone(), settings, public_url, cipher);
+    state.blobs = blobs;
+    if let Some(url) = postgres {
+        state.live.relay_postgres(&url).await?;
+    }
     spawn_session_purge(store.clone());
     outbound::spawn_sender(state.clone());
     profiles::spawn_fetcher(state.clone());

@@ -2,8 +2,13 @@
 //! after their change is committed, and that `GET /api/events` relays to each signed-in
 //! brand user as Server-Sent Events. The events carry no content: the browser refetches
 //! through the authorised API.
+//!
+//! Several instances on one PostgreSQL relay their changes to each other with
+//! `NOTIFY`/`LISTEN` ([`Live::relay_postgres`]): a line stored by one instance reaches the
+//! browsers connected to every other.
 
-use tokio::sync::{broadcast, watch};
+use std::sync::{Arc, OnceLock};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// How many changes a slow listener may fall behind before it is told to refetch
 /// everything.
@@ -21,7 +26,12 @@ pub struct Change {
 pub struct Live {
     changes: broadcast::Sender<Change>,
     stopping: watch::Sender<bool>,
+    /// This instance's changes, for the other instances (set by [`Live::relay_postgres`]).
+    relay: Arc<OnceLock<mpsc::UnboundedSender<Change>>>,
 }
+
+/// The PostgreSQL channel the instances tell each other on.
+const CHANNEL: &str = "socialconnect_live";
 
 impl Default for Live {
     fn default() -> Self {
@@ -34,18 +44,85 @@ impl Live {
         Live {
             changes: broadcast::channel(BACKLOG).0,
             stopping: watch::channel(false).0,
+            relay: Arc::default(),
         }
     }
 
     /// Tells listeners that these conversations of `account_id` changed.
     pub fn conversations_changed(&self, account_id: i64, conversations: &[i64]) {
         for &conversation_id in conversations {
-            // No listener is not an error.
-            let _ = self.changes.send(Change {
+            let change = Change {
                 account_id,
                 conversation_id,
-            });
+            };
+            // No listener is not an error.
+            let _ = self.changes.send(change);
+            if let Some(relay) = self.relay.get() {
+                let _ = relay.send(change);
+            }
         }
+    }
+
+    /// Shares changes with every instance on the database at `url`: this instance's go out
+    /// with `NOTIFY`, the others' come in by `LISTEN` and reach this instance's listeners.
+    /// Listening has begun when this returns. A lost connection is re-established; changes
+    /// made meanwhile reach the browsers with their next change or refetch.
+    pub async fn relay_postgres(&self, url: &str) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let origin: u64 = rand::random();
+        let mut listener = sqlx::postgres::PgListener::connect(url)
+            .await
+            .context("connecting to PostgreSQL for live updates")?;
+        listener
+            .listen(CHANNEL)
+            .await
+            .context("listening for live updates")?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await
+            .context("connecting to PostgreSQL for live updates")?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
+        if self.relay.set(tx).is_err() {
+            anyhow::bail!("live updates are relayed already");
+        }
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                // What piled up while the last NOTIFY was in flight goes in one statement.
+                let mut payloads = vec![encode(origin, first)];
+                while let Ok(more) = rx.try_recv() {
+                    payloads.push(encode(origin, more));
+                }
+                let sent = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+                    .bind(CHANNEL)
+                    .bind(&payloads)
+                    .execute(&pool)
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "live updates: telling the other instances failed");
+                }
+            }
+        });
+        let changes = self.changes.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(n) => match decode(n.payload()) {
+                        Some((from, change)) if from != origin => {
+                            let _ = changes.send(change);
+                        }
+                        Some(_) => {}
+                        None => tracing::warn!(payload = n.payload(), "live updates: unreadable"),
+                    },
+                    Err(e) => {
+                        // PgListener reconnects on the next recv.
+                        tracing::warn!(error = %e, "live updates: connection lost; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Change> {
@@ -63,8 +140,39 @@ impl Live {
     }
 }
 
+/// `origin:account:conversation`: ids only, never content.
+fn encode(origin: u64, c: Change) -> String {
+    format!("{origin}:{}:{}", c.account_id, c.conversation_id)
+}
+
+fn decode(payload: &str) -> Option<(u64, Change)> {
+    let mut parts = payload.split(':');
+    let origin = parts.next()?.parse().ok()?;
+    let account_id = parts.next()?.parse().ok()?;
+    let conversation_id = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some((
+        origin,
+        Change {
+            account_id,
+            conversation_id,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn relayed_changes_read_back_as_written() {
+        let c = Change {
+            account_id: 7,
+            conversation_id: 42,
+        };
+        assert_eq!(decode(&encode(99, c)), Some((99, c)));
+        assert_eq!(decode("1:2"), None);
+        assert_eq!(decode("1:2:3:4"), None);
+        assert_eq!(decode("x:2:3"), None);
+    }
+
     use super::*;
 
     #[tokio::test]

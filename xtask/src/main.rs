@@ -7,7 +7,7 @@
 //!   browser end to end, and the character counter against twitter-text.
 //! - `cargo xtask widget` — build the widget in release and print its transfer size.
 //! - `cargo xtask setup [--browser]` — only install what is missing (Node.js and
-//!   `tests/js`'s modules included).
+//!   `tests/js`'s modules included, and moto's local S3 server through pip).
 
 mod size;
 mod tools;
@@ -15,6 +15,10 @@ mod tools;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The PostgreSQL server the tests use unless `SOCIALCONNECT_TEST_DATABASE_URL` says
+/// otherwise (trust auth on loopback, as on the project's machines).
+const TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 const USAGE: &str =
     "usage: cargo xtask <demo [--release] [-- SERVE-ARGS…] | test | widget | setup [--browser]>";
@@ -47,6 +51,7 @@ fn run(args: &[String]) -> Result<()> {
         "setup" => {
             tools::ensure_wasm_tools(&root)?;
             tools::ensure_node(&root)?;
+            tools::ensure_moto()?;
             if rest.iter().any(|a| a == "--browser") {
                 tools::ensure_browser()?;
             }
@@ -144,17 +149,27 @@ fn demo(root: &Path, rest: &[String]) -> Result<()> {
 fn test(root: &Path) -> Result<()> {
     tools::ensure_wasm_tools(root)?;
     tools::ensure_node(root)?;
+    tools::ensure_moto()?;
     let browser = tools::ensure_browser()?;
 
-    // Native: unit and integration tests of every host crate.
-    sh(cargo().args([
-        "test",
-        "--workspace",
-        "--exclude",
-        "widget",
-        "--exclude",
-        "e2e",
-    ]))?;
+    // Native: unit and integration tests of every host crate. The storage suite and the
+    // scale-out test also run on PostgreSQL (a fresh database per test, dropped after): the
+    // one on 127.0.0.1:5432 unless SOCIALCONNECT_TEST_DATABASE_URL names another.
+    let postgres = std::env::var("SOCIALCONNECT_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| TEST_DATABASE_URL.to_owned());
+    eprintln!("xtask: PostgreSQL tests on {postgres}");
+    sh(cargo()
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "widget",
+            "--exclude",
+            "e2e",
+        ])
+        .env("SOCIALCONNECT_TEST_DATABASE_URL", postgres))?;
 
     // The widget in release, as it ships; the browser tests load this build.
     build_widget(root)?;

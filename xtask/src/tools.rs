@@ -132,6 +132,26 @@ pub fn ensure_node(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A local S3 server for the object-storage test: moto's `moto_server`, from PyPI with
+/// pip when missing.
+pub fn ensure_moto() -> Result<()> {
+    let found = Command::new("moto_server")
+        .arg("--help")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        let pip = if version_of("pip3").is_some() {
+            "pip3"
+        } else {
+            "pip"
+        };
+        sh(Command::new(pip).args(["install", "--quiet", "moto[server]"]))?;
+    }
+    Ok(())
+}
+
 fn apt_install(packages: &[&str]) -> Result<()> {
     let as_root = Command::new("id")
         .arg("-u")

@@ -92,7 +92,10 @@ async fn copy_one(state: &AppState, http: &reqwest::Client, due: MediaDue) {
         Ok([media, poster.flatten()])
     });
     let outcome = match auth {
-        Ok(auth) => copy(http, &dir, &due, &auth).await,
+        Ok(auth) => match copy(http, &dir, &due, &auth).await {
+            Ok(copy) => publish(&state.blobs, &copy).await.map(|()| copy),
+            failed => failed,
+        },
         Err(e) => Err(Failure::Gone(e.to_string())),
     };
     let store = &state.store;
@@ -135,6 +138,23 @@ async fn copy_one(state: &AppState, http: &reqwest::Client, due: MediaDue) {
             .conversations_changed(due.linked.account_id, &[due.conversation_id]),
         Err(e) => tracing::warn!(error = %e, "media: recording the outcome failed"),
     }
+}
+
+/// The copy and its derivatives, made under the data dir, go where files live.
+async fn publish(blobs: &crate::blobs::Blobs, copy: &MediaCopy) -> Result<(), Failure> {
+    let paths = [
+        Some(&copy.stored_path),
+        copy.thumb_path.as_ref(),
+        copy.still_path.as_ref(),
+        copy.poster_path.as_ref(),
+    ];
+    for path in paths.into_iter().flatten() {
+        blobs
+            .publish(path)
+            .await
+            .map_err(|e| Failure::Transient(format!("storing the copy: {e:#}")))?;
+    }
+    Ok(())
 }
 
 /// X serves the media of Direct Messages only to a GET signed with OAuth 1.0a by a

@@ -17,15 +17,13 @@ use crate::error::{AppError, AppResult};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use axum::routing::get;
 use shared::inbound::MediaKind;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Notify;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 pub use fetch::spawn_fetcher;
 
@@ -106,15 +104,15 @@ async fn serve(
     if path.split('/').any(|part| part == ".." || part.is_empty()) {
         return Err(not_found());
     }
-    let file = state.settings.store.data_dir.join(&path);
-    let res = ServeFile::new(&file)
-        .oneshot(req)
+    let Some(res) = state
+        .blobs
+        .response(&path, req)
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("serving {}: {e}", file.display())))?;
-    if res.status() == StatusCode::NOT_FOUND {
+        .map_err(AppError::Internal)?
+    else {
         tracing::warn!(id, path, "a stored media file is missing");
         return Err(not_found());
-    }
+    };
     let (mut parts, body) = res.into_parts();
     let h = &mut parts.headers;
     h.insert(

@@ -483,12 +483,10 @@ async fn read_upload(
     state: &AppState,
     upload: &crate::store::Upload,
 ) -> Result<Vec<u8>, SendFailure> {
-    tokio::fs::read(state.settings.store.data_dir.join(&upload.path))
-        .await
-        .map_err(|e| {
-            tracing::warn!(upload = upload.id, error = %e, "reading an upload");
-            permanent("the image is no longer stored; attach it again")
-        })
+    state.blobs.read(&upload.path).await.map_err(|e| {
+        tracing::warn!(upload = upload.id, error = %e, "reading an upload");
+        permanent("the image is no longer stored; attach it again")
+    })
 }
 
 /// A Messenger send: the image (uploaded with the request) as one message, then the text,

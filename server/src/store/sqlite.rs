@@ -39,6 +39,16 @@ const USER_COLUMNS: &str = "u.id, u.account_id, u.email, u.name, u.role";
 
 impl SqliteStore {
     pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
+        let pool = SqliteStore::open_pool(data_dir).await?;
+        super::migrate_pool(&pool, &MIGRATOR).await?;
+        Ok(SqliteStore {
+            pool,
+            pending: std::sync::Mutex::new(Vec::new()),
+            writer: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    async fn open_pool(data_dir: &Path) -> anyhow::Result<SqlitePool> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
         let path = data_dir.join("socialconnect.db");
@@ -64,15 +74,15 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| format!("opening {}", path.display()))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .context("applying database migrations")?;
-        Ok(SqliteStore {
-            pool,
-            pending: std::sync::Mutex::new(Vec::new()),
-            writer: tokio::sync::Mutex::new(()),
-        })
+        Ok(pool)
+    }
+
+    /// Applies pending migrations; says where the schema stands.
+    pub async fn migrate(data_dir: &Path) -> anyhow::Result<super::SchemaReport> {
+        let pool = SqliteStore::open_pool(data_dir).await?;
+        let report = super::migrate_pool(&pool, &MIGRATOR).await;
+        pool.close().await;
+        report
     }
 }
 
@@ -1187,8 +1197,8 @@ impl Store for SqliteStore {
     async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>> {
         let Some(row) = sqlx::query(
             "SELECT c.id, c.status, c.assigned_user_id, l.account_id, l.channel,
-                    l.network_id AS brand_id, k.network_id AS consumer, k.name, k.handle,
-                    b.state, b.last_line_id, b.away_sent, b.answer_by, b.reason
+                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer,
+                    k.name, k.handle, b.state, b.last_line_id, b.away_sent, b.answer_by, b.reason
              FROM conversations c
              JOIN linked_accounts l ON l.id = c.linked_account_id
              JOIN consumers k ON k.id = c.consumer_id
@@ -2289,7 +2299,7 @@ async fn ingest_in(
     Ok(report)
 }
 
-fn mode_str(mode: ReplyMode) -> &'static str {
+pub(super) fn mode_str(mode: ReplyMode) -> &'static str {
     match mode {
         ReplyMode::Public => "public",
         ReplyMode::Private => "private",
@@ -2297,7 +2307,7 @@ fn mode_str(mode: ReplyMode) -> &'static str {
     }
 }
 
-fn parse_mode(s: &str) -> AppResult<ReplyMode> {
+pub(super) fn parse_mode(s: &str) -> AppResult<ReplyMode> {
     match s {
         "public" => Ok(ReplyMode::Public),
         "private" => Ok(ReplyMode::Private),
@@ -2322,19 +2332,19 @@ fn linked_from(r: &sqlx::sqlite::SqliteRow, channel: Channel) -> AppResult<Linke
     })
 }
 
-fn parse_channel(s: &str) -> AppResult<Channel> {
+pub(super) fn parse_channel(s: &str) -> AppResult<Channel> {
     s.parse()
         .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))
 }
 
 /// A stored word (tag, direction, author, status, media kind) read back through its serde
 /// name, so the database and the wire share one spelling.
-fn parse_word<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
+pub(super) fn parse_word<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
     serde_json::from_value(serde_json::Value::String(s.to_owned()))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("unknown stored word {s:?}: {e}")))
 }
 
-fn export_kind(kind: String) -> String {
+pub(super) fn export_kind(kind: String) -> String {
     match kind.as_str() {
         "sticker" => "image".into(),
         "audio" => "file".into(),
@@ -2392,7 +2402,7 @@ fn chat_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<ChatMessage> {
 }
 
 /// RFC 3339 in UTC with milliseconds always present, so times sort as text too.
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );

@@ -105,17 +105,15 @@ async fn store(
             "the file is {mime}, not {declared}"
         )));
     }
-    let dir = state.settings.store.data_dir.join("uploads");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     let mut name = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut name);
     let file = format!("{}.{}", hex::encode(name), extension(mime));
-    tokio::fs::write(dir.join(&file), &bytes)
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     let size = bytes.len() as i64;
+    state
+        .blobs
+        .write(&format!("uploads/{file}"), bytes.to_vec())
+        .await
+        .map_err(AppError::Internal)?;
     let id = state
         .store
         .create_upload(
@@ -251,7 +249,9 @@ async fn serve_signed(
         .upload(id)
         .await?
         .ok_or_else(|| AppError::not_found("media"))?;
-    let bytes = tokio::fs::read(state.settings.store.data_dir.join(&upload.path))
+    let bytes = state
+        .blobs
+        .read(&upload.path)
         .await
         .map_err(|_| AppError::not_found("media"))?;
     Ok((

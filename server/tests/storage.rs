@@ -1,0 +1,1277 @@
+//! The storage suite: every scenario runs on the embedded database and on PostgreSQL (a
+//! fresh database per test, dropped afterwards; see `common/pg.rs`), through the one
+//! `Store` interface handlers use. A few scenarios about several instances sharing one
+//! database run on PostgreSQL only (the embedded database serves one instance).
+
+mod common;
+
+use common::pg::PgDb;
+use server::store::{
+    self, LinkedAccount, MediaCopy, MediaStatus, NewLink, NewReply, NewUser, QueueScope, Store,
+    TakeOutcome,
+};
+use shared::api::QueueView;
+use shared::inbound::{Change, ConsumerRef, InboundMessage, MediaKind, MediaRef};
+use shared::{Channel, ReplyMode, Role, Tag};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// A store on one backend, with what keeps it alive.
+struct Db {
+    store: Arc<dyn Store>,
+    dir: tempfile::TempDir,
+    pg: Option<PgDb>,
+}
+
+impl Db {
+    async fn sqlite() -> Db {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(None, dir.path()).await.unwrap();
+        Db {
+            store,
+            dir,
+            pg: None,
+        }
+    }
+
+    async fn postgres() -> Option<Db> {
+        let pg = PgDb::create().await?;
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::open(Some(&pg.url), dir.path()).await.unwrap();
+        Some(Db {
+            store,
+            dir,
+            pg: Some(pg),
+        })
+    }
+
+    /// Another instance's connection to the same database (PostgreSQL).
+    async fn another_instance(&self) -> Arc<dyn Store> {
+        let url = &self.pg.as_ref().expect("PostgreSQL").url;
+        store::open(Some(url), self.dir.path()).await.unwrap()
+    }
+}
+
+/// Each scenario as two tests, `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Db::sqlite().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = super::Db::postgres().await {
+                    super::$name(db).await
+                }
+            }
+        }
+    )*};
+}
+
+on_both!(
+    users_are_unique_per_account_case_insensitively,
+    sessions_are_shared_and_expire,
+    links_belong_to_one_brand,
+    ingest_is_idempotent_and_applies_edits_and_removals,
+    concurrent_redeliveries_store_each_line_once,
+    queue_take_and_close,
+    outbox_sends_in_order_per_conversation,
+    brand_echo_settles_a_pending_reply,
+    media_copies_are_leased_and_recorded,
+    profiles_due_are_marked_tried,
+    uploads_travel_with_replies_into_transcript_and_export,
+    a_newer_schema_is_refused,
+    a_facebook_persons_two_ids_become_one_conversation,
+    migrate_says_where_the_schema_stands,
+    home_settings_audit_and_sign_in_flows,
+    onboarding_requests_chat_and_enabling,
+);
+
+async fn home_settings_audit_and_sign_in_flows(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let account = linked.account_id;
+    assert_eq!(
+        store.linked_by_id(linked.id).await.unwrap(),
+        Some(linked.clone())
+    );
+    let home = store.home_linked(account).await.unwrap();
+    assert_eq!(home.len(), 1);
+    assert_eq!(
+        (home[0].linked.id, home[0].created_by.as_str()),
+        (linked.id, "test")
+    );
+    let c = store
+        .ingest(&linked, &[line("ann", "m1", "hi", 1_000)], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    let billing = store.ensure_skill(account, "Billing").await.unwrap();
+    store.set_linked_skill(linked.id, billing).await.unwrap();
+    assert_eq!(
+        store
+            .conversation_info(c)
+            .await
+            .unwrap()
+            .unwrap()
+            .skill
+            .as_deref(),
+        Some("Billing"),
+        "an unheld conversation follows its channel"
+    );
+    let names: Vec<String> = store
+        .skills(account)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(names, vec!["Billing", "social"]);
+    let agent = store
+        .create_user(NewUser {
+            account_id: Some(account),
+            email: "a@x.example",
+            name: "Agnes",
+            role: Role::Agent,
+            password_hash: "x",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_user_skills(agent.id, &[billing, linked.skill_id.unwrap()])
+        .await
+        .unwrap();
+    let people = store.people(account).await.unwrap();
+    let mut skills = vec![billing, linked.skill_id.unwrap()];
+    skills.sort_unstable();
+    assert_eq!(people, vec![(agent.clone(), skills)]);
+    assert_eq!(store.user_by_id(agent.id).await.unwrap(), Some(agent));
+
+    assert!(store.send_image_enabled(account).await.unwrap());
+    assert!(store.transcript(c).await.unwrap().unwrap().brand.send_image);
+    store.set_send_image(account, false).await.unwrap();
+    assert!(!store.send_image_enabled(account).await.unwrap());
+    assert!(!store.transcript(c).await.unwrap().unwrap().brand.send_image);
+
+    for (at, action) in [(10, "linked"), (20, "unlinked")] {
+        store
+            .audit(
+                account,
+                &store::AuditEntry {
+                    at,
+                    actor: "admin@x.example".into(),
+                    action: action.into(),
+                    detail: "page".into(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let log = store.audit_log(account, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+
+    let pending = store::OAuthPending {
+        id: "state-1".into(),
+        account_id: account,
+        user_id: people[0].0.id,
+        session_binding: "bind".into(),
+        channel: Channel::Twitter,
+        request_token: Some("rt".into()),
+        secret_sealed: Some(vec![1, 2]),
+        pages_sealed: None,
+        created_at: 100,
+    };
+    store.put_oauth_pending(&pending).await.unwrap();
+    assert_eq!(
+        store.oauth_pending("state-1").await.unwrap(),
+        Some(pending.clone())
+    );
+    assert_eq!(
+        store.oauth_pending_by_request_token("rt").await.unwrap(),
+        Some(pending.clone())
+    );
+    store.set_oauth_pages("state-1", &[9, 9]).await.unwrap();
+    assert_eq!(
+        store
+            .oauth_pending("state-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .pages_sealed,
+        Some(vec![9, 9])
+    );
+    store.delete_oauth_pending(None, 50).await.unwrap();
+    assert!(
+        store.oauth_pending("state-1").await.unwrap().is_some(),
+        "not expired yet"
+    );
+    store.delete_oauth_pending(None, 101).await.unwrap();
+    assert!(store.oauth_pending("state-1").await.unwrap().is_none());
+}
+
+async fn onboarding_requests_chat_and_enabling(db: Db) {
+    use shared::onboarding::{ChatAuthor, SignupStatus};
+    let store = db.store.as_ref();
+    let account = store.ensure_account("77", "Newco", false).await.unwrap();
+    let admin = store
+        .create_user(NewUser {
+            account_id: Some(account.id),
+            email: "boss@newco.example",
+            name: "Boss",
+            role: Role::Admin,
+            password_hash: "x",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let (request, made) = store
+        .signup_create(account.id, admin.id, "Welcome", 1_000)
+        .await
+        .unwrap();
+    assert!(made);
+    let (again, made_again) = store
+        .signup_create(account.id, admin.id, "Welcome", 2_000)
+        .await
+        .unwrap();
+    assert!(!made_again, "one request per account");
+    assert_eq!(again.id, request.id);
+    assert_eq!(request.status, SignupStatus::Open);
+    assert_eq!(request.messages, 1);
+    let said = store
+        .signup_add_message(store::NewChatMessage {
+            request_id: request.id,
+            author_id: Some(admin.id),
+            author: ChatAuthor::Brand,
+            author_name: "Boss",
+            text: "<b>hello</b>",
+            link: None,
+            now_ms: 3_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(said.text, "<b>hello</b>");
+    let (owner, seen) = store.signup_request(request.id).await.unwrap().unwrap();
+    assert_eq!(owner, account.id);
+    assert_eq!(
+        (seen.messages, seen.last_author),
+        (2, Some(ChatAuthor::Brand))
+    );
+    assert_eq!(store.signup_requests().await.unwrap().len(), 1);
+    let enabled = store
+        .signup_enable(
+            request.id,
+            admin.id,
+            "http://x/home",
+            store::NewChatMessage {
+                request_id: request.id,
+                author_id: None,
+                author: ChatAuthor::System,
+                author_name: "SocialConnect",
+                text: "Enabled",
+                link: Some("http://x/home"),
+                now_ms: 4_000,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(enabled.status, SignupStatus::Enabled);
+    assert_eq!(enabled.home_url.as_deref(), Some("http://x/home"));
+    assert!(
+        store
+            .account_by_id(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .socialconnect_enabled
+    );
+    let chat = store.signup_messages(request.id).await.unwrap();
+    let texts: Vec<&str> = chat.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, vec!["Welcome", "<b>hello</b>", "Enabled"]);
+    assert_eq!(chat[2].link.as_deref(), Some("http://x/home"));
+    assert_eq!(
+        store
+            .signup_of_account(account.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        request.id
+    );
+}
+
+async fn migrate_says_where_the_schema_stands(db: Db) {
+    let url = db.pg.as_ref().map(|p| p.url.clone());
+    // Opening applied everything: nothing left to do.
+    let again = store::migrate(url.as_deref(), db.dir.path()).await.unwrap();
+    assert!(again.applied.is_empty(), "{again:?}");
+    assert!(again.version >= 11, "{again:?}");
+    assert_eq!(
+        again.engine,
+        if url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+    // A fresh database gets every migration, in order.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh_pg = match url {
+        Some(_) => PgDb::create().await,
+        None => None,
+    };
+    let fresh = store::migrate(fresh_pg.as_ref().map(|p| p.url.as_str()), fresh_dir.path())
+        .await
+        .unwrap();
+    assert_eq!(fresh.applied.first(), Some(&1));
+    assert!(fresh.applied.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(fresh.version, again.version);
+}
+
+async fn brand(store: &dyn Store, number: &str) -> LinkedAccount {
+    let account = store.ensure_account(number, "Acme", true).await.unwrap();
+    let skill = store.ensure_skill(account.id, "social").await.unwrap();
+    store
+        .link(NewLink {
+            account_id: account.id,
+            channel: Channel::Facebook,
+            network_id: &format!("page-{number}"),
+            name: "AcmePage",
+            token_sealed: vec![1, 2, 3],
+            token_secret_sealed: None,
+            skill_id: Some(skill),
+            created_by: "test",
+        })
+        .await
+        .unwrap()
+}
+
+fn line(consumer: &str, id: &str, text: &str, at: i64) -> InboundMessage {
+    InboundMessage {
+        channel: Channel::Facebook,
+        brand_id: String::new(),
+        consumer: ConsumerRef {
+            network_id: consumer.into(),
+            handle: None,
+            name: Some(format!("Consumer {consumer}")),
+        },
+        network_id: id.into(),
+        tag: Tag::Private,
+        from_brand: false,
+        text: text.into(),
+        media: vec![],
+        created_at_ms: at,
+        reply_to: None,
+        change: Change::New,
+    }
+}
+
+fn reply<'a>(conversation: i64, linked: &LinkedAccount, text: &'a str) -> NewReply<'a> {
+    NewReply {
+        conversation_id: conversation,
+        linked_account_id: linked.id,
+        tag: Tag::Private,
+        text,
+        mode: ReplyMode::Private,
+        in_reply_to: None,
+        author: "agent",
+        sent_by: None,
+        now_ms: 1_000,
+        refused: None,
+        upload: None,
+    }
+}
+
+async fn users_are_unique_per_account_case_insensitively(db: Db) {
+    let store = db.store.as_ref();
+    let a = store.ensure_account("1", "A", true).await.unwrap();
+    let b = store.ensure_account("2", "B", false).await.unwrap();
+    assert_eq!(store.ensure_account("1", "other", false).await.unwrap(), a);
+    assert!(!b.socialconnect_enabled);
+    let new = |account_id, email, role| NewUser {
+        account_id,
+        email,
+        name: "Ann",
+        role,
+        password_hash: "x",
+    };
+    let ann = store
+        .create_user(new(Some(a.id), "ann@x.example", Role::Admin))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .create_user(new(Some(a.id), "ANN@x.example", Role::Agent))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .create_user(new(Some(b.id), "ann@x.example", Role::Agent))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let found = store
+        .credentials(Some(a.id), "Ann@X.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user, ann);
+    assert!(
+        store
+            .credentials(None, "ann@x.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Support staff have no account, and an admin needs one.
+    assert!(
+        store
+            .create_user(new(None, "s@sc.example", Role::Support))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .create_user(new(None, "t@sc.example", Role::Admin))
+            .await
+            .is_err()
+    );
+}
+
+async fn sessions_are_shared_and_expire(db: Db) {
+    let store = db.store.as_ref();
+    let a = store.ensure_account("1", "A", true).await.unwrap();
+    let user = store
+        .create_user(NewUser {
+            account_id: Some(a.id),
+            email: "g@x.example",
+            name: "G",
+            role: Role::Agent,
+            password_hash: "x",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .create_session("h", user.id, "c", 100, 200)
+        .await
+        .unwrap();
+    let live = store.session("h", 150).await.unwrap().unwrap();
+    assert_eq!(live.user.id, user.id);
+    assert_eq!(live.csrf_token, "c");
+    assert_eq!(live.account.unwrap().number, "1");
+    if db.pg.is_some() {
+        // Signed in on one instance, recognised on another.
+        let other = db.another_instance().await;
+        assert_eq!(
+            other.session("h", 150).await.unwrap().unwrap().user.id,
+            user.id
+        );
+    }
+    assert!(store.session("h", 200).await.unwrap().is_none());
+    assert_eq!(store.purge_sessions(200).await.unwrap(), 1);
+    store
+        .create_session("k", user.id, "c", 100, 900)
+        .await
+        .unwrap();
+    store.delete_session("k").await.unwrap();
+    assert!(store.session("k", 150).await.unwrap().is_none());
+}
+
+async fn links_belong_to_one_brand(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    assert_eq!(linked.token_sealed, vec![1, 2, 3]);
+    let other = store.ensure_account("2", "Other", true).await.unwrap();
+    let err = store
+        .link(NewLink {
+            account_id: other.id,
+            channel: Channel::Facebook,
+            network_id: "page-1",
+            name: "Stolen",
+            token_sealed: vec![9],
+            token_secret_sealed: None,
+            skill_id: None,
+            created_by: "test",
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("another brand"), "{err}");
+    store
+        .set_linked_status(linked.id, store::LinkStatus::TokenInvalid)
+        .await
+        .unwrap();
+    // Relinking by the same brand: new token, linked again, skill kept.
+    let again = store
+        .link(NewLink {
+            account_id: linked.account_id,
+            channel: Channel::Facebook,
+            network_id: "page-1",
+            name: "AcmePage",
+            token_sealed: vec![7, 7],
+            token_secret_sealed: Some(vec![8]),
+            skill_id: None,
+            created_by: "test",
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.id, linked.id);
+    assert_eq!(again.status, store::LinkStatus::Linked);
+    assert_eq!(again.token_sealed, vec![7, 7]);
+    assert_eq!(again.token_secret_sealed, Some(vec![8]));
+    assert_eq!(again.skill_id, linked.skill_id);
+    assert_eq!(
+        store.linked_accounts(Channel::Facebook).await.unwrap(),
+        vec![again.clone()]
+    );
+    assert!(
+        store
+            .linked_accounts(Channel::Twitter)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn ingest_is_idempotent_and_applies_edits_and_removals(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let batch = vec![
+        line("ann", "m1", "hello", 1_000),
+        line("ann", "m2", "my order", 2_000),
+        line("bob", "m3", "hi", 1_500),
+    ];
+    let first = store.ingest(&linked, &batch, 5_000).await.unwrap();
+    assert_eq!((first.stored, first.duplicates), (3, 0));
+    assert_eq!(first.conversations.len(), 2);
+    let again = store.ingest(&linked, &batch, 6_000).await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 3));
+    assert!(again.conversations.is_empty());
+
+    let mut edit = line("ann", "m1", "hello there", 1_000);
+    edit.change = Change::Edited;
+    let mut removal = line("ann", "m2", "", 2_000);
+    removal.change = Change::Removed;
+    let changed = store
+        .ingest(&linked, &[edit, removal], 7_000)
+        .await
+        .unwrap();
+    assert_eq!(changed.updated, 2);
+    let ann = first.conversations[0];
+    assert_eq!(changed.conversations, vec![ann]);
+    let t = store.transcript(ann).await.unwrap().unwrap();
+    let lines: Vec<(&str, bool, bool)> = t
+        .lines
+        .iter()
+        .map(|l| (l.text.as_str(), l.edited, l.removed))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![("hello there", true, false), ("my order", false, true)]
+    );
+    assert_eq!(t.consumer.name.as_deref(), Some("Consumer ann"));
+    assert_eq!(t.lines[0].created_at, "1970-01-01T00:00:01.000Z");
+
+    let export = store.export(linked.account_id, i64::MIN).await.unwrap();
+    assert_eq!(export.len(), 2);
+    assert_eq!(export[0].messages.len(), 2);
+    assert_eq!(export[0].account, "1");
+    assert_eq!(export[0].skill.as_deref(), Some("social"));
+    assert!(
+        store
+            .export(linked.account_id, 1_000_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn concurrent_redeliveries_store_each_line_once(db: Db) {
+    // The same events delivered many times at once (to one instance, or to several on
+    // PostgreSQL): each line is stored once.
+    let linked = brand(db.store.as_ref(), "1").await;
+    let mut stores = vec![db.store.clone()];
+    if db.pg.is_some() {
+        stores.push(db.another_instance().await);
+    }
+    let mut tasks = Vec::new();
+    for sender in 0..8 {
+        let store = stores[sender % stores.len()].clone();
+        let linked = linked.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stored = 0;
+            for i in 0..40 {
+                // Consumers overlap between senders and are visited in different orders.
+                let k = if sender % 2 == 0 { i } else { 39 - i };
+                let batch = vec![
+                    line(&format!("c{}", k % 5), &format!("m{k}"), "x", k),
+                    line(&format!("c{}", (k + 1) % 5), &format!("n{k}"), "y", k),
+                ];
+                stored += store.ingest(&linked, &batch, 1).await.unwrap().stored;
+            }
+            stored
+        }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        stored += t.await.unwrap();
+    }
+    assert_eq!(stored, 80);
+    let export = db.store.export(linked.account_id, i64::MIN).await.unwrap();
+    assert_eq!(export.len(), 5);
+    let lines: usize = export.iter().map(|c| c.messages.len()).sum();
+    assert_eq!(lines, 80);
+}
+
+async fn queue_take_and_close(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let agent = store
+        .create_user(NewUser {
+            account_id: Some(linked.account_id),
+            email: "a@x.example",
+            name: "Agnes",
+            role: Role::Agent,
+            password_hash: "x",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let other = store
+        .create_user(NewUser {
+            account_id: Some(linked.account_id),
+            email: "o@x.example",
+            name: "Otto",
+            role: Role::Agent,
+            password_hash: "x",
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let report = store
+        .ingest(
+            &linked,
+            &[
+                line("ann", "m1", "old", 1_000),
+                line("bob", "m2", "new", 2_000),
+            ],
+            3_000,
+        )
+        .await
+        .unwrap();
+    let (ann, bob) = (report.conversations[0], report.conversations[1]);
+    let scope = QueueScope {
+        account_id: linked.account_id,
+        user_id: agent.id,
+        by_skills: true,
+    };
+    let ids = |items: Vec<shared::api::QueueItem>| items.iter().map(|i| i.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.queue(scope, QueueView::New).await.unwrap()),
+        vec![bob, ann]
+    );
+    let first = &store.queue(scope, QueueView::New).await.unwrap()[0];
+    assert_eq!(first.last.as_ref().unwrap().text, "new");
+    assert!(first.new);
+    // An agent whose skills do not include the conversation's does not see it.
+    let elsewhere = store
+        .ensure_skill(linked.account_id, "elsewhere")
+        .await
+        .unwrap();
+    store.set_user_skills(agent.id, &[elsewhere]).await.unwrap();
+    assert!(store.queue(scope, QueueView::New).await.unwrap().is_empty());
+    store
+        .set_user_skills(agent.id, &[elsewhere, linked.skill_id.unwrap()])
+        .await
+        .unwrap();
+
+    assert_eq!(store.take(ann, agent.id).await.unwrap(), TakeOutcome::Taken);
+    assert_eq!(store.take(ann, agent.id).await.unwrap(), TakeOutcome::Taken);
+    assert_eq!(
+        store.take(ann, other.id).await.unwrap(),
+        TakeOutcome::Refused
+    );
+    assert_eq!(
+        ids(store.queue(scope, QueueView::Mine).await.unwrap()),
+        vec![ann]
+    );
+    assert_eq!(
+        ids(store.queue(scope, QueueView::New).await.unwrap()),
+        vec![bob]
+    );
+    assert_eq!(store.queue(scope, QueueView::All).await.unwrap().len(), 2);
+    let info = store.conversation_info(ann).await.unwrap().unwrap();
+    assert_eq!(info.assigned_to.unwrap().name, "Agnes");
+    assert_eq!(info.skill.as_deref(), Some("social"));
+    assert_eq!(
+        store.conversation_account(ann).await.unwrap(),
+        Some(linked.account_id)
+    );
+
+    store.close(ann).await.unwrap();
+    assert_eq!(
+        store.take(ann, agent.id).await.unwrap(),
+        TakeOutcome::Refused
+    );
+    assert_eq!(store.queue(scope, QueueView::All).await.unwrap().len(), 1);
+    // A new line reopens it, unassigned.
+    store
+        .ingest(&linked, &[line("ann", "m3", "again", 4_000)], 5_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(store.queue(scope, QueueView::New).await.unwrap()),
+        vec![ann, bob]
+    );
+}
+
+async fn outbox_sends_in_order_per_conversation(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let report = store
+        .ingest(
+            &linked,
+            &[line("ann", "m1", "a", 1_000), line("bob", "m2", "b", 1_000)],
+            1_000,
+        )
+        .await
+        .unwrap();
+    let (ann, bob) = (report.conversations[0], report.conversations[1]);
+    let a1 = store
+        .enqueue_reply(reply(ann, &linked, "a1"))
+        .await
+        .unwrap();
+    let b1 = store
+        .enqueue_reply(reply(bob, &linked, "b1"))
+        .await
+        .unwrap();
+    let a2 = store
+        .enqueue_reply(reply(ann, &linked, "a2"))
+        .await
+        .unwrap();
+    let mut refused = reply(ann, &linked, "too long");
+    refused.refused = Some("over the limit".into());
+    let r = store.enqueue_reply(refused).await.unwrap();
+    assert_eq!(
+        store.line_status(r).await.unwrap(),
+        Some(("failed".into(), Some("over the limit".into())))
+    );
+
+    // Not due before its time.
+    assert!(store.next_due(999).await.unwrap().is_none());
+    let first = store.next_due(1_000).await.unwrap().unwrap();
+    assert_eq!((first.message_id, first.text.as_str()), (a1, "a1"));
+    assert_eq!(first.consumer_network_id, "ann");
+    assert_eq!(first.linked.id, linked.id);
+    assert_eq!(first.last_private_at_ms, Some(1_000));
+    // A transient failure: a2 waits behind a1, b1 goes.
+    store.reschedule(a1, 1, 5_000, "503").await.unwrap();
+    let next = store.next_due(2_000).await.unwrap().unwrap();
+    assert_eq!(next.message_id, b1);
+    store.mark_sent(b1, "net-b1").await.unwrap();
+    assert!(store.next_due(2_000).await.unwrap().is_none());
+    let retry = store.next_due(5_000).await.unwrap().unwrap();
+    assert_eq!((retry.message_id, retry.attempts), (a1, 1));
+    store.set_media_sent(a1, "net-img").await.unwrap();
+    store.mark_sent(a1, "net-a1").await.unwrap();
+    let last = store.next_due(5_000).await.unwrap().unwrap();
+    assert_eq!(last.message_id, a2);
+    store
+        .mark_failed(a2, "refused by the network")
+        .await
+        .unwrap();
+    assert!(store.next_due(i64::MAX / 2).await.unwrap().is_none());
+    assert_eq!(
+        store.line_status(a1).await.unwrap(),
+        Some(("sent".into(), None))
+    );
+    assert_eq!(
+        store.line_status(a2).await.unwrap(),
+        Some(("failed".into(), Some("refused by the network".into())))
+    );
+    let export = store.export(linked.account_id, i64::MIN).await.unwrap();
+    let sent: Vec<_> = export
+        .iter()
+        .flat_map(|c| &c.messages)
+        .filter(|m| m.direction == "out")
+        .map(|m| (m.text.as_str(), m.network_id.as_deref(), m.status.as_str()))
+        .collect();
+    assert!(sent.contains(&("a1", Some("net-a1"), "sent")), "{sent:?}");
+    assert!(sent.contains(&("b1", Some("net-b1"), "sent")), "{sent:?}");
+}
+
+async fn brand_echo_settles_a_pending_reply(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let report = store
+        .ingest(&linked, &[line("ann", "m1", "hi", 1_000)], 1_000)
+        .await
+        .unwrap();
+    let ann = report.conversations[0];
+    let id = store
+        .enqueue_reply(reply(ann, &linked, "on its way"))
+        .await
+        .unwrap();
+    // The network's echo of our reply arrives before the sender recorded its id.
+    let mut echo = line("ann", "echo-1", "on its way", 2_000);
+    echo.from_brand = true;
+    let r = store.ingest(&linked, &[echo], 2_000).await.unwrap();
+    assert_eq!((r.stored, r.duplicates), (0, 1));
+    assert_eq!(
+        store.line_status(id).await.unwrap(),
+        Some(("sent".into(), None))
+    );
+    assert!(store.next_due(i64::MAX / 2).await.unwrap().is_none());
+    // A brand line answering nothing we know is not stored.
+    let mut stray = line("", "stray", "hello world", 3_000);
+    stray.from_brand = true;
+    assert_eq!(
+        store
+            .ingest(&linked, &[stray], 3_000)
+            .await
+            .unwrap()
+            .unmatched,
+        1
+    );
+}
+
+async fn media_copies_are_leased_and_recorded(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let mut m = line("ann", "m1", "look", 1_000);
+    m.media = vec![
+        MediaRef {
+            kind: MediaKind::Image,
+            url: Some("https://cdn.example/a.jpg".into()),
+            mime: None,
+            poster_url: None,
+        },
+        MediaRef {
+            kind: MediaKind::Video,
+            url: Some("https://cdn.example/b.mp4".into()),
+            mime: None,
+            poster_url: Some("https://cdn.example/b.jpg".into()),
+        },
+        MediaRef {
+            kind: MediaKind::File,
+            url: None,
+            mime: None,
+            poster_url: None,
+        },
+    ];
+    store.ingest(&linked, &[m], 1_000).await.unwrap();
+    let due = store.media_due(1_000, 60_000, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    // Leased: not due again until the lease ends.
+    assert!(
+        store
+            .media_due(59_999, 120_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (img, vid) = (&due[0], &due[1]);
+    assert_eq!(img.linked, linked);
+    assert_eq!(vid.poster_url.as_deref(), Some("https://cdn.example/b.jpg"));
+    store
+        .media_stored(
+            img.id,
+            &MediaCopy {
+                mime: "image/jpeg".into(),
+                bytes: 1234,
+                stored_path: "media/1".into(),
+                thumb_path: Some("media/1.thumb".into()),
+                still_path: None,
+                poster_path: None,
+            },
+        )
+        .await
+        .unwrap();
+    store.media_retry(vid.id, 70_000, "timeout").await.unwrap();
+    let again = store.media_due(70_000, 130_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+    store
+        .media_refused(
+            vid.id,
+            MediaStatus::Rejected,
+            "too large",
+            Some("video/mp4"),
+            Some(9),
+        )
+        .await
+        .unwrap();
+    let rec = store.media_record(img.id).await.unwrap().unwrap();
+    assert_eq!(rec.status, MediaStatus::Stored);
+    assert_eq!(rec.bytes, Some(1234));
+    assert_eq!(rec.thumb_path.as_deref(), Some("media/1.thumb"));
+    let rec = store.media_record(vid.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rec.status,
+            rec.error.as_deref(),
+            rec.mime.as_deref(),
+            rec.attempts
+        ),
+        (
+            MediaStatus::Rejected,
+            Some("too large"),
+            Some("video/mp4"),
+            2
+        )
+    );
+    let t = store
+        .transcript(again[0].conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let urls: Vec<Option<String>> = t.lines[0].media.iter().map(|m| m.url.clone()).collect();
+    assert_eq!(
+        urls,
+        vec![Some(format!("/media/{}", img.id)), None, None],
+        "ours once copied; nothing for refused bytes or a missing address"
+    );
+}
+
+async fn profiles_due_are_marked_tried(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let report = store
+        .ingest(
+            &linked,
+            &[line("ann", "m1", "a", 1_000), line("bob", "m2", "b", 1_000)],
+            1_000,
+        )
+        .await
+        .unwrap();
+    let due = store.profiles_due(10_000, 0, 5_000, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(due[0].conversation_id, Some(report.conversations[0]));
+    assert_eq!(due[0].linked.id, linked.id);
+    // Tried just now: not due again until the retry time passes.
+    assert!(
+        store
+            .profiles_due(10_001, 0, 5_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store
+        .set_profile(
+            due[0].consumer_id,
+            Some("Ann Lee"),
+            Some("ann"),
+            &serde_json::json!({"locale": "en_GB"}),
+            10_000,
+        )
+        .await
+        .unwrap();
+    let again = store.profiles_due(20_000, 0, 15_000, 10).await.unwrap();
+    assert_eq!(again.len(), 1, "only the one never fetched");
+    let export = store.export(linked.account_id, i64::MIN).await.unwrap();
+    assert_eq!(export[0].consumer.name.as_deref(), Some("Ann Lee"));
+    assert_eq!(export[0].consumer.profile["locale"], "en_GB");
+}
+
+async fn uploads_travel_with_replies_into_transcript_and_export(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let report = store
+        .ingest(&linked, &[line("ann", "m1", "hi", 1_000)], 1_000)
+        .await
+        .unwrap();
+    let id = store
+        .create_upload(linked.account_id, "image/gif", 2048, "uploads/x.gif", 1_000)
+        .await
+        .unwrap();
+    let upload = store.upload(id).await.unwrap().unwrap();
+    assert!(upload.is_gif());
+    assert!(store.upload(id + 1000).await.unwrap().is_none());
+    let mut r = reply(report.conversations[0], &linked, "");
+    r.upload = Some(&upload);
+    store.enqueue_reply(r).await.unwrap();
+    let item = store.next_due(1_000).await.unwrap().unwrap();
+    assert_eq!(item.upload, Some(upload));
+    let export = store.export(linked.account_id, i64::MIN).await.unwrap();
+    let media = &export[0].messages[1].media;
+    assert_eq!(media.len(), 1);
+    assert_eq!(
+        (media[0].kind.as_str(), media[0].bytes),
+        ("gif", Some(2048))
+    );
+}
+
+async fn a_newer_schema_is_refused(db: Db) {
+    let store = db.store.as_ref();
+    store.ensure_account("1", "A", true).await.unwrap();
+    // A newer build migrated this database further.
+    let mark =
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+                VALUES (99990001, 'from the future', TRUE, '\\x00', 0)";
+    let reopened = match &db.pg {
+        Some(pg) => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+            sqlx::query(&mark.replace("'\\x00'", "'\\x00'::bytea"))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            store::open(Some(&pg.url), db.dir.path()).await
+        }
+        None => {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&format!(
+                "sqlite://{}",
+                db.dir.path().join("socialconnect.db").display()
+            ))
+            .await
+            .unwrap();
+            sqlx::query(&mark.replace("'\\x00'", "x'00'"))
+                .execute(&mut c)
+                .await
+                .unwrap();
+            store::open(None, db.dir.path()).await
+        }
+    };
+    let err = reopened
+        .err()
+        .expect("a newer schema must be refused")
+        .to_string();
+    assert!(err.contains("99990001") && err.contains("newer"), "{err}");
+    let err = store::migrate(db.pg.as_ref().map(|p| p.url.as_str()), db.dir.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("newer"), "{err}");
+}
+
+async fn a_facebook_persons_two_ids_become_one_conversation(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let mut comment = line("feed-ann", "c1", "the zip broke", 1_000);
+    comment.tag = Tag::PublicComment;
+    let feed = store
+        .ingest(&linked, &[comment], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    // Not profiled until Facebook gives her page-scoped id.
+    assert!(
+        store
+            .profiles_due(10_000, 0, 5_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let messenger = store
+        .ingest(&linked, &[line("psid-ann", "m1", "hello?", 2_000)], 2_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    assert_ne!(feed, messenger);
+    let waiting = store
+        .enqueue_reply(reply(messenger, &linked, "on it"))
+        .await
+        .unwrap();
+    // A private reply to her comment names her PSID: the two conversations become one.
+    assert_eq!(
+        store.learn_psid(feed, "psid-ann").await.unwrap(),
+        Some(messenger)
+    );
+    assert_eq!(store.learn_psid(feed, "psid-ann").await.unwrap(), None);
+    assert!(store.conversation_info(messenger).await.unwrap().is_none());
+    let texts: Vec<String> = store
+        .transcript(feed)
+        .await
+        .unwrap()
+        .unwrap()
+        .lines
+        .into_iter()
+        .map(|l| l.text)
+        .collect();
+    // In time order (the reply helper writes at 1 s).
+    assert_eq!(texts, vec!["the zip broke", "on it", "hello?"]);
+    let item = store.next_due(1_000).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            item.message_id,
+            item.conversation_id,
+            item.consumer_network_id.as_str()
+        ),
+        (waiting, feed, "psid-ann")
+    );
+    let ctx = store.reply_context(feed).await.unwrap().unwrap();
+    assert_eq!(ctx.consumer_network_id, "psid-ann");
+    assert_eq!(ctx.last_private_at_ms, Some(2_000));
+    // Her next Messenger line lands in the one conversation.
+    let next = store
+        .ingest(&linked, &[line("psid-ann", "m2", "thanks", 3_000)], 3_000)
+        .await
+        .unwrap();
+    assert_eq!(next.conversations, vec![feed]);
+    let due = store.profiles_due(10_000, 0, 5_000, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].network_id, "psid-ann");
+}
+
+/// Several instances' senders working one outbox at once: every reply claimed by exactly
+/// one of them, and a conversation's replies one after the other, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outbox_claims_are_exclusive_across_instances_postgres() {
+    let Some(db) = Db::postgres().await else {
+        return;
+    };
+    let linked = brand(db.store.as_ref(), "1").await;
+    let batch: Vec<_> = (0..10)
+        .map(|c| line(&format!("c{c}"), &format!("m{c}"), "hi", 1_000))
+        .collect();
+    let convs = db
+        .store
+        .ingest(&linked, &batch, 1_000)
+        .await
+        .unwrap()
+        .conversations;
+    let mut written: HashMap<i64, Vec<i64>> = HashMap::new();
+    for n in 0..20 {
+        for &c in &convs {
+            let text = format!("{c}-{n}");
+            let id = db
+                .store
+                .enqueue_reply(reply(c, &linked, &text))
+                .await
+                .unwrap();
+            written.entry(c).or_default().push(id);
+        }
+    }
+    let instances = [
+        db.store.clone(),
+        db.another_instance().await,
+        db.another_instance().await,
+    ];
+    let sent = Arc::new(std::sync::Mutex::new(Vec::<(i64, i64)>::new()));
+    let mut workers = Vec::new();
+    for w in 0..6 {
+        let store = instances[w % instances.len()].clone();
+        let sent = sent.clone();
+        workers.push(tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                match store.next_due(1_000).await.unwrap() {
+                    Some(item) => {
+                        idle = 0;
+                        sent.lock()
+                            .unwrap()
+                            .push((item.conversation_id, item.message_id));
+                        store
+                            .mark_sent(item.message_id, &format!("net-{}", item.message_id))
+                            .await
+                            .unwrap();
+                    }
+                    None => {
+                        idle += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let sent = sent.lock().unwrap().clone();
+    let unique: HashSet<i64> = sent.iter().map(|(_, m)| *m).collect();
+    assert_eq!(sent.len(), 200, "each reply claimed once");
+    assert_eq!(unique.len(), 200);
+    let mut order: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (c, m) in sent {
+        order.entry(c).or_default().push(m);
+    }
+    assert_eq!(order, written, "in the order written, per conversation");
+}
+
+/// An instance that claimed a reply and died: another takes it over when the lease ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_instances_claim_runs_out_postgres() {
+    let Some(db) = Db::postgres().await else {
+        return;
+    };
+    let linked = brand(db.store.as_ref(), "1").await;
+    let c = db
+        .store
+        .ingest(&linked, &[line("ann", "m1", "hi", 1_000)], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    let id = db
+        .store
+        .enqueue_reply(reply(c, &linked, "r"))
+        .await
+        .unwrap();
+    let claimed = db.store.next_due(1_000).await.unwrap().unwrap();
+    assert_eq!(claimed.message_id, id);
+    // The claimant vanishes. Within the lease (120 s by default) nobody else takes it.
+    let other = db.another_instance().await;
+    assert!(other.next_due(1_000 + 119_000).await.unwrap().is_none());
+    let taken = other.next_due(1_000 + 120_000).await.unwrap().unwrap();
+    assert_eq!(taken.message_id, id);
+}
+
+/// Two brands linking the same page at once through two instances: one holds it, the
+/// other is refused, and the page keeps the holder's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_is_linked_to_one_brand_under_contention_postgres() {
+    let Some(db) = Db::postgres().await else {
+        return;
+    };
+    let stores = [db.store.clone(), db.another_instance().await];
+    let mut brands = Vec::new();
+    for n in ["1", "2"] {
+        brands.push(stores[0].ensure_account(n, n, true).await.unwrap().id);
+    }
+    for round in 0..20 {
+        let page = format!("contested-{round}");
+        let mut tasks = Vec::new();
+        for (i, &account_id) in brands.iter().enumerate() {
+            let (store, page) = (stores[i].clone(), page.clone());
+            tasks.push(tokio::spawn(async move {
+                store
+                    .link(NewLink {
+                        account_id,
+                        channel: Channel::Facebook,
+                        network_id: &page,
+                        name: "Contested",
+                        token_sealed: vec![i as u8],
+                        token_secret_sealed: None,
+                        skill_id: None,
+                        created_by: "test",
+                    })
+                    .await
+            }));
+        }
+        let mut won = Vec::new();
+        for t in tasks {
+            if let Ok(linked) = t.await.unwrap() {
+                won.push(linked);
+            }
+        }
+        assert_eq!(
+            won.len(),
+            1,
+            "round {round}: exactly one brand holds the page"
+        );
+        let held = db
+            .store
+            .linked_account(Channel::Facebook, &page)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(held, won[0]);
+    }
+}
