@@ -87,6 +87,7 @@ on_both!(
     migrate_says_where_the_schema_stands,
     home_settings_audit_and_sign_in_flows,
     onboarding_requests_chat_and_enabling,
+    automation_state_hand_over_and_survey,
 );
 
 async fn home_settings_audit_and_sign_in_flows(db: Db) {
@@ -300,6 +301,83 @@ async fn onboarding_requests_chat_and_enabling(db: Db) {
             .id,
         request.id
     );
+}
+
+/// The bot's side of the store: settings, credentials, what is due, where the bot stands,
+/// hand-over into the agents' queue and the survey answer in export.
+async fn automation_state_hand_over_and_survey(db: Db) {
+    use server::store::{BotPhase, BotState};
+    let s = db.store.as_ref();
+    let linked = brand(s, "6060").await;
+    s.set_automation(linked.id, true, r#"{"greeting":"Hi"}"#, 1_000)
+        .await
+        .unwrap();
+    s.set_bot_credentials(linked.id, &[9, 9], "token-hash", 1_000)
+        .await
+        .unwrap();
+    let (l, record) = s.automation_account(linked.id).await.unwrap().unwrap();
+    assert_eq!(l.id, linked.id);
+    let record = record.unwrap();
+    assert!(record.enabled && record.has_token);
+    assert_eq!(record.enabled_at_ms, 1_000);
+    assert_eq!(record.secret_sealed.as_deref(), Some(&[9u8, 9][..]));
+    assert_eq!(s.bot_by_token("token-hash").await.unwrap(), Some(linked.id));
+    assert_eq!(s.bot_by_token("other").await.unwrap(), None);
+    assert_eq!(
+        s.automation_accounts(linked.account_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A private line after automation went on is due for the bot.
+    let report = s
+        .ingest(&linked, &[line("P1", "m.bot.1", "hello", 2_000)], 2_000)
+        .await
+        .unwrap();
+    let conv = report.conversations[0];
+    assert_eq!(s.automation_due(3_000, 10).await.unwrap(), vec![conv]);
+    let ctx = s.bot_context(conv).await.unwrap().unwrap();
+    assert_eq!(ctx.consumer_network_id, "P1");
+    assert_eq!(ctx.new_lines.len(), 1);
+    assert!(ctx.open && !ctx.assigned && ctx.state.is_none());
+
+    // The bot holds it: seen, not in the agents' queue, late after its deadline.
+    let holding = BotState {
+        phase: BotPhase::Bot,
+        last_line_id: ctx.latest_line_id,
+        away_sent: true,
+        answer_by_ms: Some(10_000),
+        reason: None,
+    };
+    s.set_bot_state(conv, &holding, 3_000).await.unwrap();
+    assert!(s.automation_due(5_000, 10).await.unwrap().is_empty());
+    assert_eq!(s.automation_due(10_000, 10).await.unwrap(), vec![conv]);
+    let scope = QueueScope {
+        account_id: linked.account_id,
+        user_id: 0,
+        by_skills: false,
+    };
+    assert!(s.queue(scope, QueueView::All).await.unwrap().is_empty());
+    let state = s.bot_context(conv).await.unwrap().unwrap().state.unwrap();
+    assert_eq!(state.phase, BotPhase::Bot);
+    assert!(state.away_sent);
+
+    // Handed over: people have it, in the queue; the survey answer lands in export.
+    s.hand_over(conv, "asked for an agent", 11_000)
+        .await
+        .unwrap();
+    let queue = s.queue(scope, QueueView::All).await.unwrap();
+    assert_eq!(queue.len(), 1);
+    let state = s.bot_context(conv).await.unwrap().unwrap().state.unwrap();
+    assert_eq!(state.phase, BotPhase::People);
+    assert_eq!(state.reason.as_deref(), Some("asked for an agent"));
+    s.close(conv).await.unwrap();
+    s.record_survey(conv, 4, 12_000).await.unwrap();
+    let exported = s.export(linked.account_id, i64::MIN).await.unwrap();
+    assert_eq!(exported[0].survey_score, Some(4));
+    assert_eq!(exported[0].status, "closed");
 }
 
 async fn migrate_says_where_the_schema_stands(db: Db) {
