@@ -226,3 +226,94 @@ async fn liveengage_host_gets_the_widgets_writes() {
     })
     .await;
 }
+
+/// The accessible name of the focused element, and whether its focus ring shows.
+const FOCUSED: &str = r#"
+    const el = document.activeElement;
+    if (!el || el === document.body) { return null; }
+    const name = (el.getAttribute('aria-label') || el.textContent || el.value || '').trim();
+    const style = getComputedStyle(el);
+    return [name, style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0];
+"#;
+
+/// WebDriver's key codes for Tab and Enter.
+const TAB: &str = "\u{E004}";
+const ENTER: &str = "\u{E007}";
+
+/// Presses `key` on whatever has the focus.
+async fn press(h: &Harness, key: &str) -> anyhow::Result<()> {
+    h.browser.active_element().await?.send_keys(key).await?;
+    Ok(())
+}
+
+/// Tabs forward until the focus is on a control named `name` (at most 120 presses);
+/// every control passed on the way must show its focus ring.
+async fn tab_to(h: &Harness, name: &str) -> anyhow::Result<Vec<String>> {
+    let mut seen = Vec::new();
+    for _ in 0..120 {
+        press(h, TAB).await?;
+        let focused = h.browser.execute(FOCUSED, vec![]).await?;
+        let Some([label, ring]) = focused.as_array().map(|a| [a[0].clone(), a[1].clone()]) else {
+            continue;
+        };
+        let label = label.as_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(ring == true, "no visible focus on {label:?}");
+        if label == name {
+            return Ok(seen);
+        }
+        seen.push(label);
+    }
+    anyhow::bail!("Tab never reached {name:?}; passed {seen:?}")
+}
+
+/// Every tool of the Social Widget is reached and worked by keyboard alone, each control
+/// showing where the focus is, in a 360 px panel.
+#[tokio::test]
+async fn the_widget_works_by_keyboard_alone() {
+    let (h, sb) = Harness::start_with_sandbox("social-widget-keyboard", 360)
+        .await
+        .unwrap();
+    let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
+    sb.twitter
+        .consumer_tweet(&bo, "@acme the zip broke", vec![]);
+    h.run(async |h| {
+        h.sign_in("1000", "agent@demo.example", "demo-agent")
+            .await?;
+        h.wait_for_path("/workspace").await?;
+        h.by_role("link", "Open conversation with Bo Diaz")
+            .await?
+            .send_keys(ENTER)
+            .await?;
+        h.wait_for_text("@acme the zip broke").await?;
+        h.wait_for_text("Followers").await?;
+        for control in [
+            "Add Public to Private",
+            "Character Counter",
+            "View Media",
+            "Add Image",
+        ] {
+            tab_to(h, control).await?;
+        }
+        // Work the Character Counter: open it, type, Use pastes into the reply.
+        h.browser
+            .execute(
+                "document.activeElement.blur(); window.scrollTo(0, 0);",
+                vec![],
+            )
+            .await?;
+        tab_to(h, "Character Counter").await?;
+        press(h, ENTER).await?;
+        let counter = h
+            .by_role("textbox", "Text to count (Twitter reply)")
+            .await?;
+        counter.send_keys("Typed by keyboard").await?;
+        h.wait_for_text("17 / 280").await?;
+        tab_to(h, "Use").await?;
+        press(h, ENTER).await?;
+        let reply = value(h, "Reply").await?;
+        anyhow::ensure!(reply.contains("Typed by keyboard"), "reply {reply:?}");
+        h.screenshot("keyboard").await?;
+        Ok(())
+    })
+    .await;
+}
