@@ -5,11 +5,10 @@
 //! (as the network would redeliver), and `socialconnect export` must hold every event
 //! exactly once: none acknowledged and lost, none duplicated.
 
+mod common;
+
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
-use server::store::{NewLink, SqliteStore, Store};
-use shared::Channel;
-use std::collections::HashMap;
+use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -83,27 +82,7 @@ async fn send(http: &reqwest::Client, url: &str, i: usize) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_mid_burst_loses_and_duplicates_nothing() {
     let data = tempfile::tempdir().unwrap();
-    {
-        let store = SqliteStore::open(data.path()).await.unwrap();
-        let account = store
-            .ensure_account(ACCOUNT, "Crash brand", true)
-            .await
-            .unwrap();
-        let skill = store.ensure_skill(account.id, "social").await.unwrap();
-        store
-            .link(NewLink {
-                account_id: account.id,
-                channel: Channel::Facebook,
-                network_id: PAGE,
-                name: "page",
-                token_sealed: vec![1],
-                token_secret_sealed: None,
-                skill_id: Some(skill),
-                created_by: "test",
-            })
-            .await
-            .unwrap();
-    }
+    common::seed_linked_page(data.path(), ACCOUNT, PAGE).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -194,25 +173,13 @@ async fn killed_mid_burst_loses_and_duplicates_nothing() {
     child.wait().unwrap();
 
     // What is stored, through the operator's export.
-    let out = Command::new(env!("CARGO_BIN_EXE_socialconnect"))
-        .args(["export", "--account", ACCOUNT])
-        .env("SOCIALCONNECT_DATA_DIR", data.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let seen = common::exported_ids(
+        Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+            .args(["export", "--account", ACCOUNT])
+            .env("SOCIALCONNECT_DATA_DIR", data.path())
+            .output()
+            .unwrap(),
     );
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let conversation: Value = serde_json::from_str(line).unwrap();
-        for m in conversation["messages"].as_array().unwrap() {
-            *seen
-                .entry(m["network_id"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
-    }
     let stored = seen.len();
     let duplicated: usize = seen.values().map(|n| n - 1).sum();
     let lost = (0..EVENTS)

@@ -4,10 +4,10 @@
 //! request is answered 200 (stored) or 503 (refused, nothing kept); the server stays up;
 //! once space is freed the network's redelivery of the refused events stores each once.
 
+mod common;
+
 use hmac::{Hmac, Mac};
-use serde_json::{Value, json};
-use server::store::{NewLink, SqliteStore, Store};
-use shared::Channel;
+use serde_json::json;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -74,28 +74,15 @@ fn start(stage: &Path, mnt: &Path, port: u16) -> Child {
 /// server's namespaces (SQLite resolves `/proc/PID/root` to our own view, so the export
 /// joins the server's instead).
 fn exported(pid: u32, data_dir: &Path) -> HashMap<String, usize> {
-    let out = Command::new("nsenter")
-        .args(["--target", &pid.to_string(), "--user", "--mount", "--"])
-        .arg(env!("CARGO_BIN_EXE_socialconnect"))
-        .args(["export", "--account", ACCOUNT])
-        .env("SOCIALCONNECT_DATA_DIR", data_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut seen = HashMap::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
-        let conversation: Value = serde_json::from_str(line).unwrap();
-        for m in conversation["messages"].as_array().unwrap() {
-            *seen
-                .entry(m["network_id"].as_str().unwrap().to_owned())
-                .or_default() += 1;
-        }
-    }
-    seen
+    common::exported_ids(
+        Command::new("nsenter")
+            .args(["--target", &pid.to_string(), "--user", "--mount", "--"])
+            .arg(env!("CARGO_BIN_EXE_socialconnect"))
+            .args(["export", "--account", ACCOUNT])
+            .env("SOCIALCONNECT_DATA_DIR", data_dir)
+            .output()
+            .unwrap(),
+    )
 }
 
 /// Writes `path` until the file system has no byte left; returns how much it took.
@@ -125,27 +112,7 @@ fn fill(path: &Path) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_keeps_nothing_half_written_and_recovers() {
     let stage = tempfile::tempdir().unwrap();
-    {
-        let store = SqliteStore::open(stage.path()).await.unwrap();
-        let account = store
-            .ensure_account(ACCOUNT, "Full brand", true)
-            .await
-            .unwrap();
-        let skill = store.ensure_skill(account.id, "social").await.unwrap();
-        store
-            .link(NewLink {
-                account_id: account.id,
-                channel: Channel::Facebook,
-                network_id: PAGE,
-                name: "page",
-                token_sealed: vec![1],
-                token_secret_sealed: None,
-                skill_id: Some(skill),
-                created_by: "test",
-            })
-            .await
-            .unwrap();
-    }
+    common::seed_linked_page(stage.path(), ACCOUNT, PAGE).await;
     let mnt = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

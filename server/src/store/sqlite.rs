@@ -1466,11 +1466,7 @@ impl Store for SqliteStore {
         drop(_writing);
         let mut due = Vec::with_capacity(leased.len());
         for (r, id) in leased {
-            let channel = parse_channel(r.get("channel"))?;
-            let brand: String = r.get("brand_id");
-            let Some(linked) = self.linked_account(channel, &brand).await? else {
-                continue;
-            };
+            let linked = self.linked_of(&r).await?;
             due.push(MediaDue {
                 id,
                 kind: parse_word(r.get("kind"))?,
@@ -2004,23 +2000,6 @@ impl SqliteStore {
                 return;
             }
         };
-        if jobs.len() == 1 {
-            // One job alone needs no savepoint: its failure is the transaction's.
-            let job = jobs.into_iter().next().expect("one job");
-            let outcome = match ingest_in(&mut tx, &job.linked, &job.messages, job.now_ms).await {
-                Ok(report) => tx
-                    .commit()
-                    .await
-                    .map(|()| report)
-                    .map_err(|e| AppError::Unavailable(AppError::from(e).to_string())),
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    Err(e)
-                }
-            };
-            let _ = job.done.send(outcome);
-            return;
-        }
         let mut outcomes = Vec::with_capacity(jobs.len());
         // Set when the transaction itself is in doubt: then no job may be answered stored.
         let mut broken: Option<String> = None;

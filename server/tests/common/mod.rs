@@ -118,3 +118,45 @@ pub async fn sandbox_calling_back() -> (tokio::net::TcpListener, String, sandbox
     .unwrap();
     (listener, url, sb)
 }
+
+/// A brand account `number` with a Facebook page `page` linked (skill "social"), stored
+/// under `data_dir` before a server process starts on it.
+pub async fn seed_linked_page(data_dir: &std::path::Path, number: &str, page: &str) {
+    use server::store::{NewLink, SqliteStore, Store};
+    let store = SqliteStore::open(data_dir).await.unwrap();
+    let account = store.ensure_account(number, "Brand", true).await.unwrap();
+    let skill = store.ensure_skill(account.id, "social").await.unwrap();
+    store
+        .link(NewLink {
+            account_id: account.id,
+            channel: shared::Channel::Facebook,
+            network_id: page,
+            name: "page",
+            token_sealed: vec![1],
+            token_secret_sealed: None,
+            skill_id: Some(skill),
+            created_by: "test",
+        })
+        .await
+        .unwrap();
+}
+
+/// How many times each line's network id appears in a `socialconnect export`'s output,
+/// checking the command succeeded.
+pub fn exported_ids(out: std::process::Output) -> std::collections::HashMap<String, usize> {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = std::collections::HashMap::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let conversation: serde_json::Value = serde_json::from_str(line).unwrap();
+        for m in conversation["messages"].as_array().unwrap() {
+            *seen
+                .entry(m["network_id"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    seen
+}
