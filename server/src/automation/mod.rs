@@ -116,8 +116,8 @@ impl AutomationHandle {
 /// A held conversation lock (see [`AutomationHandle::lock`]).
 pub(crate) struct ConversationLock(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 
-/// Runs the worker until the process ends: every conversation due gets a turn of its own.
-pub fn spawn_worker(state: AppState) {
+/// Runs the worker until the server stops: every conversation due gets a turn of its own.
+pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let now = state.settings.clock.now_ms();
@@ -138,12 +138,17 @@ pub fn spawn_worker(state: AppState) {
                 }
                 Err(e) => tracing::warn!(error = %e, "automation: reading what is due failed"),
             }
-            tokio::select! {
-                _ = state.automation.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            let wake = async {
+                tokio::select! {
+                    _ = state.automation.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            };
+            if !state.stopping.idle(wake).await {
+                break;
             }
         }
-    });
+    })
 }
 
 /// The settings stored for the conversation's linked account (defaults when none).
