@@ -351,39 +351,31 @@ impl Store for SqliteStore {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> AppResult<IngestReport> {
-        // Group commit: every webhook waiting for the writer is stored in one transaction
-        // (one fsync), each in its own savepoint so one bad batch fails alone.
-        let (done, result) = tokio::sync::oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(IngestJob {
-                linked: linked.clone(),
-                messages: messages.to_vec(),
-                now_ms,
-                done,
-            });
-        let writing = self.writer.clone().lock_owned().await;
-        let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if jobs.is_empty() {
-            // Another webhook's group took this one along.
-            drop(writing);
-        } else {
-            let ingest = self.ingest.clone();
-            let span = tracing::Span::current();
-            // The group runs to its end and answers every job even if this request is
-            // dropped meanwhile: the blocking task, not this future, holds the writer.
-            let group = tokio::task::spawn_blocking(move || {
-                let _writing = writing;
-                let _span = span.enter();
-                ingest.lock().unwrap_or_else(|e| e.into_inner()).run(jobs);
-            });
-            // A panic drops the jobs' senders: they answer "interrupted" below.
-            let _ = group.await;
+        match self
+            .ingest_group(IngestFor::Linked(linked.clone()), messages, now_ms)
+            .await?
+        {
+            Some((_, report)) => Ok(report),
+            None => Err(AppError::Internal(anyhow::anyhow!(
+                "a linked account's batch came back unstored"
+            ))),
         }
-        result
-            .await
-            .unwrap_or_else(|_| Err(AppError::Unavailable("ingest was interrupted".into())))
+    }
+
+    async fn ingest_for(
+        &self,
+        channel: Channel,
+        brand_id: &str,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> AppResult<Option<(LinkedAccount, IngestReport)>> {
+        // The linked account is read in the group's transaction: no round trip of its own
+        // through the pool, and no unlinking between the read and the write.
+        let target = IngestFor::Named {
+            channel,
+            brand_id: brand_id.to_owned(),
+        };
+        self.ingest_group(target, messages, now_ms).await
     }
 
     async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
@@ -2001,11 +1993,67 @@ impl SqliteStore {
     }
 }
 
+/// Whose messages a job stores.
+enum IngestFor {
+    Linked(LinkedAccount),
+    /// The page or account a webhook names, looked up in the group's transaction.
+    Named {
+        channel: Channel,
+        brand_id: String,
+    },
+}
+
+/// What a job stored, and for which linked account; `None` when nothing is linked.
+type Ingested = Option<(LinkedAccount, IngestReport)>;
+
 struct IngestJob {
-    linked: LinkedAccount,
+    target: IngestFor,
     messages: Vec<InboundMessage>,
     now_ms: i64,
-    done: tokio::sync::oneshot::Sender<AppResult<IngestReport>>,
+    done: tokio::sync::oneshot::Sender<AppResult<Ingested>>,
+}
+
+impl SqliteStore {
+    /// Group commit: every webhook waiting for the writer is stored in one transaction
+    /// (one fsync), each in its own savepoint so one bad batch fails alone.
+    async fn ingest_group(
+        &self,
+        target: IngestFor,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> AppResult<Ingested> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(IngestJob {
+                target,
+                messages: messages.to_vec(),
+                now_ms,
+                done,
+            });
+        let writing = self.writer.clone().lock_owned().await;
+        let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if jobs.is_empty() {
+            // Another webhook's group took this one along.
+            drop(writing);
+        } else {
+            let ingest = self.ingest.clone();
+            let span = tracing::Span::current();
+            // The group runs to its end and answers every job even if this request is
+            // dropped meanwhile: the blocking task, not this future, holds the writer.
+            let group = tokio::task::spawn_blocking(move || {
+                let _writing = writing;
+                let _span = span.enter();
+                ingest.lock().unwrap_or_else(|e| e.into_inner()).run(jobs);
+            });
+            // A panic drops the jobs' senders: they answer "interrupted" below.
+            let _ = group.await;
+        }
+        result
+            .await
+            .unwrap_or_else(|_| Err(AppError::Unavailable("ingest was interrupted".into())))
+    }
 }
 
 /// The connection webhooks are stored through: rusqlite on a blocking thread, so each of a
@@ -2114,7 +2162,7 @@ impl IngestWriter {
 fn store_group(
     conn: &rusqlite::Connection,
     jobs: &[IngestJob],
-) -> Result<Vec<AppResult<IngestReport>>, String> {
+) -> Result<Vec<AppResult<Ingested>>, String> {
     exec(conn, "BEGIN IMMEDIATE")?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -2125,7 +2173,7 @@ fn store_group(
             return Err("the transaction was rolled back".into());
         }
         exec(conn, "SAVEPOINT job")?;
-        match ingest_in(conn, &job.linked, &job.messages, job.now_ms) {
+        match ingest_job(conn, job) {
             Ok(report) => {
                 exec(conn, "RELEASE job")?;
                 outcomes.push(Ok(report));
@@ -2155,6 +2203,55 @@ fn exec(conn: &rusqlite::Connection, sql: &str) -> Result<(), String> {
         .and_then(|mut statement| statement.execute([]))
         .map(drop)
         .map_err(|e| AppError::from(e).to_string())
+}
+
+/// Stores one job's messages inside the group's transaction.
+fn ingest_job(tx: &rusqlite::Connection, job: &IngestJob) -> AppResult<Ingested> {
+    let linked = match &job.target {
+        IngestFor::Linked(linked) => linked.clone(),
+        IngestFor::Named { channel, brand_id } => match linked_in(tx, *channel, brand_id)? {
+            Some(linked) if linked.status != LinkStatus::Unlinked => linked,
+            _ => return Ok(None),
+        },
+    };
+    let report = ingest_in(tx, &linked, &job.messages, job.now_ms)?;
+    Ok(Some((linked, report)))
+}
+
+/// `linked_account` on the ingest connection.
+fn linked_in(
+    tx: &rusqlite::Connection,
+    channel: Channel,
+    network_id: &str,
+) -> AppResult<Option<LinkedAccount>> {
+    use rusqlite::OptionalExtension;
+    let row = tx
+        .prepare_cached("SELECT * FROM linked_accounts WHERE channel = ? AND network_id = ?")?
+        .query_row(rusqlite::params![channel.as_str(), network_id], |r| {
+            Ok((
+                LinkedAccount {
+                    id: r.get("id")?,
+                    account_id: r.get("account_id")?,
+                    channel,
+                    network_id: r.get("network_id")?,
+                    name: r.get("name")?,
+                    skill_id: r.get("skill_id")?,
+                    // Parsed below, where a bad word is an `AppError`.
+                    status: LinkStatus::Linked,
+                    token_sealed: r.get("token_sealed")?,
+                    token_secret_sealed: r.get("token_secret_sealed")?,
+                },
+                r.get::<_, String>("status")?,
+            ))
+        })
+        .optional()?;
+    row.map(|(linked, status)| {
+        Ok(LinkedAccount {
+            status: LinkStatus::parse(&status)?,
+            ..linked
+        })
+    })
+    .transpose()
 }
 
 /// Stores one batch of a linked account's inbound messages inside the group's transaction.
@@ -2646,7 +2743,7 @@ mod tests {
             .map(|(linked, m)| {
                 let (done, answer) = tokio::sync::oneshot::channel();
                 let job = IngestJob {
-                    linked,
+                    target: IngestFor::Linked(linked),
                     messages: vec![m],
                     now_ms: 2_000,
                     done,
@@ -2657,7 +2754,7 @@ mod tests {
         store.ingest.lock().unwrap().run(jobs);
         answers
             .into_iter()
-            .map(|mut a| a.try_recv().unwrap())
+            .map(|mut a| a.try_recv().unwrap().map(|stored| stored.unwrap().1))
             .collect()
     }
 
