@@ -2022,7 +2022,7 @@ impl SqliteStore {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> AppResult<Ingested> {
-        let (done, result) = tokio::sync::oneshot::channel();
+        let (done, mut result) = tokio::sync::oneshot::channel();
         self.pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -2032,27 +2032,39 @@ impl SqliteStore {
                 now_ms,
                 done,
             });
-        let writing = self.writer.clone().lock_owned().await;
-        let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if jobs.is_empty() {
-            // Another webhook's group took this one along.
-            drop(writing);
-        } else {
-            let ingest = self.ingest.clone();
-            let span = tracing::Span::current();
-            // The group runs to its end and answers every job even if this request is
-            // dropped meanwhile: the blocking task, not this future, holds the writer.
-            let group = tokio::task::spawn_blocking(move || {
-                let _writing = writing;
-                let _span = span.enter();
-                ingest.lock().unwrap_or_else(|e| e.into_inner()).run(jobs);
-            });
-            // A panic drops the jobs' senders: they answer "interrupted" below.
-            let _ = group.await;
+        loop {
+            tokio::select! {
+                // A webhook another group took along is answered as soon as that group
+                // is done: it does not queue for the writer only to lead the next group
+                // and answer after that one too.
+                biased;
+                answer = &mut result => {
+                    // A panic drops the jobs' senders: they answer "interrupted".
+                    return answer.unwrap_or_else(|_| {
+                        Err(AppError::Unavailable("ingest was interrupted".into()))
+                    });
+                }
+                writing = self.writer.clone().lock_owned() => {
+                    let jobs =
+                        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+                    if jobs.is_empty() {
+                        // This one was in the group just done; its answer is there.
+                        continue;
+                    }
+                    let ingest = self.ingest.clone();
+                    let span = tracing::Span::current();
+                    // The group runs to its end and answers every job even if this request
+                    // is dropped meanwhile: the blocking task, not this future, holds the
+                    // writer.
+                    let group = tokio::task::spawn_blocking(move || {
+                        let _writing = writing;
+                        let _span = span.enter();
+                        ingest.lock().unwrap_or_else(|e| e.into_inner()).run(jobs);
+                    });
+                    let _ = group.await;
+                }
+            }
         }
-        result
-            .await
-            .unwrap_or_else(|_| Err(AppError::Unavailable("ingest was interrupted".into())))
     }
 }
 
@@ -2796,6 +2808,32 @@ mod tests {
         );
         assert_eq!(answers[2].as_ref().unwrap().stored, 1);
         assert_eq!(stored_ids(&store, linked.account_id).await, ["m1", "m3"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_webhook_another_group_took_along_is_answered_without_the_writer() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        let linked = linked_page(&store).await;
+        // A group is running: it holds the writer.
+        let writing = store.writer.clone().lock_owned().await;
+        let webhook = tokio::spawn({
+            let (store, linked) = (store.clone(), linked.clone());
+            async move { store.ingest(&linked, &[line("m1", "one")], 2_000).await }
+        });
+        while store.pending.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The running group takes the waiting webhook along.
+        let jobs = std::mem::take(&mut *store.pending.lock().unwrap());
+        store.ingest.lock().unwrap().run(jobs);
+        let report = tokio::time::timeout(Duration::from_secs(5), webhook)
+            .await
+            .expect("answered while the writer is still held")
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.stored, 1);
+        drop(writing);
     }
 
     #[tokio::test]
