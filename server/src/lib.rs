@@ -68,6 +68,38 @@ pub struct AppState {
     pub blobs: blobs::Blobs,
     /// Sign-up requests: their live changes and rate limits.
     pub onboarding: onboarding::Onboarding,
+    /// Tells the background workers the server is stopping.
+    pub stopping: Stopping,
+}
+
+/// The server is stopping: background workers finish what they are doing (a send in
+/// flight is recorded) and take nothing new, so `run` returns with none left running.
+#[derive(Clone)]
+pub struct Stopping(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Stopping {
+    fn default() -> Self {
+        Stopping(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Stopping {
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Waits for `wake` while idle; `false` when the server began stopping instead.
+    pub async fn idle(&self, wake: impl Future<Output = ()>) -> bool {
+        let mut stopping = self.0.subscribe();
+        tokio::select! {
+            _ = wake => !self.is_stopping(),
+            _ = stopping.wait_for(|s| *s) => false,
+        }
+    }
 }
 
 impl AppState {
@@ -86,6 +118,7 @@ impl AppState {
             automation: automation::AutomationHandle::default(),
             blobs: blobs::Blobs::Dir(settings.store.data_dir.clone()),
             onboarding: onboarding::Onboarding::default(),
+            stopping: Stopping::default(),
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
@@ -219,12 +252,14 @@ pub async fn run(
     if let Some(url) = postgres {
         state.live.relay_postgres(&url).await?;
     }
-    spawn_session_purge(store.clone());
-    outbound::spawn_sender(state.clone());
-    profiles::spawn_fetcher(state.clone());
-    media::spawn_fetcher(state.clone());
-    automation::spawn_worker(state.clone());
-    let live = state.live.clone();
+    let workers = [
+        spawn_session_purge(state.clone()),
+        outbound::spawn_sender(state.clone()),
+        profiles::spawn_fetcher(state.clone()),
+        media::spawn_fetcher(state.clone()),
+        automation::spawn_worker(state.clone()),
+    ];
+    let (live, stopping) = (state.live.clone(), state.stopping.clone());
 
     {
         // X validates webhooks against the running server: connect linked accounts once
@@ -251,6 +286,7 @@ pub async fn run(
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         shutdown.await;
         live.stop();
+        stopping.stop();
         let _ = stop_tx.send(true);
     });
     tracing::info!("listening on http://{bound}");
@@ -262,6 +298,14 @@ pub async fn run(
             tokio::time::sleep(Duration::from_secs(10)).await;
         } => tracing::warn!("shutdown grace period over; closing remaining connections"),
     }
+    // The workers finish what they hold (a send in flight gets its answer recorded).
+    let finished = futures_util::future::join_all(workers);
+    if tokio::time::timeout(Duration::from_secs(10), finished)
+        .await
+        .is_err()
+    {
+        tracing::warn!("background work still running after 10 s; leaving it");
+    }
     if let Some(networks) = demo_networks {
         networks.stop().await;
     }
@@ -269,18 +313,23 @@ pub async fn run(
     Ok(())
 }
 
-fn spawn_session_purge(store: Arc<dyn Store>) {
+fn spawn_session_purge(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            every.tick().await;
-            match store.purge_sessions(auth::now_secs()).await {
+        while state
+            .stopping
+            .idle(async {
+                every.tick().await;
+            })
+            .await
+        {
+            match state.store.purge_sessions(auth::now_secs()).await {
                 Ok(n) if n > 0 => tracing::debug!(n, "expired sessions removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging sessions"),
             }
         }
-    });
+    })
 }
 
 #[cfg(test)]

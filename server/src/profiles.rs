@@ -25,7 +25,7 @@ impl ProfileHandle {
     }
 }
 
-pub fn spawn_fetcher(state: AppState) {
+pub fn spawn_fetcher(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = http_client();
         loop {
@@ -42,16 +42,21 @@ pub fn spawn_fetcher(state: AppState) {
                 }
                 Err(e) => tracing::warn!(error = %e, "profiles: reading what is due failed"),
             }
-            tokio::select! {
-                _ = state.profiles.0.notified() => {
-                    // Every webhook wakes this: a burst is looked at once per pass, not
-                    // once per webhook.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+            let wake = async {
+                tokio::select! {
+                    _ = state.profiles.0.notified() => {
+                        // Every webhook wakes this: a burst is looked at once per pass,
+                        // not once per webhook.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
                 }
-                _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            };
+            if !state.stopping.idle(wake).await {
+                break;
             }
         }
-    });
+    })
 }
 
 async fn fetch_one(state: &AppState, http: &reqwest::Client, due: ProfileDue) {

@@ -348,6 +348,20 @@ async fn a_restart_with_replies_in_the_outbox_loses_and_duplicates_none() {
     let data = server.stop().await;
     drop(store);
     sb.facebook.faults().clear();
+    // Stopped means stopped: with the network back, nothing goes out until a server runs
+    // again (a sender left running would send now, and again beside the next server).
+    // Longer than the first retry's backoff (at most 2.4 s) and the sender's 0.5 s nap.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let sent_while_stopped = sb
+        .facebook
+        .inbox(&sb.facebook.pages()[0], &ann)
+        .into_iter()
+        .filter(|m| m.from_page)
+        .count();
+    assert_eq!(
+        sent_while_stopped, 0,
+        "a reply went out while no server ran"
+    );
 
     let addr = url.trim_start_matches("http://").to_owned();
     let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();

@@ -287,7 +287,7 @@ pub fn image_refusal(channel: Channel, mime: &str, bytes: u64) -> Option<String>
         (Channel::Facebook, _) => 15 * MB,
     };
     // Tenths of a MB in integers: no float formatting in the widget's code.
-    let tenths = bytes.div_ceil(MB / 10);
+    let tenths = (bytes * 10).div_ceil(MB);
     (bytes > limit).then(|| {
         format!(
             "the file is {}.{} MB; {} takes at most {} MB",
@@ -505,6 +505,13 @@ mod tests {
         assert!(image_refusal(Channel::Twitter, "image/gif", 15 * mb).is_none());
         assert!(image_refusal(Channel::Facebook, "image/jpeg", 15 * mb).is_none());
         assert!(image_refusal(Channel::Facebook, "application/pdf", 10).is_some());
+        // Sizes read in tenths, rounded up: exactly 6 MB is 6.0, a byte more is 6.1.
+        let said = |bytes| image_refusal(Channel::Twitter, "image/png", bytes).unwrap();
+        assert_eq!(
+            said(6 * mb),
+            "the file is 6.0 MB; Twitter/X takes at most 5 MB"
+        );
+        assert!(said(6 * mb + 1).starts_with("the file is 6.1 MB"));
     }
 
     #[test]

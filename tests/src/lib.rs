@@ -204,6 +204,8 @@ impl Harness {
         args.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         args.twitter.twitter_api_url = sb.twitter.api_url();
         args.twitter.twitter_upload_url = sb.twitter.upload_url();
+        // The sandbox serves its media on loopback: an agent may paste those addresses.
+        args.allow_private_media_urls = true;
 
         let store = SqliteStore::open(data.path()).await?;
         server::seed::demo(&store).await?;
@@ -535,6 +537,24 @@ impl Harness {
         Ok(())
     }
 
+    /// Presses `key` ([`TAB`], [`ENTER`], or text) on whatever has the focus.
+    pub async fn press(&self, key: &str) -> Result<()> {
+        self.browser.active_element().await?.send_keys(key).await?;
+        Ok(())
+    }
+
+    /// The focused element's accessible name and whether its focus ring (outline) shows;
+    /// `None` when nothing has the focus.
+    pub async fn focused(&self) -> Result<Option<(String, bool)>> {
+        let focused = self.browser.execute(FOCUSED, vec![]).await?;
+        Ok(focused.as_array().map(|a| {
+            (
+                a[0].as_str().unwrap_or_default().to_owned(),
+                a[1] == json!(true),
+            )
+        }))
+    }
+
     /// Signs in through the sign-in page.
     pub async fn sign_in(&self, account: &str, email: &str, password: &str) -> Result<()> {
         self.open("/login").await?;
@@ -544,6 +564,19 @@ impl Harness {
         self.click("button", "Sign in").await
     }
 }
+
+/// WebDriver's key codes for Tab and Enter.
+pub const TAB: &str = "\u{E004}";
+pub const ENTER: &str = "\u{E007}";
+
+/// The accessible name of the focused element, and whether its focus ring shows.
+const FOCUSED: &str = r#"
+    const el = document.activeElement;
+    if (!el || el === document.body) { return null; }
+    const name = (el.getAttribute('aria-label') || el.textContent || el.value || '').trim();
+    const style = getComputedStyle(el);
+    return [name, style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0];
+"#;
 
 /// Finds visible elements by ARIA role and accessible name (explicit role or the
 /// element's implicit one; name from aria-label, aria-labelledby, the label, alt, or the

@@ -2,7 +2,7 @@
 //! the Character Counter, View Media and Send Image against the sandbox networks; and the
 //! widget inside a stand-in LiveEngage host page, writing through its SDK.
 
-use e2e::Harness;
+use e2e::{ENTER, Harness, TAB};
 use sandbox::facebook::MediaKind;
 use std::time::Duration;
 
@@ -154,6 +154,15 @@ async fn twitter_counter_counts_weighted_and_use_pastes() {
             h.screenshot("over-limit").await?;
             h.fill(label, "Sorry! A new tent ships today").await?;
             h.wait_for_text("29 / 280").await?;
+            // A line arriving live leaves the open tool and its text alone.
+            sb.twitter
+                .consumer_tweet(&bo, "@acme also the pole snapped", vec![]);
+            h.wait_for_text("@acme also the pole snapped").await?;
+            let kept = value(h, label).await?;
+            anyhow::ensure!(
+                kept == "Sorry! A new tent ships today",
+                "the counter holds {kept:?} after a live line"
+            );
             h.click("button", "Use").await?;
             let reply = value(h, "Reply").await?;
             // Use adds to the draft, after the link already there.
@@ -227,37 +236,16 @@ async fn liveengage_host_gets_the_widgets_writes() {
     .await;
 }
 
-/// The accessible name of the focused element, and whether its focus ring shows.
-const FOCUSED: &str = r#"
-    const el = document.activeElement;
-    if (!el || el === document.body) { return null; }
-    const name = (el.getAttribute('aria-label') || el.textContent || el.value || '').trim();
-    const style = getComputedStyle(el);
-    return [name, style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0];
-"#;
-
-/// WebDriver's key codes for Tab and Enter.
-const TAB: &str = "\u{E004}";
-const ENTER: &str = "\u{E007}";
-
-/// Presses `key` on whatever has the focus.
-async fn press(h: &Harness, key: &str) -> anyhow::Result<()> {
-    h.browser.active_element().await?.send_keys(key).await?;
-    Ok(())
-}
-
 /// Tabs forward until the focus is on a control named `name` (at most 120 presses);
 /// every control passed on the way must show its focus ring.
 async fn tab_to(h: &Harness, name: &str) -> anyhow::Result<Vec<String>> {
     let mut seen = Vec::new();
     for _ in 0..120 {
-        press(h, TAB).await?;
-        let focused = h.browser.execute(FOCUSED, vec![]).await?;
-        let Some([label, ring]) = focused.as_array().map(|a| [a[0].clone(), a[1].clone()]) else {
+        h.press(TAB).await?;
+        let Some((label, ring)) = h.focused().await? else {
             continue;
         };
-        let label = label.as_str().unwrap_or_default().to_owned();
-        anyhow::ensure!(ring == true, "no visible focus on {label:?}");
+        anyhow::ensure!(ring, "no visible focus on {label:?}");
         if label == name {
             return Ok(seen);
         }
@@ -302,17 +290,181 @@ async fn the_widget_works_by_keyboard_alone() {
             )
             .await?;
         tab_to(h, "Character Counter").await?;
-        press(h, ENTER).await?;
+        h.press(ENTER).await?;
         let counter = h
             .by_role("textbox", "Text to count (Twitter reply)")
             .await?;
         counter.send_keys("Typed by keyboard").await?;
         h.wait_for_text("17 / 280").await?;
         tab_to(h, "Use").await?;
-        press(h, ENTER).await?;
+        h.press(ENTER).await?;
         let reply = value(h, "Reply").await?;
         anyhow::ensure!(reply.contains("Typed by keyboard"), "reply {reply:?}");
         h.screenshot("keyboard").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Drops `bytes` as a file named `name` of `mime` on Send Image's drop zone, as a desktop
+/// drag and drop delivers it.
+const DROP_FILE: &str = r#"
+    const [hex, name, mime] = arguments;
+    const bytes = new Uint8Array(hex.match(/../g).map((h) => parseInt(h, 16)));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], name, { type: mime }));
+    const zone = document.querySelector('.sc-image__drop');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+    }
+"#;
+
+/// Records every upload progress bar the page shows from now on (its `max` and `value`).
+const WATCH_PROGRESS: &str = r#"
+    window.__progress = [];
+    new MutationObserver(() => {
+        for (const bar of document.querySelectorAll('progress')) {
+            window.__progress.push([bar.max, bar.value, bar.closest('label')?.textContent.trim()]);
+        }
+    }).observe(document.body, { childList: true, subtree: true, attributes: true });
+"#;
+
+/// Send Image end to end in a 360 px panel: the wrong type and an oversized file refused
+/// before anything is sent, a bad address refused, a dropped file previewed and sent with
+/// its upload progress shown, and a pasted image address previewed and sent; the consumer
+/// gets both images as replies.
+#[tokio::test]
+async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
+    let (h, sb) = Harness::start_with_sandbox("send-image", 360)
+        .await
+        .unwrap();
+    let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
+    sb.twitter.consumer_tweet(
+        &bo,
+        "@acme is this the right pole?",
+        vec![sandbox::twitter::MediaFile {
+            mime: "image/png".into(),
+            bytes: PNG.to_vec(),
+        }],
+    );
+    let pasted = sb.twitter.timeline(&bo.id)[0].media_urls[0].clone();
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "not an image").unwrap();
+    let big = dir.path().join("big.png");
+    std::fs::write(&big, vec![0u8; 6 * 1024 * 1024]).unwrap();
+    h.run(async |h| {
+        h.sign_in("1000", "agent@demo.example", "demo-agent")
+            .await?;
+        h.wait_for_path("/workspace").await?;
+        h.click("link", "Open conversation with Bo Diaz").await?;
+        h.wait_for_text("@acme is this the right pole?").await?;
+        h.click("button", "Add Image").await?;
+        let file_input = h
+            .browser
+            .find(fantoccini::Locator::Css("#sc-image-file"))
+            .await?;
+        let send_disabled = async || -> anyhow::Result<bool> {
+            Ok(h.by_role("button", "Send Image")
+                .await?
+                .attr("disabled")
+                .await?
+                .is_some())
+        };
+
+        // The tool fits the panel: nothing in it widens the page past 360 px.
+        let widths = h
+            .browser
+            .execute(
+                "return [document.documentElement.scrollWidth, innerWidth];",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            widths == serde_json::json!([360, 360]),
+            "page and viewport widths {widths}"
+        );
+
+        // Refused before sending: not an image, too big for Twitter, not a web address.
+        file_input.send_keys(&notes.display().to_string()).await?;
+        h.wait_for_text("notes.txt: text/plain cannot be sent: JPEG, PNG, GIF or WEBP only")
+            .await?;
+        anyhow::ensure!(send_disabled().await?, "Send Image enabled for a text file");
+        file_input.send_keys(&big.display().to_string()).await?;
+        h.wait_for_text("big.png: the file is 6.0 MB; Twitter/X takes at most 5 MB")
+            .await?;
+        anyhow::ensure!(send_disabled().await?, "Send Image enabled for 6 MB");
+        h.fill("Image URL", "javascript:alert(1)").await?;
+        h.click("button", "Preview").await?;
+        h.wait_for_text("Paste an http(s) address of an image.")
+            .await?;
+        anyhow::ensure!(
+            send_disabled().await?,
+            "Send Image enabled for a bad address"
+        );
+
+        // A file dropped from the desktop: previewed, then sent with a progress bar.
+        h.browser
+            .execute(
+                DROP_FILE,
+                vec![
+                    serde_json::json!(hex::encode(PNG)),
+                    serde_json::json!("dropped.png"),
+                    serde_json::json!("image/png"),
+                ],
+            )
+            .await?;
+        h.by_role("img", "Preview of dropped.png").await?;
+        anyhow::ensure!(
+            !send_disabled().await?,
+            "Send Image disabled for a good file"
+        );
+        h.screenshot("dropped").await?;
+        h.browser.execute(WATCH_PROGRESS, vec![]).await?;
+        h.click("button", "Send Image").await?;
+        eventually("the dropped image reaches Twitter", || {
+            sb.twitter
+                .timeline(&bo.id)
+                .iter()
+                .filter(|t| t.author_id != bo.id && !t.media_urls.is_empty())
+                .count()
+                == 1
+        })
+        .await?;
+        let bars = h
+            .browser
+            .execute("return window.__progress;", vec![])
+            .await?;
+        let shown = bars.as_array().cloned().unwrap_or_default();
+        anyhow::ensure!(
+            !shown.is_empty()
+                && shown.iter().all(|b| {
+                    b[0] == 100
+                        && (0..=100).contains(&b[1].as_i64().unwrap_or(-1))
+                        && b[2] == "Uploading"
+                }),
+            "upload progress shown: {bars}"
+        );
+
+        // An image address pasted: previewed from that address, then sent.
+        h.click("button", "Add Image").await?;
+        h.fill("Image URL", &pasted).await?;
+        h.click("button", "Preview").await?;
+        let preview = h.by_role("img", &format!("Preview of {pasted}")).await?;
+        anyhow::ensure!(
+            preview.attr("src").await?.as_deref() == Some(pasted.as_str()),
+            "the preview is not the pasted image"
+        );
+        h.click("button", "Send Image").await?;
+        eventually("the pasted image reaches Twitter", || {
+            sb.twitter
+                .timeline(&bo.id)
+                .iter()
+                .filter(|t| t.author_id != bo.id && !t.media_urls.is_empty())
+                .count()
+                == 2
+        })
+        .await?;
         Ok(())
     })
     .await;

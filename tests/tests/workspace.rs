@@ -112,3 +112,85 @@ async fn the_workspace_fits_a_narrow_panel() {
         })
         .await;
 }
+
+/// Marks every visible control a keyboard user should reach (`data-kb` = its index) and
+/// returns their names.
+const KEYBOARD_CONTROLS: &str = r#"
+    const controls = [...document.querySelectorAll(
+        'a[href], button:not([disabled]), input:not([disabled]):not([type=hidden]), ' +
+        'textarea:not([disabled]), select:not([disabled]), [tabindex]:not([tabindex="-1"])'
+    )].filter((el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden');
+    return controls.map((el, i) => {
+        el.dataset.kb = i;
+        return (el.getAttribute('aria-label') || el.textContent || el.id || el.tagName).trim();
+    });
+"#;
+
+/// Tab through the whole workspace with a conversation open, at a wide screen and in a
+/// 360 px panel: every visible control (navigation, queue views and rows, Take/Close, the
+/// reply box and its switch, every Social Widget tool) is reached, each showing its focus.
+#[tokio::test]
+async fn every_workspace_control_is_reached_by_tab_with_its_focus_shown() {
+    for width in [1280, 360] {
+        let (h, sb) = Harness::start_with_sandbox(&format!("workspace-keyboard-{width}"), width)
+            .await
+            .unwrap();
+        let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
+        sb.twitter
+            .consumer_tweet(&bo, "@acme my tent leaks", vec![]);
+        let cy = sb.twitter.add_consumer("cy", "Cy Park");
+        sb.twitter
+            .consumer_tweet(&cy, "@acme where is my order", vec![]);
+        h.run(async |h| {
+            h.sign_in("1000", "agent@demo.example", "demo-agent")
+                .await?;
+            h.wait_for_path("/workspace").await?;
+            h.click("link", "Open conversation with Bo Diaz").await?;
+            h.wait_for_text("@acme my tent leaks").await?;
+            h.wait_for_text("Followers").await?;
+            let names = h.browser.execute(KEYBOARD_CONTROLS, vec![]).await?;
+            let names: Vec<String> = serde_json::from_value(names)?;
+            ensure!(
+                names.len() >= 10,
+                "only {} controls: {names:?}",
+                names.len()
+            );
+            h.browser
+                .execute(
+                    "document.activeElement.blur(); window.scrollTo(0, 0);",
+                    vec![],
+                )
+                .await?;
+            let mut reached = vec![false; names.len()];
+            for _ in 0..names.len() * 3 {
+                h.press(e2e::TAB).await?;
+                let Some((label, ring)) = h.focused().await? else {
+                    continue;
+                };
+                ensure!(ring, "no visible focus on {label:?} at {width} px");
+                let index = h
+                    .browser
+                    .execute("return document.activeElement.dataset.kb ?? null;", vec![])
+                    .await?;
+                if let Some(i) = index.as_str().and_then(|i| i.parse::<usize>().ok()) {
+                    reached[i] = true;
+                }
+                if reached.iter().all(|r| *r) {
+                    break;
+                }
+            }
+            let missed: Vec<&String> = names
+                .iter()
+                .zip(&reached)
+                .filter(|(_, r)| !**r)
+                .map(|(n, _)| n)
+                .collect();
+            ensure!(
+                missed.is_empty(),
+                "Tab never reached {missed:?} at {width} px"
+            );
+            Ok(())
+        })
+        .await;
+    }
+}

@@ -6,6 +6,9 @@
 //!   `tests/js`'s twitter-text too) and run every test: native, wasm in headless Chromium,
 //!   browser end to end, and the character counter against twitter-text.
 //! - `cargo xtask widget` — build the widget in release and print its transfer size.
+//! - `cargo xtask budgets` — the SPA's budgets in headless Chromium, printed: transfer
+//!   size, navigation → interactive transcript against a minimal Leptos page, and the
+//!   Character Counter per keystroke against the official twitter-text.
 //! - `cargo xtask setup [--browser]` — only install what is missing (Node.js and
 //!   `tests/js`'s modules included, and moto's local S3 server through pip).
 
@@ -20,8 +23,7 @@ use std::process::Command;
 /// otherwise (trust auth on loopback, as on the project's machines).
 const TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-const USAGE: &str =
-    "usage: cargo xtask <demo [--release] [-- SERVE-ARGS…] | test | widget | setup [--browser]>";
+const USAGE: &str = "usage: cargo xtask <demo [--release] [-- SERVE-ARGS…] | test | widget | budgets | setup [--browser]>";
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +50,7 @@ fn run(args: &[String]) -> Result<()> {
             tools::ensure_wasm_tools(&root)?;
             build_widget(&root)
         }
+        "budgets" => budgets(&root),
         "setup" => {
             tools::ensure_wasm_tools(&root)?;
             tools::ensure_node(&root)?;
@@ -121,6 +124,34 @@ fn build_widget(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Builds the widget (printing its transfer size), the minimal Leptos page it is timed
+/// against (`tests/baseline`, with the same Trunk settings) and the browser bundle of
+/// twitter-text, then runs `tests/src/bin/budgets.rs`, which prints the ratios.
+fn budgets(root: &Path) -> Result<()> {
+    tools::ensure_wasm_tools(root)?;
+    tools::ensure_node(root)?;
+    let browser = tools::ensure_browser()?;
+    build_widget(root)?;
+    let baseline = target_dir(root).join("budget-baseline");
+    sh(Command::new("trunk")
+        .args(["build", "--release", "--offline", "--dist"])
+        .arg(&baseline)
+        .arg("tests/baseline/index.html")
+        .current_dir(root))?;
+    let floor = size::measure(&baseline)?.total_gzip() as f64 / 1024.0;
+    println!("minimal Leptos page, built the same way: {floor:.1} KB gzip (the framework's floor)");
+    let js = root.join("tests/js");
+    sh(Command::new("npm")
+        .args(["run", "--silent", "bundle", "--prefix"])
+        .arg(&js))?;
+    sh(cargo()
+        .args(["run", "--package", "e2e", "--bin", "budgets"])
+        .env("BUDGET_BASELINE_DIR", &baseline)
+        .env("TWITTER_TEXT_JS", js.join("dist/twitter-text.js"))
+        .env("CHROMEDRIVER", &browser.chromedriver)
+        .env("SOCIALCONNECT_WIDGET_DIR", root.join("dist")))
+}
+
 fn demo(root: &Path, rest: &[String]) -> Result<()> {
     let release = rest.first().is_some_and(|a| a == "--release");
     let serve_args: Vec<&String> = rest.iter().skip_while(|a| *a != "--").skip(1).collect();
@@ -166,6 +197,8 @@ fn test(root: &Path) -> Result<()> {
             "--workspace",
             "--exclude",
             "widget",
+            "--exclude",
+            "baseline",
             "--exclude",
             "e2e",
         ])

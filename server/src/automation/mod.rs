@@ -119,8 +119,8 @@ pub(crate) struct ConversationLock(#[allow(dead_code)] tokio::sync::OwnedMutexGu
 /// The least time between the starts of two passes over what is due.
 const PASS_GAP: Duration = Duration::from_millis(20);
 
-/// Runs the worker until the process ends: every conversation due gets a turn of its own.
-pub fn spawn_worker(state: AppState) {
+/// Runs the worker until the server stops: every conversation due gets a turn of its own.
+pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             let pass = tokio::time::Instant::now();
@@ -142,16 +142,21 @@ pub fn spawn_worker(state: AppState) {
                 }
                 Err(e) => tracing::warn!(error = %e, "automation: reading what is due failed"),
             }
-            tokio::select! {
-                _ = state.automation.wake.notified() => {
-                    // Every stored webhook wakes this: a lone line is looked at at once,
-                    // a burst at most once per `PASS_GAP`, not once per webhook.
-                    tokio::time::sleep_until(pass + PASS_GAP).await;
+            let wake = async {
+                tokio::select! {
+                    _ = state.automation.wake.notified() => {
+                        // Every stored webhook wakes this: a lone line is looked at at
+                        // once, a burst at most once per `PASS_GAP`, not once per webhook.
+                        tokio::time::sleep_until(pass + PASS_GAP).await;
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            };
+            if !state.stopping.idle(wake).await {
+                break;
             }
         }
-    });
+    })
 }
 
 /// The settings stored for the conversation's linked account (defaults when none).

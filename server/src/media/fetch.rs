@@ -31,7 +31,8 @@ impl MediaHandle {
     }
 }
 
-pub fn spawn_fetcher(state: AppState) {
+/// Copies what is due until the server stops.
+pub fn spawn_fetcher(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = http_client();
         loop {
@@ -45,16 +46,21 @@ pub fn spawn_fetcher(state: AppState) {
                 }
                 Err(e) => tracing::warn!(error = %e, "media: reading what is due failed"),
             }
-            tokio::select! {
-                _ = state.media.0.notified() => {
-                    // Every webhook wakes this: a burst is looked at once per pass, not
-                    // once per webhook.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+            let wake = async {
+                tokio::select! {
+                    _ = state.media.0.notified() => {
+                        // Every webhook wakes this: a burst is looked at once per pass,
+                        // not once per webhook.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
                 }
-                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            };
+            if !state.stopping.idle(wake).await {
+                break;
             }
         }
-    });
+    })
 }
 
 fn now_ms() -> i64 {

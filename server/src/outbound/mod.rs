@@ -220,12 +220,12 @@ pub fn backoff(attempts: i64) -> Duration {
     Duration::from_millis((base as f64 * jitter) as u64)
 }
 
-/// Runs the sender until the process ends.
-pub fn spawn_sender(state: AppState) {
+/// Runs the sender until the server stops (a send in flight is finished and recorded).
+pub fn spawn_sender(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = http_client();
         loop {
-            loop {
+            while !state.stopping.is_stopping() {
                 let now = crate::auth::now_secs() * 1000;
                 match state.store.next_due(now).await {
                     Ok(Some(item)) => {
@@ -241,12 +241,17 @@ pub fn spawn_sender(state: AppState) {
                     }
                 }
             }
-            tokio::select! {
-                _ = state.sender.0.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            let wake = async {
+                tokio::select! {
+                    _ = state.sender.0.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            };
+            if !state.stopping.idle(wake).await {
+                break;
             }
         }
-    });
+    })
 }
 
 async fn deliver(state: &AppState, http: &reqwest::Client, item: OutboxItem) -> AppResult<()> {

@@ -54,6 +54,9 @@ pub fn SocialWidget(
     });
     let link =
         Memo::new(move |_| transcript.with(|t| t.as_ref().and_then(|t| t.brand.private_link())));
+    // The gallery changes only when new media arrive, so a playing video keeps playing.
+    let gallery =
+        Memo::new(move |_| transcript.with(|t| t.as_ref().map(gallery_items).unwrap_or_default()));
     let send_image_on =
         Memo::new(move |_| transcript.with(|t| t.as_ref().is_some_and(|t| t.brand.send_image)));
     let note = RwSignal::new(None::<&'static str>);
@@ -92,21 +95,28 @@ pub fn SocialWidget(
             </button>
         }
     };
+    // The open tool is rebuilt only when the tool or the conversation changes: a line
+    // arriving live must not wipe what the agent typed or chose in it. The profile and
+    // the gallery follow the transcript.
     let body = move || {
-        match (tool.get(), transcript.get()) {
-        (_, None) => view! {
+        match (tool.get(), id.get(), channel.get()) {
+        (_, None, _) | (_, _, None) => view! {
             <p class="sc-widget__empty">"Open a conversation to see the consumer and the social tools."</p>
         }
         .into_any(),
-        (None, Some(t)) => profile_view(&t).into_any(),
-        (Some(Tool::Counter), Some(_)) => {
+        (None, Some(_), Some(_)) => {
+            (move || transcript.with(|t| t.as_ref().map(profile_view))).into_any()
+        }
+        (Some(Tool::Counter), Some(_), Some(_)) => {
             view! { <CharacterCounter target on_use on_done /> }.into_any()
         }
-        (Some(Tool::Media), Some(t)) => media_view(&t, on_done).into_any(),
-        (Some(Tool::Image), Some(t)) => view! {
+        (Some(Tool::Media), Some(_), Some(_)) => {
+            (move || media_view(gallery.get(), on_done)).into_any()
+        }
+        (Some(Tool::Image), Some(conversation), Some(channel)) => view! {
             <SendImage
-                conversation=t.conversation.id
-                channel=t.conversation.channel
+                conversation
+                channel
                 mode
                 on_sent=Callback::new(move |()| {
                     tool.set(None);
@@ -331,11 +341,9 @@ pub fn CharacterCounter(
     }
 }
 
-/// Every image, GIF and video the consumer sent: images large, GIFs animated (the
-/// original, not the still), videos playable.
-fn media_view(t: &Transcript, on_done: Callback<()>) -> impl IntoView + use<> {
-    let items: Vec<(MediaKind, String, Option<String>)> = t
-        .lines
+/// What the consumer sent that the gallery shows: (kind, vetted URL, vetted poster).
+fn gallery_items(t: &Transcript) -> Vec<(MediaKind, String, Option<String>)> {
+    t.lines
         .iter()
         .filter(|l| l.direction == Direction::In)
         .flat_map(|l| l.media.iter())
@@ -354,7 +362,15 @@ fn media_view(t: &Transcript, on_done: Callback<()>) -> impl IntoView + use<> {
                 MediaKind::Image | MediaKind::Gif | MediaKind::Sticker | MediaKind::Video
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Every image, GIF and video the consumer sent: images large, GIFs animated (the
+/// original, not the still), videos playable.
+fn media_view(
+    items: Vec<(MediaKind, String, Option<String>)>,
+    on_done: Callback<()>,
+) -> impl IntoView {
     let empty = items.is_empty();
     let total = items.len();
     let shown = items

@@ -47,6 +47,12 @@ pub fn ConversationView(
         facts.push(format!("@{}", h.trim_start_matches('@')));
     }
     facts.push(assigned);
+    // User timing: the transcript is on screen and usable (`cargo xtask budgets` reads it).
+    Effect::new(|_| {
+        if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+            let _ = p.mark("sc-interactive");
+        }
+    });
     let lines = transcript
         .lines
         .into_iter()
