@@ -75,6 +75,7 @@ on_both!(
     sessions_are_shared_and_expire,
     links_belong_to_one_brand,
     ingest_is_idempotent_and_applies_edits_and_removals,
+    webhooks_are_stored_for_linked_accounts_only,
     concurrent_redeliveries_store_each_line_once,
     queue_take_and_close,
     outbox_sends_in_order_per_conversation,
@@ -561,6 +562,45 @@ async fn sessions_are_shared_and_expire(db: Db) {
         .unwrap();
     store.delete_session("k").await.unwrap();
     assert!(store.session("k", 150).await.unwrap().is_none());
+}
+
+async fn webhooks_are_stored_for_linked_accounts_only(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let deliver = |channel, page: &'static str, id: &'static str| async move {
+        store
+            .ingest_for(channel, page, &[line("ann", id, "hi", 1_000)], 2_000)
+            .await
+            .unwrap()
+    };
+    let (found, report) = deliver(Channel::Facebook, "page-1", "m1").await.unwrap();
+    assert_eq!(found, linked);
+    assert_eq!(report.stored, 1);
+    // The same id on another network, and a page no one linked.
+    assert!(deliver(Channel::Twitter, "page-1", "m2").await.is_none());
+    assert!(deliver(Channel::Facebook, "page-9", "m2").await.is_none());
+    // A page whose token broke still receives; an unlinked one does not.
+    store
+        .set_linked_status(linked.id, store::LinkStatus::TokenInvalid)
+        .await
+        .unwrap();
+    let (found, _) = deliver(Channel::Facebook, "page-1", "m3").await.unwrap();
+    assert_eq!(found.status, store::LinkStatus::TokenInvalid);
+    store
+        .set_linked_status(linked.id, store::LinkStatus::Unlinked)
+        .await
+        .unwrap();
+    assert!(deliver(Channel::Facebook, "page-1", "m4").await.is_none());
+    let mut stored: Vec<String> = store
+        .export(linked.account_id, i64::MIN)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|c| c.messages)
+        .filter_map(|m| m.network_id)
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["m1", "m3"]);
 }
 
 async fn links_belong_to_one_brand(db: Db) {

@@ -116,10 +116,14 @@ impl AutomationHandle {
 /// A held conversation lock (see [`AutomationHandle::lock`]).
 pub(crate) struct ConversationLock(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 
+/// The least time between the starts of two passes over what is due.
+const PASS_GAP: Duration = Duration::from_millis(20);
+
 /// Runs the worker until the server stops: every conversation due gets a turn of its own.
 pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
+            let pass = tokio::time::Instant::now();
             let now = state.settings.clock.now_ms();
             match state.store.automation_due(now, 200).await {
                 Ok(due) => {
@@ -140,7 +144,11 @@ pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             let wake = async {
                 tokio::select! {
-                    _ = state.automation.wake.notified() => {}
+                    _ = state.automation.wake.notified() => {
+                        // Every stored webhook wakes this: a lone line is looked at at
+                        // once, a burst at most once per `PASS_GAP`, not once per webhook.
+                        tokio::time::sleep_until(pass + PASS_GAP).await;
+                    }
                     _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 }
             };

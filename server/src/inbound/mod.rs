@@ -271,12 +271,17 @@ pub async fn ingest(
         }
     }
     for (brand_id, messages) in by_brand {
-        match state.store.linked_account(channel, &brand_id).await? {
-            Some(linked) if linked.status != crate::store::LinkStatus::Unlinked => {
-                let report = state
-                    .store
-                    .ingest(&linked, &messages, crate::auth::now_secs() * 1000)
-                    .await?;
+        let stored = state
+            .store
+            .ingest_for(
+                channel,
+                &brand_id,
+                &messages,
+                crate::auth::now_secs() * 1000,
+            )
+            .await?;
+        match stored {
+            Some((linked, report)) => {
                 state
                     .live
                     .conversations_changed(linked.account_id, &report.conversations);
@@ -290,7 +295,7 @@ pub async fn ingest(
                 }
                 tracing::debug!(linked = linked.id, ?report, "webhook stored");
             }
-            _ => {
+            None => {
                 tracing::info!(%channel, brand = %brand_id, n = messages.len(), "event for an account that is not linked; ignored")
             }
         }

@@ -536,6 +536,24 @@ pub trait Store: Send + Sync + 'static {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> AppResult<IngestReport>;
+    /// A webhook's messages for the page or account `brand_id` names on `channel`, stored
+    /// as `ingest` stores them, with the linked account they were stored for; `None`, and
+    /// nothing stored, when it is not linked (or was unlinked).
+    async fn ingest_for(
+        &self,
+        channel: Channel,
+        brand_id: &str,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> AppResult<Option<(LinkedAccount, IngestReport)>> {
+        match self.linked_account(channel, brand_id).await? {
+            Some(linked) if linked.status != LinkStatus::Unlinked => {
+                let report = self.ingest(&linked, messages, now_ms).await?;
+                Ok(Some((linked, report)))
+            }
+            _ => Ok(None),
+        }
+    }
     async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>>;
     /// Consumers whose profile was never fetched, or fetched before `stale_before_ms`,
     /// and not tried since `retry_before_ms`; each is marked tried now.

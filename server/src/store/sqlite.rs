@@ -20,8 +20,12 @@ use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest, SignupStatus};
 use shared::{Channel, ErrorCode, ReplyMode, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a statement waits for another connection's lock before failing as busy.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -29,8 +33,11 @@ pub struct SqliteStore {
     pending: std::sync::Mutex<Vec<IngestJob>>,
     /// SQLite has one writer. Multi-statement write transactions take this first, so two
     /// of them never both read and then fail to upgrade to writing (SQLITE_BUSY, which
-    /// the busy timeout cannot resolve).
-    writer: tokio::sync::Mutex<()>,
+    /// the busy timeout cannot resolve). Shared so that an ingest group's blocking task
+    /// holds it to the group's end.
+    writer: Arc<tokio::sync::Mutex<()>>,
+    /// The connection webhooks are stored through (see `IngestWriter`).
+    ingest: Arc<std::sync::Mutex<IngestWriter>>,
 }
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -41,10 +48,14 @@ impl SqliteStore {
     pub async fn open(data_dir: &Path) -> anyhow::Result<Self> {
         let pool = SqliteStore::open_pool(data_dir).await?;
         super::migrate_pool(&pool, &MIGRATOR).await?;
+        let path = data_dir.join("socialconnect.db");
+        let ingest =
+            tokio::task::spawn_blocking(move || IngestWriter::open(path, BUSY_TIMEOUT)).await??;
         Ok(SqliteStore {
             pool,
             pending: std::sync::Mutex::new(Vec::new()),
-            writer: tokio::sync::Mutex::new(()),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
+            ingest: Arc::new(std::sync::Mutex::new(ingest)),
         })
     }
 
@@ -59,7 +70,7 @@ impl SqliteStore {
             // Durable before the 200: FULL syncs the WAL on every commit.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(BUSY_TIMEOUT);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
@@ -340,28 +351,31 @@ impl Store for SqliteStore {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> AppResult<IngestReport> {
-        // Group commit: every webhook waiting for the writer is stored in one transaction
-        // (one fsync), each in its own savepoint so one bad batch fails alone.
-        let (done, result) = tokio::sync::oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(IngestJob {
-                linked: linked.clone(),
-                messages: messages.to_vec(),
-                now_ms,
-                done,
-            });
+        match self
+            .ingest_group(IngestFor::Linked(linked.clone()), messages, now_ms)
+            .await?
         {
-            let _writing = self.writer.lock().await;
-            let jobs = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-            if !jobs.is_empty() {
-                self.ingest_jobs(jobs).await;
-            }
+            Some((_, report)) => Ok(report),
+            None => Err(AppError::Internal(anyhow::anyhow!(
+                "a linked account's batch came back unstored"
+            ))),
         }
-        result
-            .await
-            .unwrap_or_else(|_| Err(AppError::Unavailable("ingest was interrupted".into())))
+    }
+
+    async fn ingest_for(
+        &self,
+        channel: Channel,
+        brand_id: &str,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> AppResult<Option<(LinkedAccount, IngestReport)>> {
+        // The linked account is read in the group's transaction: no round trip of its own
+        // through the pool, and no unlinking between the read and the write.
+        let target = IngestFor::Named {
+            channel,
+            brand_id: brand_id.to_owned(),
+        };
+        self.ingest_group(target, messages, now_ms).await
     }
 
     async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
@@ -1979,100 +1993,298 @@ impl SqliteStore {
     }
 }
 
+/// Whose messages a job stores.
+enum IngestFor {
+    Linked(LinkedAccount),
+    /// The page or account a webhook names, looked up in the group's transaction.
+    Named {
+        channel: Channel,
+        brand_id: String,
+    },
+}
+
+/// What a job stored, and for which linked account; `None` when nothing is linked.
+type Ingested = Option<(LinkedAccount, IngestReport)>;
+
 struct IngestJob {
-    linked: LinkedAccount,
+    target: IngestFor,
     messages: Vec<InboundMessage>,
     now_ms: i64,
-    done: tokio::sync::oneshot::Sender<AppResult<IngestReport>>,
+    done: tokio::sync::oneshot::Sender<AppResult<Ingested>>,
 }
 
 impl SqliteStore {
-    /// Stores the jobs in one transaction, a savepoint each, and answers every job once
-    /// the transaction is durable (or failed).
-    async fn ingest_jobs(&self, jobs: Vec<IngestJob>) {
-        let mut tx = match self.pool.begin().await {
-            Ok(tx) => tx,
-            Err(e) => {
-                let e = AppError::from(e).to_string();
-                for job in jobs {
-                    let _ = job.done.send(Err(AppError::Unavailable(e.clone())));
+    /// Group commit: every webhook waiting for the writer is stored in one transaction
+    /// (one fsync), each in its own savepoint so one bad batch fails alone.
+    async fn ingest_group(
+        &self,
+        target: IngestFor,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> AppResult<Ingested> {
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(IngestJob {
+                target,
+                messages: messages.to_vec(),
+                now_ms,
+                done,
+            });
+        loop {
+            tokio::select! {
+                // A webhook another group took along is answered as soon as that group
+                // is done: it does not queue for the writer only to lead the next group
+                // and answer after that one too.
+                biased;
+                answer = &mut result => {
+                    // A panic drops the jobs' senders: they answer "interrupted".
+                    return answer.unwrap_or_else(|_| {
+                        Err(AppError::Unavailable("ingest was interrupted".into()))
+                    });
                 }
-                return;
-            }
-        };
-        let mut outcomes = Vec::with_capacity(jobs.len());
-        // Set when the transaction itself is in doubt: then no job may be answered stored.
-        let mut broken: Option<String> = None;
-        for job in &jobs {
-            let mut sp = match sqlx::Connection::begin(&mut *tx).await {
-                Ok(sp) => sp,
-                Err(e) => {
-                    broken = Some(AppError::from(e).to_string());
-                    break;
-                }
-            };
-            match ingest_in(&mut sp, &job.linked, &job.messages, job.now_ms).await {
-                Ok(report) => match sp.commit().await {
-                    Ok(()) => outcomes.push(Ok(report)),
-                    Err(e) => {
-                        broken = Some(AppError::from(e).to_string());
-                        break;
+                writing = self.writer.clone().lock_owned() => {
+                    let jobs =
+                        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+                    if jobs.is_empty() {
+                        // This one was in the group just done; its answer is there.
+                        continue;
                     }
-                },
-                // A full disk, an I/O error or a lock fails every job alike.
-                Err(AppError::Unavailable(why)) => {
-                    broken = Some(why);
-                    break;
-                }
-                Err(e) => {
-                    // SQLite may have rolled the whole transaction back on a failed
-                    // statement (SQLITE_FULL, SQLITE_IOERR, ...): the savepoint is gone then,
-                    // and the jobs before this one with it.
-                    if let Err(gone) = sp.rollback().await {
-                        broken = Some(AppError::from(gone).to_string());
-                        break;
-                    }
-                    outcomes.push(Err(e));
+                    let ingest = self.ingest.clone();
+                    let span = tracing::Span::current();
+                    // The group runs to its end and answers every job even if this request
+                    // is dropped meanwhile: the blocking task, not this future, holds the
+                    // writer.
+                    let group = tokio::task::spawn_blocking(move || {
+                        let _writing = writing;
+                        let _span = span.enter();
+                        ingest.lock().unwrap_or_else(|e| e.into_inner()).run(jobs);
+                    });
+                    let _ = group.await;
                 }
             }
-        }
-        let committed = match broken {
-            Some(why) => {
-                let _ = tx.rollback().await;
-                Err(why)
-            }
-            None => tx.commit().await.map_err(|e| AppError::from(e).to_string()),
-        };
-        let mut outcomes = outcomes.into_iter();
-        for job in jobs {
-            let answer = match &committed {
-                Ok(()) => outcomes
-                    .next()
-                    .unwrap_or_else(|| Err(AppError::Unavailable("not stored".into()))),
-                Err(e) => Err(AppError::Unavailable(e.clone())),
-            };
-            let _ = job.done.send(answer);
         }
     }
 }
 
-/// Stores one batch of a linked account's inbound messages on `tx`.
-async fn ingest_in(
-    tx: &mut sqlx::SqliteConnection,
+/// The connection webhooks are stored through: rusqlite on a blocking thread, so each of a
+/// webhook's statements is a function call, not a hop to a driver's worker thread and back
+/// (what sqlx-sqlite costs per statement). The rest of the store stays on the sqlx pool;
+/// both open the same file, and the `writer` lock keeps their writers apart.
+struct IngestWriter {
+    path: PathBuf,
+    busy_timeout: Duration,
+    /// `None` once a connection had to be given up (see `settle`); the next group opens
+    /// another.
+    conn: Option<rusqlite::Connection>,
+}
+
+impl IngestWriter {
+    fn open(path: PathBuf, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let conn = Self::connect(&path, busy_timeout)?;
+        Ok(IngestWriter {
+            path,
+            busy_timeout,
+            conn: Some(conn),
+        })
+    }
+
+    /// The pool's settings: WAL, durable before the 200, foreign keys enforced.
+    fn connect(path: &Path, busy_timeout: Duration) -> anyhow::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening {} for ingest", path.display()))?;
+        conn.busy_timeout(busy_timeout)?;
+        // WAL is a property of the file the pool already set; asked for again so that a
+        // file that somehow is not in WAL fails here rather than ingesting otherwise.
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        anyhow::ensure!(
+            mode.eq_ignore_ascii_case("wal"),
+            "{} stays in journal mode {mode}",
+            path.display()
+        );
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        // Every statement of `ingest_in` and the group's own stay prepared.
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    /// Stores the jobs in one transaction, a savepoint each, and answers every job once
+    /// the transaction is durable (or failed).
+    fn run(&mut self, jobs: Vec<IngestJob>) {
+        // A group that panicked may have left its transaction open.
+        self.settle();
+        let committed = match self.connection() {
+            Ok(conn) => store_group(conn, &jobs),
+            Err(why) => Err(why),
+        };
+        // Whatever failed, the next group starts outside any transaction.
+        self.settle();
+        let mut outcomes = match committed {
+            Ok(outcomes) => Ok(outcomes.into_iter()),
+            Err(why) => Err(why),
+        };
+        for job in jobs {
+            let answer = match &mut outcomes {
+                Ok(outcomes) => outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(AppError::Unavailable("not stored".into()))),
+                Err(why) => Err(AppError::Unavailable(why.clone())),
+            };
+            let _ = job.done.send(answer);
+        }
+    }
+
+    fn connection(&mut self) -> Result<&rusqlite::Connection, String> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => Self::connect(&self.path, self.busy_timeout)
+                .map_err(|e| format!("reopening the ingest connection: {e:#}"))?,
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Leaves the connection outside any transaction: a failed group's is rolled back, and
+    /// a connection that cannot even do that is closed (which rolls back too).
+    fn settle(&mut self) {
+        let Some(conn) = &self.conn else { return };
+        if conn.is_autocommit() {
+            return;
+        }
+        match conn.execute_batch("ROLLBACK") {
+            Ok(()) if conn.is_autocommit() => {}
+            outcome => {
+                tracing::warn!(
+                    ?outcome,
+                    "ingest: the transaction would not roll back; reopening the connection"
+                );
+                self.conn = None;
+            }
+        }
+    }
+}
+
+/// One group's transaction: each job's outcome once the COMMIT succeeded, or why the
+/// transaction failed (or is in doubt) as a whole, and then no job is stored.
+fn store_group(
+    conn: &rusqlite::Connection,
+    jobs: &[IngestJob],
+) -> Result<Vec<AppResult<Ingested>>, String> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        // SQLite ends the transaction by itself on some failures (SQLITE_FULL,
+        // SQLITE_IOERR, ...): a SAVEPOINT now would open a new one, and its RELEASE commit
+        // the rest of the group without the jobs before.
+        if conn.is_autocommit() {
+            return Err("the transaction was rolled back".into());
+        }
+        exec(conn, "SAVEPOINT job")?;
+        match ingest_job(conn, job) {
+            Ok(report) => {
+                exec(conn, "RELEASE job")?;
+                outcomes.push(Ok(report));
+            }
+            // A full disk, an I/O error or a lock fails every job alike.
+            Err(AppError::Unavailable(why)) => return Err(why),
+            Err(e) => {
+                // SQLite may have rolled the whole transaction back on the failed
+                // statement: the savepoint is gone then, and the jobs before this one with
+                // it.
+                exec(conn, "ROLLBACK TO job")?;
+                exec(conn, "RELEASE job")?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    if conn.is_autocommit() {
+        return Err("the transaction was rolled back".into());
+    }
+    exec(conn, "COMMIT")?;
+    Ok(outcomes)
+}
+
+/// A statement of the group's own (BEGIN, SAVEPOINT, ...); its failure fails the group.
+fn exec(conn: &rusqlite::Connection, sql: &str) -> Result<(), String> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(|e| AppError::from(e).to_string())
+}
+
+/// Stores one job's messages inside the group's transaction.
+fn ingest_job(tx: &rusqlite::Connection, job: &IngestJob) -> AppResult<Ingested> {
+    let linked = match &job.target {
+        IngestFor::Linked(linked) => linked.clone(),
+        IngestFor::Named { channel, brand_id } => match linked_in(tx, *channel, brand_id)? {
+            Some(linked) if linked.status != LinkStatus::Unlinked => linked,
+            _ => return Ok(None),
+        },
+    };
+    let report = ingest_in(tx, &linked, &job.messages, job.now_ms)?;
+    Ok(Some((linked, report)))
+}
+
+/// `linked_account` on the ingest connection.
+fn linked_in(
+    tx: &rusqlite::Connection,
+    channel: Channel,
+    network_id: &str,
+) -> AppResult<Option<LinkedAccount>> {
+    use rusqlite::OptionalExtension;
+    let row = tx
+        .prepare_cached("SELECT * FROM linked_accounts WHERE channel = ? AND network_id = ?")?
+        .query_row(rusqlite::params![channel.as_str(), network_id], |r| {
+            Ok((
+                LinkedAccount {
+                    id: r.get("id")?,
+                    account_id: r.get("account_id")?,
+                    channel,
+                    network_id: r.get("network_id")?,
+                    name: r.get("name")?,
+                    skill_id: r.get("skill_id")?,
+                    // Parsed below, where a bad word is an `AppError`.
+                    status: LinkStatus::Linked,
+                    token_sealed: r.get("token_sealed")?,
+                    token_secret_sealed: r.get("token_secret_sealed")?,
+                },
+                r.get::<_, String>("status")?,
+            ))
+        })
+        .optional()?;
+    row.map(|(linked, status)| {
+        Ok(LinkedAccount {
+            status: LinkStatus::parse(&status)?,
+            ..linked
+        })
+    })
+    .transpose()
+}
+
+/// Stores one batch of a linked account's inbound messages inside the group's transaction.
+fn ingest_in(
+    tx: &rusqlite::Connection,
     linked: &LinkedAccount,
     messages: &[InboundMessage],
     now_ms: i64,
 ) -> AppResult<IngestReport> {
+    use rusqlite::{OptionalExtension, params};
     let mut report = IngestReport::default();
     for m in messages {
-        let found: Option<(i64, i64)> = sqlx::query_as(
-            "SELECT id, conversation_id FROM messages
+        let found: Option<(i64, i64)> = tx
+            .prepare_cached(
+                "SELECT id, conversation_id FROM messages
                  WHERE linked_account_id = ? AND network_id = ?",
-        )
-        .bind(linked.id)
-        .bind(&m.network_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+            )?
+            .query_row(params![linked.id, m.network_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
         if let (Change::Edited | Change::Removed, Some((_, conversation))) = (m.change, found)
             && !report.conversations.contains(&conversation)
         {
@@ -2081,19 +2293,14 @@ async fn ingest_in(
         let existing = found.map(|(id, _)| id);
         match (m.change, existing) {
             (Change::Edited, Some(id)) => {
-                sqlx::query("UPDATE messages SET text = ?, edited = 1 WHERE id = ?")
-                    .bind(&m.text)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.prepare_cached("UPDATE messages SET text = ?, edited = 1 WHERE id = ?")?
+                    .execute(params![m.text, id])?;
                 report.updated += 1;
                 continue;
             }
             (Change::Removed, Some(id)) => {
-                sqlx::query("UPDATE messages SET removed = 1 WHERE id = ?")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                tx.prepare_cached("UPDATE messages SET removed = 1 WHERE id = ?")?
+                    .execute(params![id])?;
                 report.updated += 1;
                 continue;
             }
@@ -2111,27 +2318,22 @@ async fn ingest_in(
             let by_consumer: Option<i64> = if m.consumer.network_id.is_empty() {
                 None
             } else {
-                sqlx::query_scalar(
+                tx.prepare_cached(
                     "SELECT c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id
                          WHERE c.linked_account_id = ?1 AND (k.network_id = ?2 OR k.psid = ?2)",
-                )
-                .bind(linked.id)
-                .bind(&m.consumer.network_id)
-                .fetch_optional(&mut *tx)
-                .await?
+                )?
+                .query_row(params![linked.id, m.consumer.network_id], |r| r.get(0))
+                .optional()?
             };
             match (by_consumer, &m.reply_to) {
                 (Some(c), _) => Some(c),
-                (None, Some(parent)) => {
-                    sqlx::query_scalar(
+                (None, Some(parent)) => tx
+                    .prepare_cached(
                         "SELECT conversation_id FROM messages
                              WHERE linked_account_id = ? AND network_id = ?",
-                    )
-                    .bind(linked.id)
-                    .bind(parent)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                }
+                    )?
+                    .query_row(params![linked.id, parent], |r| r.get(0))
+                    .optional()?,
                 (None, None) => None,
             }
         } else {
@@ -2140,21 +2342,18 @@ async fn ingest_in(
             let psid = (linked.channel == Channel::Facebook && m.tag == Tag::Private)
                 .then_some(m.consumer.network_id.as_str());
             let by_psid: Option<i64> = match psid {
-                Some(psid) => {
-                    sqlx::query_scalar(
+                Some(psid) => tx
+                    .prepare_cached(
                         "SELECT id FROM consumers WHERE linked_account_id = ? AND psid = ?",
-                    )
-                    .bind(linked.id)
-                    .bind(psid)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                }
+                    )?
+                    .query_row(params![linked.id, psid], |r| r.get(0))
+                    .optional()?,
                 None => None,
             };
-            let consumer_id: i64 =
-                match by_psid {
-                    Some(id) => id,
-                    None => sqlx::query_scalar(
+            let consumer_id: i64 = match by_psid {
+                Some(id) => id,
+                None => tx
+                    .prepare_cached(
                         "INSERT INTO consumers (linked_account_id, network_id, handle, name, psid)
                              VALUES (?, ?, ?, ?, ?)
                              ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
@@ -2162,17 +2361,20 @@ async fn ingest_in(
                                  name = coalesce(excluded.name, consumers.name),
                                  psid = coalesce(consumers.psid, excluded.psid)
                              RETURNING id",
-                    )
-                    .bind(linked.id)
-                    .bind(&m.consumer.network_id)
-                    .bind(&m.consumer.handle)
-                    .bind(&m.consumer.name)
-                    .bind(psid)
-                    .fetch_one(&mut *tx)
-                    .await?,
-                };
+                    )?
+                    .query_row(
+                        params![
+                            linked.id,
+                            m.consumer.network_id,
+                            m.consumer.handle,
+                            m.consumer.name,
+                            psid
+                        ],
+                        |r| r.get(0),
+                    )?,
+            };
             Some(
-                sqlx::query_scalar(
+                tx.prepare_cached(
                     "INSERT INTO conversations (linked_account_id, consumer_id, skill_id,
                              status, created_at, last_message_at)
                          VALUES (?, ?, ?, 'open', ?, ?)
@@ -2181,14 +2383,17 @@ async fn ingest_in(
                              last_message_at = max(conversations.last_message_at,
                                                    excluded.last_message_at)
                          RETURNING id",
-                )
-                .bind(linked.id)
-                .bind(consumer_id)
-                .bind(linked.skill_id)
-                .bind(now_ms)
-                .bind(m.created_at_ms)
-                .fetch_one(&mut *tx)
-                .await?,
+                )?
+                .query_row(
+                    params![
+                        linked.id,
+                        consumer_id,
+                        linked.skill_id,
+                        now_ms,
+                        m.created_at_ms
+                    ],
+                    |r| r.get(0),
+                )?,
             )
         };
         if m.from_brand
@@ -2196,28 +2401,22 @@ async fn ingest_in(
         {
             // Our own reply coming back (an echo, or the network announcing our post)
             // before the sender recorded its id: it is that line, not a new one.
-            let pending: Option<i64> = sqlx::query_scalar(
-                "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'out'
+            let pending: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT id FROM messages WHERE conversation_id = ? AND direction = 'out'
                        AND network_id IS NULL AND status IN ('sending', 'failed') AND text = ?
                      ORDER BY id LIMIT 1",
-            )
-            .bind(conversation)
-            .bind(&m.text)
-            .fetch_optional(&mut *tx)
-            .await?;
+                )?
+                .query_row(params![conversation, m.text], |r| r.get(0))
+                .optional()?;
             if let Some(id) = pending {
-                sqlx::query(
+                tx.prepare_cached(
                     "UPDATE messages SET network_id = ?, status = 'sent', error = NULL
                          WHERE id = ?",
-                )
-                .bind(&m.network_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("DELETE FROM outbox WHERE message_id = ?")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                )?
+                .execute(params![m.network_id, id])?;
+                tx.prepare_cached("DELETE FROM outbox WHERE message_id = ?")?
+                    .execute(params![id])?;
                 report.duplicates += 1;
                 continue;
             }
@@ -2232,43 +2431,47 @@ async fn ingest_in(
         } else {
             ("in", "consumer", "received")
         };
-        let message_id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag,
+        let message_id: i64 = tx
+            .prepare_cached(
+                "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag,
                      direction, author, text, reply_to, status, edited, created_at, received_at)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(conversation)
-        .bind(linked.id)
-        .bind(&m.network_id)
-        .bind(m.tag.as_str())
-        .bind(direction)
-        .bind(author)
-        .bind(&m.text)
-        .bind(&m.reply_to)
-        .bind(status)
-        .bind(m.change == Change::Edited)
-        .bind(m.created_at_ms)
-        .bind(now_ms)
-        .fetch_one(&mut *tx)
-        .await?;
+            )?
+            .query_row(
+                params![
+                    conversation,
+                    linked.id,
+                    m.network_id,
+                    m.tag.as_str(),
+                    direction,
+                    author,
+                    m.text,
+                    m.reply_to,
+                    status,
+                    m.change == Change::Edited,
+                    m.created_at_ms,
+                    now_ms
+                ],
+                |r| r.get(0),
+            )?;
         for media in &m.media {
-            sqlx::query(
+            tx.prepare_cached(
                 "INSERT INTO media (message_id, kind, mime, source_url, poster_url, status, error)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(message_id)
-            .bind(media.kind.as_str())
-            .bind(&media.mime)
-            .bind(&media.url)
-            .bind(&media.poster_url)
-            .bind(if media.url.is_some() {
-                "pending"
-            } else {
-                "failed"
-            })
-            .bind(media.url.is_none().then_some("no address to fetch it from"))
-            .execute(&mut *tx)
-            .await?;
+            )?
+            .execute(params![
+                message_id,
+                media.kind.as_str(),
+                media.mime,
+                media.url,
+                media.poster_url,
+                if media.url.is_some() {
+                    "pending"
+                } else {
+                    "failed"
+                },
+                media.url.is_none().then_some("no address to fetch it from")
+            ])?;
         }
         report.stored += 1;
         if !report.conversations.contains(&conversation) {
@@ -2502,6 +2705,243 @@ mod tests {
         assert_eq!(live.account.unwrap().number, "1");
         assert!(store.session("h", 200).await.unwrap().is_none());
         assert_eq!(store.purge_sessions(200).await.unwrap(), 1);
+    }
+
+    // Ingest
+    async fn linked_page(store: &SqliteStore) -> LinkedAccount {
+        let account = store.ensure_account("3000", "Contoso", true).await.unwrap();
+        store
+            .link(NewLink {
+                account_id: account.id,
+                channel: Channel::Facebook,
+                network_id: "page-1",
+                name: "Contoso",
+                token_sealed: vec![0],
+                token_secret_sealed: None,
+                skill_id: None,
+                created_by: "test",
+            })
+            .await
+            .unwrap()
+    }
+
+    fn line(id: &str, text: &str) -> InboundMessage {
+        InboundMessage {
+            channel: Channel::Facebook,
+            brand_id: "page-1".into(),
+            consumer: shared::inbound::ConsumerRef {
+                network_id: "psid-ann".into(),
+                handle: None,
+                name: None,
+            },
+            network_id: id.into(),
+            tag: Tag::Private,
+            from_brand: false,
+            text: text.into(),
+            media: vec![],
+            created_at_ms: 1_000,
+            reply_to: None,
+            change: Change::New,
+        }
+    }
+
+    /// Runs one group as `ingest` would; each job's answer, in order.
+    fn run_group(
+        store: &SqliteStore,
+        jobs: Vec<(LinkedAccount, InboundMessage)>,
+    ) -> Vec<AppResult<IngestReport>> {
+        let (jobs, answers): (Vec<_>, Vec<_>) = jobs
+            .into_iter()
+            .map(|(linked, m)| {
+                let (done, answer) = tokio::sync::oneshot::channel();
+                let job = IngestJob {
+                    target: IngestFor::Linked(linked),
+                    messages: vec![m],
+                    now_ms: 2_000,
+                    done,
+                };
+                (job, answer)
+            })
+            .unzip();
+        store.ingest.lock().unwrap().run(jobs);
+        answers
+            .into_iter()
+            .map(|mut a| a.try_recv().unwrap().map(|stored| stored.unwrap().1))
+            .collect()
+    }
+
+    async fn stored_ids(store: &SqliteStore, account_id: i64) -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .export(account_id, i64::MIN)
+            .await
+            .unwrap()
+            .into_iter()
+            .flat_map(|c| c.messages)
+            .filter_map(|m| m.network_id)
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn a_bad_job_fails_alone_and_its_group_stores_the_others() {
+        let (_dir, store) = store().await;
+        let linked = linked_page(&store).await;
+        // Unlinked and purged meanwhile: its rows break a foreign key.
+        let gone = LinkedAccount {
+            id: linked.id + 100,
+            ..linked.clone()
+        };
+        let answers = run_group(
+            &store,
+            vec![
+                (linked.clone(), line("m1", "one")),
+                (gone, line("m2", "two")),
+                (linked.clone(), line("m3", "three")),
+            ],
+        );
+        assert_eq!(answers[0].as_ref().unwrap().stored, 1);
+        assert!(
+            matches!(answers[1], Err(AppError::Internal(_))),
+            "{:?}",
+            answers[1]
+        );
+        assert_eq!(answers[2].as_ref().unwrap().stored, 1);
+        assert_eq!(stored_ids(&store, linked.account_id).await, ["m1", "m3"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_webhook_another_group_took_along_is_answered_without_the_writer() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        let linked = linked_page(&store).await;
+        // A group is running: it holds the writer.
+        let writing = store.writer.clone().lock_owned().await;
+        let webhook = tokio::spawn({
+            let (store, linked) = (store.clone(), linked.clone());
+            async move { store.ingest(&linked, &[line("m1", "one")], 2_000).await }
+        });
+        while store.pending.lock().unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The running group takes the waiting webhook along.
+        let jobs = std::mem::take(&mut *store.pending.lock().unwrap());
+        store.ingest.lock().unwrap().run(jobs);
+        let report = tokio::time::timeout(Duration::from_secs(5), webhook)
+            .await
+            .expect("answered while the writer is still held")
+            .unwrap()
+            .unwrap();
+        assert_eq!(report.stored, 1);
+        drop(writing);
+    }
+
+    #[tokio::test]
+    async fn a_group_sqlite_rolled_back_stores_nothing_and_the_next_group_is_stored() {
+        let (_dir, store) = store().await;
+        let linked = linked_page(&store).await;
+        // SQLite ending the transaction by itself on a failed statement, as on a full
+        // disk, but with an error that says nothing of the storage: the second job's
+        // savepoint is gone, and the first job's line with it.
+        store
+            .ingest
+            .lock()
+            .unwrap()
+            .conn
+            .as_ref()
+            .unwrap()
+            .execute_batch(
+                "CREATE TEMP TRIGGER roll_back BEFORE INSERT ON main.messages
+                 WHEN NEW.text = 'roll back' BEGIN SELECT RAISE(ROLLBACK, 'rolled back'); END;",
+            )
+            .unwrap();
+        let answers = run_group(
+            &store,
+            vec![
+                (linked.clone(), line("m1", "one")),
+                (linked.clone(), line("m2", "roll back")),
+                (linked.clone(), line("m3", "three")),
+            ],
+        );
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Err(AppError::Unavailable(_)))),
+            "{answers:?}"
+        );
+        assert!(stored_ids(&store, linked.account_id).await.is_empty());
+        assert!(
+            store
+                .ingest
+                .lock()
+                .unwrap()
+                .conn
+                .as_ref()
+                .unwrap()
+                .is_autocommit()
+        );
+
+        let report = store
+            .ingest(&linked, &[line("m1", "one"), line("m3", "three")], 3_000)
+            .await
+            .unwrap();
+        assert_eq!(report.stored, 2);
+        assert_eq!(stored_ids(&store, linked.account_id).await, ["m1", "m3"]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_left_in_a_transaction_is_rolled_back_before_the_next_group() {
+        let (_dir, store) = store().await;
+        let linked = linked_page(&store).await;
+        {
+            let writer = store.ingest.lock().unwrap();
+            let conn = writer.conn.as_ref().unwrap();
+            // A COMMIT that fails leaves its transaction open: here a deferred foreign key.
+            conn.execute_batch(
+                "BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON;
+                 INSERT INTO consumers (linked_account_id, network_id) VALUES (-1, 'stray');",
+            )
+            .unwrap();
+            assert!(conn.execute_batch("COMMIT").is_err());
+            assert!(!conn.is_autocommit());
+        }
+        let report = store
+            .ingest(&linked, &[line("m1", "one")], 3_000)
+            .await
+            .unwrap();
+        assert_eq!(report.stored, 1);
+        let stray: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM consumers WHERE network_id = 'stray'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(stray, 0);
+    }
+
+    #[tokio::test]
+    async fn a_closed_ingest_connection_is_reopened_with_the_pools_settings() {
+        let (_dir, store) = store().await;
+        let linked = linked_page(&store).await;
+        store.ingest.lock().unwrap().conn = None;
+        let report = store
+            .ingest(&linked, &[line("m1", "one")], 3_000)
+            .await
+            .unwrap();
+        assert_eq!(report.stored, 1);
+        let writer = store.ingest.lock().unwrap();
+        let conn = writer.conn.as_ref().unwrap();
+        let setting = |name: &str| -> String {
+            conn.query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| format!("{v:?}"))
+            .unwrap()
+        };
+        assert_eq!(setting("journal_mode"), r#"Text("wal")"#);
+        // FULL is 2.
+        assert_eq!(setting("synchronous"), "Integer(2)");
+        assert_eq!(setting("foreign_keys"), "Integer(1)");
+        assert_eq!(setting("busy_timeout"), "Integer(5000)");
     }
 
     // Onboarding
