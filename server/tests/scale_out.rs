@@ -430,13 +430,17 @@ async fn two_instances_share_one_postgresql() {
     let hits = lb.hits();
     assert!(hits[0] >= 3 && hits[1] >= 3, "spread: {hits:?}");
     // Messenger gives no names: each comes with the profile, fetched after the line.
-    eventually(Duration::from_secs(15), "every consumer's profile fetched", || {
-        let store = store.clone();
-        async move {
-            let named = store.export(account_id, i64::MIN).await.unwrap();
-            named.iter().filter(|c| c.consumer.name.is_some()).count() == 7
-        }
-    })
+    eventually(
+        Duration::from_secs(15),
+        "every consumer's profile fetched",
+        || {
+            let store = store.clone();
+            async move {
+                let named = store.export(account_id, i64::MIN).await.unwrap();
+                named.iter().filter(|c| c.consumer.name.is_some()).count() == 7
+            }
+        },
+    )
     .await;
 
     // Replies queued on both, alternately: each sent once, in the order written.
