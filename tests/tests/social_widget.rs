@@ -353,6 +353,14 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
     std::fs::write(&notes, "not an image").unwrap();
     let big = dir.path().join("big.png");
     std::fs::write(&big, vec![0u8; 6 * 1024 * 1024]).unwrap();
+    // Our replies to Bo on X that carry an image.
+    let brand_images = || {
+        sb.twitter
+            .timeline(&bo.id)
+            .iter()
+            .filter(|t| t.author_id != bo.id && !t.media_urls.is_empty())
+            .count()
+    };
     h.run(async |h| {
         h.sign_in("1000", "agent@demo.example", "demo-agent")
             .await?;
@@ -422,15 +430,7 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
         h.screenshot("dropped").await?;
         h.browser.execute(WATCH_PROGRESS, vec![]).await?;
         h.click("button", "Send Image").await?;
-        eventually("the dropped image reaches Twitter", || {
-            sb.twitter
-                .timeline(&bo.id)
-                .iter()
-                .filter(|t| t.author_id != bo.id && !t.media_urls.is_empty())
-                .count()
-                == 1
-        })
-        .await?;
+        eventually("the dropped image reaches Twitter", || brand_images() == 1).await?;
         let bars = h
             .browser
             .execute("return window.__progress;", vec![])
@@ -456,15 +456,7 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
             "the preview is not the pasted image"
         );
         h.click("button", "Send Image").await?;
-        eventually("the pasted image reaches Twitter", || {
-            sb.twitter
-                .timeline(&bo.id)
-                .iter()
-                .filter(|t| t.author_id != bo.id && !t.media_urls.is_empty())
-                .count()
-                == 2
-        })
-        .await?;
+        eventually("the pasted image reaches Twitter", || brand_images() == 2).await?;
         Ok(())
     })
     .await;
