@@ -1,12 +1,16 @@
 //! Serving the built widget: hashed assets cached for a year, everything else revalidated,
-//! and unknown paths answered with `index.html` so the SPA's router takes over.
+//! and any other path answered with the `index.html` of the bundle that shows it
+//! (`shared::bundles`: the agent's in the widget directory, the admin's in its `admin/`),
+//! so that bundle's router takes over.
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
+use shared::bundles::{ADMIN_ASSETS, Bundle, bundle_for};
 use std::path::Path;
+use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
 pub fn router(widget_dir: &Path) -> Router {
@@ -18,7 +22,25 @@ pub fn router(widget_dir: &Path) -> Router {
         );
         return Router::new().fallback(not_built);
     }
-    let serve = ServeDir::new(widget_dir).fallback(ServeFile::new(index));
+    let admin = widget_dir
+        .join(ADMIN_ASSETS.trim_matches('/'))
+        .join("index.html");
+    if !admin.is_file() {
+        tracing::warn!(
+            dir = %widget_dir.display(),
+            "the admin bundle is not built here (admin/index.html); SocialConnect Home and \
+             onboarding's pages will answer 404"
+        );
+    }
+    let (agent, admin) = (ServeFile::new(index), ServeFile::new(admin));
+    let page = tower::service_fn(move |req: Request<Body>| {
+        let file = match bundle_for(req.uri().path()) {
+            Bundle::Agent => agent.clone(),
+            Bundle::Admin => admin.clone(),
+        };
+        file.oneshot(req)
+    });
+    let serve = ServeDir::new(widget_dir).fallback(page);
     Router::new()
         .fallback_service(serve)
         .layer(middleware::from_fn(cache_headers))
@@ -63,6 +85,45 @@ async fn cache_headers(req: Request<Body>, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn page(app: &Router, path: &str) -> (StatusCode, String) {
+        let res = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn each_page_gets_its_bundle_and_assets_are_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("admin")).unwrap();
+        std::fs::write(dir.path().join("index.html"), "agent").unwrap();
+        std::fs::write(dir.path().join("widget-0123456789abcdef.js"), "agent js").unwrap();
+        std::fs::write(dir.path().join("admin/index.html"), "admin").unwrap();
+        std::fs::write(dir.path().join("admin/admin-0123456789abcdef.js"), "admin js").unwrap();
+        let app = router(dir.path());
+        for path in ["/", "/login", "/workspace", "/widget?conversation=3", "/nowhere"] {
+            assert_eq!(page(&app, path).await, (StatusCode::OK, "agent".into()), "{path}");
+        }
+        for path in ["/home", "/socialconnect", "/socialconnect/thank-you", "/support/sign-ups"] {
+            assert_eq!(page(&app, path).await, (StatusCode::OK, "admin".into()), "{path}");
+        }
+        assert_eq!(page(&app, "/widget-0123456789abcdef.js").await.1, "agent js");
+        assert_eq!(page(&app, "/admin/admin-0123456789abcdef.js").await.1, "admin js");
+    }
+
+    #[tokio::test]
+    async fn without_the_admin_bundle_its_pages_are_not_found_and_the_agents_still_work() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "agent").unwrap();
+        let app = router(dir.path());
+        assert_eq!(page(&app, "/home").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(page(&app, "/workspace").await, (StatusCode::OK, "agent".into()));
+    }
 
     #[test]
     fn recognises_trunk_hashed_names() {

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod automation;
+pub mod bundles;
 pub mod count;
 pub mod error;
 pub mod home;

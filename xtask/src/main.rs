@@ -114,13 +114,25 @@ fn target_dir(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-/// `trunk build --release --offline`, then the transfer size of what a browser downloads.
+/// Both bundles of the SPA (`shared::bundles`) with `trunk build --release --offline`: the
+/// agent's from `index.html` into `dist/`, then the admin's from `admin.html` into
+/// `dist/admin/` (in this order: Trunk empties its dist directory first); then the
+/// transfer size of what a browser downloads for each.
 fn build_widget(root: &Path) -> Result<()> {
     sh(Command::new("trunk")
         .args(["build", "--release", "--offline"])
         .current_dir(root))?;
-    let report = size::measure(&root.join("dist"))?;
-    print!("{report}");
+    let admin_url = shared::bundles::ADMIN_ASSETS;
+    let admin_dir = root.join("dist").join(admin_url.trim_matches('/'));
+    sh(Command::new("trunk")
+        .args(["build", "admin.html", "--release", "--offline", "--public-url", admin_url])
+        .arg("--dist")
+        .arg(&admin_dir)
+        .current_dir(root))?;
+    println!("transfer size (gzip) of the agent's bundle (index.html: start page, sign-in, workspace, Social Widget):");
+    print!("{}", size::measure(&root.join("dist"))?);
+    println!("transfer size (gzip) of the admin's bundle (admin.html: SocialConnect Home, onboarding, support):");
+    print!("{}", size::measure(&admin_dir)?);
     Ok(())
 }
 

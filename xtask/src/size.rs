@@ -1,4 +1,4 @@
-//! The widget's transfer size: what a browser downloads (wasm + js + css), gzipped.
+//! A bundle's transfer size: what a browser downloads (wasm + js + css), gzipped.
 
 use anyhow::{Context, Result};
 use flate2::Compression;
@@ -21,6 +21,9 @@ impl SizeReport {
         self.files.iter().map(|f| f.1).sum()
     }
 }
+
+/// Issue #8's budget for what one page load of the SPA downloads, gzipped.
+pub const BUDGET_KB: f64 = 250.0;
 
 pub fn gzip_len(bytes: &[u8]) -> Result<u64> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::best());
@@ -52,7 +55,6 @@ pub fn measure(dist: &Path) -> Result<SizeReport> {
 
 impl fmt::Display for SizeReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "widget transfer size (gzip):")?;
         for (name, raw, gz) in &self.files {
             writeln!(
                 f,
@@ -61,12 +63,13 @@ impl fmt::Display for SizeReport {
                 *raw as f64 / 1024.0
             )?;
         }
+        let total = self.total_gzip() as f64 / 1024.0;
         writeln!(
             f,
-            "  {:<48} {:>8.1} KB  ({:.1} KB raw)",
+            "  {:<48} {total:>8.1} KB  ({:.1} KB raw)  budget {BUDGET_KB:.0} KB: {}",
             "total (wasm + js + css)",
-            self.total_gzip() as f64 / 1024.0,
-            self.total_raw() as f64 / 1024.0
+            self.total_raw() as f64 / 1024.0,
+            if total <= BUDGET_KB { "within" } else { "OVER" }
         )
     }
 }

@@ -1,0 +1,54 @@
+//! The SPA ships as two bundles so that no one downloads the other's pages: the agent's
+//! (start page, sign-in, workspace, Social Widget) and the admin's (SocialConnect Home,
+//! the marketing and Thank You pages, support's sign-up requests). The server answers a
+//! page's path with its bundle's `index.html`, and each bundle hands a path that belongs to
+//! the other to the browser as a full page load; both ask this one function.
+
+/// One of the SPA's bundles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bundle {
+    /// Start page, sign-in, workspace, Social Widget, and any unknown path (its "page not
+    /// found").
+    Agent,
+    /// SocialConnect Home, onboarding's pages and support's pages.
+    Admin,
+}
+
+/// Where the admin bundle's files are served (`dist/admin/` on disk).
+pub const ADMIN_ASSETS: &str = "/admin/";
+
+/// The first path segments the admin bundle's pages live under.
+const ADMIN_SECTIONS: [&str; 3] = ["home", "socialconnect", "support"];
+
+/// The bundle that shows `path` (a URL path, without query or fragment).
+pub fn bundle_for(path: &str) -> Bundle {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if ADMIN_SECTIONS.contains(&first) {
+        Bundle::Admin
+    } else {
+        Bundle::Agent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onboarding::{MARKETING_PATH, SUPPORT_PATH, THANK_YOU_PATH};
+
+    #[test]
+    fn admin_pages_are_the_admin_bundles_and_everything_else_the_agents() {
+        for path in ["/home", "/home/", MARKETING_PATH, THANK_YOU_PATH, SUPPORT_PATH] {
+            assert_eq!(bundle_for(path), Bundle::Admin, "{path}");
+        }
+        for path in ["/", "", "/login", "/workspace", "/widget", "/homepage", "/nowhere"] {
+            assert_eq!(bundle_for(path), Bundle::Agent, "{path}");
+        }
+    }
+
+    #[test]
+    fn a_section_matches_whole_segments_only() {
+        assert_eq!(bundle_for("/socialconnectx"), Bundle::Agent);
+        assert_eq!(bundle_for("/supporters"), Bundle::Agent);
+        assert_eq!(bundle_for("/support/anything"), Bundle::Admin);
+    }
+}
