@@ -237,6 +237,48 @@ async fn admin_links_unlinks_and_relinks_a_twitter_account_keeping_history() {
     .await;
 }
 
+/// The wasm files this document downloaded.
+async fn wasm_loaded(h: &Harness) -> Result<Vec<String>> {
+    let names = h
+        .browser
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)
+                .filter(p => p.endsWith('.wasm'))",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(names)?)
+}
+
+#[tokio::test]
+async fn the_workspace_and_home_each_load_only_their_own_bundle() {
+    let (h, _sb) = Harness::start_with_sandbox_unlinked("home-bundles", 1280)
+        .await
+        .unwrap();
+    h.run(async |h| {
+        // The agent's bundle: sign-in, then the workspace without a reload.
+        sign_in_admin(h).await?;
+        let home = wasm_loaded(h).await?;
+        ensure!(
+            home.len() == 1 && home[0].starts_with("/admin/admin-"),
+            "Home loaded {home:?}, not the admin's bundle alone"
+        );
+        // And back: the navigation's link leads to the agent's bundle again.
+        h.click("link", "Workspace").await?;
+        h.wait_for_path("/workspace").await?;
+        h.by_role("heading", "Queue").await?;
+        let workspace = wasm_loaded(h).await?;
+        ensure!(
+            workspace.len() == 1 && workspace[0].starts_with("/widget-"),
+            "the workspace loaded {workspace:?}, not the agent's bundle alone"
+        );
+        // A page of neither is the agent's "page not found", reached without a loop.
+        h.open("/nowhere").await?;
+        h.wait_for_text("Page not found").await
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn agents_find_no_way_into_home() {
     let (h, _sb) = Harness::start_with_sandbox("home-agent", 360)

@@ -23,8 +23,21 @@ use shared::bundles::Bundle;
 /// Where the router sends someone who must sign in first.
 pub const SIGN_IN_PATH: &str = "/login";
 
+thread_local! {
+    /// The address this document was loaded from.
+    static LOADED_FROM: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// This document's address, without the origin.
+fn loaded_from() -> String {
+    let l = window().location();
+    let part = |p: Result<String, _>| p.unwrap_or_default();
+    format!("{}{}{}", part(l.pathname()), part(l.search()), part(l.hash()))
+}
+
 /// Learns who is signed in once at start; pages react when it arrives.
 fn provide_session() -> state::Auth {
+    LOADED_FROM.with(|l| *l.borrow_mut() = loaded_from());
     let auth = state::provide_auth();
     leptos::task::spawn_local(async move {
         let me = api::session().await.unwrap_or(None);
@@ -109,20 +122,20 @@ pub fn AdminApp() -> impl IntoView {
 }
 
 /// A path no route of this bundle matches: the other bundle's page, loaded in full (the
-/// server answers it with that bundle), or this bundle's "page not found".
+/// server answers it with that bundle), or this bundle's "page not found" — also when this
+/// very address just loaded this bundle (a server that does not tell the bundles apart,
+/// such as `trunk serve`), rather than loading it again and again.
 #[component]
 fn Elsewhere(here: Bundle) -> impl IntoView {
+    // The router's location: the window's address changes only once the route is shown.
     let location = leptos_router::hooks::use_location();
     let path = location.pathname.get_untracked();
-    if shared::bundles::bundle_for(&path) == here {
+    let search = location.search.get_untracked();
+    let query = if search.is_empty() { "" } else { "?" };
+    let url = format!("{path}{query}{search}{}", location.hash.get_untracked());
+    if shared::bundles::bundle_for(&path) == here || LOADED_FROM.with(|l| *l.borrow() == url) {
         return NotFound().into_any();
     }
-    let url = format!(
-        "{path}{}{}",
-        location.search.get_untracked(),
-        location.hash.get_untracked()
-    );
-    // `replace`: the router already put this address in the history.
-    let _ = window().location().replace(&url);
+    let _ = window().location().assign(&url);
     ().into_any()
 }
