@@ -93,7 +93,9 @@ mod tests {
             .await
             .unwrap();
         let status = res.status();
-        let body = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
@@ -104,16 +106,45 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "agent").unwrap();
         std::fs::write(dir.path().join("widget-0123456789abcdef.js"), "agent js").unwrap();
         std::fs::write(dir.path().join("admin/index.html"), "admin").unwrap();
-        std::fs::write(dir.path().join("admin/admin-0123456789abcdef.js"), "admin js").unwrap();
+        std::fs::write(
+            dir.path().join("admin/admin-0123456789abcdef.js"),
+            "admin js",
+        )
+        .unwrap();
         let app = router(dir.path());
-        for path in ["/", "/login", "/workspace", "/widget?conversation=3", "/nowhere"] {
-            assert_eq!(page(&app, path).await, (StatusCode::OK, "agent".into()), "{path}");
+        for path in [
+            "/",
+            "/login",
+            "/workspace",
+            "/widget?conversation=3",
+            "/nowhere",
+        ] {
+            assert_eq!(
+                page(&app, path).await,
+                (StatusCode::OK, "agent".into()),
+                "{path}"
+            );
         }
-        for path in ["/home", "/socialconnect", "/socialconnect/thank-you", "/support/sign-ups"] {
-            assert_eq!(page(&app, path).await, (StatusCode::OK, "admin".into()), "{path}");
+        for path in [
+            "/home",
+            "/socialconnect",
+            "/socialconnect/thank-you",
+            "/support/sign-ups",
+        ] {
+            assert_eq!(
+                page(&app, path).await,
+                (StatusCode::OK, "admin".into()),
+                "{path}"
+            );
         }
-        assert_eq!(page(&app, "/widget-0123456789abcdef.js").await.1, "agent js");
-        assert_eq!(page(&app, "/admin/admin-0123456789abcdef.js").await.1, "admin js");
+        assert_eq!(
+            page(&app, "/widget-0123456789abcdef.js").await.1,
+            "agent js"
+        );
+        assert_eq!(
+            page(&app, "/admin/admin-0123456789abcdef.js").await.1,
+            "admin js"
+        );
     }
 
     #[tokio::test]
@@ -122,7 +153,10 @@ mod tests {
         std::fs::write(dir.path().join("index.html"), "agent").unwrap();
         let app = router(dir.path());
         assert_eq!(page(&app, "/home").await.0, StatusCode::NOT_FOUND);
-        assert_eq!(page(&app, "/workspace").await, (StatusCode::OK, "agent".into()));
+        assert_eq!(
+            page(&app, "/workspace").await,
+            (StatusCode::OK, "agent".into())
+        );
     }
 
     #[test]

@@ -37,10 +37,24 @@ mod tests {
 
     #[test]
     fn admin_pages_are_the_admin_bundles_and_everything_else_the_agents() {
-        for path in ["/home", "/home/", MARKETING_PATH, THANK_YOU_PATH, SUPPORT_PATH] {
+        for path in [
+            "/home",
+            "/home/",
+            MARKETING_PATH,
+            THANK_YOU_PATH,
+            SUPPORT_PATH,
+        ] {
             assert_eq!(bundle_for(path), Bundle::Admin, "{path}");
         }
-        for path in ["/", "", "/login", "/workspace", "/widget", "/homepage", "/nowhere"] {
+        for path in [
+            "/",
+            "",
+            "/login",
+            "/workspace",
+            "/widget",
+            "/homepage",
+            "/nowhere",
+        ] {
             assert_eq!(bundle_for(path), Bundle::Agent, "{path}");
         }
     }

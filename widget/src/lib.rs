@@ -32,7 +32,12 @@ thread_local! {
 fn loaded_from() -> String {
     let l = window().location();
     let part = |p: Result<String, _>| p.unwrap_or_default();
-    format!("{}{}{}", part(l.pathname()), part(l.search()), part(l.hash()))
+    format!(
+        "{}{}{}",
+        part(l.pathname()),
+        part(l.search()),
+        part(l.hash())
+    )
 }
 
 /// Learns who is signed in once at start; pages react when it arrives.

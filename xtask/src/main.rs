@@ -125,13 +125,24 @@ fn build_widget(root: &Path) -> Result<()> {
     let admin_url = shared::bundles::ADMIN_ASSETS;
     let admin_dir = root.join("dist").join(admin_url.trim_matches('/'));
     sh(Command::new("trunk")
-        .args(["build", "admin.html", "--release", "--offline", "--public-url", admin_url])
+        .args([
+            "build",
+            "admin.html",
+            "--release",
+            "--offline",
+            "--public-url",
+            admin_url,
+        ])
         .arg("--dist")
         .arg(&admin_dir)
         .current_dir(root))?;
-    println!("transfer size (gzip) of the agent's bundle (index.html: start page, sign-in, workspace, Social Widget):");
+    println!(
+        "transfer size (gzip) of the agent's bundle (index.html: start page, sign-in, workspace, Social Widget):"
+    );
     print!("{}", size::measure(&root.join("dist"))?);
-    println!("transfer size (gzip) of the admin's bundle (admin.html: SocialConnect Home, onboarding, support):");
+    println!(
+        "transfer size (gzip) of the admin's bundle (admin.html: SocialConnect Home, onboarding, support):"
+    );
     print!("{}", size::measure(&admin_dir)?);
     Ok(())
 }
