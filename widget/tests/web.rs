@@ -3,7 +3,6 @@
 #![cfg(target_arch = "wasm32")]
 
 use leptos::prelude::*;
-use leptos_router::components::Router;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use widget::pages::SignInPage;
@@ -32,7 +31,8 @@ async fn until(mut f: impl FnMut() -> bool) {
 async fn sign_in_form_is_labelled_and_shows_why_it_failed() {
     let root = mount(|| {
         widget::state::provide_auth();
-        view! { <Router><SignInPage /></Router> }
+        widget::nav::provide(shared::bundles::Bundle::Agent);
+        view! { <SignInPage /> }
     });
     leptos::task::tick().await;
     let labels = root.text_content().unwrap();

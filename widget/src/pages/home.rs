@@ -7,7 +7,6 @@ use super::Shell;
 use crate::api;
 use gloo_net::http::Method;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
 use shared::ApiError;
 use shared::home::{
     HomeOverview, HomeSettings, LinkedRow, NewSkill, PendingPages, PersonRow, PickPage, Redirect,
@@ -109,16 +108,15 @@ async fn run(act: Act) -> Result<Option<String>, ApiError> {
 
 #[component]
 pub fn Home() -> impl IntoView {
-    let query = use_query_map();
-    let navigate = use_navigate();
+    let nav = crate::nav::use_nav();
     let refresh = RwSignal::new(0u64);
     let data = LocalResource::new(move || {
         refresh.track();
         overview()
     });
-    let note = RwSignal::new(query.with_untracked(|q| q.get("done")));
-    let error = RwSignal::new(query.with_untracked(|q| q.get("error")));
-    let pick = Memo::new(move |_| query.with(|q| q.get("pick")));
+    let note = RwSignal::new(nav.query_untracked("done"));
+    let error = RwSignal::new(nav.query_untracked("error"));
+    let pick = Memo::new(move |_| nav.query("pick"));
 
     let action = Action::new_local(move |act: &Act| {
         let act = act.clone();
@@ -139,16 +137,13 @@ pub fn Home() -> impl IntoView {
         }
     });
     // A picked page leaves the address: a reload must not offer the list again.
-    {
-        let navigate = navigate.clone();
-        Effect::new(move |_| {
-            if let Some(Ok(_)) = action.value().get()
-                && pick.get_untracked().is_some()
-            {
-                navigate("/home", Default::default());
-            }
-        });
-    }
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = action.value().get()
+            && pick.get_untracked().is_some()
+        {
+            nav.push("/home");
+        }
+    });
     let busy = Signal::derive(move || action.pending().get());
     let act = move |a: Act| {
         action.dispatch(a);

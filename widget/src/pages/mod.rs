@@ -10,10 +10,9 @@ pub use onboarding::{MarketingPage, SupportSignupsPage, ThankYouPage};
 pub use sign_in::SignInPage;
 pub use workspace::Workspace;
 
+use crate::nav::{NavLink, use_nav};
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
-use leptos_router::components::A;
-use leptos_router::hooks::use_navigate;
 
 /// The frame around every signed-in page: product name, navigation for this user's role,
 /// who is signed in, and sign-out.
@@ -24,12 +23,12 @@ fn Shell(
     children: Children,
 ) -> impl IntoView {
     let auth = use_auth();
-    let navigate = use_navigate();
+    let nav = use_nav();
     let sign_out = Action::new_local(move |_: &()| async move { api::sign_out().await });
     Effect::new(move |_| {
         if let Some(Ok(())) = sign_out.value().get() {
             auth.me.set(Some(None));
-            navigate(crate::SIGN_IN_PATH, Default::default());
+            nav.push(crate::SIGN_IN_PATH);
         }
     });
     let user = move || auth.user();
@@ -38,10 +37,10 @@ fn Shell(
             <header class="sc-shell__bar">
                 <span class="sc-shell__brand">"SocialConnect"</span>
                 <nav class="sc-shell__nav" aria-label="Main">
-                    <A href="/workspace">"Workspace"</A>
-                    <A href="/widget">"Social Widget"</A>
+                    <NavLink href="/workspace">"Workspace"</NavLink>
+                    <NavLink href="/widget">"Social Widget"</NavLink>
                     <Show when=move || auth.is_admin() == Some(true)>
-                        <A href="/home">"SocialConnect Home"</A>
+                        <NavLink href="/home">"SocialConnect Home"</NavLink>
                     </Show>
                     <onboarding::QuickLaunch />
                 </nav>
@@ -88,8 +87,8 @@ pub fn Landing() -> impl IntoView {
                 "threads, Messenger and Direct Messages — from one agent workspace."
             </p>
             {move || match auth.signed_in() {
-                Some(true) => view! { <A href="/workspace">"Open the workspace"</A> }.into_any(),
-                _ => view! { <A href="/login">"Sign in"</A> }.into_any(),
+                Some(true) => view! { <a href="/workspace">"Open the workspace"</a> }.into_any(),
+                _ => view! { <a href="/login">"Sign in"</a> }.into_any(),
             }}
         </main>
     }
@@ -113,9 +112,10 @@ pub fn SocialWidgetPage() -> impl IntoView {
         liveengage::visitor_name(move |name| visitor.set(Some(name)));
         liveengage::on_transcript_lines(move || refresh.update(|n| *n += 1));
     }
-    let query = leptos_router::hooks::use_query_map();
+    let nav = use_nav();
     let selected = Memo::new(move |_| {
-        query.with(|q| q.get("conversation").and_then(|s| s.parse::<i64>().ok()))
+        nav.query("conversation")
+            .and_then(|s| s.parse::<i64>().ok())
     });
     let transcript = LocalResource::new(move || {
         live.changes.track();
@@ -155,7 +155,7 @@ pub fn NotFound() -> impl IntoView {
     view! {
         <main class="sc-public">
             <h1>"Page not found"</h1>
-            <A href="/">"Go to the start page"</A>
+            <a href="/">"Go to the start page"</a>
         </main>
     }
 }

@@ -8,8 +8,6 @@ use crate::api;
 use crate::state::use_auth;
 use gloo_net::http::Method;
 use leptos::prelude::*;
-use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_query_map};
 use shared::onboarding::{
     ChatAuthor, ChatMessage, ChatPost, MARKETING_PATH, SUPPORT_PATH, SignupChat, SignupRequest,
     SignupStatus, THANK_YOU_PATH, clean_account_number, clean_chat_text, login_href,
@@ -95,15 +93,15 @@ pub fn QuickLaunch() -> impl IntoView {
                         fallback=|| {
                             view! {
                                 <li>
-                                    <A href=MARKETING_PATH>
+                                    <a href=MARKETING_PATH>
                                         <span class="sc-quick__name">"SocialConnect"</span>
-                                    </A>
+                                    </a>
                                 </li>
                             }
                         }
                     >
                         <li>
-                            <A href=SUPPORT_PATH>"Sign-up requests"</A>
+                            <a href=SUPPORT_PATH>"Sign-up requests"</a>
                         </li>
                     </Show>
                 </ul>
@@ -117,12 +115,11 @@ pub fn QuickLaunch() -> impl IntoView {
 #[component]
 pub fn MarketingPage() -> impl IntoView {
     let auth = use_auth();
-    let navigate = use_navigate();
+    let nav = crate::nav::use_nav();
     let signup = Action::new_local(|_: &()| sign_up());
-    let nav = navigate.clone();
     Effect::new(move |_| {
         if let Some(Ok(_)) = signup.value().get() {
-            nav(THANK_YOU_PATH, Default::default());
+            nav.push(THANK_YOU_PATH);
         }
     });
     let account = RwSignal::new(String::new());
@@ -130,7 +127,7 @@ pub fn MarketingPage() -> impl IntoView {
     let proceed = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         match clean_account_number(&account.get_untracked()) {
-            Ok(n) => navigate(&login_href(&n), Default::default()),
+            Ok(n) => nav.push(&login_href(&n)),
             Err(e) => account_error.set(Some(e)),
         }
     };
@@ -146,7 +143,7 @@ pub fn MarketingPage() -> impl IntoView {
         None => view! { <p class="sc-onb__muted">"Checking who you are…"</p> }.into_any(),
         Some(Some(me)) if me.role == Role::Support => view! {
             <p>"You are signed in as support staff."</p>
-            <A href=SUPPORT_PATH>"See sign-up requests"</A>
+            <a href=SUPPORT_PATH>"See sign-up requests"</a>
         }
         .into_any(),
         Some(Some(me)) => {
@@ -177,38 +174,35 @@ pub fn MarketingPage() -> impl IntoView {
             }
             .into_any()
         }
-        Some(None) => {
-            let proceed = proceed.clone();
-            view! {
-            <form class="sc-form sc-onb__form" on:submit=proceed aria-labelledby="onb-start">
-                <h2 id="onb-start">"Get started"</h2>
-                <div class="sc-form__field">
-                    <label for="onb-account">"Account number"</label>
-                    <input
-                        id="onb-account"
-                        type="text"
-                        name="account"
-                        inputmode="numeric"
-                        autocomplete="organization"
-                        maxlength=shared::onboarding::ACCOUNT_NUMBER_MAX
-                        aria-describedby="onb-account-hint"
-                        bind:value=account
-                        on:input=move |_| account_error.set(None)
-                    />
-                    <small id="onb-account-hint" class="sc-form__hint">
-                        "Your contact center's account number; you sign in next."
-                    </small>
-                </div>
-                <Show when=move || account_error.get().is_some()>
-                    <p class="sc-form__error" role="alert">{move || account_error.get()}</p>
-                </Show>
-                <button class="sc-button sc-onb__cta" type="submit">
-                    "Proceed to Login"
-                </button>
-            </form>
-            }
-            .into_any()
+        Some(None) => view! {
+        <form class="sc-form sc-onb__form" on:submit=proceed aria-labelledby="onb-start">
+            <h2 id="onb-start">"Get started"</h2>
+            <div class="sc-form__field">
+                <label for="onb-account">"Account number"</label>
+                <input
+                    id="onb-account"
+                    type="text"
+                    name="account"
+                    inputmode="numeric"
+                    autocomplete="organization"
+                    maxlength=shared::onboarding::ACCOUNT_NUMBER_MAX
+                    aria-describedby="onb-account-hint"
+                    bind:value=account
+                    on:input=move |_| account_error.set(None)
+                />
+                <small id="onb-account-hint" class="sc-form__hint">
+                    "Your contact center's account number; you sign in next."
+                </small>
+            </div>
+            <Show when=move || account_error.get().is_some()>
+                <p class="sc-form__error" role="alert">{move || account_error.get()}</p>
+            </Show>
+            <button class="sc-button sc-onb__cta" type="submit">
+                "Proceed to Login"
+            </button>
+        </form>
         }
+        .into_any(),
     };
 
     view! {
@@ -216,8 +210,8 @@ pub fn MarketingPage() -> impl IntoView {
             <header class="sc-onb__bar">
                 <span class="sc-onb__brand">"SocialConnect"</span>
                 {move || match auth.signed_in() {
-                    Some(true) => view! { <A href="/workspace">"Back to the workspace"</A> }.into_any(),
-                    _ => view! { <A href="/login">"Sign in"</A> }.into_any(),
+                    Some(true) => view! { <a href="/workspace">"Back to the workspace"</a> }.into_any(),
+                    _ => view! { <a href="/login">"Sign in"</a> }.into_any(),
                 }}
             </header>
             <main class="sc-onb__main" id="main">
@@ -482,9 +476,8 @@ fn ChatLine(m: ChatMessage) -> impl IntoView {
 #[component]
 pub fn SupportSignupsPage() -> impl IntoView {
     let live = use_signup_live();
-    let query = use_query_map();
-    let selected =
-        Memo::new(move |_| query.with(|q| q.get("request").and_then(|s| s.parse::<i64>().ok())));
+    let nav = crate::nav::use_nav();
+    let selected = Memo::new(move |_| nav.query("request").and_then(|s| s.parse::<i64>().ok()));
     let list = LocalResource::new(move || {
         live.changes.track();
         async move {
@@ -535,9 +528,9 @@ pub fn SupportSignupsPage() -> impl IntoView {
                                 let:r
                             >
                                 <li class:sc-onb-support__item--current=move || selected.get() == Some(r.id)>
-                                    <A href=format!("{SUPPORT_PATH}?request={}", r.id)>
+                                    <a href=format!("{SUPPORT_PATH}?request={}", r.id)>
                                         {format!("{} · {}", r.account_name, r.account_number)}
-                                    </A>
+                                    </a>
                                     <span class=format!(
                                         "sc-onb-status sc-onb-status--{}",
                                         r.status.as_str(),

@@ -2,24 +2,21 @@
 
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
-use leptos_router::hooks::{use_navigate, use_query_map};
 use shared::api::SignIn;
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let auth = use_auth();
-    let navigate = use_navigate();
+    let nav = crate::nav::use_nav();
     // Coming from the marketing page: the account number filled in, and where to go
     // after signing in (a path on this site only).
-    let query = use_query_map().get_untracked();
     let account = RwSignal::new(
-        query
-            .get("account")
+        nav.query_untracked("account")
             .and_then(|a| shared::onboarding::clean_account_number(&a).ok())
             .unwrap_or_default(),
     );
-    let next = query
-        .get("next")
+    let next = nav
+        .query_untracked("next")
         .and_then(|n| shared::onboarding::safe_next_path(&n).map(str::to_owned))
         .unwrap_or_else(|| "/workspace".to_owned());
     let email = RwSignal::new(String::new());
@@ -34,7 +31,7 @@ pub fn SignInPage() -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(me)) = submit.value().get() {
             auth.me.set(Some(Some(me)));
-            navigate(&next, Default::default());
+            nav.push(&next);
         }
     });
 

@@ -8,7 +8,6 @@ use crate::host::Host;
 use crate::live::use_live;
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 use shared::api::QueueView;
 
 #[component]
@@ -20,9 +19,10 @@ pub fn Workspace() -> impl IntoView {
     let (view_sel, set_view) = signal(QueueView::New);
     // Bumped after our own Take/Close so the page does not wait for the event.
     let refresh = RwSignal::new(0u64);
-    let query = use_query_map();
+    let nav = crate::nav::use_nav();
     let selected = Memo::new(move |_| {
-        query.with(|q| q.get("conversation").and_then(|s| s.parse::<i64>().ok()))
+        nav.query("conversation")
+            .and_then(|s| s.parse::<i64>().ok())
     });
 
     let queue = LocalResource::new(move || {
