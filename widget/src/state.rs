@@ -78,3 +78,30 @@ pub fn provide_draft() -> Draft {
 pub fn use_draft() -> Draft {
     expect_context::<Draft>()
 }
+
+/// The last answer of `fetch`, fetched again whenever a signal it reads before its first
+/// `.await` changes; `None` until the first answer arrives. While a new answer is on its
+/// way the last one stays (no flash of "loading"); an answer overtaken by a newer fetch is
+/// dropped. (What `LocalResource` with `<Transition>` gave, for less transfer size.)
+pub fn load<T, Fut>(fetch: impl Fn() -> Fut + 'static) -> ReadSignal<Option<T>, LocalStorage>
+where
+    T: 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let value = RwSignal::new_local(None);
+    let latest = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    Effect::new(move |_| {
+        let answer = fetch();
+        let this = latest.get() + 1;
+        latest.set(this);
+        let latest = latest.clone();
+        leptos::task::spawn_local(async move {
+            let answer = answer.await;
+            if latest.get() == this {
+                // Gone with its page meanwhile: nothing to show it in.
+                let _ = value.try_set(Some(answer));
+            }
+        });
+    });
+    value.read_only()
+}

@@ -56,7 +56,10 @@ async fn links_to_this_bundle_change_the_page_without_a_load() {
     assert_eq!(nav.query_untracked("conversation").as_deref(), Some("3"));
     assert_eq!(window().location().hash().unwrap(), "#latest");
     leptos::task::tick().await;
-    let current = document().query_selector("a[aria-current=page]").unwrap().unwrap();
+    let current = document()
+        .query_selector("a[aria-current=page]")
+        .unwrap()
+        .unwrap();
     assert_eq!(current.text_content().unwrap(), "Workspace");
 
     // Left to the browser (and stopped above): these change nothing here.

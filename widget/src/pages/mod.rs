@@ -117,7 +117,7 @@ pub fn SocialWidgetPage() -> impl IntoView {
         nav.query("conversation")
             .and_then(|s| s.parse::<i64>().ok())
     });
-    let transcript = LocalResource::new(move || {
+    let transcript = crate::state::load(move || {
         live.changes.track();
         refresh.track();
         let id = selected.get();

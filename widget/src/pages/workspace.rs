@@ -25,13 +25,13 @@ pub fn Workspace() -> impl IntoView {
             .and_then(|s| s.parse::<i64>().ok())
     });
 
-    let queue = LocalResource::new(move || {
+    let queue = crate::state::load(move || {
         live.changes.track();
         refresh.track();
         let view = view_sel.get();
         async move { api::queue(view).await }
     });
-    let transcript = LocalResource::new(move || {
+    let transcript = crate::state::load(move || {
         live.changes.track();
         refresh.track();
         let id = selected.get();
@@ -120,18 +120,19 @@ pub fn Workspace() -> impl IntoView {
                             })
                             .collect_view()}
                     </div>
-                    <Transition fallback=|| {
-                        view! { <p class="sc-queue__empty">"Loading the queue…"</p> }
-                    }>
-                        {move || Suspend::new(async move {
-                            match queue.await {
-                                Ok(items) => {
+                    {move || {
+                        match queue.get() {
+                                None => {
+                                    view! { <p class="sc-queue__empty">"Loading the queue…"</p> }
+                                        .into_any()
+                                }
+                                Some(Ok(items)) => {
                                     view! {
                                         <QueueList items selected=selected empty=empty() />
                                     }
                                         .into_any()
                                 }
-                                Err(e) => {
+                                Some(Err(e)) => {
                                     view! {
                                         <p class="sc-form__error" role="alert">
                                             {e.message}
@@ -140,8 +141,7 @@ pub fn Workspace() -> impl IntoView {
                                         .into_any()
                                 }
                             }
-                        })}
-                    </Transition>
+                    }}
                 </section>
                 <section class="sc-conversation" aria-label="Conversation">
                     {move || {
@@ -155,12 +155,17 @@ pub fn Workspace() -> impl IntoView {
                                 }
                             })
                     }}
-                    <Transition fallback=|| {
-                        view! { <p class="sc-conversation__empty">"Loading the conversation…"</p> }
-                    }>
-                        {move || Suspend::new(async move {
-                            match transcript.await {
+                    {move || {
+                        match transcript.get() {
                                 None => {
+                                    view! {
+                                        <p class="sc-conversation__empty">
+                                            "Loading the conversation…"
+                                        </p>
+                                    }
+                                        .into_any()
+                                }
+                                Some(None) => {
                                     view! {
                                         <p class="sc-conversation__empty">
                                             "Select a conversation in the queue to read it."
@@ -168,7 +173,7 @@ pub fn Workspace() -> impl IntoView {
                                     }
                                         .into_any()
                                 }
-                                Some(Ok(t)) => {
+                                Some(Some(Ok(t))) => {
                                     let me = auth.user().map(|m| m.user_id);
                                     view! {
                                         <ConversationView
@@ -181,7 +186,7 @@ pub fn Workspace() -> impl IntoView {
                                     }
                                         .into_any()
                                 }
-                                Some(Err(e)) => {
+                                Some(Some(Err(e))) => {
                                     view! {
                                         <p class="sc-form__error" role="alert">
                                             {e.message}
@@ -191,8 +196,7 @@ pub fn Workspace() -> impl IntoView {
                                         .into_any()
                                 }
                             }
-                        })}
-                    </Transition>
+                    }}
                     <Show when=move || selected.get().is_some()>
                         <Compose conversation=selected facts on_sent />
                     </Show>
