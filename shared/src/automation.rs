@@ -318,7 +318,7 @@ pub fn parse_hours(text: &str) -> Result<Vec<OpenSpan>, String> {
                 "“{line}”: write a day, an opening and a closing time"
             ));
         };
-        let day: Day = serde_json::from_value(serde_json::Value::String(day.to_lowercase()))
+        let day: Day = serde_json::from_value(serde_json::Value::String(day.to_ascii_lowercase()))
             .map_err(|_| format!("“{line}”: the day is mon, tue, wed, thu, fri, sat or sun"))?;
         out.push(OpenSpan {
             day,

@@ -14,7 +14,7 @@ use shared::automation::{
 /// change its form, save. Admins only (the server refuses anyone else).
 #[component]
 pub fn AutomationSettings() -> impl IntoView {
-    let accounts = LocalResource::new(|| async {
+    let accounts = crate::state::load(|| async {
         crate::api::get::<Vec<AutomationAccount>>("/api/automation").await
     });
     // What is stored, kept current by saves without re-rendering the open form.

@@ -135,7 +135,7 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
                 .into_any(),
                 (kind, Some(url)) => view! {
                     <a class="sc-line__file" href=url target="_blank" rel="noopener noreferrer">
-                        {format!("Open {}", kind_label(kind).to_lowercase())}
+                        {format!("Open {}", kind_label(kind).to_ascii_lowercase())}
                     </a>
                 }
                 .into_any(),

@@ -110,7 +110,7 @@ async fn run(act: Act) -> Result<Option<String>, ApiError> {
 pub fn Home() -> impl IntoView {
     let nav = crate::nav::use_nav();
     let refresh = RwSignal::new(0u64);
-    let data = LocalResource::new(move || {
+    let data = crate::state::load(move || {
         refresh.track();
         overview()
     });
@@ -159,8 +159,7 @@ pub fn Home() -> impl IntoView {
                     <p class="sc-form__error" role="alert">{move || error.get()}</p>
                 </Show>
                 {move || pick.get().map(|id| view! { <PagePicker pending=id busy on_pick=act /> })}
-                <Transition fallback=|| view! { <p class="sc-home__loading">"Loading…"</p> }>
-                    {move || {
+                {move || {
                         data.get()
                             .map(|r| match r {
                                 Ok(home) => {
@@ -172,8 +171,10 @@ pub fn Home() -> impl IntoView {
                                         .into_any()
                                 }
                             })
-                    }}
-                </Transition>
+                            .unwrap_or_else(|| {
+                                view! { <p class="sc-home__loading">"Loading…"</p> }.into_any()
+                            })
+                }}
                 <crate::components::AutomationSettings />
             </div>
         </Shell>
@@ -189,15 +190,14 @@ fn PagePicker(
     on_pick: impl Fn(Act) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let id = pending.clone();
-    let pages = LocalResource::new(move || {
+    let pages = crate::state::load(move || {
         let id = id.clone();
         async move { api::get::<PendingPages>(&format!("/api/home/pending/{id}")).await }
     });
     view! {
         <section class="sc-home__section sc-home__picker" aria-labelledby="sc-home-pick">
             <h2 id="sc-home-pick">"Choose a Facebook page"</h2>
-            <Transition fallback=|| view! { <p>"Asking Facebook for your pages…"</p> }>
-                {move || {
+            {move || {
                     let pending = pending.clone();
                     pages
                         .get()
@@ -248,8 +248,10 @@ fn PagePicker(
                                     .into_any()
                             }
                         })
+                        .unwrap_or_else(|| {
+                            view! { <p>"Asking Facebook for your pages…"</p> }.into_any()
+                        })
                 }}
-            </Transition>
         </section>
     }
 }

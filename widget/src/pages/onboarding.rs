@@ -268,8 +268,10 @@ pub fn ThankYouPage() -> impl IntoView {
     let id = Memo::new(move |_| {
         request.with(|r| r.as_ref().and_then(|r| r.as_ref().ok().map(|r| r.id)))
     });
-    let loaded = LocalResource::new(move || {
+    let refresh = RwSignal::new(0u64);
+    let loaded = crate::state::load(move || {
         live.changes.track();
+        refresh.track();
         let id = id.get();
         async move {
             match id {
@@ -359,7 +361,7 @@ pub fn ThankYouPage() -> impl IntoView {
                 <ChatWindow
                     chat=current
                     label="Message to support"
-                    on_sent=Callback::new(move |()| loaded.refetch())
+                    on_sent=Callback::new(move |()| refresh.update(|n| *n += 1))
                 />
             </div>
         </Shell>
@@ -478,16 +480,19 @@ pub fn SupportSignupsPage() -> impl IntoView {
     let live = use_signup_live();
     let nav = crate::nav::use_nav();
     let selected = Memo::new(move |_| nav.query("request").and_then(|s| s.parse::<i64>().ok()));
-    let list = LocalResource::new(move || {
+    let refresh = RwSignal::new(0u64);
+    let list = crate::state::load(move || {
         live.changes.track();
+        refresh.track();
         async move {
             api::get::<Vec<SignupRequest>>("/api/onboarding/requests")
                 .await
                 .unwrap_or_default()
         }
     });
-    let loaded = LocalResource::new(move || {
+    let loaded = crate::state::load(move || {
         live.changes.track();
+        refresh.track();
         let id = selected.get();
         async move {
             match id {
@@ -500,8 +505,7 @@ pub fn SupportSignupsPage() -> impl IntoView {
     let enabling = Action::new_local(|id: &i64| enable(*id));
     Effect::new(move |_| {
         if let Some(Ok(_)) = enabling.value().get() {
-            loaded.refetch();
-            list.refetch();
+            refresh.update(|n| *n += 1);
         }
     });
     let enable_error = move || {
@@ -592,7 +596,7 @@ pub fn SupportSignupsPage() -> impl IntoView {
                         <ChatWindow
                             chat=current
                             label="Reply"
-                            on_sent=Callback::new(move |()| loaded.refetch())
+                            on_sent=Callback::new(move |()| refresh.update(|n| *n += 1))
                         />
                     </Show>
                 </div>
