@@ -160,20 +160,20 @@ pub fn Home() -> impl IntoView {
                 </Show>
                 {move || pick.get().map(|id| view! { <PagePicker pending=id busy on_pick=act /> })}
                 {move || {
-                        data.get()
-                            .map(|r| match r {
-                                Ok(home) => {
-                                    view! { <HomeSections home busy act=Callback::new(act) /> }
-                                        .into_any()
-                                }
-                                Err(e) => {
-                                    view! { <p class="sc-form__error" role="alert">{e.message}</p> }
-                                        .into_any()
-                                }
-                            })
-                            .unwrap_or_else(|| {
-                                view! { <p class="sc-home__loading">"Loading…"</p> }.into_any()
-                            })
+                    data.get()
+                        .map(|r| match r {
+                            Ok(home) => {
+                                view! { <HomeSections home busy act=Callback::new(act) /> }
+                                    .into_any()
+                            }
+                            Err(e) => {
+                                view! { <p class="sc-form__error" role="alert">{e.message}</p> }
+                                    .into_any()
+                            }
+                        })
+                        .unwrap_or_else(|| {
+                            view! { <p class="sc-home__loading">"Loading…"</p> }.into_any()
+                        })
                 }}
                 <crate::components::AutomationSettings />
             </div>
@@ -198,60 +198,60 @@ fn PagePicker(
         <section class="sc-home__section sc-home__picker" aria-labelledby="sc-home-pick">
             <h2 id="sc-home-pick">"Choose a Facebook page"</h2>
             {move || {
-                    let pending = pending.clone();
-                    pages
-                        .get()
-                        .map(move |r| match r {
-                            Ok(list) => {
-                                view! {
-                                    <ul class="sc-home__pages">
-                                        {list
-                                            .pages
-                                            .into_iter()
-                                            .map(|p| {
-                                                let pending = pending.clone();
-                                                let page = p.id.clone();
-                                                let label = if p.linked {
-                                                    format!("Relink {}", p.name)
-                                                } else {
-                                                    format!("Link {}", p.name)
-                                                };
-                                                view! {
-                                                    <li class="sc-home__page">
-                                                        <span>{p.name}</span>
-                                                        <button
-                                                            class="sc-button"
-                                                            disabled=busy
-                                                            on:click=move |_| {
-                                                                on_pick(Act::Pick {
-                                                                    pending: pending.clone(),
-                                                                    page: page.clone(),
-                                                                })
-                                                            }
-                                                        >
-                                                            {label}
-                                                        </button>
-                                                    </li>
-                                                }
-                                            })
-                                            .collect_view()}
-                                    </ul>
-                                }
-                                    .into_any()
+                let pending = pending.clone();
+                pages
+                    .get()
+                    .map(move |r| match r {
+                        Ok(list) => {
+                            view! {
+                                <ul class="sc-home__pages">
+                                    {list
+                                        .pages
+                                        .into_iter()
+                                        .map(|p| {
+                                            let pending = pending.clone();
+                                            let page = p.id.clone();
+                                            let label = if p.linked {
+                                                format!("Relink {}", p.name)
+                                            } else {
+                                                format!("Link {}", p.name)
+                                            };
+                                            view! {
+                                                <li class="sc-home__page">
+                                                    <span>{p.name}</span>
+                                                    <button
+                                                        class="sc-button"
+                                                        disabled=busy
+                                                        on:click=move |_| {
+                                                            on_pick(Act::Pick {
+                                                                pending: pending.clone(),
+                                                                page: page.clone(),
+                                                            })
+                                                        }
+                                                    >
+                                                        {label}
+                                                    </button>
+                                                </li>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </ul>
                             }
-                            Err(e) => {
-                                view! {
-                                    <p class="sc-form__error" role="alert">
-                                        {format!("{} Use Add Account again.", e.message)}
-                                    </p>
-                                }
-                                    .into_any()
+                                .into_any()
+                        }
+                        Err(e) => {
+                            view! {
+                                <p class="sc-form__error" role="alert">
+                                    {format!("{} Use Add Account again.", e.message)}
+                                </p>
                             }
-                        })
-                        .unwrap_or_else(|| {
-                            view! { <p>"Asking Facebook for your pages…"</p> }.into_any()
-                        })
-                }}
+                                .into_any()
+                        }
+                    })
+                    .unwrap_or_else(|| {
+                        view! { <p>"Asking Facebook for your pages…"</p> }.into_any()
+                    })
+            }}
         </section>
     }
 }

@@ -122,25 +122,25 @@ pub fn Workspace() -> impl IntoView {
                     </div>
                     {move || {
                         match queue.get() {
-                                None => {
-                                    view! { <p class="sc-queue__empty">"Loading the queue…"</p> }
-                                        .into_any()
-                                }
-                                Some(Ok(items)) => {
-                                    view! {
-                                        <QueueList items selected=selected empty=empty() />
-                                    }
-                                        .into_any()
-                                }
-                                Some(Err(e)) => {
-                                    view! {
-                                        <p class="sc-form__error" role="alert">
-                                            {e.message}
-                                        </p>
-                                    }
-                                        .into_any()
-                                }
+                            None => {
+                                view! { <p class="sc-queue__empty">"Loading the queue…"</p> }
+                                    .into_any()
                             }
+                            Some(Ok(items)) => {
+                                view! {
+                                    <QueueList items selected=selected empty=empty() />
+                                }
+                                    .into_any()
+                            }
+                            Some(Err(e)) => {
+                                view! {
+                                    <p class="sc-form__error" role="alert">
+                                        {e.message}
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                        }
                     }}
                 </section>
                 <section class="sc-conversation" aria-label="Conversation">
@@ -157,45 +157,45 @@ pub fn Workspace() -> impl IntoView {
                     }}
                     {move || {
                         match transcript.get() {
-                                None => {
-                                    view! {
-                                        <p class="sc-conversation__empty">
-                                            "Loading the conversation…"
-                                        </p>
-                                    }
-                                        .into_any()
+                            None => {
+                                view! {
+                                    <p class="sc-conversation__empty">
+                                        "Loading the conversation…"
+                                    </p>
                                 }
-                                Some(None) => {
-                                    view! {
-                                        <p class="sc-conversation__empty">
-                                            "Select a conversation in the queue to read it."
-                                        </p>
-                                    }
-                                        .into_any()
-                                }
-                                Some(Some(Ok(t))) => {
-                                    let me = auth.user().map(|m| m.user_id);
-                                    view! {
-                                        <ConversationView
-                                            transcript=t
-                                            me
-                                            busy
-                                            on_take
-                                            on_close
-                                        />
-                                    }
-                                        .into_any()
-                                }
-                                Some(Some(Err(e))) => {
-                                    view! {
-                                        <p class="sc-form__error" role="alert">
-                                            {e.message}
-                                        </p>
-                                        <a href="/workspace">"Back to queue"</a>
-                                    }
-                                        .into_any()
-                                }
+                                    .into_any()
                             }
+                            Some(None) => {
+                                view! {
+                                    <p class="sc-conversation__empty">
+                                        "Select a conversation in the queue to read it."
+                                    </p>
+                                }
+                                    .into_any()
+                            }
+                            Some(Some(Ok(t))) => {
+                                let me = auth.user().map(|m| m.user_id);
+                                view! {
+                                    <ConversationView
+                                        transcript=t
+                                        me
+                                        busy
+                                        on_take
+                                        on_close
+                                    />
+                                }
+                                    .into_any()
+                            }
+                            Some(Some(Err(e))) => {
+                                view! {
+                                    <p class="sc-form__error" role="alert">
+                                        {e.message}
+                                    </p>
+                                    <a href="/workspace">"Back to queue"</a>
+                                }
+                                    .into_any()
+                            }
+                        }
                     }}
                     <Show when=move || selected.get().is_some()>
                         <Compose conversation=selected facts on_sent />
