@@ -427,6 +427,15 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
             !send_disabled().await?,
             "Send Image disabled for a good file"
         );
+        // The file replaced the address typed before: nothing stale stays in the field.
+        let typed = h
+            .browser
+            .execute(
+                "return document.getElementById('sc-image-url').value;",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(typed == "", "Image URL still holds {typed} after the drop");
         h.screenshot("dropped").await?;
         h.browser.execute(WATCH_PROGRESS, vec![]).await?;
         h.click("button", "Send Image").await?;

@@ -442,6 +442,8 @@ fn SendImage(
     let take_file = move |file: web_sys::File| {
         revoke();
         chosen.set(None);
+        // The file replaces whatever address was typed.
+        url.set(String::new());
         if let Some(why) = image_refusal(channel, &file.type_(), file.size() as u64) {
             error.set(Some(format!("{}: {why}", file.name())));
             return;
