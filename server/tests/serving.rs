@@ -14,6 +14,12 @@ fn widget_dir() -> tempfile::TempDir {
         "<!doctype html><title>SocialConnect</title><body>spa</body>",
     )
     .unwrap();
+    std::fs::create_dir(dir.path().join("admin")).unwrap();
+    std::fs::write(
+        dir.path().join("admin/index.html"),
+        "<!doctype html><title>SocialConnect</title><body>admin spa</body>",
+    )
+    .unwrap();
     // Big enough for compression to be worth it.
     std::fs::write(
         dir.path().join("widget-0123456789abcdef.js"),
@@ -29,7 +35,13 @@ async fn serves_the_spa_with_cache_headers_compression_and_fallback() {
     let server = TestServer::start(Some(widget.path().to_path_buf())).await;
     let client = reqwest::Client::new();
 
-    for path in ["/", "/workspace", "/home", "/deep/link/into/the/app"] {
+    // Each page gets its bundle's index.html (`shared::bundles`).
+    for (path, bundle) in [
+        ("/", "<body>spa"),
+        ("/workspace", "<body>spa"),
+        ("/deep/link/into/the/app", "<body>spa"),
+        ("/home", "<body>admin spa"),
+    ] {
         let res = client
             .get(format!("{}{path}", server.url))
             .send()
@@ -37,7 +49,7 @@ async fn serves_the_spa_with_cache_headers_compression_and_fallback() {
             .unwrap();
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert_eq!(res.headers()["cache-control"], "no-cache", "{path}");
-        assert!(res.text().await.unwrap().contains("spa"), "{path}");
+        assert!(res.text().await.unwrap().contains(bundle), "{path}");
     }
 
     let res = client
