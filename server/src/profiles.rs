@@ -25,17 +25,24 @@ impl ProfileHandle {
     }
 }
 
+/// Consumers looked up per pass.
+const BATCH: i64 = 20;
+
 pub fn spawn_fetcher(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = http_client();
         loop {
             let now = crate::auth::now_secs() * 1000;
+            let mut more = false;
             match state
                 .store
-                .profiles_due(now, now - STALE_AFTER_MS, now - RETRY_AFTER_MS, 20)
+                .profiles_due(now, now - STALE_AFTER_MS, now - RETRY_AFTER_MS, BATCH)
                 .await
             {
                 Ok(due) => {
+                    // A full batch may have left others due: the next pass comes at the
+                    // burst pace without waiting for another webhook (or a minute).
+                    more = due.len() as i64 == BATCH;
                     for d in due {
                         fetch_one(&state, &http, d).await;
                     }
@@ -43,11 +50,15 @@ pub fn spawn_fetcher(state: AppState) -> tokio::task::JoinHandle<()> {
                 Err(e) => tracing::warn!(error = %e, "profiles: reading what is due failed"),
             }
             let wake = async {
+                if more {
+                    tokio::time::sleep(PASS_GAP).await;
+                    return;
+                }
                 tokio::select! {
                     _ = state.profiles.0.notified() => {
                         // Every webhook wakes this: a burst is looked at once per pass,
                         // not once per webhook.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        tokio::time::sleep(PASS_GAP).await;
                     }
                     _ = tokio::time::sleep(Duration::from_secs(60)) => {}
                 }
@@ -58,6 +69,9 @@ pub fn spawn_fetcher(state: AppState) -> tokio::task::JoinHandle<()> {
         }
     })
 }
+
+/// The least pause between two passes under a burst.
+const PASS_GAP: Duration = Duration::from_millis(100);
 
 async fn fetch_one(state: &AppState, http: &reqwest::Client, due: ProfileDue) {
     let fetched = fetch(state, http, &due).await;

@@ -372,3 +372,40 @@ async fn export_cli_writes_json_lines() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"));
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_burst_of_new_consumers_is_looked_up_without_waiting_for_more_webhooks() {
+    // The Graph API is unreachable here: a look-up fails at once, and counts as tried.
+    let f = Fixture::start().await;
+    // More new consumers than one pass looks up, in a single webhook: one wake.
+    let messaging: Vec<Value> = (0..45)
+        .map(|i| {
+            json!({"sender":{"id":format!("psid-{i}")},"recipient":{"id":PAGE},
+                   "timestamp":1_700_000_000_000i64 + i,
+                   "message":{"mid":format!("m.burst.{i}"),"text":"hi"}})
+        })
+        .collect();
+    let body = json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":messaging}]});
+    assert_eq!(f.facebook(&body).await, StatusCode::OK);
+    let db = rusqlite::Connection::open(f.server.data_dir.path().join("socialconnect.db")).unwrap();
+    let tried = || -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM consumers WHERE profile_attempted_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // Without another webhook, the passes after the first used to wait a minute; the
+    // deadline is only this test's patience, well inside that.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while tried() < 45 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of 45 consumers looked up",
+            tried()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    f.server.stop().await;
+}
