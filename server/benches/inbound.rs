@@ -336,6 +336,37 @@ async fn postgres(dir: &std::path::Path, events: &[(String, String)]) {
     }
 }
 
+/// Waits until the server has done the background work the throughput phase's burst left
+/// it (a first profile look-up for each of its 200 new consumers, here against a Graph API
+/// it cannot reach), so that the latency phase measures webhooks at 1,000/s rather than
+/// the tail of that burst; how long that took.
+async fn background_settled(data: &std::path::Path) -> Duration {
+    let options = SqliteConnectOptions::new()
+        .filename(data.join("socialconnect.db"))
+        .read_only(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM consumers
+             WHERE profile_attempted_at IS NULL AND profile_fetched_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if waiting == 0 || start.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pool.close().await;
+    start.elapsed()
+}
+
 /// Time to make one row durable on its own (insert and commit, synchronous FULL): the floor
 /// under any "stored before the 200" answer that cannot share its commit with others.
 async fn durable_commit_times(dir: &std::path::Path, n: usize) -> Vec<Duration> {
@@ -398,6 +429,7 @@ fn main() {
         let again = throughput(&urls, &events).await;
 
         let fresh: Vec<_> = (EVENTS..EVENTS * 2).map(signed).collect();
+        let settled = background_settled(&data).await;
         let ours = latencies(&url, &fresh).await;
         let bare_url = bare_handler().await;
         let bare = latencies(&bare_url, &fresh).await;
@@ -433,6 +465,9 @@ fn main() {
             "  p99 ratio                            {:.2}x the bare handler (goal <= 3x)",
             pct(&ours, 0.99).as_secs_f64() / pct(&bare, 0.99).as_secs_f64()
         );
+        println!(
+            "    (started {settled:.0?} after the burst: once the server had looked up the burst's new consumers' profiles)"
+        );
 
         postgres(dir.path(), &events).await;
         println!(
@@ -446,6 +481,17 @@ fn main() {
             pct(&commits_rs, 0.5),
             pct(&commits_rs, 0.99),
             pct(&commits_rs, 0.5).as_secs_f64() / pct(&bare, 0.99).as_secs_f64()
+        );
+        // A webhook answered at 1,000/s waits for its own commit and, one time in a few,
+        // for the commit ahead of it: the commit's own tail bounds ours from below.
+        println!(
+            "  one durable commit's p99 alone        = {:.1}x the bare p99 (rusqlite): the goal's 3x is {}",
+            pct(&commits_rs, 0.99).as_secs_f64() / pct(&bare, 0.99).as_secs_f64(),
+            if pct(&commits_rs, 0.99) > pct(&bare, 0.99) * 3 {
+                "below what fsync alone allows on this disk now"
+            } else {
+                "within what fsync alone allows"
+            }
         );
     });
 }
