@@ -61,14 +61,7 @@ pub fn AdminApp() -> impl IntoView {
     let nav = nav::provide(Bundle::Admin);
     let signed_in = Memo::new(move |_| auth.signed_in());
     let is_admin = Memo::new(move |_| auth.is_admin());
-    let is_support = Memo::new(move |_| {
-        auth.me.with(|m| {
-            m.as_ref().map(|me| {
-                me.as_ref()
-                    .is_some_and(|me| me.role == shared::Role::Support)
-            })
-        })
-    });
+    let is_support = Memo::new(move |_| auth.is_support());
     move || match nav.path.get().as_str() {
         SIGN_IN_PATH => view! { <SignInPage /> }.into_any(),
         shared::onboarding::MARKETING_PATH => view! { <MarketingPage /> }.into_any(),

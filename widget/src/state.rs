@@ -22,6 +22,16 @@ impl Auth {
             .with(|m| m.as_ref().map(|me| me.as_ref().is_some_and(Me::is_admin)))
     }
 
+    /// Whether the signed-in user is SocialConnect support staff; `None` while checking.
+    pub fn is_support(&self) -> Option<bool> {
+        self.me.with(|m| {
+            m.as_ref().map(|me| {
+                me.as_ref()
+                    .is_some_and(|me| me.role == shared::Role::Support)
+            })
+        })
+    }
+
     pub fn user(&self) -> Option<Me> {
         self.me.get().flatten()
     }

@@ -66,7 +66,7 @@ fn safe_link(link: &str) -> Option<String> {
 pub fn QuickLaunch() -> impl IntoView {
     let auth = use_auth();
     let open = RwSignal::new(false);
-    let is_support = move || auth.user().is_some_and(|me| me.role == Role::Support);
+    let is_support = move || auth.is_support() == Some(true);
     view! {
         <div
             class="sc-quick"
