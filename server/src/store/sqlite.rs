@@ -2770,6 +2770,11 @@ mod tests {
             .collect()
     }
 
+    /// `f` on the ingest writer's open connection.
+    fn with_ingest_conn<T>(store: &SqliteStore, f: impl FnOnce(&rusqlite::Connection) -> T) -> T {
+        f(store.ingest.lock().unwrap().conn.as_ref().unwrap())
+    }
+
     async fn stored_ids(store: &SqliteStore, account_id: i64) -> Vec<String> {
         let mut ids: Vec<String> = store
             .export(account_id, i64::MIN)
@@ -2843,18 +2848,13 @@ mod tests {
         // SQLite ending the transaction by itself on a failed statement, as on a full
         // disk, but with an error that says nothing of the storage: the second job's
         // savepoint is gone, and the first job's line with it.
-        store
-            .ingest
-            .lock()
-            .unwrap()
-            .conn
-            .as_ref()
-            .unwrap()
-            .execute_batch(
+        with_ingest_conn(&store, |c| {
+            c.execute_batch(
                 "CREATE TEMP TRIGGER roll_back BEFORE INSERT ON main.messages
                  WHEN NEW.text = 'roll back' BEGIN SELECT RAISE(ROLLBACK, 'rolled back'); END;",
             )
-            .unwrap();
+        })
+        .unwrap();
         let answers = run_group(
             &store,
             vec![
@@ -2870,16 +2870,10 @@ mod tests {
             "{answers:?}"
         );
         assert!(stored_ids(&store, linked.account_id).await.is_empty());
-        assert!(
-            store
-                .ingest
-                .lock()
-                .unwrap()
-                .conn
-                .as_ref()
-                .unwrap()
-                .is_autocommit()
-        );
+        assert!(with_ingest_conn(
+            &store,
+            rusqlite::Connection::is_autocommit
+        ));
 
         let report = store
             .ingest(&linked, &[line("m1", "one"), line("m3", "three")], 3_000)
