@@ -563,6 +563,17 @@ impl Harness {
         self.fill("Password", password).await?;
         self.click("button", "Sign in").await
     }
+
+    /// Signs in as the demo agent and opens the conversation with `consumer` from the
+    /// queue, waiting until its transcript shows `text`.
+    pub async fn agent_opens(&self, consumer: &str, text: &str) -> Result<()> {
+        self.sign_in("1000", "agent@demo.example", "demo-agent")
+            .await?;
+        self.wait_for_path("/workspace").await?;
+        self.click("link", &format!("Open conversation with {consumer}"))
+            .await?;
+        self.wait_for_text(text).await
+    }
 }
 
 /// WebDriver's key codes for Tab and Enter.

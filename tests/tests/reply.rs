@@ -23,11 +23,7 @@ async fn agent_answers_messenger_privately_and_a_tweet_publicly() {
         .consumer_message(&page, &ann, "Where is my order?", &[]);
     let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
     h.run(async |h| {
-        h.sign_in("1000", "agent@demo.example", "demo-agent")
-            .await?;
-        h.wait_for_path("/workspace").await?;
-        h.click("link", "Open conversation with Ann Lee").await?;
-        h.wait_for_text("Where is my order?").await?;
+        h.agent_opens("Ann Lee", "Where is my order?").await?;
         h.wait_for_text("The consumer last wrote in private.")
             .await?;
         h.fill("Reply", "It ships today").await?;

@@ -46,10 +46,7 @@ async fn facebook_profile_link_media_and_send_image() {
     let png = dir.path().join("answer.png");
     std::fs::write(&png, PNG).unwrap();
     h.run(async |h| {
-        h.sign_in("1000", "agent@demo.example", "demo-agent").await?;
-        h.wait_for_path("/workspace").await?;
-        h.click("link", "Open conversation with Ann Lee").await?;
-        h.wait_for_text("My tent arrived torn").await?;
+        h.agent_opens("Ann Lee", "My tent arrived torn").await?;
 
         // The profile: what Facebook gave, and plainly what it did not.
         h.by_role("img", "Profile picture of Ann Lee").await?;
@@ -122,11 +119,7 @@ async fn twitter_counter_counts_weighted_and_use_pastes() {
         sb.twitter
             .consumer_tweet(&bo, "@acme my tent leaks", vec![]);
         h.run(async |h| {
-            h.sign_in("1000", "agent@demo.example", "demo-agent")
-                .await?;
-            h.wait_for_path("/workspace").await?;
-            h.click("link", "Open conversation with Bo Diaz").await?;
-            h.wait_for_text("@acme my tent leaks").await?;
+            h.agent_opens("Bo Diaz", "@acme my tent leaks").await?;
             h.wait_for_text("Followers").await?;
             h.wait_for_text("Biography").await?;
             h.screenshot("profile").await?;
@@ -192,11 +185,7 @@ async fn liveengage_host_gets_the_widgets_writes() {
     sb.facebook
         .consumer_message(&page, &ann, "Is the store open?", &[]);
     h.run(async |h| {
-        h.sign_in("1000", "agent@demo.example", "demo-agent")
-            .await?;
-        h.wait_for_path("/workspace").await?;
-        h.click("link", "Open conversation with Ann Lee").await?;
-        h.wait_for_text("Is the store open?").await?;
+        h.agent_opens("Ann Lee", "Is the store open?").await?;
         let url = h.browser.current_url().await?;
         let id = url
             .query_pairs()
@@ -362,11 +351,8 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
             .count()
     };
     h.run(async |h| {
-        h.sign_in("1000", "agent@demo.example", "demo-agent")
+        h.agent_opens("Bo Diaz", "@acme is this the right pole?")
             .await?;
-        h.wait_for_path("/workspace").await?;
-        h.click("link", "Open conversation with Bo Diaz").await?;
-        h.wait_for_text("@acme is this the right pole?").await?;
         h.click("button", "Add Image").await?;
         let file_input = h
             .browser

@@ -142,11 +142,7 @@ async fn every_workspace_control_is_reached_by_tab_with_its_focus_shown() {
         sb.twitter
             .consumer_tweet(&cy, "@acme where is my order", vec![]);
         h.run(async |h| {
-            h.sign_in("1000", "agent@demo.example", "demo-agent")
-                .await?;
-            h.wait_for_path("/workspace").await?;
-            h.click("link", "Open conversation with Bo Diaz").await?;
-            h.wait_for_text("@acme my tent leaks").await?;
+            h.agent_opens("Bo Diaz", "@acme my tent leaks").await?;
             h.wait_for_text("Followers").await?;
             let names = h.browser.execute(KEYBOARD_CONTROLS, vec![]).await?;
             let names: Vec<String> = serde_json::from_value(names)?;
