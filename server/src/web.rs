@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use shared::bundles::{ADMIN_ASSETS, Bundle, bundle_for};
+use shared::bundles::{ADMIN_DIR, Bundle, bundle_for};
 use std::path::Path;
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
@@ -22,9 +22,7 @@ pub fn router(widget_dir: &Path) -> Router {
         );
         return Router::new().fallback(not_built);
     }
-    let admin = widget_dir
-        .join(ADMIN_ASSETS.trim_matches('/'))
-        .join("index.html");
+    let admin = widget_dir.join(ADMIN_DIR).join("index.html");
     if !admin.is_file() {
         tracing::warn!(
             dir = %widget_dir.display(),

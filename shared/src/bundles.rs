@@ -14,7 +14,10 @@ pub enum Bundle {
     Admin,
 }
 
-/// Where the admin bundle's files are served (`dist/admin/` on disk).
+/// The admin bundle's directory inside the built widget (`dist/admin/`).
+pub const ADMIN_DIR: &str = "admin";
+
+/// Where the admin bundle's files are served: its directory, as a URL path.
 pub const ADMIN_ASSETS: &str = "/admin/";
 
 /// The first path segments the admin bundle's pages live under.
@@ -57,6 +60,11 @@ mod tests {
         ] {
             assert_eq!(bundle_for(path), Bundle::Agent, "{path}");
         }
+    }
+
+    #[test]
+    fn the_admin_assets_are_served_from_its_directory() {
+        assert_eq!(ADMIN_ASSETS, format!("/{ADMIN_DIR}/"));
     }
 
     #[test]

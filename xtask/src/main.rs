@@ -123,7 +123,7 @@ fn build_widget(root: &Path) -> Result<()> {
         .args(["build", "--release", "--offline"])
         .current_dir(root))?;
     let admin_url = shared::bundles::ADMIN_ASSETS;
-    let admin_dir = root.join("dist").join(admin_url.trim_matches('/'));
+    let admin_dir = root.join("dist").join(shared::bundles::ADMIN_DIR);
     sh(Command::new("trunk")
         .args([
             "build",
