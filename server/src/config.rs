@@ -203,9 +203,9 @@ pub struct StoreArgs {
     #[arg(long, env = "SOCIALCONNECT_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
 
-    /// With several instances on PostgreSQL: seconds an instance keeps a reply it is
-    /// sending before another instance may take it over (an instance that died holds its
-    /// replies no longer than this).
+    /// With several instances on PostgreSQL: seconds an instance keeps a reply it claimed
+    /// before another instance may take it over (extended every third of it while the send
+    /// is under way; an instance that died holds its replies no longer than this).
     #[arg(long, env = "SOCIALCONNECT_OUTBOX_LEASE_SECS", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub outbox_lease_secs: u64,

@@ -1,8 +1,9 @@
 //! Scale-out, end to end: two real `socialconnect serve` processes on one PostgreSQL
 //! database behind a round-robin load balancer (the sandbox's webhooks go through it). An
 //! agent connected to one instance sees, live, lines the other stored; a session made on
-//! one is valid on the other; replies queued on both go out once each, in order; and
-//! killing one instance (SIGKILL) mid-burst loses neither a consumer's line nor a reply.
+//! one is valid on the other; replies queued on both go out once each, in order, even one
+//! the network takes longer than the lease to accept; and killing one instance (SIGKILL)
+//! mid-burst loses neither a consumer's line nor a reply.
 
 mod common;
 
@@ -482,6 +483,32 @@ async fn two_instances_share_one_postgresql() {
     for (i, c) in consumers.iter().enumerate() {
         assert_eq!(sent_by_page(&sb, &page, c), written[&i], "consumer {i}");
     }
+
+    // A reply the network takes longer to accept than the lease: the instance sending it
+    // keeps its claim while it waits, so the other does not send it a second time.
+    let latency = Duration::from_secs(LEASE_SECS.parse::<u64>().unwrap() + 2);
+    sb.facebook.faults().inject(
+        "facebook",
+        "POST /me/messages",
+        sandbox::common::Fault::Latency(latency),
+        1,
+    );
+    let slow = "slower than the lease";
+    let asked = tokio::time::Instant::now();
+    let slow_id = agent.reply(&urls[0], conv_of[0], slow).await.unwrap();
+    written.entry(0).or_default().push(slow.to_owned());
+    eventually(Duration::from_secs(30), "the slow reply sent", || {
+        let store = store.clone();
+        async move { store.line_status(slow_id).await.unwrap().unwrap().0 == "sent" }
+    })
+    .await;
+    // Past the slow answer, should the other instance have sent it meanwhile.
+    tokio::time::sleep_until(asked + latency + Duration::from_secs(1)).await;
+    assert_eq!(
+        sent_by_page(&sb, &page, &consumers[0]),
+        written[&0],
+        "the slow reply went once"
+    );
 
     // A burst of consumer lines and replies on both; A is killed midway.
     let burst: Vec<_> = (0..4)

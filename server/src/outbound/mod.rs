@@ -263,13 +263,40 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: OutboxItem) -> 
             token_invalid: false,
         })
     } else {
-        send(state, http, &item).await
+        send_keeping_claim(state, http, &item).await
     };
     let recorded = record(state, &item, outcome).await;
     state
         .live
         .conversations_changed(item.linked.account_id, &[item.conversation_id]);
     recorded
+}
+
+/// Sends, extending this instance's claim on the reply every third of the lease while the
+/// network takes its time (a slow answer, a long media upload), so that another instance
+/// sharing the outbox does not take the reply over and send it a second time.
+async fn send_keeping_claim(
+    state: &AppState,
+    http: &reqwest::Client,
+    item: &OutboxItem,
+) -> Result<Delivered, SendFailure> {
+    let Some(lease) = state.store.outbox_lease() else {
+        return send(state, http, item).await;
+    };
+    let sending = send(state, http, item);
+    tokio::pin!(sending);
+    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + lease / 3, lease / 3);
+    loop {
+        tokio::select! {
+            outcome = &mut sending => return outcome,
+            _ = renew.tick() => {
+                let now = crate::auth::now_secs() * 1000;
+                if let Err(e) = state.store.extend_claim(item.message_id, now).await {
+                    tracing::warn!(line = item.message_id, error = %e, "outbox: extending the claim failed");
+                }
+            }
+        }
+    }
 }
 
 async fn record(

@@ -588,6 +588,16 @@ pub trait Store: Send + Sync + 'static {
     /// The earliest outbox row due at `now_ms` whose conversation has no earlier row
     /// waiting (replies in one conversation go out in the order they were written).
     async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>>;
+    /// How long a claim by `next_due` lasts, where instances share the outbox (`None`:
+    /// this instance alone sends, and nothing is claimed).
+    fn outbox_lease(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Keeps this instance's claim on a reply it is still sending for another lease from
+    /// `now_ms`, so that no other instance takes it over and sends it again.
+    async fn extend_claim(&self, _message_id: i64, _now_ms: i64) -> AppResult<()> {
+        Ok(())
+    }
     /// The image part of a two-message reply went out as `network_id`.
     async fn set_media_sent(&self, message_id: i64, network_id: &str) -> AppResult<()>;
     /// The network took it: the line is `sent` with the network's id; the row goes.

@@ -608,6 +608,19 @@ impl Store for PgStore {
         }))
     }
 
+    fn outbox_lease(&self) -> Option<Duration> {
+        Some(Duration::from_millis(self.outbox_lease_ms as u64))
+    }
+
+    async fn extend_claim(&self, message_id: i64, now_ms: i64) -> AppResult<()> {
+        sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE message_id = $2")
+            .bind(now_ms.saturating_add(self.outbox_lease_ms))
+            .bind(message_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_media_sent(&self, message_id: i64, network_id: &str) -> AppResult<()> {
         sqlx::query("UPDATE outbox SET media_sent_id = $1 WHERE message_id = $2")
             .bind(network_id)
