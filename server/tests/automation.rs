@@ -699,6 +699,63 @@ async fn an_external_bot_on_a_private_address_is_refused_without_the_test_settin
 }
 
 #[tokio::test]
+async fn a_bot_turn_under_way_when_the_server_stops_is_finished_first() {
+    let w = World::start_adjusted(|a| a.allow_private_media_urls = true).await;
+    // A bot that takes its time, then fails: the turn in flight hands the conversation
+    // over once the bot's answer comes back.
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bot_url = format!("http://{}/events", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |body: String| async move {
+            let _ = arrived_tx.send(serde_json::from_str(&body).unwrap());
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            StatusCode::INTERNAL_SERVER_ERROR
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let fb = w.linked("facebook").await;
+    let (status, creds) = w
+        .post(&format!("/api/automation/{fb}/credentials"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{creds}");
+    w.automate(
+        "facebook",
+        json!({
+            "enabled": true,
+            "bot": "external",
+            "external_url": bot_url,
+            "external_timeout_ms": 10_000,
+        }),
+    )
+    .await;
+
+    let ann = w.sb.facebook.add_consumer("Ann Lee", true);
+    w.sb.facebook
+        .consumer_message(&w.page, &ann, "hello bot", &[]);
+    let event = tokio::time::timeout(Duration::from_secs(20), arrived.recv())
+        .await
+        .expect("the event reached the bot")
+        .unwrap();
+    let conv = event["conversation_id"].as_i64().unwrap();
+    // The bot has the event and has not answered yet: the server is told to stop.
+    let World { server, store, .. } = w;
+    let _data_dir = server.stop().await;
+    let phase = store
+        .bot_context(conv)
+        .await
+        .unwrap()
+        .and_then(|c| c.state)
+        .map(|s| s.phase);
+    assert_eq!(
+        phase,
+        Some(BotPhase::People),
+        "the turn finished (the failing bot handed over) before the server stopped"
+    );
+}
+
+#[tokio::test]
 async fn a_survey_answer_is_recorded_on_the_conversation_and_exported() {
     let w = World::start().await;
     w.automate(

@@ -120,9 +120,14 @@ pub(crate) struct ConversationLock(#[allow(dead_code)] tokio::sync::OwnedMutexGu
 const PASS_GAP: Duration = Duration::from_millis(20);
 
 /// Runs the worker until the server stops: every conversation due gets a turn of its own.
+/// A turn under way when the server stops is finished (what the bot said and where the
+/// conversation stands are recorded together), within the server's grace for its workers.
 pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut turns = tokio::task::JoinSet::new();
         loop {
+            // Turns done since the last pass.
+            while turns.try_join_next().is_some() {}
             let pass = tokio::time::Instant::now();
             let now = state.settings.clock.now_ms();
             match state.store.automation_due(now, 200).await {
@@ -132,7 +137,7 @@ pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
                             continue;
                         }
                         let state = state.clone();
-                        tokio::spawn(async move {
+                        turns.spawn(async move {
                             if let Err(e) = turn(&state, id).await {
                                 tracing::warn!(conversation = id, error = %e, "automation turn failed; will retry");
                             }
@@ -156,6 +161,7 @@ pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
                 break;
             }
         }
+        while turns.join_next().await.is_some() {}
     })
 }
 
