@@ -115,6 +115,20 @@ impl World {
             .map(|s| s.phase)
     }
 
+    /// Serves `app` on loopback as the page's external bot and makes the bot's credentials;
+    /// the URL of its `/events` route, and the credentials.
+    async fn external_bot(&self, app: axum::Router) -> (String, Value) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/events", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let fb = self.linked("facebook").await;
+        let (status, creds) = self
+            .post(&format!("/api/automation/{fb}/credentials"), json!({}))
+            .await;
+        assert_eq!(status, 200, "{creds}");
+        (url, creds)
+    }
+
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let res = self
             .agent
@@ -488,18 +502,13 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
     })
     .await;
     let side: Shared = Arc::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bot_url = format!("http://{}/events", listener.local_addr().unwrap());
-    let app = axum::Router::new()
-        .route("/events", axum::routing::post(bot_events))
-        .with_state(side.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let fb = w.linked("facebook").await;
-    let (status, creds) = w
-        .post(&format!("/api/automation/{fb}/credentials"), json!({}))
+    let (bot_url, creds) = w
+        .external_bot(
+            axum::Router::new()
+                .route("/events", axum::routing::post(bot_events))
+                .with_state(side.clone()),
+        )
         .await;
-    assert_eq!(status, 200, "{creds}");
     {
         let mut s = side.lock().unwrap();
         s.secret = creds["secret"].as_str().unwrap().to_owned();
@@ -704,22 +713,16 @@ async fn a_bot_turn_under_way_when_the_server_stops_is_finished_first() {
     // A bot that takes its time, then fails: the turn in flight hands the conversation
     // over once the bot's answer comes back.
     let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let bot_url = format!("http://{}/events", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/events",
-        axum::routing::post(move |body: String| async move {
-            let _ = arrived_tx.send(serde_json::from_str(&body).unwrap());
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            StatusCode::INTERNAL_SERVER_ERROR
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let fb = w.linked("facebook").await;
-    let (status, creds) = w
-        .post(&format!("/api/automation/{fb}/credentials"), json!({}))
+    let (bot_url, _) = w
+        .external_bot(axum::Router::new().route(
+            "/events",
+            axum::routing::post(move |body: String| async move {
+                let _ = arrived_tx.send(serde_json::from_str(&body).unwrap());
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                StatusCode::INTERNAL_SERVER_ERROR
+            }),
+        ))
         .await;
-    assert_eq!(status, 200, "{creds}");
     w.automate(
         "facebook",
         json!({
