@@ -106,7 +106,12 @@ fn followed_link(ev: &web_sys::MouseEvent) -> Option<String> {
     if url.pathname() == here.path && url.search() == here.search && !url.hash().is_empty() {
         return None;
     }
-    Some(format!("{}{}{}", url.pathname(), url.search(), url.hash()))
+    Some(in_site(&url))
+}
+
+/// The part of `url` that names a place on this site: path, query and fragment.
+fn in_site(url: &web_sys::Url) -> String {
+    format!("{}{}{}", url.pathname(), url.search(), url.hash())
 }
 
 impl Nav {
@@ -139,7 +144,7 @@ impl Nav {
         else {
             return;
         };
-        let target = format!("{}{}{}", url.pathname(), url.search(), url.hash());
+        let target = in_site(&url);
         let same_origin = location.origin().ok().as_deref() == Some(url.origin().as_str());
         if !same_origin || bundle_for(&url.pathname()) != self.here {
             // The other bundle's page (or another site): a page load.
