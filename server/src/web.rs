@@ -110,30 +110,35 @@ mod tests {
         )
         .unwrap();
         let app = router(dir.path());
-        for path in [
-            "/",
-            "/login",
-            "/workspace",
-            "/widget?conversation=3",
-            "/nowhere",
-        ] {
-            assert_eq!(
-                page(&app, path).await,
-                (StatusCode::OK, "agent".into()),
-                "{path}"
-            );
-        }
-        for path in [
-            "/home",
-            "/socialconnect",
-            "/socialconnect/thank-you",
-            "/support/sign-ups",
-        ] {
-            assert_eq!(
-                page(&app, path).await,
-                (StatusCode::OK, "admin".into()),
-                "{path}"
-            );
+        let pages: [(&str, &[&str]); 2] = [
+            (
+                "agent",
+                &[
+                    "/",
+                    "/login",
+                    "/workspace",
+                    "/widget?conversation=3",
+                    "/nowhere",
+                ],
+            ),
+            (
+                "admin",
+                &[
+                    "/home",
+                    "/socialconnect",
+                    "/socialconnect/thank-you",
+                    "/support/sign-ups",
+                ],
+            ),
+        ];
+        for (bundle, paths) in pages {
+            for path in paths {
+                assert_eq!(
+                    page(&app, path).await,
+                    (StatusCode::OK, bundle.into()),
+                    "{path}"
+                );
+            }
         }
         assert_eq!(
             page(&app, "/widget-0123456789abcdef.js").await.1,
