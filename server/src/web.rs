@@ -1,7 +1,9 @@
 //! Serving the built widget: hashed assets cached for a year, everything else revalidated,
 //! and any other path answered with the `index.html` of the bundle that shows it
 //! (`shared::bundles`: the agent's in the widget directory, the admin's in its `admin/`),
-//! so that bundle's router takes over.
+//! so that bundle's router takes over. Every answer carries the SPA's
+//! Content-Security-Policy (no inline script: the bundles' loaders are files, see
+//! `xtask`'s `externalize_loader`) and refuses to be framed by other sites.
 
 use axum::Router;
 use axum::body::Body;
@@ -41,8 +43,23 @@ pub fn router(widget_dir: &Path) -> Router {
     let serve = ServeDir::new(widget_dir).fallback(page);
     Router::new()
         .fallback_service(serve)
-        .layer(middleware::from_fn(cache_headers))
+        .layer(middleware::from_fn(headers))
 }
+
+/// The SPA's policy: scripts only from this origin (WebAssembly compiled from them), no
+/// inline script or style, no plugins, and framed only by this origin's own pages.
+/// Consumers' and networks' pictures and videos may come from any https host (profile
+/// images, media not yet copied), never from plain http.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
+     script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self'; \
+     img-src 'self' https: data: blob:; \
+     media-src 'self' https: blob:; \
+     connect-src 'self'; \
+     object-src 'none'; \
+     base-uri 'self'; \
+     form-action 'self'; \
+     frame-ancestors 'self'";
 
 async fn not_built() -> impl IntoResponse {
     (
@@ -65,9 +82,23 @@ pub fn is_hashed_asset(path: &str) -> bool {
         .is_some_and(|(_, hash)| hash.len() >= 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
-async fn cache_headers(req: Request<Body>, next: Next) -> Response {
+async fn headers(req: Request<Body>, next: Next) -> Response {
     let hashed = is_hashed_asset(req.uri().path());
     let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    // For browsers that predate `frame-ancestors`.
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("SAMEORIGIN"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if res.status().is_success() {
         let value = if hashed {
             "public, max-age=31536000, immutable"
@@ -160,6 +191,40 @@ mod tests {
             page(&app, "/workspace").await,
             (StatusCode::OK, "agent".into())
         );
+    }
+
+    #[tokio::test]
+    async fn pages_and_assets_carry_the_policy_and_refuse_other_sites_frames() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "agent").unwrap();
+        std::fs::write(dir.path().join("loader-0123456789abcdef.js"), "js").unwrap();
+        let app = router(dir.path());
+        for path in ["/", "/workspace", "/loader-0123456789abcdef.js", "/nowhere"] {
+            let res = app
+                .clone()
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let h = res.headers();
+            let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+            let directive = |name: &str| {
+                csp.split(';')
+                    .map(str::trim)
+                    .find(|d| d.starts_with(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            assert_eq!(
+                directive("script-src"),
+                "script-src 'self' 'wasm-unsafe-eval'",
+                "{path}"
+            );
+            assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+            assert_eq!(directive("frame-ancestors"), "frame-ancestors 'self'");
+            assert_eq!(directive("object-src"), "object-src 'none'");
+            assert_eq!(h[header::X_FRAME_OPTIONS], "SAMEORIGIN", "{path}");
+            assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{path}");
+        }
     }
 
     #[test]

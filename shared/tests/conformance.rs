@@ -1,5 +1,6 @@
-//! twitter-text's own conformance file (`validate.yml`, Apache-2.0, © Twitter), kept in
-//! the docs folder beside the project: every case of its length sections must pass.
+//! twitter-text's own conformance file (`validate.yml`, Apache-2.0, © Twitter; its licence
+//! beside it in `tests/conformance/`), kept in the repository so a fresh clone runs it:
+//! every case of its length sections must pass.
 //!
 //! The sections and the configuration twitter-text's runner gives each
 //! (`js/test/conformance.html`):
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 
 const FILE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/conformance/twitter-text-validate.yml"
+    "/tests/conformance/twitter-text-validate.yml"
 );
 
 #[derive(Deserialize)]

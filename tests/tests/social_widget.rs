@@ -172,11 +172,20 @@ async fn twitter_counter_counts_weighted_and_use_pastes() {
 
 #[tokio::test]
 async fn liveengage_host_gets_the_widgets_writes() {
-    let host_page = include_str!("../host/liveengage.html");
     let (h, sb) = Harness::start_with_sandbox_serving(
         "social-widget-liveengage",
         1280,
-        &[("host/liveengage.html", host_page)],
+        &[
+            (
+                "host/liveengage.html",
+                include_str!("../host/liveengage.html"),
+            ),
+            ("host/liveengage.js", include_str!("../host/liveengage.js")),
+            (
+                "host/liveengage.css",
+                include_str!("../host/liveengage.css"),
+            ),
+        ],
     )
     .await
     .unwrap();

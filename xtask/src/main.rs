@@ -12,6 +12,7 @@
 //! - `cargo xtask setup [--browser]` — only install what is missing (Node.js and
 //!   `tests/js`'s modules included, and moto's local S3 server through pip).
 
+mod loader;
 mod size;
 mod tools;
 
@@ -122,6 +123,7 @@ fn build_widget(root: &Path) -> Result<()> {
     sh(Command::new("trunk")
         .args(["build", "--release", "--offline"])
         .current_dir(root))?;
+    loader::externalize(&root.join("dist"), "/")?;
     let admin_url = shared::bundles::ADMIN_ASSETS;
     let admin_dir = root.join("dist").join(shared::bundles::ADMIN_DIR);
     sh(Command::new("trunk")
@@ -136,6 +138,7 @@ fn build_widget(root: &Path) -> Result<()> {
         .arg("--dist")
         .arg(&admin_dir)
         .current_dir(root))?;
+    loader::externalize(&admin_dir, admin_url)?;
     println!(
         "transfer size (gzip) of the agent's bundle (index.html: start page, sign-in, workspace, Social Widget):"
     );
@@ -161,6 +164,7 @@ fn budgets(root: &Path) -> Result<()> {
         .arg(&baseline)
         .arg("tests/baseline/index.html")
         .current_dir(root))?;
+    loader::externalize(&baseline, "/")?;
     let floor = size::measure(&baseline)?.total_gzip() as f64 / 1024.0;
     println!("minimal Leptos page, built the same way: {floor:.1} KB gzip (the framework's floor)");
     let js = root.join("tests/js");
