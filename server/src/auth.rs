@@ -1,6 +1,8 @@
-//! Sign-in, sessions and CSRF: argon2 password hashes, an HttpOnly SameSite session
-//! cookie backed by the database (so it is valid on every instance), and a per-session
-//! CSRF token every state-changing request must echo in a header.
+//! Sign-in, sessions and CSRF: argon2 password hashes, sign-in throttling counted in the
+//! database (per account and email, and per client address, shared by every instance), an
+//! HttpOnly SameSite session cookie backed by the database (so it is valid on every
+//! instance), and a per-session CSRF token every state-changing request must echo in a
+//! header.
 
 use crate::AppState;
 use crate::error::{ApiJson, AppError, AppResult};
@@ -8,19 +10,18 @@ use crate::store::{NewUser, SessionRecord, Store, User};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use shared::api::{AccountSummary, CSRF_HEADER, Me, SignIn};
 use shared::{ErrorCode, Role};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "sc_session";
@@ -114,58 +115,165 @@ pub async fn create_user(
         .await
 }
 
-/// Failed sign-ins per (account, email) within a window; past the limit, sign-in answers
-/// 429 until the window passes. In memory: a per-instance limit is enough to make
-/// guessing slow.
-pub struct SignInLimiter {
-    window: Duration,
-    max_failures: usize,
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+/// How many sign-in attempts get as far as a password check. Counted in the database, so
+/// every instance sees the same counts and a restart forgets none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInLimits {
+    /// Attempts per brand account number and email within `window` (a success starts
+    /// the count again).
+    pub per_account: i64,
+    /// Failed attempts per client address within `window`, whatever the emails.
+    pub per_address: i64,
+    pub window: Duration,
 }
 
-impl SignInLimiter {
-    pub fn new(max_failures: usize, window: Duration) -> Self {
-        SignInLimiter {
-            window,
-            max_failures,
-            failures: Mutex::new(HashMap::new()),
+impl Default for SignInLimits {
+    fn default() -> Self {
+        SignInLimits {
+            per_account: 10,
+            per_address: 100,
+            window: Duration::from_secs(300),
         }
     }
+}
 
-    fn key(account: &str, email: &str) -> String {
-        format!("{}\u{0}{}", account.trim(), email.trim().to_lowercase())
-    }
+/// What sign-in throttling counts under: a SHA-256, so no email or address is stored.
+fn throttle_key(kind: &str, value: &str) -> String {
+    token_hash(&format!("{kind}\u{0}{value}"))
+}
 
-    fn recent(&self, key: &str, now: Instant) -> usize {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let window = self.window;
-        if let Some(v) = map.get_mut(key) {
-            v.retain(|t| now.duration_since(*t) < window);
-            v.len()
-        } else {
-            0
+/// An IP address or CIDR range (`10.0.0.0/8`, `2001:db8::/32`), for the load balancers
+/// whose `X-Forwarded-For` is believed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.net, canonical(ip)) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                masked(u128::from(u32::from(net)), 32, self.prefix)
+                    == masked(u128::from(u32::from(ip)), 32, self.prefix)
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                masked(u128::from(net), 128, self.prefix)
+                    == masked(u128::from(ip), 128, self.prefix)
+            }
+            _ => false,
         }
     }
+}
 
-    pub fn is_blocked(&self, account: &str, email: &str) -> bool {
-        self.recent(&Self::key(account, email), Instant::now()) >= self.max_failures
+/// The top `prefix` bits of a `bits`-bit address.
+fn masked(addr: u128, bits: u32, prefix: u8) -> u128 {
+    let keep = u32::from(prefix).min(bits);
+    if keep == 0 { 0 } else { addr >> (bits - keep) }
+}
+
+/// An IPv4 address written as IPv6 (`::ffff:a.b.c.d`, as a dual-stack listener sees it)
+/// is that IPv4 address.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
     }
+}
 
-    pub fn record_failure(&self, account: &str, email: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            // Bound memory under a spray of made-up emails: forget the oldest picture.
-            map.clear();
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let net = canonical(
+            addr.parse::<IpAddr>()
+                .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))?,
+        );
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(IpRange { net, prefix })
+    }
+}
+
+/// The client's address as sign-in throttling counts it: the TCP peer, or, when the peer
+/// is a trusted proxy, the last address `X-Forwarded-For` names that is not one (the
+/// entries before it are the client's word, anyone can write them). An IPv6 client counts
+/// by its /64, which one subscriber holds whole. `None` where the server was given no peer
+/// (a router called directly, as handler tests do).
+pub struct ClientAddr(pub Option<String>);
+
+impl ClientAddr {
+    fn resolve(peer: IpAddr, forwarded: &[&str], trusted: &[IpRange]) -> String {
+        let is_proxy = |ip: IpAddr| trusted.iter().any(|r| r.contains(ip));
+        let mut client = canonical(peer);
+        if is_proxy(client) {
+            for hop in forwarded.iter().flat_map(|h| h.split(',')).rev() {
+                let Ok(ip) = hop.trim().parse::<IpAddr>().map(canonical) else {
+                    break;
+                };
+                client = ip;
+                if !is_proxy(ip) {
+                    break;
+                }
+            }
         }
-        map.entry(Self::key(account, email))
-            .or_default()
-            .push(Instant::now());
+        match client {
+            IpAddr::V6(v6) => {
+                let net = std::net::Ipv6Addr::from(u128::from(v6) >> 64 << 64);
+                format!("{net}/64")
+            }
+            v4 => v4.to_string(),
+        }
     }
+}
 
-    pub fn clear(&self, account: &str, email: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&Self::key(account, email));
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(ClientAddr(None));
+        };
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        Ok(ClientAddr(Some(Self::resolve(
+            peer.ip(),
+            &forwarded,
+            &state.settings.trusted_proxies,
+        ))))
     }
+}
+
+/// 429 with `Retry-After` (whole seconds until the window that blocks ends).
+fn too_many_sign_ins(retry_after_ms: i64) -> Response {
+    let secs = (retry_after_ms.max(1) + 999) / 1000;
+    (
+        [(header::RETRY_AFTER, secs.to_string())],
+        AppError::new(
+            ErrorCode::RateLimited,
+            "too many failed sign-ins; wait a few minutes and try again",
+        ),
+    )
+        .into_response()
 }
 
 fn me(record: &SessionRecord) -> Me {
@@ -183,21 +291,51 @@ fn me(record: &SessionRecord) -> Me {
     }
 }
 
+/// Every attempt is counted before its password is checked — per account number and
+/// email, and per client address — in one statement each, so parallel guesses each take
+/// a number and no more than the limit reach the (slow) check. Past either limit the
+/// answer is 429 with `Retry-After`, the right password included, until the window ends.
 async fn sign_in(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     jar: CookieJar,
     ApiJson(req): ApiJson<SignIn>,
-) -> AppResult<impl IntoResponse> {
+) -> AppResult<Response> {
     let account_number = req.account_number.trim();
     let email = req.email.trim();
     if email.is_empty() || req.password.is_empty() {
         return Err(AppError::bad_request("enter your email and password"));
     }
-    if state.sign_in_limiter.is_blocked(account_number, email) {
-        return Err(AppError::new(
-            ErrorCode::RateLimited,
-            "too many failed sign-ins; wait a few minutes and try again",
-        ));
+    let limits = state.settings.sign_in_limits;
+    let now_ms = state.settings.clock.now_ms();
+    let window_ms = limits.window.as_millis() as i64;
+    let account_key = throttle_key(
+        "account",
+        &format!("{account_number}\u{0}{}", email.to_lowercase()),
+    );
+    let address_key = client.map(|a| throttle_key("address", &a));
+    let mut counts = vec![(
+        state
+            .store
+            .count_sign_in(&account_key, now_ms, window_ms)
+            .await?,
+        limits.per_account,
+    )];
+    if let Some(key) = &address_key {
+        let count = state.store.count_sign_in(key, now_ms, window_ms).await?;
+        counts.push((count, limits.per_address));
+    }
+    if let Some(ends) = counts
+        .iter()
+        .filter(|(count, limit)| count.attempts > *limit)
+        .map(|(count, _)| count.window_ends_ms)
+        .max()
+    {
+        tracing::info!(
+            account = account_number,
+            "sign-in refused: too many attempts"
+        );
+        return Ok(too_many_sign_ins(ends - now_ms));
     }
     let account = if account_number.is_empty() {
         None
@@ -215,14 +353,16 @@ async fn sign_in(
     )
     .await;
     let Some(credentials) = credentials.filter(|_| ok) else {
-        state.sign_in_limiter.record_failure(account_number, email);
         tracing::info!(account = account_number, "failed sign-in");
         return Err(AppError::new(
             ErrorCode::InvalidCredentials,
             "wrong account number, email or password",
         ));
     };
-    state.sign_in_limiter.clear(account_number, email);
+    state
+        .store
+        .sign_in_succeeded(&account_key, address_key.as_deref())
+        .await?;
 
     let token = random_token();
     let csrf = random_token();
@@ -250,7 +390,7 @@ async fn sign_in(
         .path("/")
         .max_age(time::Duration::seconds(SESSION_TTL.as_secs() as i64))
         .build();
-    Ok((jar.add(cookie), ApiJson(me(&record))))
+    Ok((jar.add(cookie), ApiJson(me(&record))).into_response())
 }
 
 async fn current(session: Session) -> ApiJson<Me> {
@@ -338,16 +478,52 @@ mod tests {
     }
 
     #[test]
-    fn limiter_blocks_after_repeated_failures_and_clears_on_success() {
-        let l = SignInLimiter::new(3, Duration::from_secs(60));
-        for _ in 0..3 {
-            assert!(!l.is_blocked("1", "a@x"));
-            l.record_failure("1", "A@x ");
+    fn a_client_is_its_peer_unless_the_peer_is_a_trusted_proxy() {
+        let lb: IpRange = "10.0.0.0/8".parse().unwrap();
+        let peer: IpAddr = "203.0.113.9".parse().unwrap();
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let resolve = ClientAddr::resolve;
+        // Not from a trusted proxy: what the client wrote is ignored.
+        assert_eq!(resolve(peer, &["198.51.100.1"], &[lb]), "203.0.113.9");
+        assert_eq!(resolve(proxy, &["198.51.100.1"], &[]), "10.1.2.3");
+        // From one: the last hop it did not add itself; a client's forged entries before
+        // it do not count.
+        assert_eq!(
+            resolve(proxy, &["1.1.1.1, 198.51.100.1", "10.0.0.7"], &[lb]),
+            "198.51.100.1"
+        );
+        assert_eq!(resolve(proxy, &["not an address"], &[lb]), "10.1.2.3");
+        // IPv4 seen through a dual-stack listener, and IPv6 by its /64.
+        assert_eq!(
+            resolve("::ffff:203.0.113.9".parse().unwrap(), &[], &[]),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            resolve("2001:db8:1:2:aaaa::1".parse().unwrap(), &[], &[]),
+            resolve("2001:db8:1:2:bbbb::9".parse().unwrap(), &[], &[])
+        );
+        assert_ne!(
+            resolve("2001:db8:1:2::1".parse().unwrap(), &[], &[]),
+            resolve("2001:db8:1:3::1".parse().unwrap(), &[], &[])
+        );
+    }
+
+    #[test]
+    fn ip_ranges_parse_and_match() {
+        let r: IpRange = "192.168.0.0/16".parse().unwrap();
+        assert!(r.contains("192.168.44.1".parse().unwrap()));
+        assert!(!r.contains("192.169.0.1".parse().unwrap()));
+        let one: IpRange = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6: IpRange = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:ffff::1".parse().unwrap()));
+        assert!(!v6.contains("192.168.0.1".parse().unwrap()));
+        let all: IpRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "10.0.0/8", "", "x/1", "::/129"] {
+            assert!(bad.parse::<IpRange>().is_err(), "{bad}");
         }
-        assert!(l.is_blocked("1", "a@x"));
-        assert!(!l.is_blocked("2", "a@x"));
-        l.clear("1", "a@x");
-        assert!(!l.is_blocked("1", "a@x"));
     }
 
     #[test]

@@ -69,8 +69,7 @@ async fn link(args: LinkArgs) -> anyhow::Result<()> {
             skill,
             settings,
         } => {
-            let store = settings.store.open().await?;
-            let cipher = settings.store.cipher()?;
+            let (store, cipher) = settings.store.open_sealed().await?;
             let http = crate::connectors::http_client();
             let page = crate::link::FacebookPage {
                 account_number: &account,
@@ -97,8 +96,7 @@ async fn link(args: LinkArgs) -> anyhow::Result<()> {
             skill,
             settings,
         } => {
-            let store = settings.store.open().await?;
-            let cipher = settings.store.cipher()?;
+            let (store, cipher) = settings.store.open_sealed().await?;
             let http = crate::connectors::http_client();
             let acct = crate::link::TwitterAccount {
                 account_number: &account,

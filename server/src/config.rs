@@ -181,8 +181,20 @@ pub struct ServeArgs {
     #[arg(long, hide = true)]
     pub allow_private_media_urls: bool,
 
-    /// Automation's clock (opening hours, bots' deadlines): the system's, or one a test
-    /// sets. Not a flag.
+    /// Load balancers or reverse proxies in front of this server, as IP addresses or CIDR
+    /// ranges (comma-separated): from these, the client's address is the last one
+    /// `X-Forwarded-For` names that is not itself listed (sign-in throttling counts per
+    /// client address) [default: none; the TCP peer is the client].
+    #[arg(long, env = "SOCIALCONNECT_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<crate::auth::IpRange>,
+
+    /// Sign-in throttling's limits (10 per account and email, 100 failures per client
+    /// address, per 5 minutes). Not a flag.
+    #[arg(skip)]
+    pub sign_in_limits: crate::auth::SignInLimits,
+
+    /// The clock of automation (opening hours, bots' deadlines) and of sign-in
+    /// throttling's windows: the system's, or one a test sets. Not a flag.
     #[arg(skip)]
     pub clock: crate::automation::Clock,
 }
@@ -230,6 +242,28 @@ impl StoreArgs {
 
     pub fn cipher(&self) -> anyhow::Result<crate::crypto::TokenCipher> {
         crate::crypto::TokenCipher::load(self.secret_key.as_deref(), &self.data_dir)
+    }
+
+    /// The storage and the token cipher, for commands that seal or open tokens: refused
+    /// when the key is not the one the database's tokens are sealed with (see
+    /// [`crate::crypto::check_key`]).
+    pub async fn open_sealed(
+        &self,
+    ) -> anyhow::Result<(
+        std::sync::Arc<dyn crate::store::Store>,
+        crate::crypto::TokenCipher,
+    )> {
+        let store = self.open().await?;
+        let cipher = self.cipher()?;
+        let source = match &self.secret_key {
+            Some(_) => "SOCIALCONNECT_SECRET_KEY".to_owned(),
+            None => format!(
+                "the secret key in {}",
+                self.data_dir.join(crate::crypto::KEY_FILE).display()
+            ),
+        };
+        crate::crypto::check_key(store.as_ref(), &cipher, &source).await?;
+        Ok((store, cipher))
     }
 }
 

@@ -1,13 +1,16 @@
 //! Encryption at rest for network tokens: XChaCha20-Poly1305 with a 256-bit key from the
 //! settings (`SOCIALCONNECT_SECRET_KEY`, base64) or, when unset, a key file created once in
 //! the data dir. Every value gets its own random nonce; the stored form is
-//! `nonce (24 bytes) || ciphertext`.
+//! `nonce (24 bytes) || ciphertext`. The database keeps the key's fingerprint, so an
+//! instance given another key refuses to start ([`check_key`]).
 
+use crate::store::Store;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use shared::Channel;
 use std::path::Path;
 
 const NONCE_LEN: usize = 24;
@@ -19,6 +22,8 @@ pub struct TokenCipher {
     /// HMAC key for signed URLs, derived from the secret key so the encryption key itself
     /// is never used for anything but encryption.
     url_key: [u8; 32],
+    /// Names the key without revealing it (see [`TokenCipher::fingerprint`]).
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for TokenCipher {
@@ -33,11 +38,15 @@ impl TokenCipher {
             bail!("the secret key must be 32 bytes (base64 of 32 random bytes)");
         }
         use hmac::{Hmac, Mac};
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("any key length");
-        mac.update(b"socialconnect signed media urls v1");
+        let derive = |label: &[u8]| -> [u8; 32] {
+            let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("any key length");
+            mac.update(label);
+            mac.finalize().into_bytes().into()
+        };
         Ok(TokenCipher {
             cipher: XChaCha20Poly1305::new(Key::from_slice(key)),
-            url_key: mac.finalize().into_bytes().into(),
+            url_key: derive(b"socialconnect signed media urls v1"),
+            fingerprint: hex::encode(derive(b"socialconnect key fingerprint v1")),
         })
     }
 
@@ -81,6 +90,12 @@ impl TokenCipher {
         out
     }
 
+    /// Hex HMAC-SHA256 of a fixed label under the key: the same for the same key on every
+    /// instance, and telling nothing of the key (nor of the URL-signing key).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
     /// Hex HMAC-SHA256 of `message` with the URL-signing key.
     pub fn sign(&self, message: &str) -> String {
         use hmac::{Hmac, Mac};
@@ -107,6 +122,55 @@ impl TokenCipher {
             .map_err(|_| anyhow::anyhow!("token does not decrypt with this key"))?;
         Ok(String::from_utf8(plain)?)
     }
+}
+
+/// Refuses a key other than the one this database's tokens are sealed with, which would
+/// open none of them (every page and account would turn `token_invalid` at its first
+/// send). The database keeps the key's fingerprint from the first start; a database from
+/// before fingerprints records it at its first start, once a token it holds opens with
+/// this key (or it holds none). `source` names where the key came from, for the message.
+pub async fn check_key(
+    store: &dyn Store,
+    cipher: &TokenCipher,
+    source: &str,
+) -> anyhow::Result<()> {
+    let mismatch = |why: String| {
+        anyhow::anyhow!(
+            "{source} does not match the key this database's tokens were sealed with ({why}); \
+             set the same SOCIALCONNECT_SECRET_KEY on every instance"
+        )
+    };
+    let mine = cipher.fingerprint();
+    if !store.has_key_fingerprint().await? {
+        let mut sealed = Vec::new();
+        for channel in [Channel::Facebook, Channel::Twitter] {
+            sealed.extend(
+                store
+                    .linked_accounts(channel)
+                    .await?
+                    .into_iter()
+                    .map(|l| l.token_sealed),
+            );
+        }
+        if !sealed.is_empty() && !sealed.iter().any(|t| cipher.open(t).is_ok()) {
+            return Err(mismatch(format!(
+                "none of its {} tokens opens with this one, fingerprint {}",
+                sealed.len(),
+                &mine[..16]
+            )));
+        }
+    }
+    let recorded = store
+        .key_fingerprint(mine, crate::auth::now_secs() * 1000)
+        .await?;
+    if recorded != mine {
+        return Err(mismatch(format!(
+            "fingerprint {}, this key's {}",
+            &recorded[..recorded.len().min(16)],
+            &mine[..16]
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -143,6 +207,18 @@ mod tests {
         let mut tampered = a.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(c.open(&tampered).is_err());
+    }
+
+    #[test]
+    fn the_fingerprint_names_the_key_and_nothing_else() {
+        let a = TokenCipher::from_key(&[7u8; 32]).unwrap();
+        let again = TokenCipher::from_key(&[7u8; 32]).unwrap();
+        let b = TokenCipher::from_key(&[8u8; 32]).unwrap();
+        assert_eq!(a.fingerprint(), again.fingerprint());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+        assert!(!a.fingerprint().contains(&hex::encode([7u8; 32])));
+        assert_ne!(a.fingerprint(), hex::encode(a.url_key));
     }
 
     #[test]

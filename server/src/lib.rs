@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod automation;
 pub mod blobs;
+pub mod claims;
 pub mod cli;
 pub mod config;
 pub mod connectors;
@@ -51,7 +52,8 @@ pub struct AppState {
     pub settings: Arc<ServeArgs>,
     /// Without a trailing slash.
     pub public_url: Arc<str>,
-    pub sign_in_limiter: Arc<auth::SignInLimiter>,
+    /// This instance's name in claims on shared work (outbox rows, bot turns).
+    pub instance: claims::InstanceId,
     /// Seals and opens network tokens at rest.
     pub cipher: crypto::TokenCipher,
     /// Wakes the outbox sender.
@@ -122,7 +124,7 @@ impl AppState {
             store,
             settings: Arc::new(settings),
             public_url: public_url.into(),
-            sign_in_limiter: Arc::new(auth::SignInLimiter::new(10, Duration::from_secs(300))),
+            instance: claims::InstanceId::random(),
         }
     }
 }
@@ -221,20 +223,20 @@ async fn api_not_found() -> AppError {
     AppError::not_found("API route")
 }
 
-/// Opens storage, applies the bootstrap admin (and the demo brand), and serves until `shutdown` resolves;
-/// in-flight requests then get up to 10 s to finish.
+/// Opens storage (refusing a secret key that is not the one the database's tokens are
+/// sealed with), applies the bootstrap admin (and the demo brand), and serves until
+/// `shutdown` resolves; in-flight requests then get up to 10 s to finish.
 pub async fn run(
     mut settings: ServeArgs,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
-    let store = settings.store.open().await?;
+    let (store, cipher) = settings.store.open_sealed().await?;
     if let Some(b) = &settings.bootstrap_admin {
         seed::bootstrap_admin(store.as_ref(), b).await?;
     }
     let public_url = settings.public_url_for(bound);
-    let cipher = settings.store.cipher()?;
     // The demo runs the sandbox networks in this process and points the settings at them.
     let demo_networks = if settings.demo {
         seed::demo(store.as_ref()).await?;
@@ -283,7 +285,9 @@ pub async fn run(
         }
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+    // The peer's address goes with each request: sign-in throttling counts per client.
+    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         live.stop();
         stopping.stop();
@@ -313,6 +317,7 @@ pub async fn run(
     Ok(())
 }
 
+/// Hourly: expired sessions, and sign-in counts whose window is over.
 fn spawn_session_purge(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(3600));
@@ -327,6 +332,13 @@ fn spawn_session_purge(state: AppState) -> tokio::task::JoinHandle<()> {
                 Ok(n) if n > 0 => tracing::debug!(n, "expired sessions removed"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging sessions"),
+            }
+            let window = state.settings.sign_in_limits.window.as_millis() as i64;
+            let over = state.settings.clock.now_ms() - window;
+            match state.store.purge_sign_in_counts(over).await {
+                Ok(n) if n > 0 => tracing::debug!(n, "sign-in counts of past windows removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging sign-in counts"),
             }
         }
     })

@@ -300,6 +300,46 @@ fn sent_by_page(
         .collect()
 }
 
+/// A random secret key, as `SOCIALCONNECT_SECRET_KEY` takes it.
+fn random_key() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+}
+
+/// Links the brand's page (bootstrap admin's account) through the real Graph call, its
+/// token sealed with the fleet's key; the store and the brand account's id.
+async fn link_page(
+    fleet: &Fleet,
+    sb: &Sandbox,
+    page: &sandbox::facebook::Page,
+) -> (Arc<dyn Store>, i64) {
+    let store = server::store::open(Some(&fleet.db_url), fleet.data_dir.path())
+        .await
+        .unwrap();
+    let cipher = TokenCipher::load(Some(&fleet.secret), fleet.data_dir.path()).unwrap();
+    let mut fb = server::config::ServeArgs::for_tests(fleet.data_dir.path().into()).facebook;
+    fb.facebook_app_secret = Some(sb.credentials.facebook_app_secret.clone());
+    fb.facebook_graph_url = sb.facebook.graph_url();
+    server::link::link_facebook(
+        store.as_ref(),
+        &cipher,
+        &reqwest::Client::new(),
+        &fb,
+        server::link::FacebookPage {
+            account_number: ADMIN.0,
+            page_id: &page.id,
+            page_name: &page.username,
+            page_token: &page.access_token,
+            skill: "social",
+            by: "test",
+        },
+    )
+    .await
+    .unwrap();
+    let account_id = store.account_by_number(ADMIN.0).await.unwrap().unwrap().id;
+    (store, account_id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_one_postgresql() {
     let Some(pg) = PgDb::create().await else {
@@ -318,10 +358,7 @@ async fn two_instances_share_one_postgresql() {
     })
     .await
     .unwrap();
-    let secret = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-    };
+    let secret = random_key();
     let fleet = Fleet {
         db_url: pg.url.clone(),
         data_dir: tempfile::tempdir().unwrap(),
@@ -352,31 +389,8 @@ async fn two_instances_share_one_postgresql() {
     wait_ready(&urls[1]).await;
 
     // The brand's page, linked through the real Graph call, token sealed with the fleet's key.
-    let store = server::store::open(Some(&pg.url), fleet.data_dir.path())
-        .await
-        .unwrap();
-    let cipher = TokenCipher::load(Some(&secret), fleet.data_dir.path()).unwrap();
     let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
-    let mut fb = server::config::ServeArgs::for_tests(fleet.data_dir.path().into()).facebook;
-    fb.facebook_app_secret = Some(sb.credentials.facebook_app_secret.clone());
-    fb.facebook_graph_url = sb.facebook.graph_url();
-    server::link::link_facebook(
-        store.as_ref(),
-        &cipher,
-        &reqwest::Client::new(),
-        &fb,
-        server::link::FacebookPage {
-            account_number: ADMIN.0,
-            page_id: &page.id,
-            page_name: &page.username,
-            page_token: &page.access_token,
-            skill: "social",
-            by: "test",
-        },
-    )
-    .await
-    .unwrap();
-    let account_id = store.account_by_number(ADMIN.0).await.unwrap().unwrap().id;
+    let (store, account_id) = link_page(&fleet, &sb, &page).await;
 
     // Signed in on A; the same session works on B.
     let (cookie, csrf) = sign_in(&urls[0]).await;
@@ -588,4 +602,240 @@ async fn two_instances_share_one_postgresql() {
     );
     b.kill();
     sb.stop().await;
+}
+
+/// Two instances with automation on, woken at once on the same lines (each stores some of
+/// the consumers' first lines, and each pass reads every conversation due): each consumer
+/// gets the built-in bot's greeting once, whichever instance takes the turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_answer_each_bot_line_once() {
+    let Some(pg) = PgDb::create().await else {
+        return;
+    };
+    let ports = [free_port(), free_port()];
+    let urls: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    let (lb, lb_url) = Balancer::start(urls.clone()).await;
+    let sb = Sandbox::start(sandbox::SandboxOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback: lb_url,
+        credentials: None,
+    })
+    .await
+    .unwrap();
+    let fleet = Fleet {
+        db_url: pg.url.clone(),
+        data_dir: tempfile::tempdir().unwrap(),
+        secret: random_key(),
+        sandbox_env: sb.settings(),
+    };
+    let a = fleet.serve(ports[0]);
+    wait_ready(&urls[0]).await;
+    let b = fleet.serve(ports[1]);
+    wait_ready(&urls[1]).await;
+    let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
+    let (store, account_id) = link_page(&fleet, &sb, &page).await;
+
+    // The admin switches the built-in bot on (through A; B reads the same settings).
+    let (cookie, csrf) = sign_in(&urls[0]).await;
+    let admin = Agent {
+        http: reqwest::Client::new(),
+        cookie,
+        csrf,
+    };
+    let (status, list) = admin.get(&format!("{}/api/automation", urls[0])).await;
+    assert_eq!(status, 200, "{list}");
+    let linked = list[0]["linked_account_id"].as_i64().unwrap();
+    const GREETING: &str = "Hi, this is Acme's assistant.";
+    let res = admin
+        .http
+        .put(format!("{}/api/automation/{linked}", urls[0]))
+        .header("cookie", &admin.cookie)
+        .header("x-csrf-token", &admin.csrf)
+        .json(&json!({"enabled": true, "bot": "builtin", "greeting": GREETING}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Every consumer writes at once: the webhooks alternate between the instances, so both
+    // wake together and each sees the other's lines due too.
+    let consumers: Vec<_> = (0..16)
+        .map(|i| sb.facebook.add_consumer(&format!("Consumer {i}"), false))
+        .collect();
+    for c in &consumers {
+        sb.facebook.consumer_message(&page, c, "hello", &[]);
+    }
+    eventually(Duration::from_secs(30), "every consumer greeted", || {
+        let ok = consumers
+            .iter()
+            .all(|c| !sent_by_page(&sb, &page, c).is_empty());
+        async move { ok }
+    })
+    .await;
+    let hits = lb.hits();
+    assert!(hits[0] > 0 && hits[1] > 0, "both stored lines: {hits:?}");
+    // Every bot line stored is sent; then a moment for a second turn's, if any, to land.
+    eventually(Duration::from_secs(30), "every bot line sent", || {
+        let store = store.clone();
+        async move {
+            store
+                .export(account_id, i64::MIN)
+                .await
+                .unwrap()
+                .iter()
+                .flat_map(|c| &c.messages)
+                .filter(|m| m.author == "bot")
+                .all(|m| m.status == "sent")
+        }
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (i, c) in consumers.iter().enumerate() {
+        assert_eq!(
+            sent_by_page(&sb, &page, c),
+            [GREETING],
+            "consumer {i} greeted once"
+        );
+    }
+    let bot_lines = store
+        .export(account_id, i64::MIN)
+        .await
+        .unwrap()
+        .iter()
+        .flat_map(|c| c.messages.clone())
+        .filter(|m| m.author == "bot")
+        .count();
+    assert_eq!(
+        bot_lines,
+        consumers.len(),
+        "one bot line per consumer stored"
+    );
+    drop((a, b));
+    sb.stop().await;
+}
+
+/// A start with a secret key other than the one the database's tokens were sealed with
+/// stops with a message that says so (on the embedded database and on PostgreSQL, for
+/// `serve` and for `link`); the right key starts. A database from before fingerprints
+/// records the key's at its first start, unless its tokens do not open with that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatched_secret_key_stops_the_start() {
+    use sqlx::Connection;
+    let pg = PgDb::create().await;
+    let engines = [None, pg.as_ref().map(|p| p.url.clone())];
+    for database_url in engines.iter().take(if pg.is_some() { 2 } else { 1 }) {
+        let engine = if database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let data = tempfile::tempdir().unwrap();
+        let (key_a, key_b) = (random_key(), random_key());
+        let settings = |key: &str| {
+            let mut args = server::config::ServeArgs::for_tests(data.path().into());
+            args.store.database_url = database_url.clone();
+            args.store.secret_key = Some(key.to_owned());
+            args
+        };
+        let start = |key: &str| {
+            let args = settings(key);
+            async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                server::run(args, listener, async {}).await
+            }
+        };
+        start(&key_a).await.unwrap();
+        // A page linked with a token sealed under A.
+        let store = settings(&key_a).store.open().await.unwrap();
+        let account = store.ensure_account("1", "Acme", true).await.unwrap();
+        let sealed = TokenCipher::load(Some(&key_a), data.path())
+            .unwrap()
+            .seal("page-token");
+        store
+            .link(server::store::NewLink {
+                account_id: account.id,
+                channel: shared::Channel::Facebook,
+                network_id: "1234567890",
+                name: "Acme",
+                token_sealed: sealed,
+                token_secret_sealed: None,
+                skill_id: None,
+                created_by: "test",
+            })
+            .await
+            .unwrap();
+
+        let refused = start(&key_b).await.unwrap_err().to_string();
+        assert!(
+            refused.contains(
+                "SOCIALCONNECT_SECRET_KEY does not match the key this database's tokens \
+                 were sealed with"
+            ) && refused.contains("set the same SOCIALCONNECT_SECRET_KEY on every instance"),
+            "{engine}: {refused}"
+        );
+        let a_print = TokenCipher::load(Some(&key_a), data.path())
+            .unwrap()
+            .fingerprint()[..16]
+            .to_owned();
+        assert!(refused.contains(&a_print), "{engine}: {refused}");
+        assert!(!refused.contains(&key_b) && !refused.contains(&key_a));
+        // `link` seals tokens: it refuses the wrong key too, before any network call.
+        let out = Command::new(env!("CARGO_BIN_EXE_socialconnect"))
+            .args([
+                "link",
+                "facebook",
+                "--account",
+                "1",
+                "--page-id",
+                "1234567890",
+            ])
+            .args(["--page-name", "Acme", "--page-token", "t"])
+            .env("SOCIALCONNECT_DATA_DIR", data.path())
+            .env("SOCIALCONNECT_SECRET_KEY", &key_b)
+            .envs(
+                database_url
+                    .iter()
+                    .map(|u| ("SOCIALCONNECT_DATABASE_URL", u)),
+            )
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("does not match the key"), "{engine}: {said}");
+        start(&key_a).await.unwrap();
+
+        // A database from before fingerprints (none recorded) holding A's token.
+        match database_url {
+            Some(url) => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query("DELETE FROM key_fingerprint")
+                    .execute(&mut db)
+                    .await
+                    .unwrap();
+            }
+            None => {
+                let path = data.path().join("socialconnect.db");
+                let mut db =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                sqlx::query("DELETE FROM key_fingerprint")
+                    .execute(&mut db)
+                    .await
+                    .unwrap();
+            }
+        }
+        let refused = start(&key_b).await.unwrap_err().to_string();
+        assert!(
+            refused.contains("does not match") && refused.contains("none of its 1 tokens"),
+            "{engine}: {refused}"
+        );
+        assert!(!store.has_key_fingerprint().await.unwrap(), "{engine}");
+        start(&key_a).await.unwrap();
+        assert!(store.has_key_fingerprint().await.unwrap(), "{engine}");
+        assert!(start(&key_b).await.is_err(), "{engine}");
+    }
 }

@@ -204,3 +204,88 @@ async fn sessions_survive_a_restart_on_the_same_data() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     again.stop().await;
 }
+
+/// A client whose connections come from `ip` (any of 127.0.0.0/8 reaches the server on
+/// loopback), so the server sees a client address of its own.
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// Throttling holds under parallel guessing: every attempt is counted before its
+/// password is checked, so of 50 wrong passwords sent at once no more than the limit (10)
+/// get an answer from the check; the rest, and then the right password, get 429 with
+/// `Retry-After` until the window passes. Spraying other emails (from another address,
+/// which its own limit stops at 100) resets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_guesses_get_no_more_than_the_limit_through() {
+    let clock = server::automation::Clock::manual(1_700_000_000_000);
+    let set = clock.clone();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), move |a| a.clock = set).await;
+    let url = server.url.as_str();
+    let guesser = client_from("127.0.0.1");
+    let answers = futures_util::future::join_all(
+        (0..50).map(|_| sign_in(&guesser, url, ADMIN.0, ADMIN.1, "wrong")),
+    )
+    .await;
+    let mut checked = 0;
+    for res in answers {
+        match res.status() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                let wait: u64 = res.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=300).contains(&wait), "{wait}");
+                assert_eq!(res.json::<Value>().await.unwrap()["code"], "rate_limited");
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        checked <= 10,
+        "{checked} guesses reached the password check"
+    );
+    let right = || sign_in(&guesser, url, ADMIN.0, ADMIN.1, ADMIN.2);
+    assert_eq!(right().await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // A spray of other emails from another address: its first 100 are checked (and
+    // fail), then that address is refused too; the pair above stays blocked.
+    let sprayer = client_from("127.0.0.2");
+    let mut sprayed = Vec::new();
+    for i in 0..200 {
+        let email = format!("spray{i}@brand.example");
+        sprayed.push(
+            sign_in(&sprayer, url, ADMIN.0, &email, "wrong")
+                .await
+                .status(),
+        );
+    }
+    assert!(
+        sprayed[..100]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED)
+    );
+    assert!(
+        sprayed[100..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS)
+    );
+    assert_eq!(right().await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Once the window has passed the right password signs in, and a success starts the
+    // count again.
+    clock.advance(std::time::Duration::from_secs(301));
+    assert_eq!(right().await.status(), StatusCode::OK);
+    assert_eq!(
+        sign_in(&guesser, url, ADMIN.0, ADMIN.1, "wrong")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    server.stop().await;
+}

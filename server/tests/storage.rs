@@ -7,14 +7,18 @@ mod common;
 
 use common::pg::PgDb;
 use server::store::{
-    self, LinkedAccount, MediaCopy, MediaStatus, NewLink, NewReply, NewUser, QueueScope, Store,
-    TakeOutcome,
+    self, LinkedAccount, MarkedSent, MediaCopy, MediaStatus, NewLink, NewReply, NewUser,
+    QueueScope, Store, TakeOutcome,
 };
 use shared::api::QueueView;
 use shared::inbound::{Change, ConsumerRef, InboundMessage, MediaKind, MediaRef};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+/// The owner ids two instances claim outbox rows and bot turns with.
+const ME: &str = "instance-a";
+const OTHER: &str = "instance-b";
 
 /// A store on one backend, with what keeps it alive.
 struct Db {
@@ -89,7 +93,281 @@ on_both!(
     home_settings_audit_and_sign_in_flows,
     onboarding_requests_chat_and_enabling,
     automation_state_hand_over_and_survey,
+    a_stale_owner_changes_nothing_once_another_took_the_reply_over,
+    a_late_send_is_recorded_once_and_the_takers_result_dropped,
+    a_bot_turn_is_claimed_by_one_instance_until_its_lease_runs_out,
+    sign_in_attempts_are_counted_atomically_per_window,
+    the_first_key_fingerprint_recorded_stays,
 );
+
+/// A conversation with one reply queued: (conversation, reply line).
+async fn one_reply(store: &dyn Store) -> (i64, i64) {
+    let linked = brand(store, "1").await;
+    let c = store
+        .ingest(&linked, &[line("ann", "m1", "hi", 1_000)], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    let id = store.enqueue_reply(reply(c, &linked, "r")).await.unwrap();
+    (c, id)
+}
+
+/// When another instance may claim what one claimed at `at`: after the lease, or at once
+/// where there is none (the embedded database: one instance, which claims as it sends).
+fn past_the_lease(store: &dyn Store, at: i64) -> i64 {
+    at + store.outbox_lease().map_or(0, |l| l.as_millis() as i64)
+}
+
+async fn status(store: &dyn Store, id: i64) -> (String, Option<String>) {
+    store.line_status(id).await.unwrap().unwrap()
+}
+
+async fn a_stale_owner_changes_nothing_once_another_took_the_reply_over(db: Db) {
+    let store = db.store.as_ref();
+    let (_, id) = one_reply(store).await;
+    let mine = store.next_due(ME, 1_000).await.unwrap().unwrap();
+    assert_eq!(mine.message_id, id);
+    assert!(store.extend_claim(ME, id, 1_000).await.unwrap());
+    // This instance stalls past its lease; another takes the reply over.
+    let later = past_the_lease(store, 1_000);
+    let theirs = store.next_due(OTHER, later).await.unwrap().unwrap();
+    assert_eq!(theirs.message_id, id);
+
+    // The stale owner's extension, image id, retry and failure change nothing.
+    assert!(!store.extend_claim(ME, id, later).await.unwrap());
+    assert!(!store.set_media_sent(ME, id, "stale-img").await.unwrap());
+    assert!(
+        !store
+            .reschedule(ME, id, 1, later + 60_000, "stale 503")
+            .await
+            .unwrap()
+    );
+    assert!(!store.mark_failed(ME, id, "stale failure").await.unwrap());
+    assert_eq!(status(store, id).await, ("sending".into(), None));
+    if store.outbox_lease().is_some() {
+        // Nor did the stale extension keep the row from its owner's lease running out.
+        let after = past_the_lease(store, later);
+        assert!(store.next_due(OTHER, after - 1).await.unwrap().is_none());
+    }
+
+    // The owner's own take effect: its retry is recorded, with no image sent yet.
+    assert!(store.extend_claim(OTHER, id, later).await.unwrap());
+    assert!(
+        store
+            .reschedule(OTHER, id, 1, later + 5_000, "503")
+            .await
+            .unwrap()
+    );
+    // A reschedule releases the claim: until claimed again, no one's extension counts.
+    assert!(!store.extend_claim(OTHER, id, later).await.unwrap());
+    let retry = store.next_due(ME, later + 5_000).await.unwrap().unwrap();
+    assert_eq!((retry.attempts, retry.media_sent_id), (1, None));
+    assert!(store.mark_failed(ME, id, "refused").await.unwrap());
+    assert_eq!(
+        status(store, id).await,
+        ("failed".into(), Some("refused".into()))
+    );
+}
+
+async fn a_late_send_is_recorded_once_and_the_takers_result_dropped(db: Db) {
+    let store = db.store.as_ref();
+    let account = store.ensure_account("1", "Acme", true).await.unwrap().id;
+    let network_id_of = |id: i64| async move {
+        store
+            .export(account, i64::MIN)
+            .await
+            .unwrap()
+            .iter()
+            .flat_map(|c| c.messages.clone())
+            .find(|m| m.id == id)
+            .unwrap()
+            .network_id
+    };
+    let (c, id) = one_reply(store).await;
+    store.next_due(ME, 1_000).await.unwrap().unwrap();
+    let later = past_the_lease(store, 1_000);
+    store.next_due(OTHER, later).await.unwrap().unwrap();
+    // The network took the first instance's send after all: that is recorded, and the row
+    // goes, so the taker (which may be sending it too) leaves no row to send a third time.
+    assert_eq!(
+        store.mark_sent(ME, id, "net-first").await.unwrap(),
+        MarkedSent::SentLate
+    );
+    assert_eq!(status(store, id).await, ("sent".into(), None));
+    assert!(store.next_due(OTHER, i64::MAX / 2).await.unwrap().is_none());
+    // The taker's answer, whatever it is, finds the line sent: it changes nothing.
+    assert!(!store.reschedule(OTHER, id, 1, later, "503").await.unwrap());
+    assert!(
+        !store
+            .mark_failed(OTHER, id, "Activity already replied to")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.mark_sent(OTHER, id, "net-second").await.unwrap(),
+        MarkedSent::AlreadySent
+    );
+    assert_eq!(status(store, id).await, ("sent".into(), None));
+    assert_eq!(network_id_of(id).await.as_deref(), Some("net-first"));
+
+    // The other way round: the taker recorded the line sent first; the stale owner's
+    // late success keeps the taker's record.
+    let linked = store
+        .linked_account(Channel::Facebook, "page-1")
+        .await
+        .unwrap()
+        .unwrap();
+    let next = store.enqueue_reply(reply(c, &linked, "r2")).await.unwrap();
+    store.next_due(ME, 2_000).await.unwrap().unwrap();
+    let later = past_the_lease(store, 2_000);
+    store.next_due(OTHER, later).await.unwrap().unwrap();
+    assert_eq!(
+        store.mark_sent(OTHER, next, "net-taker").await.unwrap(),
+        MarkedSent::Sent
+    );
+    assert_eq!(
+        store.mark_sent(ME, next, "net-stale").await.unwrap(),
+        MarkedSent::AlreadySent
+    );
+    assert_eq!(network_id_of(next).await.as_deref(), Some("net-taker"));
+
+    // And a failure the taker recorded is corrected by the late success: the consumer
+    // has the reply.
+    let third = store.enqueue_reply(reply(c, &linked, "r3")).await.unwrap();
+    store.next_due(ME, 3_000).await.unwrap().unwrap();
+    let later = past_the_lease(store, 3_000);
+    store.next_due(OTHER, later).await.unwrap().unwrap();
+    assert!(store.mark_failed(OTHER, third, "timed out").await.unwrap());
+    assert_eq!(
+        store.mark_sent(ME, third, "net-third").await.unwrap(),
+        MarkedSent::SentLate
+    );
+    assert_eq!(status(store, third).await, ("sent".into(), None));
+}
+
+async fn a_bot_turn_is_claimed_by_one_instance_until_its_lease_runs_out(db: Db) {
+    let store = db.store.as_ref();
+    let (c, _) = one_reply(store).await;
+    assert!(store.claim_bot_turn(c, ME, 1_000, 11_000).await.unwrap());
+    assert!(
+        !store
+            .claim_bot_turn(c, OTHER, 10_999, 20_999)
+            .await
+            .unwrap()
+    );
+    // The holder renews; the lease runs from the renewal.
+    assert!(store.claim_bot_turn(c, ME, 10_000, 20_000).await.unwrap());
+    assert!(
+        !store
+            .claim_bot_turn(c, OTHER, 15_000, 25_000)
+            .await
+            .unwrap()
+    );
+    // Its holder died: the claim runs out and another instance takes it over; the former
+    // holder's renewal then fails, and its release leaves the new claim alone.
+    assert!(
+        store
+            .claim_bot_turn(c, OTHER, 20_000, 30_000)
+            .await
+            .unwrap()
+    );
+    assert!(!store.claim_bot_turn(c, ME, 21_000, 31_000).await.unwrap());
+    store.release_bot_turn(c, ME).await.unwrap();
+    assert!(!store.claim_bot_turn(c, ME, 21_000, 31_000).await.unwrap());
+    store.release_bot_turn(c, OTHER).await.unwrap();
+    assert!(store.claim_bot_turn(c, ME, 21_000, 31_000).await.unwrap());
+    store.release_bot_turn(c, ME).await.unwrap();
+
+    // Many claiming at once: one wins.
+    let stores: Vec<Arc<dyn Store>> = match &db.pg {
+        Some(_) => vec![db.store.clone(), db.another_instance().await],
+        None => vec![db.store.clone()],
+    };
+    let mut tries = Vec::new();
+    for n in 0..16 {
+        let store = stores[n % stores.len()].clone();
+        tries.push(tokio::spawn(async move {
+            store
+                .claim_bot_turn(c, &format!("instance-{n}"), 40_000, 50_000)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut won = 0;
+    for t in tries {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1);
+}
+
+async fn sign_in_attempts_are_counted_atomically_per_window(db: Db) {
+    let store = db.store.as_ref();
+    let first = store.count_sign_in("k", 1_000, 300_000).await.unwrap();
+    assert_eq!((first.attempts, first.window_ends_ms), (1, 301_000));
+    let second = store.count_sign_in("k", 2_000, 300_000).await.unwrap();
+    assert_eq!((second.attempts, second.window_ends_ms), (2, 301_000));
+    // Parallel attempts each get their own number.
+    let mut tries = Vec::new();
+    for _ in 0..30 {
+        let store = db.store.clone();
+        tries.push(tokio::spawn(async move {
+            store
+                .count_sign_in("k", 3_000, 300_000)
+                .await
+                .unwrap()
+                .attempts
+        }));
+    }
+    let mut numbers = Vec::new();
+    for t in tries {
+        numbers.push(t.await.unwrap());
+    }
+    numbers.sort();
+    assert_eq!(numbers, (3..=32).collect::<Vec<_>>());
+    // Other keys do not touch it.
+    store.count_sign_in("other", 3_000, 300_000).await.unwrap();
+    // A success forgives one attempt of one key and clears another.
+    store.count_sign_in("addr", 3_000, 300_000).await.unwrap();
+    store.count_sign_in("addr", 3_000, 300_000).await.unwrap();
+    store.sign_in_succeeded("k", Some("addr")).await.unwrap();
+    assert_eq!(
+        store
+            .count_sign_in("k", 4_000, 300_000)
+            .await
+            .unwrap()
+            .attempts,
+        1
+    );
+    assert_eq!(
+        store
+            .count_sign_in("addr", 4_000, 300_000)
+            .await
+            .unwrap()
+            .attempts,
+        2
+    );
+    // A new window starts when the last is over.
+    let next = store.count_sign_in("addr", 303_000, 300_000).await.unwrap();
+    assert_eq!((next.attempts, next.window_ends_ms), (1, 603_000));
+    // Counts of past windows are purged.
+    assert_eq!(store.purge_sign_in_counts(303_000).await.unwrap(), 2);
+    assert_eq!(
+        store
+            .count_sign_in("k", 304_000, 300_000)
+            .await
+            .unwrap()
+            .attempts,
+        1
+    );
+}
+
+async fn the_first_key_fingerprint_recorded_stays(db: Db) {
+    let store = db.store.as_ref();
+    assert!(!store.has_key_fingerprint().await.unwrap());
+    assert_eq!(store.key_fingerprint("aaaa", 1).await.unwrap(), "aaaa");
+    assert!(store.has_key_fingerprint().await.unwrap());
+    assert_eq!(store.key_fingerprint("bbbb", 2).await.unwrap(), "aaaa");
+}
 
 async fn home_settings_audit_and_sign_in_flows(db: Db) {
     let store = db.store.as_ref();
@@ -883,29 +1161,37 @@ async fn outbox_sends_in_order_per_conversation(db: Db) {
     );
 
     // Not due before its time.
-    assert!(store.next_due(999).await.unwrap().is_none());
-    let first = store.next_due(1_000).await.unwrap().unwrap();
+    assert!(store.next_due(ME, 999).await.unwrap().is_none());
+    let first = store.next_due(ME, 1_000).await.unwrap().unwrap();
     assert_eq!((first.message_id, first.text.as_str()), (a1, "a1"));
     assert_eq!(first.consumer_network_id, "ann");
     assert_eq!(first.linked.id, linked.id);
     assert_eq!(first.last_private_at_ms, Some(1_000));
     // A transient failure: a2 waits behind a1, b1 goes.
-    store.reschedule(a1, 1, 5_000, "503").await.unwrap();
-    let next = store.next_due(2_000).await.unwrap().unwrap();
+    assert!(store.reschedule(ME, a1, 1, 5_000, "503").await.unwrap());
+    let next = store.next_due(ME, 2_000).await.unwrap().unwrap();
     assert_eq!(next.message_id, b1);
-    store.mark_sent(b1, "net-b1").await.unwrap();
-    assert!(store.next_due(2_000).await.unwrap().is_none());
-    let retry = store.next_due(5_000).await.unwrap().unwrap();
+    assert_eq!(
+        store.mark_sent(ME, b1, "net-b1").await.unwrap(),
+        MarkedSent::Sent
+    );
+    assert!(store.next_due(ME, 2_000).await.unwrap().is_none());
+    let retry = store.next_due(ME, 5_000).await.unwrap().unwrap();
     assert_eq!((retry.message_id, retry.attempts), (a1, 1));
-    store.set_media_sent(a1, "net-img").await.unwrap();
-    store.mark_sent(a1, "net-a1").await.unwrap();
-    let last = store.next_due(5_000).await.unwrap().unwrap();
+    assert!(store.set_media_sent(ME, a1, "net-img").await.unwrap());
+    assert_eq!(
+        store.mark_sent(ME, a1, "net-a1").await.unwrap(),
+        MarkedSent::Sent
+    );
+    let last = store.next_due(ME, 5_000).await.unwrap().unwrap();
     assert_eq!(last.message_id, a2);
-    store
-        .mark_failed(a2, "refused by the network")
-        .await
-        .unwrap();
-    assert!(store.next_due(i64::MAX / 2).await.unwrap().is_none());
+    assert!(
+        store
+            .mark_failed(ME, a2, "refused by the network")
+            .await
+            .unwrap()
+    );
+    assert!(store.next_due(ME, i64::MAX / 2).await.unwrap().is_none());
     assert_eq!(
         store.line_status(a1).await.unwrap(),
         Some(("sent".into(), None))
@@ -946,7 +1232,7 @@ async fn brand_echo_settles_a_pending_reply(db: Db) {
         store.line_status(id).await.unwrap(),
         Some(("sent".into(), None))
     );
-    assert!(store.next_due(i64::MAX / 2).await.unwrap().is_none());
+    assert!(store.next_due(ME, i64::MAX / 2).await.unwrap().is_none());
     // A brand line answering nothing we know is not stored.
     let mut stray = line("", "stray", "hello world", 3_000);
     stray.from_brand = true;
@@ -1115,7 +1401,7 @@ async fn uploads_travel_with_replies_into_transcript_and_export(db: Db) {
     let mut r = reply(report.conversations[0], &linked, "");
     r.upload = Some(&upload);
     store.enqueue_reply(r).await.unwrap();
-    let item = store.next_due(1_000).await.unwrap().unwrap();
+    let item = store.next_due(ME, 1_000).await.unwrap().unwrap();
     assert_eq!(item.upload, Some(upload));
     let export = store.export(linked.account_id, i64::MIN).await.unwrap();
     let media = &export[0].messages[1].media;
@@ -1216,7 +1502,7 @@ async fn a_facebook_persons_two_ids_become_one_conversation(db: Db) {
         .collect();
     // In time order (the reply helper writes at 1 s).
     assert_eq!(texts, vec!["the zip broke", "on it", "hello?"]);
-    let item = store.next_due(1_000).await.unwrap().unwrap();
+    let item = store.next_due(ME, 1_000).await.unwrap().unwrap();
     assert_eq!(
         (
             item.message_id,
@@ -1281,14 +1567,14 @@ async fn outbox_claims_are_exclusive_across_instances_postgres() {
         workers.push(tokio::spawn(async move {
             let mut idle = 0;
             while idle < 20 {
-                match store.next_due(1_000).await.unwrap() {
+                match store.next_due(ME, 1_000).await.unwrap() {
                     Some(item) => {
                         idle = 0;
                         sent.lock()
                             .unwrap()
                             .push((item.conversation_id, item.message_id));
                         store
-                            .mark_sent(item.message_id, &format!("net-{}", item.message_id))
+                            .mark_sent(ME, item.message_id, &format!("net-{}", item.message_id))
                             .await
                             .unwrap();
                     }
@@ -1332,12 +1618,22 @@ async fn a_dead_instances_claim_runs_out_postgres() {
         .enqueue_reply(reply(c, &linked, "r"))
         .await
         .unwrap();
-    let claimed = db.store.next_due(1_000).await.unwrap().unwrap();
+    let claimed = db.store.next_due(ME, 1_000).await.unwrap().unwrap();
     assert_eq!(claimed.message_id, id);
     // The claimant vanishes. Within the lease (120 s by default) nobody else takes it.
     let other = db.another_instance().await;
-    assert!(other.next_due(1_000 + 119_000).await.unwrap().is_none());
-    let taken = other.next_due(1_000 + 120_000).await.unwrap().unwrap();
+    assert!(
+        other
+            .next_due(OTHER, 1_000 + 119_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let taken = other
+        .next_due(OTHER, 1_000 + 120_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taken.message_id, id);
 }
 

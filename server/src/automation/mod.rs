@@ -4,12 +4,13 @@
 //! built-in one ([`builtin`]) or an external one ([`external`], answering through the bot
 //! API in [`api`]). A worker, woken after every stored webhook, reads each conversation's
 //! consumer lines the bot has not seen yet (durably: `bot_conversations.last_line_id`), so
-//! a crash only delays a turn. Only private lines are the bot's: a public post, comment or
-//! tweet is never answered, and one arriving while the bot holds the conversation hands it
-//! to people. Once a person has the conversation (handed over or taken) the bot is quiet
-//! until it closes. A bot that fails, times out or is late hands over; nothing is dropped.
-//! Bot lines go through the agents' outbox (`enqueue_reply`, author `bot`), so limits,
-//! retries and statuses are the same.
+//! a crash only delays a turn. Instances sharing a database claim each turn (see
+//! [`claimed_turn`]), so a line is answered once. Only private lines are the bot's: a
+//! public post, comment or tweet is never answered, and one arriving while the bot holds
+//! the conversation hands it to people. Once a person has the conversation (handed over
+//! or taken) the bot is quiet until it closes. A bot that fails, times out or is late
+//! hands over; nothing is dropped. Bot lines go through the agents' outbox
+//! (`enqueue_reply`, author `bot`), so limits, retries and statuses are the same.
 
 pub mod api;
 pub mod builtin;
@@ -138,7 +139,7 @@ pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
                         }
                         let state = state.clone();
                         turns.spawn(async move {
-                            if let Err(e) = turn(&state, id).await {
+                            if let Err(e) = claimed_turn(&state, id).await {
                                 tracing::warn!(conversation = id, error = %e, "automation turn failed; will retry");
                             }
                             state.automation.release(id);
@@ -163,6 +164,42 @@ pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
         }
         while turns.join_next().await.is_some() {}
     })
+}
+
+/// A turn taken only under this instance's claim on the conversation (renewed while the
+/// turn runs, released after it), so two instances sharing the database never answer the
+/// same consumer line. Held elsewhere: another instance is taking this turn, and what it
+/// leaves unseen is due again at the next pass. A claim of an instance that died runs out
+/// after the lease (`--outbox-lease-secs`).
+async fn claimed_turn(state: &AppState, id: i64) -> AppResult<()> {
+    let owner = state.instance.as_str();
+    let lease = Duration::from_secs(state.settings.store.outbox_lease_secs);
+    let claim = || async {
+        let now = crate::claims::now_ms();
+        let until = now.saturating_add(lease.as_millis() as i64);
+        state.store.claim_bot_turn(id, owner, now, until).await
+    };
+    if !claim().await? {
+        tracing::debug!(
+            conversation = id,
+            "another instance is taking this bot turn"
+        );
+        return Ok(());
+    }
+    let outcome = crate::claims::renewing(turn(state, id), lease / 3, || async {
+        match claim().await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                conversation = id,
+                "another instance took over this bot turn after its lease"
+            ),
+            Err(e) => tracing::warn!(conversation = id, error = %e, "renewing a bot turn's claim"),
+        }
+    })
+    .await;
+    // Released whether or not the turn succeeded, so a failed one is retried at once.
+    let released = state.store.release_bot_turn(id, owner).await;
+    outcome.and(released)
 }
 
 /// The settings stored for the conversation's linked account (defaults when none).

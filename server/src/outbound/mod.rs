@@ -9,12 +9,17 @@
 //! line sent and removes the row (see `Store::ingest`), so it is not sent again. What
 //! remains possible: a crash in that window when the echo never arrives (webhooks off or
 //! dropped) sends the reply a second time.
+//!
+//! Instances sharing the outbox claim each row under their own id with a lease, extended
+//! while a send is under way. An instance whose claim was taken over (it stalled past the
+//! lease) has its retry, failure or image id dropped; a sent reply is still recorded
+//! (see `Store::mark_sent` for why).
 
 use crate::connectors::facebook::{Graph, Sent};
 use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
 use crate::connectors::{Credentials, SendFailure, http_client};
 use crate::error::{ApiJson, AppError, AppResult};
-use crate::store::{LinkStatus, NewReply, OutboxItem};
+use crate::store::{LinkStatus, MarkedSent, NewReply, OutboxItem};
 use crate::{AppState, auth::Session};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -227,7 +232,7 @@ pub fn spawn_sender(state: AppState) -> tokio::task::JoinHandle<()> {
         loop {
             while !state.stopping.is_stopping() {
                 let now = crate::auth::now_secs() * 1000;
-                match state.store.next_due(now).await {
+                match state.store.next_due(state.instance.as_str(), now).await {
                     Ok(Some(item)) => {
                         if let Err(e) = deliver(&state, &http, item).await {
                             tracing::warn!(error = %e, "outbox: storing a send result failed");
@@ -283,32 +288,54 @@ async fn send_keeping_claim(
     let Some(lease) = state.store.outbox_lease() else {
         return send(state, http, item).await;
     };
-    let sending = send(state, http, item);
-    tokio::pin!(sending);
-    let mut renew = tokio::time::interval_at(tokio::time::Instant::now() + lease / 3, lease / 3);
-    loop {
-        tokio::select! {
-            outcome = &mut sending => return outcome,
-            _ = renew.tick() => {
-                let now = crate::auth::now_secs() * 1000;
-                if let Err(e) = state.store.extend_claim(item.message_id, now).await {
-                    tracing::warn!(line = item.message_id, error = %e, "outbox: extending the claim failed");
-                }
+    crate::claims::renewing(send(state, http, item), lease / 3, || async {
+        let now = crate::auth::now_secs() * 1000;
+        match state
+            .store
+            .extend_claim(state.instance.as_str(), item.message_id, now)
+            .await
+        {
+            Ok(true) => {}
+            // Still sent to its end: the answer is recorded if the network took it (see
+            // `Store::mark_sent`), dropped otherwise.
+            Ok(false) => {
+                tracing::warn!(line = item.message_id, "outbox: another instance took this reply over while it was being sent")
+            }
+            Err(e) => {
+                tracing::warn!(line = item.message_id, error = %e, "outbox: extending the claim failed")
             }
         }
-    }
+    })
+    .await
 }
 
+/// Records what became of a send. Only a sent reply is recorded once another instance has
+/// taken the row over (see `Store::mark_sent`); any other result of this instance's is
+/// then stale, and dropped: the instance holding the row now records its own.
 async fn record(
     state: &AppState,
     item: &OutboxItem,
     outcome: Result<Delivered, SendFailure>,
 ) -> AppResult<()> {
     let store = &state.store;
-    match outcome {
+    let owner = state.instance.as_str();
+    let line = item.message_id;
+    let held = match outcome {
         Ok(Delivered { network_id, psid }) => {
-            tracing::info!(line = item.message_id, %network_id, "reply sent");
-            store.mark_sent(item.message_id, &network_id).await?;
+            tracing::info!(line, %network_id, "reply sent");
+            match store.mark_sent(owner, line, &network_id).await? {
+                MarkedSent::Sent => {}
+                MarkedSent::SentLate => {
+                    tracing::warn!(
+                        line,
+                        "reply sent after another instance took it over; recorded sent"
+                    )
+                }
+                MarkedSent::AlreadySent => {
+                    tracing::warn!(line, %network_id, "reply sent again after it was recorded sent (another instance took it over)");
+                    return Ok(());
+                }
+            }
             if let (ReplyMode::PrivateResponse, Some(psid)) = (item.mode, psid) {
                 // The person's Messenger id, learnt from the private reply: their answer
                 // in Messenger continues this conversation.
@@ -318,7 +345,7 @@ async fn record(
                         .conversations_changed(item.linked.account_id, &[folded]);
                 }
             }
-            Ok(())
+            true
         }
         Err(SendFailure::Transient {
             message,
@@ -327,19 +354,20 @@ async fn record(
             let wait = retry_after
                 .map(|d| d + backoff(0) / 4)
                 .unwrap_or_else(|| backoff(item.attempts));
-            tracing::info!(line = item.message_id, attempt = item.attempts + 1, ?wait, %message, "reply will be retried");
+            tracing::info!(line, attempt = item.attempts + 1, ?wait, %message, "reply will be retried");
             let next = crate::auth::now_secs() * 1000 + wait.as_millis() as i64;
             store
-                .reschedule(item.message_id, item.attempts + 1, next, &message)
-                .await
+                .reschedule(owner, line, item.attempts + 1, next, &message)
+                .await?
         }
         Err(SendFailure::Transient { message, .. }) => {
             store
                 .mark_failed(
-                    item.message_id,
+                    owner,
+                    line,
                     &format!("gave up after {MAX_ATTEMPTS} attempts: {message}"),
                 )
-                .await
+                .await?
         }
         Err(SendFailure::Permanent {
             message,
@@ -350,10 +378,17 @@ async fn record(
                     .set_linked_status(item.linked.id, LinkStatus::TokenInvalid)
                     .await?;
             }
-            tracing::info!(line = item.message_id, %message, "reply failed");
-            store.mark_failed(item.message_id, &message).await
+            tracing::info!(line, %message, "reply failed");
+            store.mark_failed(owner, line, &message).await?
         }
+    };
+    if !held {
+        tracing::warn!(
+            line,
+            "outbox: another instance took this reply over; this instance's result is dropped"
+        );
     }
+    Ok(())
 }
 
 /// What a network took: its id for the line and, from Messenger, the person's page-scoped id.
@@ -538,12 +573,19 @@ async fn messenger(
             let sent = graph
                 .send_image(token, recipient.clone(), bytes, &u.mime, human_agent)
                 .await?;
-            if let Err(e) = state
+            match state
                 .store
-                .set_media_sent(item.message_id, &sent.message_id)
+                .set_media_sent(state.instance.as_str(), item.message_id, &sent.message_id)
                 .await
             {
-                tracing::warn!(error = %e, "recording a sent image");
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        line = item.message_id,
+                        "outbox: another instance took this reply over; its image id is not recorded"
+                    )
+                }
+                Err(e) => tracing::warn!(error = %e, "recording a sent image"),
             }
             Some(sent)
         }

@@ -229,6 +229,28 @@ pub struct OutboxItem {
     pub media_sent_id: Option<String>,
 }
 
+/// What [`Store::mark_sent`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkedSent {
+    /// The line is sent; the row was still this instance's.
+    Sent,
+    /// The line is sent, though another instance had taken the row over (or it was gone):
+    /// this instance's answer came after its lease.
+    SentLate,
+    /// The line was sent already (by the instance that took it over, or the network's
+    /// echo): nothing changed.
+    AlreadySent,
+}
+
+/// A sign-in attempt counted (see [`Store::count_sign_in`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInCount {
+    /// Attempts in the current window, this one included.
+    pub attempts: i64,
+    /// When the current window ends (ms).
+    pub window_ends_ms: i64,
+}
+
 /// One conversation as `socialconnect export` writes it (CONTRACT.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportConversation {
@@ -515,6 +537,23 @@ pub trait Store: Send + Sync + 'static {
     /// Removes expired sessions; returns how many.
     async fn purge_sessions(&self, now: i64) -> AppResult<u64>;
 
+    /// Counts one sign-in attempt for `key` (a hash of what is counted) in its window of
+    /// `window_ms` (a new window starts at `now_ms` when the last one is over), atomically,
+    /// so parallel attempts each get their own number.
+    async fn count_sign_in(&self, key: &str, now_ms: i64, window_ms: i64)
+    -> AppResult<SignInCount>;
+    /// A sign-in succeeded: `cleared`'s count starts again, and the attempt counted for
+    /// `forgiven` (if any) is taken back.
+    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> AppResult<()>;
+    /// Removes the counts whose window began before `before_ms`; returns how many.
+    async fn purge_sign_in_counts(&self, before_ms: i64) -> AppResult<u64>;
+    /// The fingerprint of the key this database's tokens are sealed with, recording
+    /// `fingerprint` as that when none is recorded yet (the first start, or the first
+    /// since fingerprints were kept); returns the one recorded.
+    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> AppResult<String>;
+    /// Whether a key fingerprint is recorded yet.
+    async fn has_key_fingerprint(&self) -> AppResult<bool>;
+
     /// The skill's id, creating it when missing.
     async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64>;
     /// Links a page or account, or relinks it (new token, status linked). Refused with
@@ -586,37 +625,65 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a reply line, and its outbox row unless it was refused; returns the line id.
     async fn enqueue_reply(&self, reply: NewReply<'_>) -> AppResult<i64>;
     /// The earliest outbox row due at `now_ms` whose conversation has no earlier row
-    /// waiting (replies in one conversation go out in the order they were written).
-    async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>>;
+    /// waiting (replies in one conversation go out in the order they were written),
+    /// claimed by `owner` (this instance's [`InstanceId`](crate::claims::InstanceId)):
+    /// from now on only `owner`'s `extend_claim`, `set_media_sent`, `reschedule` and
+    /// `mark_failed` change the row, until another instance claims it (after the lease).
+    async fn next_due(&self, owner: &str, now_ms: i64) -> AppResult<Option<OutboxItem>>;
     /// How long a claim by `next_due` lasts, where instances share the outbox (`None`:
-    /// this instance alone sends, and nothing is claimed).
+    /// this instance alone sends, and a claim lasts until the row is worked off).
     fn outbox_lease(&self) -> Option<std::time::Duration> {
         None
     }
-    /// Keeps this instance's claim on a reply it is still sending for another lease from
-    /// `now_ms`, so that no other instance takes it over and sends it again.
-    async fn extend_claim(&self, _message_id: i64, _now_ms: i64) -> AppResult<()> {
-        Ok(())
-    }
-    /// The image part of a two-message reply went out as `network_id`.
-    async fn set_media_sent(&self, message_id: i64, network_id: &str) -> AppResult<()>;
-    /// The network took it: the line is `sent` with the network's id; the row goes.
-    async fn mark_sent(&self, message_id: i64, network_id: &str) -> AppResult<()>;
-    /// It will not go: the line is `failed` with the reason; the row goes.
-    async fn mark_failed(&self, message_id: i64, error: &str) -> AppResult<()>;
+    /// Keeps `owner`'s claim on a reply it is still sending for another lease from
+    /// `now_ms`, so that no other instance takes it over and sends it again. `false`: the
+    /// row is no longer `owner`'s (taken over, or worked off).
+    async fn extend_claim(&self, owner: &str, message_id: i64, now_ms: i64) -> AppResult<bool>;
+    /// The image part of a two-message reply went out as `network_id`; `false` (nothing
+    /// recorded) when the row is no longer `owner`'s.
+    async fn set_media_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> AppResult<bool>;
+    /// The network took the reply: the line is `sent` with the network's id and its outbox
+    /// row goes.
+    ///
+    /// Unlike the other results, a sent reply is recorded even when `owner` no longer
+    /// holds the row: the network has accepted it, so it is a fact, not an attempt.
+    /// Dropping it would leave the row to be sent again (a second copy) when the instance
+    /// that took it over reschedules it, or let that instance's failure (say, "already
+    /// replied to") mark a line `failed` that the consumer has received. So the line is
+    /// recorded sent and the row removed whoever holds it; the taker's own result then
+    /// finds no row and changes nothing. Only a line already `sent` (by the instance
+    /// that took over, or by the network's echo) is left as it is, keeping its first
+    /// network id. No rule can take back a copy the taker sent while this instance
+    /// stalled: the lease, extended while a send runs, is what keeps that rare.
+    async fn mark_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> AppResult<MarkedSent>;
+    /// It will not go: the line is `failed` with the reason and the row goes; `false`
+    /// (nothing changed) when the row is no longer `owner`'s.
+    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> AppResult<bool>;
     /// Facebook named the consumer of `conversation_id` by their page-scoped id (a private
     /// reply's `recipient_id`): their Messenger lines belong to this conversation from now
     /// on, and a conversation that id already had is folded into this one. Returns the
     /// conversation folded in (now gone), if any.
     async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>>;
-    /// Try again at `next_at_ms`.
+    /// Try again at `next_at_ms` (the claim is released); `false` (nothing changed) when
+    /// the row is no longer `owner`'s.
     async fn reschedule(
         &self,
+        owner: &str,
         message_id: i64,
         attempts: i64,
         next_at_ms: i64,
         error: &str,
-    ) -> AppResult<()>;
+    ) -> AppResult<bool>;
     /// A line's status and error, for tests and the API.
     async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>>;
     /// Replaces the skills a user answers.
@@ -684,6 +751,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> AppResult<()>;
     /// The linked account whose bot holds the token with this SHA-256.
     async fn bot_by_token(&self, token_hash: &str) -> AppResult<Option<i64>>;
+    /// Takes the claim on a bot turn for `owner` until `lease_until_ms` when no live claim
+    /// is held at `now_ms`, or renews `owner`'s own; `false` when another instance holds
+    /// it. Two instances never run a turn on one conversation at once, and a claim of an
+    /// instance that died runs out.
+    async fn claim_bot_turn(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> AppResult<bool>;
+    /// Gives up `owner`'s claim on a bot turn (another's is left alone).
+    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> AppResult<()>;
     /// Open conversations with consumer lines the bot has not seen (on linked accounts
     /// with automation on, or where the bot or the survey holds the conversation), and
     /// those whose external bot is late at `now_ms`.

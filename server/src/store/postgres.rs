@@ -10,9 +10,9 @@ use super::sqlite::{export_kind, mode_str, parse_channel, parse_mode, parse_word
 use super::{
     Account, AuditEntry, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
     ExportConsumer, ExportConversation, ExportMedia, ExportMessage, HomeLinked, IngestReport,
-    LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus, NewChatMessage,
-    NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue, QueueScope, ReplyContext,
-    SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
+    LinkStatus, LinkedAccount, MarkedSent, MediaCopy, MediaDue, MediaRecord, MediaStatus,
+    NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue, QueueScope,
+    ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome, Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -223,6 +223,85 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn count_sign_in(
+        &self,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> AppResult<SignInCount> {
+        let (attempts, window_start): (i64, i64) = sqlx::query_as(
+            "INSERT INTO sign_in_attempts (key, window_start, attempts) VALUES ($1, $2, 1)
+             ON CONFLICT (key) DO UPDATE SET
+                 attempts = CASE WHEN sign_in_attempts.window_start + $3 <= $2 THEN 1
+                                 ELSE sign_in_attempts.attempts + 1 END,
+                 window_start = CASE WHEN sign_in_attempts.window_start + $3 <= $2 THEN $2
+                                     ELSE sign_in_attempts.window_start END
+             RETURNING attempts, window_start",
+        )
+        .bind(key)
+        .bind(now_ms)
+        .bind(window_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SignInCount {
+            attempts,
+            window_ends_ms: window_start.saturating_add(window_ms),
+        })
+    }
+
+    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> AppResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sign_in_attempts WHERE key = $1")
+            .bind(cleared)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(key) = forgiven {
+            sqlx::query(
+                "UPDATE sign_in_attempts SET attempts = attempts - 1
+                 WHERE key = $1 AND attempts > 0",
+            )
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge_sign_in_counts(&self, before_ms: i64) -> AppResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM sign_in_attempts WHERE window_start < $1")
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> AppResult<String> {
+        sqlx::query(
+            "INSERT INTO key_fingerprint (id, fingerprint, recorded_at) VALUES (1, $1, $2)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(fingerprint)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT fingerprint FROM key_fingerprint WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn has_key_fingerprint(&self) -> AppResult<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM key_fingerprint)")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64> {
@@ -546,12 +625,12 @@ impl Store for PgStore {
         Ok(id)
     }
 
-    async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>> {
+    async fn next_due(&self, owner: &str, now_ms: i64) -> AppResult<Option<OutboxItem>> {
         // Claimed by moving it past a lease, in one statement: the row another instance is
         // claiming is skipped, and a conversation whose earlier reply is claimed (leased)
         // has nothing due, so its replies still go one after the other, in order.
         let claimed: Option<i64> = sqlx::query_scalar(
-            "UPDATE outbox SET next_attempt_at = $2
+            "UPDATE outbox SET next_attempt_at = $2, claimed_by = $3
              WHERE message_id = (
                  SELECT o.message_id FROM outbox o
                  WHERE o.next_attempt_at <= $1
@@ -564,6 +643,7 @@ impl Store for PgStore {
         )
         .bind(now_ms)
         .bind(now_ms.saturating_add(self.outbox_lease_ms))
+        .bind(owner)
         .fetch_optional(&self.pool)
         .await?;
         let Some(claimed) = claimed else {
@@ -612,22 +692,33 @@ impl Store for PgStore {
         Some(Duration::from_millis(self.outbox_lease_ms as u64))
     }
 
-    async fn extend_claim(&self, message_id: i64, now_ms: i64) -> AppResult<()> {
-        sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE message_id = $2")
-            .bind(now_ms.saturating_add(self.outbox_lease_ms))
-            .bind(message_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn extend_claim(&self, owner: &str, message_id: i64, now_ms: i64) -> AppResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE message_id = $2 AND claimed_by = $3",
+        )
+        .bind(now_ms.saturating_add(self.outbox_lease_ms))
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    async fn set_media_sent(&self, message_id: i64, network_id: &str) -> AppResult<()> {
-        sqlx::query("UPDATE outbox SET media_sent_id = $1 WHERE message_id = $2")
-            .bind(network_id)
-            .bind(message_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    async fn set_media_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> AppResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET media_sent_id = $1 WHERE message_id = $2 AND claimed_by = $3",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn create_upload(
@@ -666,8 +757,28 @@ impl Store for PgStore {
         }))
     }
 
-    async fn mark_sent(&self, message_id: i64, network_id: &str) -> AppResult<()> {
+    async fn mark_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> AppResult<MarkedSent> {
         let mut tx = self.pool.begin().await?;
+        // The line is locked first, so a late owner and the instance that took the reply
+        // over settle it one after the other: the second finds it sent.
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 FOR UPDATE")
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if status.is_none_or(|s| s == "sent") {
+            return Ok(MarkedSent::AlreadySent);
+        }
+        let held: Option<Option<String>> =
+            sqlx::query_scalar("SELECT claimed_by FROM outbox WHERE message_id = $1 FOR UPDATE")
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         // The echo of this reply may have arrived first and been stored as a line of its
         // own (a private response's echo lands in the Messenger conversation): that copy
         // gives way to this line.
@@ -699,22 +810,30 @@ impl Store for PgStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(if held.flatten().as_deref() == Some(owner) {
+            MarkedSent::Sent
+        } else {
+            MarkedSent::SentLate
+        })
     }
 
-    async fn mark_failed(&self, message_id: i64, error: &str) -> AppResult<()> {
+    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> AppResult<bool> {
         let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM outbox WHERE message_id = $1 AND claimed_by = $2")
+            .bind(message_id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
         sqlx::query("UPDATE messages SET status = 'failed', error = $1 WHERE id = $2")
             .bind(error)
             .bind(message_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM outbox WHERE message_id = $1")
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
@@ -798,22 +917,25 @@ impl Store for PgStore {
 
     async fn reschedule(
         &self,
+        owner: &str,
         message_id: i64,
         attempts: i64,
         next_at_ms: i64,
         error: &str,
-    ) -> AppResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3
-             WHERE message_id = $4",
+    ) -> AppResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3,
+                 claimed_by = NULL
+             WHERE message_id = $4 AND claimed_by = $5",
         )
         .bind(attempts)
         .bind(next_at_ms)
         .bind(error)
         .bind(message_id)
+        .bind(owner)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> AppResult<()> {
@@ -1892,6 +2014,40 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_bot_turn(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> AppResult<bool> {
+        // One statement: of two instances claiming at once, the second waits on the first's
+        // row and then finds it held.
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bot_turns (conversation_id, owner, lease_until) VALUES ($1, $2, $4)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                 owner = excluded.owner, lease_until = excluded.lease_until
+               WHERE bot_turns.owner = excluded.owner OR bot_turns.lease_until <= $3
+             RETURNING conversation_id",
+        )
+        .bind(conversation_id)
+        .bind(owner)
+        .bind(now_ms)
+        .bind(lease_until_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(taken.is_some())
+    }
+
+    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> AppResult<()> {
+        sqlx::query("DELETE FROM bot_turns WHERE conversation_id = $1 AND owner = $2")
+            .bind(conversation_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

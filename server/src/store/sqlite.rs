@@ -3,9 +3,9 @@
 use super::{
     Account, AuditEntry, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
     ExportConsumer, ExportConversation, ExportMedia, ExportMessage, HomeLinked, IngestReport,
-    LinkStatus, LinkedAccount, MediaCopy, MediaDue, MediaRecord, MediaStatus, NewChatMessage,
-    NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue, QueueScope, ReplyContext,
-    SessionRecord, Store, TakeOutcome, Upload, User, parse_role,
+    LinkStatus, LinkedAccount, MarkedSent, MediaCopy, MediaDue, MediaRecord, MediaStatus,
+    NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue, QueueScope,
+    ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome, Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -253,6 +253,86 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn count_sign_in(
+        &self,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> AppResult<SignInCount> {
+        let (attempts, window_start): (i64, i64) = sqlx::query_as(
+            "INSERT INTO sign_in_attempts (key, window_start, attempts) VALUES (?1, ?2, 1)
+             ON CONFLICT (key) DO UPDATE SET
+                 attempts = CASE WHEN sign_in_attempts.window_start + ?3 <= ?2 THEN 1
+                                 ELSE sign_in_attempts.attempts + 1 END,
+                 window_start = CASE WHEN sign_in_attempts.window_start + ?3 <= ?2 THEN ?2
+                                     ELSE sign_in_attempts.window_start END
+             RETURNING attempts, window_start",
+        )
+        .bind(key)
+        .bind(now_ms)
+        .bind(window_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(SignInCount {
+            attempts,
+            window_ends_ms: window_start.saturating_add(window_ms),
+        })
+    }
+
+    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> AppResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM sign_in_attempts WHERE key = ?")
+            .bind(cleared)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(key) = forgiven {
+            sqlx::query(
+                "UPDATE sign_in_attempts SET attempts = attempts - 1
+                 WHERE key = ? AND attempts > 0",
+            )
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn purge_sign_in_counts(&self, before_ms: i64) -> AppResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM sign_in_attempts WHERE window_start < ?")
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> AppResult<String> {
+        sqlx::query(
+            "INSERT INTO key_fingerprint (id, fingerprint, recorded_at) VALUES (1, ?, ?)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(fingerprint)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT fingerprint FROM key_fingerprint WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn has_key_fingerprint(&self) -> AppResult<bool> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM key_fingerprint)")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64> {
@@ -588,7 +668,27 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
-    async fn next_due(&self, now_ms: i64) -> AppResult<Option<OutboxItem>> {
+    async fn next_due(&self, owner: &str, now_ms: i64) -> AppResult<Option<OutboxItem>> {
+        // One instance sends from this database: the claim only names the owner, so a
+        // result is recorded only by the sender that is working the row.
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET claimed_by = ?2
+             WHERE message_id = (
+                 SELECT o.message_id FROM outbox o
+                 WHERE o.next_attempt_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                   WHERE e.conversation_id = o.conversation_id
+                                     AND e.message_id < o.message_id)
+                 ORDER BY o.next_attempt_at, o.message_id LIMIT 1)
+             RETURNING message_id",
+        )
+        .bind(now_ms)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
         let Some(row) = sqlx::query(
             "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.attempts,
                     o.upload_id, o.media_sent_id, m.text, m.author, l.channel, l.network_id AS brand_id,
@@ -598,13 +698,9 @@ impl Store for SqliteStore {
              JOIN conversations c ON c.id = o.conversation_id
              JOIN linked_accounts l ON l.id = c.linked_account_id
              JOIN consumers k ON k.id = c.consumer_id
-             WHERE o.next_attempt_at <= ?
-               AND NOT EXISTS (SELECT 1 FROM outbox e
-                               WHERE e.conversation_id = o.conversation_id
-                                 AND e.message_id < o.message_id)
-             ORDER BY o.next_attempt_at, o.message_id LIMIT 1",
+             WHERE o.message_id = ?",
         )
-        .bind(now_ms)
+        .bind(claimed)
         .fetch_optional(&self.pool)
         .await?
         else {
@@ -632,14 +728,34 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn set_media_sent(&self, message_id: i64, network_id: &str) -> AppResult<()> {
+    async fn extend_claim(&self, owner: &str, message_id: i64, _now_ms: i64) -> AppResult<bool> {
+        // No lease to move (one instance), only whether the row is still `owner`'s.
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM outbox WHERE message_id = ? AND claimed_by = ?",
+        )
+        .bind(message_id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    async fn set_media_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> AppResult<bool> {
         let _writing = self.writer.lock().await;
-        sqlx::query("UPDATE outbox SET media_sent_id = ? WHERE message_id = ?")
-            .bind(network_id)
-            .bind(message_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let done = sqlx::query(
+            "UPDATE outbox SET media_sent_id = ? WHERE message_id = ? AND claimed_by = ?",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn create_upload(
@@ -678,8 +794,26 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn mark_sent(&self, message_id: i64, network_id: &str) -> AppResult<()> {
+    async fn mark_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> AppResult<MarkedSent> {
+        // Under the writer lock nothing changes between these reads and the transaction.
         let _writing = self.writer.lock().await;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if status.is_none_or(|s| s == "sent") {
+            return Ok(MarkedSent::AlreadySent);
+        }
+        let held: Option<Option<String>> =
+            sqlx::query_scalar("SELECT claimed_by FROM outbox WHERE message_id = ?")
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
         let mut tx = self.pool.begin().await?;
         // The echo of this reply may have arrived first and been stored as a line of its
         // own (a private response's echo lands in the Messenger conversation): that copy
@@ -712,23 +846,31 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(if held.flatten().as_deref() == Some(owner) {
+            MarkedSent::Sent
+        } else {
+            MarkedSent::SentLate
+        })
     }
 
-    async fn mark_failed(&self, message_id: i64, error: &str) -> AppResult<()> {
+    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> AppResult<bool> {
         let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM outbox WHERE message_id = ? AND claimed_by = ?")
+            .bind(message_id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
         sqlx::query("UPDATE messages SET status = 'failed', error = ? WHERE id = ?")
             .bind(error)
             .bind(message_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM outbox WHERE message_id = ?")
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
@@ -811,22 +953,25 @@ impl Store for SqliteStore {
 
     async fn reschedule(
         &self,
+        owner: &str,
         message_id: i64,
         attempts: i64,
         next_at_ms: i64,
         error: &str,
-    ) -> AppResult<()> {
-        sqlx::query(
-            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?
-             WHERE message_id = ?",
+    ) -> AppResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?,
+                 claimed_by = NULL
+             WHERE message_id = ? AND claimed_by = ?",
         )
         .bind(attempts)
         .bind(next_at_ms)
         .bind(error)
         .bind(message_id)
+        .bind(owner)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> AppResult<()> {
@@ -1333,6 +1478,38 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_bot_turn(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> AppResult<bool> {
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bot_turns (conversation_id, owner, lease_until) VALUES (?1, ?2, ?4)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                 owner = excluded.owner, lease_until = excluded.lease_until
+               WHERE bot_turns.owner = excluded.owner OR bot_turns.lease_until <= ?3
+             RETURNING conversation_id",
+        )
+        .bind(conversation_id)
+        .bind(owner)
+        .bind(now_ms)
+        .bind(lease_until_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(taken.is_some())
+    }
+
+    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> AppResult<()> {
+        sqlx::query("DELETE FROM bot_turns WHERE conversation_id = ? AND owner = ?")
+            .bind(conversation_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

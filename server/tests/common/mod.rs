@@ -120,9 +120,11 @@ pub async fn sandbox_calling_back() -> (tokio::net::TcpListener, String, sandbox
 }
 
 /// A brand account `number` with a Facebook page `page` linked (skill "social"), stored
-/// under `data_dir` before a server process starts on it.
+/// under `data_dir` before a server process starts on it, its token sealed with the data
+/// dir's key (a server refuses a key that opens none of the tokens).
 pub async fn seed_linked_page(data_dir: &std::path::Path, number: &str, page: &str) {
     use server::store::{NewLink, SqliteStore, Store};
+    let cipher = server::crypto::TokenCipher::load(None, data_dir).unwrap();
     let store = SqliteStore::open(data_dir).await.unwrap();
     let account = store.ensure_account(number, "Brand", true).await.unwrap();
     let skill = store.ensure_skill(account.id, "social").await.unwrap();
@@ -132,7 +134,7 @@ pub async fn seed_linked_page(data_dir: &std::path::Path, number: &str, page: &s
             channel: shared::Channel::Facebook,
             network_id: page,
             name: "page",
-            token_sealed: vec![1],
+            token_sealed: cipher.seal("page-token"),
             token_secret_sealed: None,
             skill_id: Some(skill),
             created_by: "test",
