@@ -82,6 +82,27 @@ pub enum Fault {
     ExpiredToken,
     /// For webhook deliveries: do not deliver.
     DropWebhook,
+    /// Answer with this error of the network's, in its own shape (Graph `{"error": {code,
+    /// error_subcode, message}}`, X `errors[]`/problem).
+    Refuse {
+        status: u16,
+        code: u32,
+        subcode: Option<u32>,
+        message: String,
+    },
+}
+
+impl Fault {
+    /// Facebook's Send API answer to a page Meta restricted: code 10, subcode 1893063,
+    /// "Pages temporarily restricted from sending" (Meta's 2026 changes, PLATFORMS.md).
+    pub fn facebook_sending_restricted() -> Fault {
+        Fault::Refuse {
+            status: 400,
+            code: 10,
+            subcode: Some(1_893_063),
+            message: "(#10) Pages temporarily restricted from sending".to_owned(),
+        }
+    }
 }
 
 /// Faults keyed by `(network, endpoint)`; an endpoint is `"METHOD /path-pattern"` as each

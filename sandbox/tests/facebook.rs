@@ -645,11 +645,11 @@ async fn messaging_window_and_human_agent_tag() {
     let (s, v) = e
         .send_text(
             &psid,
-            "late, wrong tag",
+            "late, retired tag",
             json!({"messaging_type": "MESSAGE_TAG", "tag": "ACCOUNT_UPDATE"}),
         )
         .await;
-    assert_eq!((s, err(&v)), (400, (10, Some(2018278))));
+    assert_eq!((s, err(&v)), (400, (100, None)), "a retired tag: {v}");
     let (s, v) = e
         .send_text(&psid, "no tag", json!({"messaging_type": "MESSAGE_TAG"}))
         .await;
@@ -670,6 +670,47 @@ async fn messaging_window_and_human_agent_tag() {
     fb.consumer_message(&e.page, &e.alice, "still there?", &[]);
     let (s, _) = e.send_text(&psid, "yes", json!({})).await;
     assert_eq!(s, 200);
+}
+
+/// From 2026-04-27 HUMAN_AGENT is the one message tag: the three update tags and any tag
+/// Graph never had are invalid parameters (code 100), inside the window or not.
+#[tokio::test]
+async fn retired_and_unknown_message_tags_are_refused() {
+    let e = env().await;
+    let fb = &e.sb.facebook;
+    let psid = fb.psid(&e.page, &e.alice);
+    fb.consumer_message(&e.page, &e.alice, "hi", &[]);
+    for tag in [
+        "CONFIRMED_EVENT_UPDATE",
+        "ACCOUNT_UPDATE",
+        "POST_PURCHASE_UPDATE",
+        "MADE_UP",
+    ] {
+        let (s, v) = e
+            .send_text(
+                &psid,
+                "tagged",
+                json!({"messaging_type": "MESSAGE_TAG", "tag": tag}),
+            )
+            .await;
+        assert_eq!((s, err(&v)), (400, (100, None)), "{tag}: {v}");
+    }
+    assert!(
+        fb.inbox(&e.page, &e.alice).iter().all(|m| !m.from_page),
+        "nothing tagged that way was delivered"
+    );
+    let (s, v) = e
+        .send_text(
+            &psid,
+            "an agent",
+            json!({"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = e
+        .send_text(&psid, "a response", json!({"messaging_type": "RESPONSE"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
 }
 
 #[tokio::test]
@@ -884,9 +925,24 @@ async fn private_replies() {
     let (s, v) = e.send_text(&psid, "follow-up", json!({})).await;
     assert_eq!((s, err(&v)), (400, (10, Some(2018278))));
 
-    // To a visitor post.
-    let (s, _) = pr(json!({"post_id": post})).await;
-    assert_eq!(s, 200);
+    // A comment is not named as a post, nor a post as a comment (invalid parameter).
+    let other = fb
+        .consumer_comment(&e.page, &post, &bob, "Same here")
+        .unwrap();
+    let (s, v) = pr(json!({"post_id": other})).await;
+    assert_eq!((s, err(&v)), (400, (100, None)), "{v}");
+    let (s, v) = pr(json!({"comment_id": post})).await;
+    assert_eq!((s, err(&v)), (400, (100, None)), "{v}");
+    // Neither refusal used up the one private reply.
+    let (s, v) = pr(json!({"comment_id": other})).await;
+    assert_eq!(s, 200, "{v}");
+
+    // To a visitor post, once.
+    let (s, v) = pr(json!({"post_id": post})).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = pr(json!({"post_id": post})).await;
+    assert_eq!((s, err(&v).0), (400, 10900));
+    assert_eq!(v["error"]["message"], "Activity already replied to");
 
     // Never to the page's own comments.
     let (_, v) = e
@@ -900,11 +956,25 @@ async fn private_replies() {
     let (s, _) = pr(json!({"comment_id": own})).await;
     assert_eq!(s, 400);
 
-    // Not after 7 days.
+    // Not after 7 days from the comment's or post's creation: code 10 with the window's
+    // words (Meta's public reference gives no subcode for it).
     let old = fb.consumer_comment(&e.page, &post, &bob, "old").unwrap();
     fb.age_object(&old, 7 * 24 * HOUR + HOUR);
     let (s, v) = pr(json!({"comment_id": old})).await;
-    assert_eq!((s, err(&v).0), (400, 10));
+    assert_eq!((s, err(&v)), (400, (10, None)));
+    assert_eq!(
+        v["error"]["message"],
+        "This message is sent outside of allowed window."
+    );
+    let old_post = fb.consumer_post(&e.page, &bob, "last week's post", None);
+    fb.age_object(&old_post, 7 * 24 * HOUR + HOUR);
+    let (s, v) = pr(json!({"post_id": old_post})).await;
+    assert_eq!((s, err(&v)), (400, (10, None)));
+    // Just inside the window it still goes.
+    let recent = fb.consumer_comment(&e.page, &post, &bob, "recent").unwrap();
+    fb.age_object(&recent, 7 * 24 * HOUR - HOUR);
+    let (s, v) = pr(json!({"comment_id": recent})).await;
+    assert_eq!(s, 200, "{v}");
 }
 
 #[tokio::test]
@@ -1148,6 +1218,25 @@ async fn injected_faults() {
         .await;
     assert_eq!(s, 200);
 
+    // Told to, the Send API answers that the page is restricted from sending.
+    fb.faults().inject(
+        "facebook",
+        "POST /me/messages",
+        Fault::facebook_sending_restricted(),
+        1,
+    );
+    let (s, v) = e.send_text(&psid, "restricted", json!({})).await;
+    assert_eq!((s, err(&v)), (400, (10, Some(1893063))));
+    assert_eq!(
+        v["error"]["message"],
+        "(#10) Pages temporarily restricted from sending"
+    );
+    assert!(
+        !fb.inbox(&e.page, &e.alice)
+            .iter()
+            .any(|m| m.text.as_deref() == Some("restricted"))
+    );
+
     fb.faults()
         .inject("facebook", "webhook", Fault::DropWebhook, 1);
     let dropped = fb.consumer_message(&e.page, &e.alice, "dropped", &[]);
@@ -1167,7 +1256,7 @@ async fn injected_faults() {
         .iter()
         .map(|c| c.status)
         .collect();
-    assert_eq!(statuses, vec![503, 400]);
+    assert_eq!(statuses, vec![503, 400, 400]);
     let call = &fb
         .calls()
         .matching("facebook", "POST", &format!("/{post}/comments"))[0];

@@ -88,12 +88,19 @@ async fn transcript(
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<Transcript>> {
     authorised(&state, &session, id).await?;
-    state
-        .store
-        .transcript(id)
-        .await?
-        .map(ApiJson)
-        .ok_or_else(|| AppError::not_found("conversation"))
+    let store = &state.store;
+    let (Some(mut t), Some(ctx)) = (store.transcript(id).await?, store.reply_context(id).await?)
+    else {
+        return Err(AppError::not_found("conversation"));
+    };
+    // The rule the reply endpoint refuses by, so the switch offers only what will be taken.
+    t.reply_facts = ctx.facts();
+    t.reply_modes = shared::replies::availability(
+        t.conversation.channel,
+        &t.reply_facts,
+        crate::auth::now_secs() * 1000,
+    );
+    Ok(ApiJson(t))
 }
 
 async fn info(state: &AppState, id: i64) -> AppResult<ApiJson<ConversationInfo>> {

@@ -5,8 +5,153 @@ mod common;
 
 use common::world::{World, start_server, texts};
 use sandbox::common::Fault;
+use serde_json::{Value, json};
 use server::store::{SqliteStore, Store};
 use std::time::Duration;
+
+/// The conversation API's reply modes of `conversation`, by mode.
+async fn reply_modes(w: &World, conversation: i64) -> serde_json::Map<String, Value> {
+    let t: Value = w
+        .agent
+        .get(format!("{}/api/conversations/{conversation}", w.server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    t["reply_modes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no reply modes: {t}"))
+        .iter()
+        .map(|m| (m["mode"].as_str().unwrap().to_owned(), m.clone()))
+        .collect()
+}
+
+/// A private reply goes within 7 days of its comment's creation: an older one is refused
+/// before anything reaches Facebook, and the switch says why.
+#[tokio::test]
+async fn a_private_response_to_a_comment_over_seven_days_old_is_refused_before_sending() {
+    let w = World::start().await;
+    let linked = w
+        .store
+        .linked_account(shared::Channel::Facebook, &w.page.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let now = server::auth::now_secs() * 1000;
+    let day = 24 * 3600 * 1000;
+    // Delivered late, as a feed event can be after an outage: written 8 days ago.
+    let comment = shared::inbound::InboundMessage {
+        channel: shared::Channel::Facebook,
+        brand_id: w.page.id.clone(),
+        consumer: shared::inbound::ConsumerRef {
+            network_id: "901234567".into(),
+            handle: None,
+            name: Some("Ann Lee".into()),
+        },
+        network_id: format!("{}_778899", w.page.id),
+        tag: shared::Tag::PublicComment,
+        from_brand: false,
+        text: "Still waiting for my refund".into(),
+        media: vec![],
+        created_at_ms: now - 8 * day,
+        reply_to: Some(format!("{}_112233", w.page.id)),
+        change: shared::inbound::Change::New,
+    };
+    w.store.ingest(&linked, &[comment], now).await.unwrap();
+    let (conv, _) = w
+        .conversation(|c| texts(c).contains(&"Still waiting for my refund".to_owned()))
+        .await;
+
+    let (status, body) = w.reply(conv, "private_response", "Sorry! Let's talk").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], "reply_mode_unavailable");
+    let said = body["message"].as_str().unwrap();
+    assert!(said.contains("more than 7 days old"), "{said}");
+    assert!(
+        w.sb.facebook
+            .calls()
+            .matching("facebook", "POST", "/me/messages")
+            .is_empty(),
+        "nothing reached Facebook"
+    );
+    let modes = reply_modes(&w, conv).await;
+    assert_eq!(modes["private_response"]["available"], false);
+    assert_eq!(modes["private_response"]["reason"].as_str(), Some(said));
+    // A public answer to it is still open.
+    assert_eq!(modes["public"]["available"], true);
+    w.server.stop().await;
+}
+
+/// Facebook's "Pages temporarily restricted from sending" (code 10, subcode 1893063) fails
+/// the line for good in plain words, shows on the page in SocialConnect Home, and clears
+/// when a Messenger reply goes through again.
+#[tokio::test]
+async fn a_page_restricted_from_sending_fails_the_line_and_shows_in_home_until_a_send_works() {
+    let w = World::start().await;
+    let ann = w.sb.facebook.add_consumer("Ann Lee", true);
+    w.sb.facebook.consumer_message(&w.page, &ann, "hello?", &[]);
+    let (conv, _) = w
+        .conversation(|c| texts(c).contains(&"hello?".to_owned()))
+        .await;
+    let page_status = || async {
+        let home: Value = w
+            .agent
+            .get(format!("{}/api/home", w.server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        home["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["network_id"] == w.page.id.as_str())
+            .map(|a| a["status"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(page_status().await, "linked");
+
+    w.sb.facebook.faults().inject(
+        "facebook",
+        "POST /me/messages",
+        Fault::facebook_sending_restricted(),
+        1,
+    );
+    let (_, line) = w.reply(conv, "private", "We are on it").await;
+    let (status, error) = w
+        .settled(line["id"].as_i64().unwrap(), Duration::from_secs(10))
+        .await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.starts_with("Facebook has temporarily restricted this page from sending messages"),
+        "{error}"
+    );
+    assert_eq!(
+        w.sb.facebook
+            .calls()
+            .matching("facebook", "POST", "/me/messages")
+            .len(),
+        1,
+        "permanent: not retried"
+    );
+    assert_eq!(page_status().await, "sending_restricted");
+
+    // Facebook lifted it: the next reply goes, and the page is plainly linked again.
+    let (_, line) = w.reply(conv, "private", "Still on it").await;
+    assert_eq!(
+        w.settled(line["id"].as_i64().unwrap(), Duration::from_secs(10))
+            .await
+            .0,
+        "sent"
+    );
+    assert_eq!(page_status().await, "linked");
+    w.server.stop().await;
+}
 
 #[tokio::test]
 async fn facebook_private_public_and_private_response() {
@@ -88,13 +233,41 @@ async fn facebook_private_public_and_private_response() {
             .iter()
             .any(|m| m.text.as_deref() == Some("DMing you the label"))
     );
-    // Only one private reply per comment: the second is refused by the network.
-    let (_, again) = w.reply(feed, "private_response", "and again").await;
-    let (status, error) = w
-        .settled(again["id"].as_i64().unwrap(), Duration::from_secs(10))
-        .await;
-    assert_eq!(status, "failed");
-    assert!(error.unwrap().starts_with("Facebook:"));
+    // A comment is answered by `recipient.comment_id`.
+    let private_replies = || {
+        w.sb.facebook
+            .calls()
+            .matching("facebook", "POST", "/me/messages")
+            .into_iter()
+            .filter(|c| c.body["recipient"].get("id").is_none())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        private_replies()
+            .iter()
+            .map(|c| c.body["recipient"].clone())
+            .collect::<Vec<_>>(),
+        [json!({"comment_id": comment})]
+    );
+    // Only one private reply per comment: the second is refused before any call.
+    let (status, again) = w.reply(feed, "private_response", "and again").await;
+    assert_eq!(status, 400, "{again}");
+    assert_eq!(again["code"], "reply_mode_unavailable");
+    let said = again["message"].as_str().unwrap();
+    assert!(said.contains("already has a private reply"), "{said}");
+    assert_eq!(private_replies().len(), 1, "nothing more reached Facebook");
+    // The conversation says so for the switch.
+    let modes = reply_modes(&w, feed).await;
+    assert_eq!(
+        modes["public"],
+        json!({"mode": "public", "available": true})
+    );
+    assert_eq!(modes["private_response"]["available"], false);
+    assert_eq!(
+        modes["private_response"]["reason"].as_str(),
+        Some(said),
+        "the same words as the refusal"
+    );
 
     // The private reply's answer named Ann's Messenger id: her Messenger conversation
     // is folded into the feed one, lines kept, the other conversation gone.
@@ -141,10 +314,19 @@ async fn a_commenter_answering_a_private_reply_stays_in_one_conversation() {
         .await;
     assert_eq!(
         w.settled(pr["id"].as_i64().unwrap(), Duration::from_secs(10))
-            .await
-            .0,
-        "sent"
+            .await,
+        ("sent".to_owned(), None)
     );
+    // A visitor post is answered by `recipient.post_id` (Facebook refuses `comment_id`).
+    let post = w.sb.facebook.posts(&w.page)[0].id.clone();
+    let call = &w
+        .sb
+        .facebook
+        .calls()
+        .matching("facebook", "POST", "/me/messages")[0];
+    assert_eq!(call.body["recipient"], json!({"post_id": post}));
+    assert_eq!(call.body["messaging_type"], "RESPONSE");
+    assert!(call.body.get("tag").is_none());
     w.sb.facebook
         .consumer_message(&w.page, &bo, "It is 5521", &[]);
     let (answered, c) = w

@@ -89,6 +89,7 @@ on_both!(
     uploads_travel_with_replies_into_transcript_and_export,
     a_newer_schema_is_refused,
     a_facebook_persons_two_ids_become_one_conversation,
+    private_responses_are_known_per_post_or_comment_and_pages_can_be_restricted,
     migrate_says_where_the_schema_stands,
     home_settings_audit_and_sign_in_flows,
     onboarding_requests_chat_and_enabling,
@@ -739,6 +740,109 @@ fn reply<'a>(conversation: i64, linked: &LinkedAccount, text: &'a str) -> NewRep
         refused: None,
         upload: None,
     }
+}
+
+/// What the Private Response rule reads: the last public line's tag, time, and whether a
+/// private reply to it is sent or on its way; the tag travels with the outbox row; and the
+/// page's sending restriction is kept and cleared.
+async fn private_responses_are_known_per_post_or_comment_and_pages_can_be_restricted(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let post = InboundMessage {
+        tag: Tag::PublicPost,
+        ..line("ann", "page-1_10", "my tent leaks", 1_000)
+    };
+    let comment = InboundMessage {
+        tag: Tag::PublicComment,
+        reply_to: Some("page-1_10".into()),
+        ..line("ann", "page-1_10_20", "photo here", 2_000)
+    };
+    let conv = store
+        .ingest(&linked, &[post, comment], 2_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    let last = |ctx: store::ReplyContext| ctx.last_public.unwrap();
+    let l = last(store.reply_context(conv).await.unwrap().unwrap());
+    assert_eq!(l.network_id, "page-1_10_20");
+    assert_eq!(
+        (l.line.tag, l.line.created_at_ms, l.line.answered_privately),
+        (Tag::PublicComment, 2_000, false)
+    );
+
+    let private_response = |text| NewReply {
+        mode: ReplyMode::PrivateResponse,
+        in_reply_to: Some(("page-1_10_20", Tag::PublicComment)),
+        ..reply(conv, &linked, text)
+    };
+    let first = store
+        .enqueue_reply(private_response("sorry!"))
+        .await
+        .unwrap();
+    let answered = || async {
+        last(store.reply_context(conv).await.unwrap().unwrap())
+            .line
+            .answered_privately
+    };
+    assert!(answered().await, "on its way counts");
+    let due = store.next_due("me", 1_000).await.unwrap().unwrap();
+    assert_eq!(due.message_id, first);
+    assert_eq!(
+        (due.in_reply_to.as_deref(), due.in_reply_to_tag),
+        (Some("page-1_10_20"), Some(Tag::PublicComment))
+    );
+    store.mark_failed("me", first, "refused").await.unwrap();
+    assert!(!answered().await, "a failed one does not");
+    let mut refused = private_response("too long");
+    refused.refused = Some("over the limit".into());
+    store.enqueue_reply(refused).await.unwrap();
+    assert!(!answered().await, "nor one refused before sending");
+    let second = store
+        .enqueue_reply(private_response("sorry again"))
+        .await
+        .unwrap();
+    store.mark_sent("me", second, "mid.1").await.unwrap();
+    assert!(answered().await, "a sent one does");
+    // A public reply to the comment is no private reply.
+    let public = NewReply {
+        tag: Tag::PublicComment,
+        mode: ReplyMode::Public,
+        in_reply_to: Some(("page-1_10", Tag::PublicPost)),
+        ..reply(conv, &linked, "public")
+    };
+    store.enqueue_reply(public).await.unwrap();
+    let post_line = InboundMessage {
+        tag: Tag::PublicPost,
+        ..line("ann", "page-1_30", "another post", 3_000)
+    };
+    store.ingest(&linked, &[post_line], 3_000).await.unwrap();
+    let l = last(store.reply_context(conv).await.unwrap().unwrap());
+    assert_eq!(
+        (l.network_id.as_str(), l.line.tag, l.line.answered_privately),
+        ("page-1_30", Tag::PublicPost, false)
+    );
+
+    let page = || async {
+        store
+            .linked_account(Channel::Facebook, "page-1")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(page().await.sending_restricted_at, None);
+    store
+        .set_sending_restricted(linked.id, Some(9_000))
+        .await
+        .unwrap();
+    let restricted = page().await;
+    assert_eq!(restricted.sending_restricted_at, Some(9_000));
+    assert_eq!(
+        restricted.status,
+        store::LinkStatus::Linked,
+        "the link stands"
+    );
+    store.set_sending_restricted(linked.id, None).await.unwrap();
+    assert_eq!(page().await.sending_restricted_at, None);
 }
 
 async fn users_are_unique_per_account_case_insensitively(db: Db) {

@@ -392,6 +392,14 @@ pub struct Transcript {
     /// The brand's page or account the conversation came through.
     pub brand: BrandFacts,
     pub lines: Vec<Line>,
+    /// What decides which reply modes are open (`shared::replies`); the widget applies the
+    /// rule with its own clock, so a window that closes while the page is open shows closed.
+    #[serde(default)]
+    pub reply_facts: crate::replies::ReplyFacts,
+    /// Each reply mode of the channel, and whether it was available when this was read,
+    /// with why not.
+    #[serde(default)]
+    pub reply_modes: Vec<crate::replies::ModeAvailability>,
 }
 
 /// One message on `GET /api/events` (Server-Sent Events): something in a conversation

@@ -9,6 +9,9 @@ use std::fmt;
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
+    /// The reply mode asked for cannot be used in this conversation now (`shared::replies`):
+    /// the message says why.
+    ReplyModeUnavailable,
     InvalidCredentials,
     Unauthenticated,
     Forbidden,
@@ -28,7 +31,7 @@ impl ErrorCode {
     /// The HTTP status the server answers with.
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::BadRequest => 400,
+            ErrorCode::BadRequest | ErrorCode::ReplyModeUnavailable => 400,
             ErrorCode::InvalidCredentials | ErrorCode::Unauthenticated => 401,
             ErrorCode::Forbidden | ErrorCode::Csrf => 403,
             ErrorCode::NotFound => 404,

@@ -12,6 +12,9 @@ pub enum LinkState {
     Linked,
     TokenInvalid,
     WebhooksFailing,
+    /// Facebook answered a send with "Pages temporarily restricted from sending" (Send API
+    /// code 10, subcode 1893063); cleared by the next Messenger reply that goes through.
+    SendingRestricted,
     Unlinked,
 }
 
@@ -22,7 +25,20 @@ impl LinkState {
             LinkState::Linked => "Linked",
             LinkState::TokenInvalid => "Token invalid — relink",
             LinkState::WebhooksFailing => "Webhooks failing",
+            LinkState::SendingRestricted => "Sending restricted by Facebook",
             LinkState::Unlinked => "Unlinked",
+        }
+    }
+
+    /// What an admin should know beyond the label, when there is more to say.
+    pub fn explanation(self) -> Option<&'static str> {
+        match self {
+            LinkState::SendingRestricted => Some(
+                "Facebook has temporarily restricted this page from sending messages: \
+                 Messenger replies fail until Facebook lifts it. Messages still arrive; the \
+                 status clears when a reply goes through again.",
+            ),
+            _ => None,
         }
     }
 
@@ -178,5 +194,16 @@ mod tests {
         );
         assert!(!LinkState::Unlinked.is_active());
         assert!(LinkState::TokenInvalid.is_active());
+        assert_eq!(
+            serde_json::to_string(&LinkState::SendingRestricted).unwrap(),
+            "\"sending_restricted\""
+        );
+        assert!(LinkState::SendingRestricted.is_active());
+        assert!(
+            LinkState::SendingRestricted
+                .explanation()
+                .unwrap()
+                .contains("restricted this page from sending messages")
+        );
     }
 }

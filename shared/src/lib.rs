@@ -1,5 +1,5 @@
-//! SocialConnect's shared vocabulary: channels, message tags, reply modes, character
-//! limits, public-to-private links, the internal API's DTOs and its one wire error.
+//! SocialConnect's shared vocabulary: channels, message tags, reply modes and when each
+//! is open, character limits, public-to-private links, the internal API's DTOs and its one wire error.
 //!
 //! Everything here is pure (no I/O, no runtime) so the server and the WebAssembly widget
 //! apply exactly the same rules.
@@ -13,6 +13,7 @@ pub mod home;
 pub mod inbound;
 pub mod links;
 pub mod onboarding;
+pub mod replies;
 pub mod vocab;
 
 pub use count::{Count, count};

@@ -111,11 +111,18 @@ pub enum ReplyMode {
     Public,
     /// Messenger or a Direct Message.
     Private,
-    /// Facebook only: a Messenger message in answer to a public comment.
+    /// Facebook only: a Messenger message in answer to a visitor post or a comment.
     PrivateResponse,
 }
 
 impl ReplyMode {
+    /// In the order the switch shows them.
+    pub const ALL: [ReplyMode; 3] = [
+        ReplyMode::Public,
+        ReplyMode::Private,
+        ReplyMode::PrivateResponse,
+    ];
+
     /// The control's name on screen (CONTRACT.md §4).
     pub fn label(self) -> &'static str {
         match self {

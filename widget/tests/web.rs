@@ -98,3 +98,86 @@ async fn character_counter_marks_an_over_limit_text_invalid() {
     until(|| root.text_content().unwrap().contains("4 / 280")).await;
     assert_eq!(area.get_attribute("aria-invalid").as_deref(), Some("false"));
 }
+
+#[wasm_bindgen_test]
+async fn the_switch_shows_a_closed_private_response_as_unavailable_with_why() {
+    use shared::replies::{PublicLine, ReplyFacts};
+    use widget::components::{Compose, ComposeFacts};
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    let now = js_sys::Date::now() as i64;
+    let facts = |created_at_ms: i64, answered_privately: bool| ComposeFacts {
+        channel: shared::Channel::Facebook,
+        default_mode: shared::ReplyMode::Public,
+        open: true,
+        reply: ReplyFacts {
+            last_public: Some(PublicLine {
+                tag: shared::Tag::PublicComment,
+                created_at_ms,
+                answered_privately,
+            }),
+            wrote_privately: false,
+        },
+    };
+    let shown = RwSignal::new(Some(facts(now - 8 * DAY_MS, false)));
+    let root = mount(move || {
+        widget::state::provide_draft();
+        view! {
+            <Compose
+                conversation=Signal::derive(|| Some(1))
+                facts=shown
+                on_sent=Callback::new(|()| {})
+            />
+        }
+    });
+    leptos::task::tick().await;
+    let button = |label: &str| -> web_sys::HtmlButtonElement {
+        let buttons = root.query_selector_all("button.sc-tab").unwrap();
+        (0..buttons.length())
+            .map(|i| {
+                buttons
+                    .item(i)
+                    .unwrap()
+                    .unchecked_into::<web_sys::HtmlButtonElement>()
+            })
+            .find(|b| b.text_content().as_deref() == Some(label))
+            .unwrap_or_else(|| panic!("no {label} button"))
+    };
+    let why = |b: &web_sys::HtmlButtonElement| -> String {
+        let id = b.get_attribute("aria-describedby").expect("described");
+        document()
+            .get_element_by_id(&id)
+            .expect("the reason is on the page")
+            .text_content()
+            .unwrap()
+    };
+
+    // An 8-day-old comment: Private Response is closed, and says so in words.
+    let pr = button("Private Response");
+    assert!(pr.disabled());
+    let said = why(&pr);
+    assert!(said.contains("more than 7 days old"), "{said}");
+    assert!(root.text_content().unwrap().contains(&said));
+    // Not in Messenger yet: Private is closed too; Public is open.
+    assert!(button("Private").disabled());
+    assert!(why(&button("Private")).contains("not written in Messenger"));
+    assert!(!button("Public").disabled());
+    assert_eq!(button("Public").get_attribute("aria-describedby"), None);
+
+    // A fresh comment already answered privately: closed for that reason.
+    shown.set(Some(facts(now - DAY_MS, true)));
+    leptos::task::tick().await;
+    let pr = button("Private Response");
+    assert!(pr.disabled());
+    assert!(
+        why(&pr).contains("already has a private reply"),
+        "{}",
+        why(&pr)
+    );
+
+    // A fresh comment not yet answered: open.
+    shown.set(Some(facts(now - DAY_MS, false)));
+    leptos::task::tick().await;
+    let pr = button("Private Response");
+    assert!(!pr.disabled());
+    assert_eq!(pr.get_attribute("aria-describedby"), None);
+}

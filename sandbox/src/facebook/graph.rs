@@ -7,7 +7,9 @@
 //! the fault table under `"<METHOD> <pattern>"`, e.g. `"POST /me/messages"`,
 //! `"POST /{page-id}/messages"`, `"POST /{object-id}/comments"`, `"GET /{psid}"` (a
 //! profile read; other single nodes are `"GET /{object-id}"`), `"GET /me/accounts"`,
-//! `"POST /{page-id}/subscribed_apps"`, `"GET /oauth/access_token"`.
+//! `"POST /{page-id}/subscribed_apps"`, `"GET /oauth/access_token"`. `Fault::Refuse`
+//! answers with any Graph error (e.g. `Fault::facebook_sending_restricted()`, the Send
+//! API's code 10, subcode 1893063).
 //!
 //! Error shapes follow Graph: `{"error":{"message","type","code","error_subcode",
 //! "fbtrace_id"}}` (Messenger Platform "Common Error Codes" page,
@@ -40,6 +42,10 @@ const MAX_IMAGE_URL: usize = 8 * MB;
 const MAX_MESSAGE_CHARS: usize = 2000;
 /// The product overview's comment limit (Meta publishes none).
 const MAX_COMMENT_CHARS: usize = 5000;
+/// The one message tag Meta still takes (from 2026-04-27).
+const HUMAN_AGENT: &str = "HUMAN_AGENT";
+/// A private reply answers a post or comment at most 7 days after it was created.
+const PRIVATE_REPLY_WINDOW_MS: u64 = 7 * 24 * 3600 * 1000;
 const LONG_LIVED: Duration = Duration::from_secs(60 * 24 * 3600);
 const SHORT_LIVED: Duration = Duration::from_secs(5400);
 
@@ -103,13 +109,18 @@ impl GraphError {
     }
     /// Code 10, subcode 2018278: outside the messaging window.
     pub fn window() -> Self {
+        GraphError::window_passed().with_subcode(2018278)
+    }
+    /// Code 10 with the window's words and no subcode: a private reply more than 7 days
+    /// after its post or comment. (Graph's subcode for this case is not in Meta's public
+    /// error reference, so none is invented.)
+    pub fn window_passed() -> Self {
         GraphError::new(
             400,
             10,
             "OAuthException",
             "This message is sent outside of allowed window.",
         )
-        .with_subcode(2018278)
     }
     pub fn body(&self) -> Value {
         let mut e = json!({
@@ -432,6 +443,18 @@ impl Facebook {
                     return Err(e);
                 }
                 Fault::ExpiredToken => return Err(GraphError::expired()),
+                Fault::Refuse {
+                    status,
+                    code,
+                    subcode,
+                    message,
+                } => {
+                    let e = GraphError::new(status, code, "OAuthException", message);
+                    return Err(match subcode {
+                        Some(s) => e.with_subcode(s),
+                        None => e,
+                    });
+                }
                 Fault::Latency(_) | Fault::DropWebhook => {}
             }
         }
@@ -1037,6 +1060,23 @@ impl Facebook {
                 "(#100) Tag is required for MESSAGE_TAG messaging type",
             ));
         }
+        // From 2026-04-27 HUMAN_AGENT is the one message tag left; the three update tags
+        // are refused with code 100 (PLATFORMS.md, Meta's 2026 changes), as is any tag
+        // Graph never had. The words are the sandbox's.
+        match tag.as_deref() {
+            None | Some(HUMAN_AGENT) => {}
+            Some(t @ ("CONFIRMED_EVENT_UPDATE" | "ACCOUNT_UPDATE" | "POST_PURCHASE_UPDATE")) => {
+                return Err(GraphError::param(format!(
+                    "(#100) The message tag {t} is no longer supported; use HUMAN_AGENT for \
+                     replies by people within 7 days"
+                )));
+            }
+            Some(_) => {
+                return Err(GraphError::param(
+                    "(#100) param tag must be one of {HUMAN_AGENT}",
+                ));
+            }
+        }
         let (attachments, reusable) = match att {
             Some(a) => {
                 let (kind, url, reusable) = self.resolve_attachment(r, a).await?;
@@ -1060,7 +1100,7 @@ impl Facebook {
                     .get(&(page_id.to_owned(), consumer_id.clone()))
                     .map(|t| now.saturating_sub(*t));
                 let human_agent =
-                    messaging_type == "MESSAGE_TAG" && tag.as_deref() == Some("HUMAN_AGENT");
+                    messaging_type == "MESSAGE_TAG" && tag.as_deref() == Some(HUMAN_AGENT);
                 let allowed = match age {
                     Some(a) if a <= STANDARD_WINDOW_MS => {
                         messaging_type != "MESSAGE_TAG" || human_agent
@@ -1072,22 +1112,31 @@ impl Facebook {
                     return Err(GraphError::window());
                 }
                 (consumer_id, None)
-            } else if let Some(object_id) = recipient
-                .get("comment_id")
-                .or_else(|| recipient.get("post_id"))
-                .and_then(Value::as_str)
+            } else if let Some((field, object_id)) = ["comment_id", "post_id"]
+                .into_iter()
+                .find_map(|f| recipient.get(f).and_then(Value::as_str).map(|id| (f, id)))
             {
-                let (author, created, on_page) = if let Some(c) = st.comment(object_id) {
-                    let on = st.post(&c.post_id).is_some_and(|p| p.page_id == page_id);
-                    (c.from.clone(), c.created, on && !c.removed)
-                } else if let Some(p) = st.post(object_id) {
-                    (
+                // A comment is named by `comment_id` and a visitor post by `post_id`
+                // (Messenger Platform, "Private Replies"); either one named by the other
+                // field is an invalid parameter (the words are the sandbox's).
+                let (comment, post) = (st.comment(object_id), st.post(object_id));
+                let (author, created, on_page) = match (field, comment, post) {
+                    ("comment_id", Some(c), _) => {
+                        let on = st.post(&c.post_id).is_some_and(|p| p.page_id == page_id);
+                        (c.from.clone(), c.created, on && !c.removed)
+                    }
+                    ("post_id", _, Some(p)) => (
                         p.from.clone(),
                         p.created,
                         p.page_id == page_id && !p.removed,
-                    )
-                } else {
-                    return Err(GraphError::unsupported("post", object_id));
+                    ),
+                    (_, None, None) => return Err(GraphError::unsupported("post", object_id)),
+                    _ => {
+                        let kind = field.trim_end_matches("_id");
+                        return Err(GraphError::param(format!(
+                            "(#100) {object_id} is not a {kind}: check recipient.{field}"
+                        )));
+                    }
                 };
                 if !on_page {
                     return Err(GraphError::unsupported("post", object_id));
@@ -1099,8 +1148,8 @@ impl Facebook {
                     ));
                 }
                 if st.private_replied.contains(object_id) {
-                    // Graph's answer to a second private reply (code 10900, from memory of
-                    // the private_replies edge; not confirmed in public material here).
+                    // Graph's answer to a second private reply: code 10900, "Activity
+                    // already replied to" (PLATFORMS.md, Meta's 2026 changes).
                     return Err(GraphError::new(
                         400,
                         10900,
@@ -1108,8 +1157,10 @@ impl Facebook {
                         "Activity already replied to",
                     ));
                 }
-                if now.saturating_sub(created) > HUMAN_AGENT_WINDOW_MS {
-                    return Err(GraphError::window());
+                // "The message must be sent within 7 days from when the post or comment
+                // was created" (Messenger Platform, "Private Replies").
+                if now.saturating_sub(created) > PRIVATE_REPLY_WINDOW_MS {
+                    return Err(GraphError::window_passed());
                 }
                 st.private_replied.insert(object_id.to_owned());
                 (author.id, Some(object_id.to_owned()))

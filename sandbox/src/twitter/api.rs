@@ -370,6 +370,18 @@ impl Twitter {
                 Fault::ExpiredToken => {
                     return unauthorized(req, 89, "Invalid or expired token.");
                 }
+                Fault::Refuse {
+                    status,
+                    code,
+                    message,
+                    ..
+                } => {
+                    let title = StatusCode::from_u16(status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("Error");
+                    return err(req, status, code, title, &message);
+                }
                 Fault::DropWebhook => {}
             }
         }

@@ -1,4 +1,5 @@
-//! The Graph API: `appsecret_proof` on every token call, page webhook subscriptions.
+//! The Graph API: `appsecret_proof` on every token call, page webhook subscriptions, the
+//! Send API (with the only messaging types and tag we may send) and its refusals.
 
 use super::NetworkError;
 use serde_json::Value;
@@ -108,12 +109,47 @@ pub fn graph_error(status: u16, body: &Value) -> NetworkError {
 /// Graph error codes worth retrying: 1 and 2 (temporary), 4, 17, 32, 613 (rate limits).
 const TRANSIENT_CODES: [i64; 6] = [1, 2, 4, 17, 32, 613];
 
+/// Send API code 10, subcode 1893063: "Pages temporarily restricted from sending" (Meta,
+/// 2026). Permanent for that send; the agent and the admin are told.
+pub const SENDING_RESTRICTED: (i64, i64) = (10, 1_893_063);
+
+/// Graph's code for a second private reply to one post or comment ("Activity already
+/// replied to").
+const ALREADY_REPLIED: i64 = 10_900;
+
+/// What the agent reads on a line the page was not allowed to send.
+pub const SENDING_RESTRICTED_WORDS: &str =
+    "Facebook has temporarily restricted this page from sending messages";
+
 pub fn classify(status: u16, body: &Value) -> super::SendFailure {
     let e = graph_error(status, body);
     let code = e.code.unwrap_or_default();
-    let message = match e.code {
-        Some(c) => format!("Facebook: {} (code {c})", e.message),
-        None => format!("Facebook answered {status}: {}", e.message),
+    let subcode = body.pointer("/error/error_subcode").and_then(Value::as_i64);
+    if (code, subcode) == (SENDING_RESTRICTED.0, Some(SENDING_RESTRICTED.1)) {
+        let (c, s) = SENDING_RESTRICTED;
+        return super::SendFailure::Permanent {
+            message: format!("{SENDING_RESTRICTED_WORDS} (code {c}, subcode {s})"),
+            token_invalid: false,
+            sending_restricted: true,
+        };
+    }
+    if code == ALREADY_REPLIED {
+        // Answered privately elsewhere (the page's own inbox) or by another agent at the
+        // same moment: the rule the reply endpoint checks could not see it coming.
+        return super::SendFailure::Permanent {
+            message: format!(
+                "Facebook allows one private reply per post or comment, and this one already \
+                 has it: {} (code {code})",
+                e.message
+            ),
+            token_invalid: false,
+            sending_restricted: false,
+        };
+    }
+    let message = match (e.code, subcode) {
+        (Some(c), Some(s)) => format!("Facebook: {} (code {c}, subcode {s})", e.message),
+        (Some(c), None) => format!("Facebook: {} (code {c})", e.message),
+        (None, _) => format!("Facebook answered {status}: {}", e.message),
     };
     if status >= 500 || TRANSIENT_CODES.contains(&code) {
         super::SendFailure::Transient {
@@ -124,6 +160,92 @@ pub fn classify(status: u16, body: &Value) -> super::SendFailure {
         super::SendFailure::Permanent {
             message,
             token_invalid: code == 190,
+            sending_restricted: false,
+        }
+    }
+}
+
+/// Whom a Send API message goes to: a person by page-scoped id, or the author of a visitor
+/// post or a comment by a private reply (Messenger Platform, "Private Replies": a post is
+/// `recipient.post_id`, a comment `recipient.comment_id`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum Recipient {
+    #[serde(rename = "id")]
+    Psid(String),
+    #[serde(rename = "post_id")]
+    Post(String),
+    #[serde(rename = "comment_id")]
+    Comment(String),
+}
+
+impl Recipient {
+    /// A private reply to `object_id`, a post or a comment as `target` says.
+    pub fn private_reply(target: shared::replies::PrivateTarget, object_id: &str) -> Recipient {
+        match target {
+            shared::replies::PrivateTarget::Post => Recipient::Post(object_id.to_owned()),
+            shared::replies::PrivateTarget::Comment => Recipient::Comment(object_id.to_owned()),
+        }
+    }
+
+    /// `{"id": …}`, `{"post_id": …}` or `{"comment_id": …}`.
+    fn to_json(&self) -> Value {
+        // One externally tagged variant: a one-key object.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// How a Send API message is typed. These are the only two we may send: inside 24 hours of
+/// the person's last message (and every private reply) `messaging_type: RESPONSE`; a human
+/// agent's reply between 24 hours and 7 days `MESSAGE_TAG` with `HUMAN_AGENT`. No other
+/// tag can be expressed: from 2026-04-27 Meta refuses `CONFIRMED_EVENT_UPDATE`,
+/// `ACCOUNT_UPDATE` and `POST_PURCHASE_UPDATE` (code 100), and bots are never tagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Messaging(Typing);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Typing {
+    Response,
+    HumanAgent,
+}
+
+/// Who wrote a reply, as far as Messenger's tags care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    Person,
+    Bot,
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+impl Messaging {
+    /// `RESPONSE`: a reply inside the standard window, or a private reply.
+    pub const RESPONSE: Messaging = Messaging(Typing::Response);
+
+    /// The typing of a Messenger reply by `writer`, `since_ms` after the person's last
+    /// message (`None`: they never wrote). Only a person's reply between 24 hours and
+    /// 7 days is tagged; anything else goes as `RESPONSE` and Facebook decides.
+    pub fn for_reply(writer: Writer, since_ms: Option<i64>) -> Messaging {
+        match (writer, since_ms) {
+            (Writer::Person, Some(s)) if s > DAY_MS && s <= 7 * DAY_MS => {
+                Messaging(Typing::HumanAgent)
+            }
+            _ => Messaging::RESPONSE,
+        }
+    }
+
+    /// The `messaging_type` field.
+    pub fn messaging_type(self) -> &'static str {
+        match self.0 {
+            Typing::Response => "RESPONSE",
+            Typing::HumanAgent => "MESSAGE_TAG",
+        }
+    }
+
+    /// The `tag` field, when there is one.
+    pub fn tag(self) -> Option<&'static str> {
+        match self.0 {
+            Typing::Response => None,
+            Typing::HumanAgent => Some("HUMAN_AGENT"),
         }
     }
 }
@@ -156,26 +278,22 @@ impl Graph<'_> {
         }
     }
 
-    /// Send API `POST /me/messages`: `recipient` is `{"id": PSID}` or, for a private
-    /// reply to a comment or post, `{"comment_id": ...}` / `{"post_id": ...}`. Returns the
+    /// Send API `POST /me/messages` to `recipient`, typed by `messaging`. Returns the
     /// message id.
     pub async fn send_message(
         &self,
         token: &str,
-        recipient: Value,
+        recipient: &Recipient,
         text: &str,
-        human_agent: bool,
+        messaging: Messaging,
     ) -> Result<Sent, super::SendFailure> {
         let mut body = serde_json::json!({
-            "recipient": recipient,
-            "messaging_type": "RESPONSE",
+            "recipient": recipient.to_json(),
+            "messaging_type": messaging.messaging_type(),
             "message": { "text": text },
         });
-        if human_agent {
-            // Between 24 hours and 7 days after the person's last message only a human
-            // agent's reply may go, tagged HUMAN_AGENT (Messenger Platform policy).
-            body["messaging_type"] = "MESSAGE_TAG".into();
-            body["tag"] = "HUMAN_AGENT".into();
+        if let Some(tag) = messaging.tag() {
+            body["tag"] = tag.into();
         }
         let answer = self.post_json("/me/messages", token, &body).await?;
         Sent::from_answer(&answer, "message")
@@ -188,10 +306,10 @@ impl Graph<'_> {
     pub async fn send_image(
         &self,
         token: &str,
-        recipient: Value,
+        recipient: &Recipient,
         image: Vec<u8>,
         mime: &str,
-        human_agent: bool,
+        messaging: Messaging,
     ) -> Result<Sent, super::SendFailure> {
         let ext = mime.strip_prefix("image/").unwrap_or("bin");
         let file = reqwest::multipart::Part::bytes(image)
@@ -200,19 +318,17 @@ impl Graph<'_> {
             .map_err(|e| super::SendFailure::Permanent {
                 message: format!("the image type cannot be sent: {e}"),
                 token_invalid: false,
+                sending_restricted: false,
             })?;
         let message = serde_json::json!({
             "attachment": { "type": "image", "payload": { "is_reusable": true } }
         });
         let mut form = reqwest::multipart::Form::new()
-            .text("recipient", recipient.to_string())
-            .text("message", message.to_string());
-        if human_agent {
-            form = form
-                .text("messaging_type", "MESSAGE_TAG")
-                .text("tag", "HUMAN_AGENT");
-        } else {
-            form = form.text("messaging_type", "RESPONSE");
+            .text("recipient", recipient.to_json().to_string())
+            .text("message", message.to_string())
+            .text("messaging_type", messaging.messaging_type());
+        if let Some(tag) = messaging.tag() {
+            form = form.text("tag", tag);
         }
         let form = form.part("filedata", file);
         let url = format!("{}/me/messages", self.base.trim_end_matches('/'));
@@ -297,6 +413,99 @@ mod tests {
         assert_eq!(
             appsecret_proof("key", "The quick brown fox jumps over the lazy dog"),
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
+    #[test]
+    fn only_response_and_human_agent_can_be_sent() {
+        let h = 3600 * 1000;
+        let cases = [
+            (Writer::Person, None, ("RESPONSE", None)),
+            (Writer::Person, Some(2 * h), ("RESPONSE", None)),
+            (Writer::Person, Some(24 * h), ("RESPONSE", None)),
+            (
+                Writer::Person,
+                Some(25 * h),
+                ("MESSAGE_TAG", Some("HUMAN_AGENT")),
+            ),
+            (
+                Writer::Person,
+                Some(7 * 24 * h),
+                ("MESSAGE_TAG", Some("HUMAN_AGENT")),
+            ),
+            // Past 7 days no tag helps: it goes as a response and Facebook refuses it.
+            (Writer::Person, Some(7 * 24 * h + 1), ("RESPONSE", None)),
+            (Writer::Bot, Some(2 * h), ("RESPONSE", None)),
+            (Writer::Bot, Some(25 * h), ("RESPONSE", None)),
+        ];
+        for (writer, since, want) in cases {
+            let m = Messaging::for_reply(writer, since);
+            assert_eq!((m.messaging_type(), m.tag()), want, "{writer:?} {since:?}");
+        }
+    }
+
+    #[test]
+    fn private_replies_name_a_post_by_post_id_and_a_comment_by_comment_id() {
+        use shared::replies::PrivateTarget;
+        assert_eq!(
+            Recipient::private_reply(PrivateTarget::Post, "1_2").to_json(),
+            serde_json::json!({"post_id": "1_2"})
+        );
+        assert_eq!(
+            Recipient::private_reply(PrivateTarget::Comment, "2_3").to_json(),
+            serde_json::json!({"comment_id": "2_3"})
+        );
+        assert_eq!(
+            Recipient::Psid("77".into()).to_json(),
+            serde_json::json!({"id": "77"})
+        );
+    }
+
+    #[test]
+    fn a_page_restricted_from_sending_is_a_permanent_failure_in_plain_words() {
+        let body = serde_json::json!({"error": {"message": "(#10) Pages temporarily restricted from sending", "type": "OAuthException", "code": 10, "error_subcode": 1893063, "fbtrace_id": "x"}});
+        let super::super::SendFailure::Permanent {
+            message,
+            token_invalid,
+            sending_restricted,
+        } = classify(400, &body)
+        else {
+            panic!("not permanent");
+        };
+        assert!(sending_restricted && !token_invalid);
+        assert!(
+            message
+                .starts_with("Facebook has temporarily restricted this page from sending messages"),
+            "{message}"
+        );
+        // Code 10 without that subcode is the messaging window, not a restriction.
+        let window = serde_json::json!({"error": {"message": "This message is sent outside of allowed window.", "code": 10, "error_subcode": 2018278}});
+        let failure = classify(400, &window);
+        assert!(matches!(
+            failure,
+            super::super::SendFailure::Permanent {
+                sending_restricted: false,
+                ..
+            }
+        ));
+        assert!(failure.message().contains("outside of allowed window"));
+        assert!(failure.message().contains("subcode 2018278"));
+    }
+
+    #[test]
+    fn a_second_private_reply_is_refused_in_plain_words() {
+        let body = serde_json::json!({"error": {"message": "Activity already replied to", "type": "OAuthException", "code": 10900}});
+        let failure = classify(400, &body);
+        assert!(matches!(
+            failure,
+            super::super::SendFailure::Permanent { .. }
+        ));
+        assert!(
+            failure
+                .message()
+                .starts_with("Facebook allows one private reply per post or comment"),
+            "{}",
+            failure.message()
         );
     }
 

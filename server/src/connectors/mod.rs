@@ -36,10 +36,12 @@ pub enum SendFailure {
         retry_after: Option<Duration>,
     },
     /// Will not succeed as it is: the network's reason for the agent; `token_invalid` when
-    /// the linked account must be relinked.
+    /// the linked account must be relinked; `sending_restricted` when Facebook restricted
+    /// the page from sending (SocialConnect Home shows it).
     Permanent {
         message: String,
         token_invalid: bool,
+        sending_restricted: bool,
     },
 }
 
@@ -68,6 +70,7 @@ pub(crate) fn id_from(
         .ok_or_else(|| SendFailure::Permanent {
             message: format!("{network} accepted the {what} but returned no id"),
             token_invalid: false,
+            sending_restricted: false,
         })
 }
 
@@ -105,6 +108,7 @@ impl From<CredentialsError> for SendFailure {
         SendFailure::Permanent {
             message: e.message,
             token_invalid: e.token_invalid,
+            sending_restricted: false,
         }
     }
 }

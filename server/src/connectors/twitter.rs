@@ -343,6 +343,7 @@ pub fn classify(
         s => super::SendFailure::Permanent {
             message,
             token_invalid: s == 401 || e.code == Some(89),
+            sending_restricted: false,
         },
     }
 }
@@ -484,6 +485,7 @@ impl MediaUpload<'_> {
                     return Err(super::SendFailure::Permanent {
                         message: format!("X could not process the image: {why}"),
                         token_invalid: false,
+                        sending_restricted: false,
                     });
                 }
             }
@@ -551,6 +553,7 @@ fn media_id(answer: &Value) -> Result<String, super::SendFailure> {
         .ok_or_else(|| super::SendFailure::Permanent {
             message: "X accepted the upload but returned no media id".into(),
             token_invalid: false,
+            sending_restricted: false,
         })
 }
 

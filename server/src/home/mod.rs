@@ -134,12 +134,16 @@ fn date(secs: i64, with_time: bool) -> String {
     t.format(&f).unwrap_or_default()
 }
 
-fn state_of(status: LinkStatus) -> LinkState {
-    match status {
-        LinkStatus::Linked => LinkState::Linked,
-        LinkStatus::TokenInvalid => LinkState::TokenInvalid,
-        LinkStatus::WebhooksFailing => LinkState::WebhooksFailing,
+/// What the accounts table shows of a linked page or account: an unlinked one or a token
+/// to renew comes first; then a page Facebook restricted from sending, as replies fail
+/// until that lifts; then the webhooks.
+fn state_of(linked: &LinkedAccount) -> LinkState {
+    match linked.status {
         LinkStatus::Unlinked => LinkState::Unlinked,
+        LinkStatus::TokenInvalid => LinkState::TokenInvalid,
+        _ if linked.sending_restricted_at.is_some() => LinkState::SendingRestricted,
+        LinkStatus::WebhooksFailing => LinkState::WebhooksFailing,
+        LinkStatus::Linked => LinkState::Linked,
     }
 }
 
@@ -184,9 +188,10 @@ async fn overview(
         .map(|h| LinkedRow {
             id: h.linked.id,
             channel: h.linked.channel,
+            // Read before the fields below move out.
+            status: state_of(&h.linked),
             name: h.linked.name,
             network_id: h.linked.network_id,
-            status: state_of(h.linked.status),
             skill_id: h.linked.skill_id,
             created_on: date(h.created_at, false),
             created_by: h.created_by,
@@ -543,9 +548,10 @@ async fn row_of(store: &dyn Store, linked: LinkedAccount) -> AppResult<LinkedRow
     Ok(LinkedRow {
         id: h.linked.id,
         channel: h.linked.channel,
+        // Read before the fields below move out.
+        status: state_of(&h.linked),
         name: h.linked.name,
         network_id: h.linked.network_id,
-        status: state_of(h.linked.status),
         skill_id: h.linked.skill_id,
         created_on: date(h.created_at, false),
         created_by: h.created_by,

@@ -15,7 +15,7 @@
 //! lease) has its retry, failure or image id dropped; a sent reply is still recorded
 //! (see `Store::mark_sent` for why).
 
-use crate::connectors::facebook::{Graph, Sent};
+use crate::connectors::facebook::{Graph, Messaging, Recipient, Sent, Writer};
 use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
 use crate::connectors::{Credentials, SendFailure, http_client};
 use crate::error::{ApiJson, AppError, AppResult};
@@ -27,7 +27,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use rand::Rng;
 use shared::api::{LineStatus, ReplyLine, ReplyRequest};
-use shared::{Channel, ReplyMode, Role, Tag, Target};
+use shared::{Channel, ErrorCode, ReplyMode, Role, Tag, Target};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -35,7 +35,6 @@ use tokio::sync::Notify;
 /// Attempts before a reply that keeps failing transiently is given up: with the backoff
 /// below (2 s doubling, capped at 5 minutes) about 70 minutes of outage are ridden out.
 pub const MAX_ATTEMPTS: i64 = 20;
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Every route of [`router`] (see `crate::api_routes`).
 pub const ROUTES: &[(&str, &str)] = &[("POST", "/api/conversations/{id}/replies")];
@@ -86,12 +85,15 @@ async fn reply(
         return Err(AppError::bad_request("write something to send"));
     }
     let channel = ctx.linked.channel;
-    if !req.mode.available_on(channel) {
-        return Err(AppError::bad_request(format!(
-            "{} is not available on {}",
-            req.mode.label(),
-            channel.label()
-        )));
+    let now_ms = crate::auth::now_secs() * 1000;
+    // The networks' rules known before sending (Messenger only after the person wrote
+    // there; one private reply per post or comment, within 7 days): the same rule the
+    // widget's switch shows.
+    if let Some(why) = shared::replies::refusal(channel, req.mode, &ctx.facts(), now_ms) {
+        return Err(AppError::new(
+            ErrorCode::ReplyModeUnavailable,
+            why.to_string(),
+        ));
     }
     if upload.is_some() && !state.store.send_image_enabled(ctx.account_id).await? {
         return Err(crate::home::send_image_off());
@@ -101,27 +103,16 @@ async fn reply(
             "this page or account is unlinked; relink it in SocialConnect Home",
         ));
     }
-    if req.mode == ReplyMode::Private
-        && channel == Channel::Facebook
-        && ctx.last_private_at_ms.is_none()
-    {
-        // A page may message a person only after they wrote in Messenger; a comment's
-        // author is reached with a private reply to that comment.
-        return Err(AppError::bad_request(
-            "the consumer has not written in Messenger; use Private Response to answer their comment privately",
-        ));
-    }
+    let answered = ctx
+        .last_public
+        .as_ref()
+        .map(|l| (l.network_id.as_str(), l.line.tag));
     let (tag, in_reply_to) = match (req.mode, channel) {
         (ReplyMode::Private, _) => (Tag::Private, None),
-        (ReplyMode::Public, Channel::Facebook) => (Tag::PublicComment, ctx.last_public.clone()),
-        (ReplyMode::Public, Channel::Twitter) => (Tag::PublicThread, ctx.last_public.clone()),
-        (ReplyMode::PrivateResponse, _) => (Tag::Private, ctx.last_public.clone()),
+        (ReplyMode::Public, Channel::Facebook) => (Tag::PublicComment, answered),
+        (ReplyMode::Public, Channel::Twitter) => (Tag::PublicThread, answered),
+        (ReplyMode::PrivateResponse, _) => (Tag::Private, answered),
     };
-    if req.mode != ReplyMode::Private && in_reply_to.is_none() {
-        return Err(AppError::bad_request(
-            "the consumer has written nothing public to answer; reply in private",
-        ));
-    }
     if req.mode == ReplyMode::PrivateResponse && upload.is_some() && !text.is_empty() {
         // Messenger carries text or an image per message, and a comment gets one private
         // reply: both cannot go.
@@ -129,7 +120,6 @@ async fn reply(
             "a Private Response is one message: send the image or the text",
         ));
     }
-    let in_reply_to = in_reply_to.map(|(id, _)| id);
     // Counted as the network counts, by the same code the widget's counter uses.
     let target = match (channel, req.mode) {
         (Channel::Twitter, ReplyMode::Public) => Target::TwitterPublic,
@@ -157,10 +147,10 @@ async fn reply(
             tag,
             text,
             mode: req.mode,
-            in_reply_to: in_reply_to.as_deref(),
+            in_reply_to,
             author: "agent",
             sent_by: Some(user.id),
-            now_ms: crate::auth::now_secs() * 1000,
+            now_ms,
             refused: refused.clone(),
             upload: upload.as_ref(),
         })
@@ -266,6 +256,7 @@ async fn deliver(state: &AppState, http: &reqwest::Client, item: OutboxItem) -> 
             message: "the page or account was unlinked in SocialConnect Home; message not sent"
                 .into(),
             token_invalid: false,
+            sending_restricted: false,
         })
     } else {
         send_keeping_claim(state, http, &item).await
@@ -372,6 +363,7 @@ async fn record(
         Err(SendFailure::Permanent {
             message,
             token_invalid,
+            ..
         }) => {
             if token_invalid {
                 store
@@ -419,6 +411,7 @@ fn permanent(message: impl Into<String>) -> SendFailure {
     SendFailure::Permanent {
         message: message.into(),
         token_invalid: false,
+        sending_restricted: false,
     }
 }
 
@@ -431,53 +424,16 @@ async fn send(
     match Credentials::open(settings, &state.cipher, &item.linked)? {
         Credentials::Facebook {
             app_secret,
-            page_token: token,
+            page_token,
         } => {
-            let fb = &settings.facebook;
-            let secret = app_secret.as_str();
             let graph = Graph {
                 http,
-                base: &fb.facebook_graph_url,
-                app_secret: secret,
+                base: &settings.facebook.facebook_graph_url,
+                app_secret: &app_secret,
             };
-            match item.mode {
-                ReplyMode::Public => {
-                    let object = item
-                        .in_reply_to
-                        .as_deref()
-                        .ok_or_else(|| permanent("nothing public to answer"))?;
-                    let url = item
-                        .upload
-                        .as_ref()
-                        .map(|u| crate::uploads::signed_url(state, u.id));
-                    graph
-                        .comment(&token, object, &item.text, url.as_deref())
-                        .await
-                        .map(Delivered::from)
-                }
-                ReplyMode::Private => {
-                    let now = crate::auth::now_secs() * 1000;
-                    let since = item.last_private_at_ms.map(|t| now - t);
-                    // Agents' manual replies between 24 h and 7 d carry HUMAN_AGENT; bots never.
-                    let human_agent = item.author == "agent"
-                        && since.is_some_and(|s| s > DAY_MS && s <= 7 * DAY_MS);
-                    let recipient = serde_json::json!({ "id": item.consumer_network_id });
-                    messenger(state, &graph, &token, item, recipient, human_agent)
-                        .await
-                        .map(Delivered::from)
-                }
-                ReplyMode::PrivateResponse => {
-                    let object = item
-                        .in_reply_to
-                        .as_deref()
-                        .ok_or_else(|| permanent("no public comment to answer privately"))?;
-                    // A post id is `<page>_<post>` like a comment id; posts have no parent.
-                    let recipient = serde_json::json!({ "comment_id": object });
-                    messenger(state, &graph, &token, item, recipient, false)
-                        .await
-                        .map(Delivered::from)
-                }
-            }
+            let outcome = send_facebook(state, &graph, &page_token, item).await;
+            note_sending_restriction(state, item, &outcome).await;
+            outcome
         }
         Credentials::Twitter {
             consumer_key,
@@ -546,6 +502,83 @@ async fn send(
     }
 }
 
+async fn send_facebook(
+    state: &AppState,
+    graph: &Graph<'_>,
+    token: &str,
+    item: &OutboxItem,
+) -> Result<Delivered, SendFailure> {
+    match item.mode {
+        ReplyMode::Public => {
+            let object = item
+                .in_reply_to
+                .as_deref()
+                .ok_or_else(|| permanent("nothing public to answer"))?;
+            let url = item
+                .upload
+                .as_ref()
+                .map(|u| crate::uploads::signed_url(state, u.id));
+            graph
+                .comment(token, object, &item.text, url.as_deref())
+                .await
+                .map(Delivered::from)
+        }
+        ReplyMode::Private => {
+            let now = crate::auth::now_secs() * 1000;
+            let writer = match item.author.as_str() {
+                "agent" => Writer::Person,
+                _ => Writer::Bot,
+            };
+            let messaging = Messaging::for_reply(writer, item.last_private_at_ms.map(|t| now - t));
+            let recipient = Recipient::Psid(item.consumer_network_id.clone());
+            messenger(state, graph, token, item, &recipient, messaging)
+                .await
+                .map(Delivered::from)
+        }
+        ReplyMode::PrivateResponse => {
+            let (Some(object), Some(tag)) = (item.in_reply_to.as_deref(), item.in_reply_to_tag)
+            else {
+                return Err(permanent("no public comment or post to answer privately"));
+            };
+            let target = shared::replies::PrivateTarget::of(tag).ok_or_else(|| {
+                permanent("only a visitor post or a comment can get a private reply")
+            })?;
+            // A private reply is not bound by the 24-hour window: it goes as a response.
+            let recipient = Recipient::private_reply(target, object);
+            messenger(state, graph, token, item, &recipient, Messaging::RESPONSE)
+                .await
+                .map(Delivered::from)
+        }
+    }
+}
+
+/// Keeps the page's standing in SocialConnect Home: a send Facebook refused because the
+/// page is restricted from sending marks it; the next Messenger message that goes through
+/// clears it (a public comment says nothing about Messenger).
+async fn note_sending_restriction(
+    state: &AppState,
+    item: &OutboxItem,
+    outcome: &Result<Delivered, SendFailure>,
+) {
+    let restricted = match outcome {
+        Err(SendFailure::Permanent {
+            sending_restricted: true,
+            ..
+        }) => Some(crate::auth::now_secs() * 1000),
+        Ok(_) if item.mode != ReplyMode::Public && item.linked.sending_restricted_at.is_some() => {
+            None
+        }
+        _ => return,
+    };
+    if let Err(e) = state
+        .store
+        .set_sending_restricted(item.linked.id, restricted)
+        .await
+    {
+        tracing::warn!(linked = item.linked.id, error = %e, "recording the page's sending restriction");
+    }
+}
+
 async fn read_upload(
     state: &AppState,
     upload: &crate::store::Upload,
@@ -564,14 +597,14 @@ async fn messenger(
     graph: &Graph<'_>,
     token: &str,
     item: &OutboxItem,
-    recipient: serde_json::Value,
-    human_agent: bool,
+    recipient: &Recipient,
+    messaging: Messaging,
 ) -> Result<Sent, SendFailure> {
     let image = match (&item.upload, &item.media_sent_id) {
         (Some(u), None) => {
             let bytes = read_upload(state, u).await?;
             let sent = graph
-                .send_image(token, recipient.clone(), bytes, &u.mime, human_agent)
+                .send_image(token, recipient, bytes, &u.mime, messaging)
                 .await?;
             match state
                 .store
@@ -598,7 +631,7 @@ async fn messenger(
         Some(sent) if item.text.is_empty() => Ok(sent),
         _ => {
             graph
-                .send_message(token, recipient, &item.text, human_agent)
+                .send_message(token, recipient, &item.text, messaging)
                 .await
         }
     }

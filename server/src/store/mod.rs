@@ -11,6 +11,7 @@ use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
 use shared::inbound::{InboundMessage, MediaKind};
 use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest};
+use shared::replies::{PublicLine, ReplyFacts};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
 use std::sync::Arc;
@@ -107,6 +108,9 @@ pub struct LinkedAccount {
     /// Sealed with the server's token cipher.
     pub token_sealed: Vec<u8>,
     pub token_secret_sealed: Option<Vec<u8>>,
+    /// When Facebook last refused a send because the page is temporarily restricted from
+    /// sending (ms); `None` once a Messenger reply went through again.
+    pub sending_restricted_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -167,10 +171,29 @@ pub struct ReplyContext {
     pub account_id: i64,
     pub linked: LinkedAccount,
     pub consumer_network_id: String,
-    /// The consumer's last public line that is not removed: (network id, tag).
-    pub last_public: Option<(String, Tag)>,
+    /// The consumer's last public line that is not removed.
+    pub last_public: Option<LastPublic>,
     /// When the consumer last wrote in private (ms), for Messenger's windows.
     pub last_private_at_ms: Option<i64>,
+}
+
+impl ReplyContext {
+    /// What `shared::replies` decides the open reply modes by.
+    pub fn facts(&self) -> ReplyFacts {
+        ReplyFacts {
+            last_public: self.last_public.as_ref().map(|l| l.line),
+            wrote_privately: self.last_private_at_ms.is_some(),
+        }
+    }
+}
+
+/// The consumer's last public line, which Public and Private Response answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastPublic {
+    pub network_id: String,
+    /// Its tag, when it was created, and whether a private reply to it was sent or is
+    /// on its way.
+    pub line: PublicLine,
 }
 
 /// A reply to store: sending (with its outbox row) or already failed.
@@ -181,7 +204,8 @@ pub struct NewReply<'a> {
     pub tag: Tag,
     pub text: &'a str,
     pub mode: ReplyMode,
-    pub in_reply_to: Option<&'a str>,
+    /// The network id of the line answered, and that line's tag.
+    pub in_reply_to: Option<(&'a str, Tag)>,
     /// `agent` or `bot`.
     pub author: &'a str,
     pub sent_by: Option<i64>,
@@ -217,6 +241,9 @@ pub struct OutboxItem {
     pub conversation_id: i64,
     pub mode: ReplyMode,
     pub in_reply_to: Option<String>,
+    /// The tag of the line answered when the reply was written (a visitor post and a
+    /// comment take different Private Response recipients).
+    pub in_reply_to_tag: Option<Tag>,
     pub attempts: i64,
     pub text: String,
     pub author: String,
@@ -565,6 +592,9 @@ pub trait Store: Send + Sync + 'static {
         network_id: &str,
     ) -> AppResult<Option<LinkedAccount>>;
     async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()>;
+    /// Records that Facebook restricted the page from sending (`Some(ms)`) or that a send
+    /// went through again (`None`).
+    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> AppResult<()>;
     /// Every page or account linked on `channel`, whatever its status.
     async fn linked_accounts(&self, channel: Channel) -> AppResult<Vec<LinkedAccount>>;
     /// Stores a batch of one linked account's inbound messages in one transaction:

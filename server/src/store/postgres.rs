@@ -10,9 +10,10 @@ use super::sqlite::{export_kind, mode_str, parse_channel, parse_mode, parse_word
 use super::{
     Account, AuditEntry, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
     ExportConsumer, ExportConversation, ExportMedia, ExportMessage, HomeLinked, IngestReport,
-    LinkStatus, LinkedAccount, MarkedSent, MediaCopy, MediaDue, MediaRecord, MediaStatus,
-    NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue, QueueScope,
-    ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome, Upload, User, parse_role,
+    LastPublic, LinkStatus, LinkedAccount, MarkedSent, MediaCopy, MediaDue, MediaRecord,
+    MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem,
+    ProfileDue, QueueScope, ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome,
+    Upload, User, parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -24,6 +25,7 @@ use shared::api::{
 };
 use shared::inbound::{Change, InboundMessage};
 use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest, SignupStatus};
+use shared::replies::PublicLine;
 use shared::{Channel, ErrorCode, Tag};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
@@ -379,6 +381,15 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> AppResult<()> {
+        sqlx::query("UPDATE linked_accounts SET sending_restricted_at = $1 WHERE id = $2")
+            .bind(since_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()> {
         sqlx::query("UPDATE linked_accounts SET status = $1 WHERE id = $2")
             .bind(status.as_str())
@@ -433,22 +444,32 @@ impl Store for PgStore {
         };
         let linked = self.linked_of(&row).await?;
         let last_public = sqlx::query(
-            "SELECT network_id, tag FROM messages
-             WHERE conversation_id = $1 AND direction = 'in' AND tag != 'Private' AND NOT removed
+            "SELECT m.network_id, m.tag, m.created_at,
+                    -- A private response is the brand's private line answering it; one on
+                    -- its way counts, one refused before sending or failed does not.
+                    EXISTS (SELECT 1 FROM messages r
+                            WHERE r.conversation_id = m.conversation_id AND r.direction = 'out'
+                              AND r.tag = 'Private' AND r.reply_to = m.network_id
+                              AND r.status IN ('sending', 'sent')) AS answered
+             FROM messages m
+             WHERE m.conversation_id = $1 AND m.direction = 'in' AND m.tag != 'Private'
+               AND NOT m.removed
              -- Facebook's feed times are whole seconds: within one, a comment follows the
              -- post it answers, whatever order the webhooks arrived in.
-             ORDER BY created_at DESC, tag = 'Public/Comment' DESC, id DESC LIMIT 1",
+             ORDER BY m.created_at DESC, m.tag = 'Public/Comment' DESC, m.id DESC LIMIT 1",
         )
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?
-        .map(|r| -> AppResult<(String, Tag)> {
-            let tag: String = r.get("tag");
-            Ok((
-                r.get("network_id"),
-                tag.parse()
-                    .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?,
-            ))
+        .map(|r| -> AppResult<LastPublic> {
+            Ok(LastPublic {
+                network_id: r.get("network_id"),
+                line: PublicLine {
+                    tag: parse_word(r.get("tag"))?,
+                    created_at_ms: r.get("created_at"),
+                    answered_privately: r.get("answered"),
+                },
+            })
         })
         .transpose()?;
         let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
@@ -577,7 +598,7 @@ impl Store for PgStore {
         .bind(r.tag.as_str())
         .bind(r.author)
         .bind(r.text)
-        .bind(r.in_reply_to)
+        .bind(r.in_reply_to.map(|(id, _)| id))
         .bind(status)
         .bind(error)
         .bind(r.now_ms)
@@ -602,12 +623,14 @@ impl Store for PgStore {
         if r.refused.is_none() {
             sqlx::query(
                 "INSERT INTO outbox (message_id, conversation_id, mode, in_reply_to,
-                     next_attempt_at, created_at, upload_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     in_reply_to_tag, next_attempt_at, created_at, upload_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(id)
             .bind(r.conversation_id)
             .bind(mode_str(r.mode))
-            .bind(r.in_reply_to)
+            .bind(r.in_reply_to.map(|(id, _)| id))
+            .bind(r.in_reply_to.map(|(_, tag)| tag.as_str()))
             .bind(r.now_ms)
             .bind(r.now_ms)
             .bind(r.upload.map(|u| u.id))
@@ -650,9 +673,9 @@ impl Store for PgStore {
             return Ok(None);
         };
         let Some(row) = sqlx::query(
-            "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.attempts,
-                    o.upload_id, o.media_sent_id, m.text, m.author, l.channel, l.network_id AS brand_id,
-                    coalesce(k.psid, k.network_id) AS consumer
+            "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.in_reply_to_tag,
+                    o.attempts, o.upload_id, o.media_sent_id, m.text, m.author, l.channel,
+                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer
              FROM outbox o
              JOIN messages m ON m.id = o.message_id
              JOIN conversations c ON c.id = o.conversation_id
@@ -674,6 +697,10 @@ impl Store for PgStore {
             conversation_id,
             mode: parse_mode(row.get("mode"))?,
             in_reply_to: row.get("in_reply_to"),
+            in_reply_to_tag: row
+                .get::<Option<&str>, _>("in_reply_to_tag")
+                .map(parse_word)
+                .transpose()?,
             attempts: row.get("attempts"),
             text: row.get("text"),
             author: row.get("author"),
@@ -1155,6 +1182,9 @@ impl Store for PgStore {
             consumer,
             brand,
             lines,
+            // The reply modes are the handler's to add (`conversations::transcript`).
+            reply_facts: Default::default(),
+            reply_modes: Vec::new(),
         }))
     }
 
@@ -2340,6 +2370,7 @@ fn linked_from(r: &sqlx::postgres::PgRow, channel: Channel) -> AppResult<LinkedA
         status: LinkStatus::parse(r.get("status"))?,
         token_sealed: r.get("token_sealed"),
         token_secret_sealed: r.get("token_secret_sealed"),
+        sending_restricted_at: r.get("sending_restricted_at"),
     })
 }
 

@@ -1,11 +1,12 @@
-//! The compose box: the Public/Private switch (which says where the consumer last wrote),
-//! the reply, and Send. It lives outside the transcript so live updates never wipe what
-//! the agent is typing.
+//! The compose box: the Public/Private switch (which says where the consumer last wrote,
+//! and which modes the network allows now and why not), the reply, and Send. It lives
+//! outside the transcript so live updates never wipe what the agent is typing.
 
 use crate::api;
 use crate::state::use_draft;
 use leptos::prelude::*;
 use shared::api::{LineStatus, ReplyRequest, reply_target};
+use shared::replies::{ReplyFacts, Unavailable};
 use shared::{Channel, ReplyMode};
 
 /// What the compose box needs to know about the open conversation.
@@ -15,6 +16,40 @@ pub struct ComposeFacts {
     /// Where the consumer last wrote: public or private.
     pub default_mode: ReplyMode,
     pub open: bool,
+    /// What decides which modes are open now (`shared::replies`).
+    pub reply: ReplyFacts,
+}
+
+/// The page's clock, in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// A signal of [`now_ms`] that moves every half minute, so a reply window that closes
+/// while the conversation is open shows closed without a reload.
+pub fn use_clock() -> Signal<i64> {
+    let now = RwSignal::new(now_ms());
+    if let Ok(handle) = set_interval_with_handle(
+        move || now.set(now_ms()),
+        std::time::Duration::from_secs(30),
+    ) {
+        on_cleanup(move || handle.clear());
+    }
+    now.into()
+}
+
+/// Why `mode` cannot be used now on the conversation `facts` describe; `None` when it can.
+pub fn mode_refusal(facts: &ComposeFacts, mode: ReplyMode, now_ms: i64) -> Option<Unavailable> {
+    shared::replies::refusal(facts.channel, mode, &facts.reply, now_ms)
+}
+
+/// The id of the text saying why `mode` is unavailable.
+fn why_id(mode: ReplyMode) -> &'static str {
+    match mode {
+        ReplyMode::Public => "sc-mode-why-public",
+        ReplyMode::Private => "sc-mode-why-private",
+        ReplyMode::PrivateResponse => "sc-mode-why-private-response",
+    }
 }
 
 #[component]
@@ -45,6 +80,11 @@ pub fn Compose(
             .or(facts.get().map(|f| f.default_mode))
             .unwrap_or(ReplyMode::Private)
     });
+    let clock = use_clock();
+    let refusal = move |m: ReplyMode| facts.get().and_then(|f| mode_refusal(&f, m, clock.get()));
+    // The mode in force may have closed meanwhile (its one private reply went): nothing is
+    // sent until the agent picks another, rather than switching for them.
+    let blocked = move || refusal(mode.get()).is_some();
     let send = Action::new_local(move |(id, req): &(i64, ReplyRequest)| {
         let (id, req) = (*id, req.clone());
         async move { api::reply(id, &req).await }
@@ -86,26 +126,39 @@ pub fn Compose(
     };
     let modes = move || {
         let channel = facts.get().map(|f| f.channel);
-        [
-            ReplyMode::Public,
-            ReplyMode::Private,
-            ReplyMode::PrivateResponse,
-        ]
-        .into_iter()
-        .filter(move |m| channel.is_none_or(|c| m.available_on(c)))
-        .map(|m| {
-            view! {
-                <button
-                    type="button"
-                    class="sc-tab"
-                    aria-pressed=move || (mode.get() == m).to_string()
-                    on:click=move |_| chosen.set(Some(m))
-                >
-                    {m.label()}
-                </button>
-            }
-        })
-        .collect_view()
+        ReplyMode::ALL
+            .into_iter()
+            .filter(move |m| channel.is_none_or(|c| m.available_on(c)))
+            .map(|m| {
+                let closed = move || refusal(m).is_some();
+                view! {
+                    <button
+                        type="button"
+                        class="sc-tab"
+                        aria-pressed=move || (mode.get() == m).to_string()
+                        disabled=closed
+                        aria-describedby=move || closed().then_some(why_id(m))
+                        on:click=move |_| chosen.set(Some(m))
+                    >
+                        {m.label()}
+                    </button>
+                }
+            })
+            .collect_view()
+    };
+    // Why each closed mode is closed, in words, next to the switch.
+    let reasons = move || {
+        ReplyMode::ALL
+            .into_iter()
+            .filter_map(|m| {
+                let why = refusal(m)?;
+                Some(view! {
+                    <p id=why_id(m) class="sc-compose__why">
+                        {format!("{} unavailable: {why}", m.label())}
+                    </p>
+                })
+            })
+            .collect_view()
     };
     let last = move || {
         facts.get().map(|f| match f.default_mode {
@@ -124,6 +177,7 @@ pub fn Compose(
             <div class="sc-compose__modes" role="group" aria-label="Reply as">
                 {modes}
             </div>
+            {reasons}
             <p class="sc-compose__note">{last}</p>
             <label class="sc-compose__label" for="sc-reply">
                 "Reply"
@@ -149,7 +203,7 @@ pub fn Compose(
                 <button
                     class="sc-button"
                     type="submit"
-                    disabled=move || send.pending().get() || closed()
+                    disabled=move || send.pending().get() || closed() || blocked()
                 >
                     {move || if send.pending().get() { "Sending…" } else { "Send" }}
                 </button>

@@ -52,6 +52,16 @@ pub fn SocialWidget(
     let target = Signal::derive(move || {
         reply_target(channel.get().unwrap_or(Channel::Facebook), mode.get())
     });
+    // The same rule as the compose box's switch: a mode that closed sends nothing.
+    let clock = super::compose::use_clock();
+    let blocked = Signal::derive(move || {
+        let m = mode.get();
+        transcript.with(|t| {
+            let t = t.as_ref()?;
+            shared::replies::refusal(t.conversation.channel, m, &t.reply_facts, clock.get())
+                .map(|why| format!("{} unavailable: {why}", m.label()))
+        })
+    });
     let link =
         Memo::new(move |_| transcript.with(|t| t.as_ref().and_then(|t| t.brand.private_link())));
     // The gallery changes only when new media arrive, so a playing video keeps playing.
@@ -118,6 +128,7 @@ pub fn SocialWidget(
                 conversation
                 channel
                 mode
+                blocked
                 on_sent=Callback::new(move |()| {
                     tool.set(None);
                     on_sent.run(());
@@ -424,6 +435,8 @@ fn SendImage(
     channel: Channel,
     /// The Public/Private switch's mode.
     mode: Signal<shared::ReplyMode>,
+    /// Why that mode cannot be used now, when it cannot.
+    blocked: Signal<Option<String>>,
     on_sent: Callback<()>,
     on_cancel: Callback<()>,
 ) -> impl IntoView {
@@ -569,6 +582,7 @@ fn SendImage(
             <p class="sc-compose__error" role="alert">
                 {move || error.get()}
             </p>
+            <p class="sc-widget__hint">{move || blocked.get()}</p>
             {preview}
             <Show when=move || progress.get().is_some() && busy()>
                 <label class="sc-image__progress">
@@ -580,7 +594,7 @@ fn SendImage(
                 <button
                     type="button"
                     class="sc-button"
-                    disabled=move || chosen.with(Option::is_none) || busy()
+                    disabled=move || chosen.with(Option::is_none) || busy() || blocked.with(Option::is_some)
                     on:click=move |_| {
                         if let Some(c) = chosen.get_untracked() {
                             send.dispatch_local(c);

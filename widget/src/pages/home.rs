@@ -288,6 +288,7 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                     <td data-label="By">{a.created_by.clone()}</td>
                     <td data-label="Status">
                         <span class=status_class>{a.status.label()}</span>
+                        {a.status.explanation().map(|why| view! { <span class="sc-status__why">{why}</span> })}
                     </td>
                     <td data-label="Skill">{skill_name(&skills, a.skill_id)}</td>
                     <td class="sc-home__edit">

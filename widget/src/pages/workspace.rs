@@ -73,6 +73,7 @@ pub fn Workspace() -> impl IntoView {
             channel: t.conversation.channel,
             default_mode: shared::api::default_reply_mode(&t.lines),
             open: t.conversation.status == shared::api::ConversationStatus::Open,
+            reply: t.reply_facts,
         })
     });
     let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
