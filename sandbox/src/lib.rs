@@ -136,7 +136,14 @@ impl Sandbox {
                 "SOCIALCONNECT_TWITTER_UPLOAD_URL",
                 self.twitter.upload_url(),
             ),
+            ("SOCIALCONNECT_MEDIA_HTTP_HOSTS", self.media_http_hosts()),
         ]
+    }
+
+    /// The `host:port` the sandbox serves its media at (over http, on this machine): what
+    /// a server's `--media-http-hosts` must name to copy the sandbox's media.
+    pub fn media_http_hosts(&self) -> String {
+        self.url.trim_start_matches("http://").to_owned()
     }
 
     pub async fn stop(mut self) {

@@ -617,6 +617,73 @@ async fn messenger_send_echo_and_inbox() {
 }
 
 #[tokio::test]
+async fn shared_links_arrive_as_messengers_fallback_attachments() {
+    let e = env().await;
+    e.subscribe().await;
+    let fb = &e.sb.facebook;
+    let mid = fb.consumer_shares_link(
+        &e.page,
+        &e.alice,
+        "these ones",
+        "Trail shoes",
+        "https://shop.example/p?id=1",
+    );
+    let hook = e
+        .webhook(|v| messaging(v)["message"]["mid"] == mid.as_str())
+        .await;
+    let m = &messaging(&hook)["message"];
+    assert_eq!(m["text"], "these ones");
+    // Messenger's `messages` webhook reference: a shared URL becomes a `fallback`
+    // attachment with its title and URL.
+    assert_eq!(
+        m["attachments"],
+        json!([{"type": "fallback", "title": "Trail shoes", "url": "https://shop.example/p?id=1",
+                "payload": {"url": "https://shop.example/p?id=1"}}])
+    );
+
+    // The consumer console shares one too, and shows it as a link only when it is http(s).
+    let console = format!("{}/facebook/console", e.sb.url);
+    let ids = [
+        ("page", e.page.id.as_str()),
+        ("consumer", e.alice.id.as_str()),
+    ];
+    let r = e
+        .http
+        .post(format!("{console}/message"))
+        .form(&[
+            ids[0],
+            ids[1],
+            ("text", ""),
+            ("link", "https://news.example/a"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let hook = e
+        .webhook(|v| messaging(v)["message"]["attachments"][0]["url"] == "https://news.example/a")
+        .await;
+    assert_eq!(
+        messaging(&hook)["message"]["attachments"][0]["type"],
+        "fallback"
+    );
+    let html = e
+        .http
+        .get(&console)
+        .query(&ids)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("<a href=\"https://shop.example/p?id=1\" rel=\"noopener noreferrer nofollow\">Trail shoes</a>"),
+        "{html}"
+    );
+}
+
+#[tokio::test]
 async fn messaging_window_and_human_agent_tag() {
     let e = env().await;
     let fb = &e.sb.facebook;

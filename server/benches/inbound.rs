@@ -32,7 +32,7 @@ const OFFERED_SECONDS: u64 = 3;
 
 fn signed(i: usize) -> (String, String) {
     let body = serde_json::json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{
-        "sender":{"id":format!("psid-{}", i % 200)},"recipient":{"id":PAGE},
+        "sender":{"id":format!("{}", 70_000 + i % 200)},"recipient":{"id":PAGE},
         "timestamp":1_700_000_000_000i64 + i as i64,
         "message":{"mid":format!("m.{i}"),"text":format!("message number {i}")}}]}]})
     .to_string();

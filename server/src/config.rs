@@ -175,6 +175,18 @@ pub struct ServeArgs {
     #[arg(long)]
     pub demo: bool,
 
+    /// HOST:PORTs, separated by spaces or commas, whose inbound media may be fetched over
+    /// plain http and from loopback or private addresses: the sandbox networks on this
+    /// machine (`socialconnect sandbox` prints it; `--demo` sets it). Every other media URL
+    /// must be https on the networks' media hosts [default: none].
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_MEDIA_HTTP_HOSTS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub media_http_hosts: crate::uploads::policy::HostList,
+
     /// For tests only: let `POST /api/uploads/from-url` fetch loopback and private
     /// addresses. Off by default, which refuses them (the server must never be made to
     /// reach its own network on a caller's behalf).
@@ -481,6 +493,25 @@ mod tests {
                 "--{flag} is not a flag"
             );
         }
+    }
+
+    #[test]
+    fn media_http_hosts_are_a_list_and_none_by_default() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["socialconnect", "serve"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Serve(args)) => Ok(args.media_http_hosts.to_string()),
+                Ok(_) => unreachable!("parsed a serve command"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(parse(&[]).unwrap(), "");
+        assert_eq!(
+            parse(&["--media-http-hosts", "127.0.0.1:8090 localhost:9000"]).unwrap(),
+            "127.0.0.1:8090,localhost:9000"
+        );
+        assert!(parse(&["--media-http-hosts", "127.0.0.1"]).is_err());
     }
 
     #[test]

@@ -100,7 +100,29 @@ async fn transcript(
         &t.reply_facts,
         crate::auth::now_secs() * 1000,
     );
+    offer_only_network_media(&state.settings, &mut t);
     Ok(ApiJson(t))
+}
+
+/// Until we hold a copy, a line's media (and a Facebook profile's picture) is offered at
+/// the network's URL; the agent's browser then asks for it. A webhook names that URL, so
+/// it is offered only when it is one the media fetcher would ask too (https on the
+/// network's media hosts): never a link into the agent's own network.
+fn offer_only_network_media(settings: &crate::config::ServeArgs, t: &mut Transcript) {
+    let channel = t.conversation.channel;
+    let keep = |url: &mut Option<String>| {
+        if url.as_deref().is_some_and(|u| {
+            !u.starts_with("/media/") && !crate::media::fetch::offerable(settings, channel, u)
+        }) {
+            *url = None;
+        }
+    };
+    for line in &mut t.lines {
+        for m in &mut line.media {
+            keep(&mut m.url);
+        }
+    }
+    keep(&mut t.consumer.profile.profile_pic);
 }
 
 async fn info(state: &AppState, id: i64) -> AppResult<ApiJson<ConversationInfo>> {

@@ -1,6 +1,9 @@
 //! Consumer profiles: fetched from the network at first contact (the ingest wakes this)
 //! and refreshed after a week, in the background so a slow or failing look-up never
-//! holds up a webhook. Failed look-ups are tried again after five minutes.
+//! holds up a webhook. Failed look-ups are tried again after five minutes. A Facebook
+//! profile's picture URL expires, so the picture is copied into the media store by the
+//! media fetcher (as safely as any media) and the profile is then served pointing at the
+//! copy.
 
 use crate::AppState;
 use crate::connectors::facebook::Graph;
@@ -88,6 +91,17 @@ async fn fetch_one(state: &AppState, http: &reqwest::Client, due: ProfileDue) {
                     now,
                 )
                 .await;
+            let picture = (due.linked.channel == shared::Channel::Facebook)
+                .then(|| profile.get("profile_pic").and_then(Value::as_str))
+                .flatten();
+            let stored = match (stored, picture) {
+                (Ok(()), Some(url)) => {
+                    let queued = state.store.copy_picture(due.consumer_id, url).await;
+                    state.media.wake();
+                    queued
+                }
+                (other, _) => other,
+            };
             match stored {
                 Ok(()) => {
                     if let Some(c) = due.conversation_id {

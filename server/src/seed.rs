@@ -119,6 +119,11 @@ pub async fn demo_networks(
     settings.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
     settings.twitter.twitter_api_url = networks.twitter.api_url();
     settings.twitter.twitter_upload_url = networks.twitter.upload_url();
+    // The sandbox serves its media over http on this machine.
+    settings.media_http_hosts = networks
+        .media_http_hosts()
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
 
     let page = networks.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
     networks.facebook.add_consumer("Ann Lee", true);

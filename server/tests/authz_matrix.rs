@@ -262,7 +262,7 @@ fn request_for(
         ("POST", "/api/onboarding/requests/{id}/messages") => Body::Json(json!({"text":"hello"})),
         ("POST", "/api/uploads/from-url") => Body::Json(json!({"url":"http://127.0.0.1:9/x.png"})),
         ("PUT", "/api/automation/{id}") => Body::Json(json!({"enabled": false})),
-        ("POST", "/api/home/pending/{id}") => Body::Json(json!({"page_id":"PAGE-ALPHA-1"})),
+        ("POST", "/api/home/pending/{id}") => Body::Json(json!({"page_id":"918273645501"})),
         ("PUT", "/api/home/accounts/{id}/skill") => {
             Body::Json(json!({"skill_id": target.map_or(0, |b| b.skill)}))
         }
@@ -340,8 +340,8 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
             &server,
             &store,
             a.id,
-            "PAGE-ALPHA-1",
-            "PSID-ALPHA",
+            "918273645501",
+            "827364519902",
             "alpha-secret-text",
         )
         .await,
@@ -349,8 +349,8 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
             &server,
             &store,
             b.id,
-            "PAGE-BRAVO-2",
-            "PSID-BRAVO",
+            "918273645512",
+            "827364519913",
             "bravo-secret-text",
         )
         .await,

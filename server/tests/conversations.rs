@@ -165,12 +165,12 @@ impl Fixture {
 async fn queue_views_transcript_take_close_and_reopen() {
     let f = Fixture::start().await;
     // Ann's lines arrive out of order; Bruno comments later than Ann's last line.
-    f.webhook(&messenger("ANN", "m2", 1_700_000_002_000, "second"))
+    f.webhook(&messenger("2001", "m2", 1_700_000_002_000, "second"))
         .await;
-    f.webhook(&messenger("ANN", "m1", 1_700_000_001_000, "first"))
+    f.webhook(&messenger("2001", "m1", 1_700_000_001_000, "first"))
         .await;
     f.webhook(&comment(
-        "BRU",
+        "2002",
         "Bruno Diaz",
         "1_9",
         1_700_000_100,
@@ -203,7 +203,7 @@ async fn queue_views_transcript_take_close_and_reopen() {
     let t: Transcript = res.json().await.unwrap();
     let texts: Vec<_> = t.lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(texts, ["first", "second"]);
-    assert_eq!(t.consumer.network_id, "ANN");
+    assert_eq!(t.consumer.network_id, "2001");
     assert_eq!(t.consumer.profile, shared::api::Profile::default());
     assert_eq!(t.brand.channel, shared::Channel::Facebook);
     assert!(t.brand.send_image);
@@ -244,7 +244,7 @@ async fn queue_views_transcript_take_close_and_reopen() {
         StatusCode::CONFLICT,
         "a closed one cannot be taken"
     );
-    f.webhook(&messenger("ANN", "m3", 1_800_000_000_000, "still there?"))
+    f.webhook(&messenger("2001", "m3", 1_800_000_000_000, "still there?"))
         .await;
     let new = agent.queue("new").await;
     assert_eq!(new.len(), 2);
@@ -255,7 +255,7 @@ async fn queue_views_transcript_take_close_and_reopen() {
 #[tokio::test]
 async fn an_agents_skills_narrow_their_queue_and_admins_see_every_skill() {
     let f = Fixture::start().await;
-    f.webhook(&messenger("ANN", "m1", 1_700_000_001_000, "hello"))
+    f.webhook(&messenger("2001", "m1", 1_700_000_001_000, "hello"))
         .await;
     let agent_id = f
         .store
@@ -282,7 +282,7 @@ async fn an_agents_skills_narrow_their_queue_and_admins_see_every_skill() {
 #[tokio::test]
 async fn only_the_brands_own_people_reach_its_conversations() {
     let f = Fixture::start().await;
-    f.webhook(&messenger("ANN", "m1", 1_700_000_001_000, "hello"))
+    f.webhook(&messenger("2001", "m1", 1_700_000_001_000, "hello"))
         .await;
     let agent = f.agent().await;
     let id = agent.queue("new").await[0].id;
@@ -369,7 +369,7 @@ async fn the_event_stream_tells_the_brands_people_when_a_line_is_stored() {
     let mut theirs = other.get("/api/events").await;
     assert_eq!(theirs.status(), StatusCode::OK);
 
-    f.webhook(&messenger("ANN", "m1", 1_700_000_001_000, "hello"))
+    f.webhook(&messenger("2001", "m1", 1_700_000_001_000, "hello"))
         .await;
     let event = next_data(&mut mine, Duration::from_secs(10))
         .await

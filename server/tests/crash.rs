@@ -24,7 +24,7 @@ const KILL_AFTER: usize = 700;
 
 fn body(i: usize) -> String {
     json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{
-        "sender":{"id":format!("PSID{}", i % 40)},"recipient":{"id":PAGE},
+        "sender":{"id":format!("70{}", i % 40)},"recipient":{"id":PAGE},
         "timestamp":1_700_000_000_000i64 + i as i64,
         "message":{"mid":format!("m.crash.{i}"),"text":format!("event {i}")}}]}]})
     .to_string()

@@ -23,7 +23,7 @@ fn body(i: usize) -> String {
     // Long lines (Messenger allows 2,000 characters) so the burst needs fresh pages.
     let text = format!("event {i} ").repeat(150);
     json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{
-        "sender":{"id":format!("PSID{}", i % 20)},"recipient":{"id":PAGE},
+        "sender":{"id":format!("70{}", i % 20)},"recipient":{"id":PAGE},
         "timestamp":1_700_000_000_000i64 + i as i64,
         "message":{"mid":format!("m.full.{i}"),"text":text}}]}]})
     .to_string()

@@ -72,6 +72,38 @@ fn check_events(events: &[InboundEvent]) {
                 assert!(!brand_id.is_empty(), "empty brand id")
             }
         }
+        ids_have_their_networks_shape(e);
+    }
+}
+
+/// Ids go into calls to the networks: whatever a parser returns has ids of the shape
+/// its network gives them (`shared::ids`).
+fn ids_have_their_networks_shape(e: &InboundEvent) {
+    use shared::ids::IdKind::*;
+    use shared::{Channel, Tag};
+    match e {
+        InboundEvent::AccessRevoked { channel, brand_id } => {
+            let kind = if *channel == Channel::Twitter {
+                XId
+            } else {
+                FacebookNode
+            };
+            assert!(kind.fits(brand_id), "{e:?}");
+        }
+        InboundEvent::Message(m) => {
+            let (node, line) = match (m.channel, m.tag) {
+                (Channel::Facebook, Tag::Private) => (FacebookNode, MessengerMid),
+                (Channel::Facebook, _) => (FacebookNode, FacebookObject),
+                (Channel::Twitter, _) => (XId, XId),
+            };
+            assert!(node.fits(&m.brand_id), "{e:?}");
+            assert!(
+                m.consumer.network_id.is_empty() || node.fits(&m.consumer.network_id),
+                "{e:?}"
+            );
+            assert!(line.fits(&m.network_id), "{e:?}");
+            assert!(m.reply_to.as_deref().is_none_or(|r| line.fits(r)), "{e:?}");
+        }
     }
 }
 
@@ -88,27 +120,27 @@ fn facebook_seeds() -> Vec<Value> {
     let page = "1122334455";
     vec![
         json!({"object":"page","entry":[{"id":page,"time":1,"messaging":[{
-            "sender":{"id":"PSID1"},"recipient":{"id":page},"timestamp":1_700_000_000_000i64,
+            "sender":{"id":"2001"},"recipient":{"id":page},"timestamp":1_700_000_000_000i64,
             "message":{"mid":"m_1","text":"hi","attachments":[
                 {"type":"image","payload":{"url":"https://cdn.example/a.gif?x=1"}},
                 {"type":"video","payload":{"url":"https://cdn.example/v.mp4"}},
                 {"type":"file","payload":{"url":"https://cdn.example/f.pdf"}}]}}]}]}),
         json!({"object":"page","entry":[{"id":page,"time":1,"messaging":[{
-            "sender":{"id":page},"recipient":{"id":"PSID1"},"timestamp":1_700_000_000_001i64,
+            "sender":{"id":page},"recipient":{"id":"2001"},"timestamp":1_700_000_000_001i64,
             "message":{"mid":"m_2","text":"echo","is_echo":true,"app_id":1}}]}]}),
         json!({"object":"page","entry":[{"id":page,"time":1,"messaging":[{
-            "sender":{"id":"PSID1"},"recipient":{"id":page},"timestamp":1,
+            "sender":{"id":"2001"},"recipient":{"id":page},"timestamp":1,
             "postback":{"mid":"m_3","title":"Get started","payload":"GET_STARTED"}}]}]}),
         json!({"object":"page","entry":[{"id":page,"time":1,"changes":[{"field":"feed","value":
-            {"from":{"id":"C1","name":"Ann"},"item":"comment","verb":"add",
+            {"from":{"id":"4001","name":"Ann"},"item":"comment","verb":"add",
              "post_id":format!("{page}_1"),"comment_id":"1_9","parent_id":format!("{page}_1"),
              "message":"a comment","created_time":1_700_000_100}}]}]}),
         json!({"object":"page","entry":[{"id":page,"time":1,"changes":[{"field":"feed","value":
-            {"from":{"id":"C1","name":"Ann"},"item":"status","verb":"add",
+            {"from":{"id":"4001","name":"Ann"},"item":"status","verb":"add",
              "post_id":format!("{page}_2"),"message":"a post","created_time":1_700_000_200,
              "photos":["https://cdn.example/p.jpg"]}}]}]}),
         json!({"object":"page","entry":[{"id":page,"time":1,"changes":[{"field":"feed","value":
-            {"from":{"id":"C1"},"item":"comment","verb":"edited","comment_id":"1_9",
+            {"from":{"id":"4001"},"item":"comment","verb":"edited","comment_id":"1_9",
              "post_id":format!("{page}_1"),"message":"edited","created_time":1}}]}]}),
         json!({"object":"page","entry":[{"id":page,"time":1,"changes":[{"field":"feed","value":
             {"item":"comment","verb":"remove","comment_id":"1_9","post_id":format!("{page}_1")}}]}]}),
@@ -117,54 +149,54 @@ fn facebook_seeds() -> Vec<Value> {
 
 fn twitter_seeds() -> Vec<Value> {
     let xaa = |event_type: &str, payload: Value, includes: Value| {
-        json!({"data":{"event_uuid":"e1","filter":{"user_id":"BRAND"},"event_type":event_type,
+        json!({"data":{"event_uuid":"e1","filter":{"user_id":"9988776655"},"event_type":event_type,
             "tag":"t","payload":payload,"includes":includes}})
     };
-    let users = json!({"users":[{"id":"C1","username":"ann","name":"Ann A"}],
+    let users = json!({"users":[{"id":"4001","username":"ann","name":"Ann A"}],
         "media":[{"media_key":"3_1","type":"animated_gif","variants":[
             {"content_type":"video/mp4","bit_rate":0,"url":"https://video.example/g.mp4"}]}]});
     vec![
         xaa(
             "post.mention.create",
-            json!({"id":"T1","text":"@brand help","author_id":"C1",
+            json!({"id":"5001","text":"@brand help","author_id":"4001",
             "created_at":"2026-11-25T10:00:00.000Z","attachments":{"media_keys":["3_1"]}}),
             users.clone(),
         ),
         xaa(
             "post.reply.create",
-            json!({"data":{"id":"T3","text":"reply","author_id":"C1",
-            "referenced_tweets":[{"type":"replied_to","id":"B1"}]}}),
+            json!({"data":{"id":"5003","text":"reply","author_id":"4001",
+            "referenced_tweets":[{"type":"replied_to","id":"5101"}]}}),
             users,
         ),
         xaa(
             "post.create",
-            json!({"id":"B2","text":"@ann done","author_id":"BRAND",
-            "in_reply_to_user_id":"C1","in_reply_to_tweet_id":"T1"}),
+            json!({"id":"5102","text":"@ann done","author_id":"9988776655",
+            "in_reply_to_user_id":"4001","in_reply_to_tweet_id":"5001"}),
             json!({}),
         ),
         xaa(
             "dm.received",
-            json!({"direct_message_events":[{"type":"message_create","id":"D1",
-            "created_timestamp":"1700000000001","message_create":{"target":{"recipient_id":"BRAND"},
-            "sender_id":"C1","message_data":{"text":"pic","attachment":{"type":"media","media":{
+            json!({"direct_message_events":[{"type":"message_create","id":"6001",
+            "created_timestamp":"1700000000001","message_create":{"target":{"recipient_id":"9988776655"},
+            "sender_id":"4001","message_data":{"text":"pic","attachment":{"type":"media","media":{
             "type":"photo","media_url_https":"https://pbs.example/p.jpg"}}}}}],
-            "users":{"C1":{"data":{"id":"C1","username":"ann","name":"Ann"}}}}),
+            "users":{"4001":{"data":{"id":"4001","username":"ann","name":"Ann"}}}}),
             json!({}),
         ),
         xaa("oauth.revoke", json!({}), json!({})),
-        json!({"for_user_id":"BRAND","user_event":{"revoke":{"source":{"user_id":"BRAND"}}}}),
-        json!({"for_user_id":"BRAND",
+        json!({"for_user_id":"9988776655","user_event":{"revoke":{"source":{"user_id":"9988776655"}}}}),
+        json!({"for_user_id":"9988776655",
             "tweet_create_events":[
-                {"id_str":"T5","text":"short","extended_tweet":{"full_text":"@brand the long text"},
-                 "user":{"id_str":"C2","screen_name":"bo","name":"Bo"},"timestamp_ms":"1700000000500",
-                 "entities":{"user_mentions":[{"id_str":"BRAND"}]}},
-                {"id_str":"T6","text":"@brand more","user":{"id_str":"C2","screen_name":"bo"},
-                 "in_reply_to_status_id_str":"T5","timestamp_ms":"1700000000600",
+                {"id_str":"5005","text":"short","extended_tweet":{"full_text":"@brand the long text"},
+                 "user":{"id_str":"4002","screen_name":"bo","name":"Bo"},"timestamp_ms":"1700000000500",
+                 "entities":{"user_mentions":[{"id_str":"9988776655"}]}},
+                {"id_str":"5006","text":"@brand more","user":{"id_str":"4002","screen_name":"bo"},
+                 "in_reply_to_status_id_str":"5005","timestamp_ms":"1700000000600",
                  "extended_entities":{"media":[{"type":"video","media_url_https":"https://pbs.example/poster.jpg",
                    "video_info":{"variants":[{"content_type":"video/mp4","bitrate":832000,"url":"https://v.example/hi.mp4"}]}}]}}],
-            "direct_message_events":[{"type":"message_create","id":"D2","created_timestamp":"1700000000700",
-                "message_create":{"target":{"recipient_id":"BRAND"},"sender_id":"C2","message_data":{"text":"dm"}}}],
-            "users":{"C2":{"id":"C2","screen_name":"bo","name":"Bo"}}}),
+            "direct_message_events":[{"type":"message_create","id":"6002","created_timestamp":"1700000000700",
+                "message_create":{"target":{"recipient_id":"9988776655"},"sender_id":"4002","message_data":{"text":"dm"}}}],
+            "users":{"4002":{"id":"4002","screen_name":"bo","name":"Bo"}}}),
     ]
 }
 
@@ -267,7 +299,7 @@ fn arb_json() -> impl Strategy<Value = Value> {
         // Strings the parsers look for, so deep shapes are reached.
         prop::sample::select(vec![
             "page",
-            "BRAND",
+            "9988776655",
             "message_create",
             "dm.received",
             "post.create",

@@ -92,6 +92,7 @@ fn query(url: &str) -> std::collections::HashMap<String, String> {
 /// A server pointed at a sandbox, with a second brand whose admin must not see the first.
 async fn world() -> (TestServer, sandbox::Sandbox) {
     let (listener, _url, sb) = sandbox_calling_back().await;
+    let media_hosts = sb.media_http_hosts();
     let c = sb.credentials.clone();
     let (graph, www, api, upload) = (
         sb.facebook.graph_url(),
@@ -109,6 +110,7 @@ async fn world() -> (TestServer, sandbox::Sandbox) {
         a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         a.twitter.twitter_api_url = api;
         a.twitter.twitter_upload_url = upload;
+        a.media_http_hosts = media_hosts.parse().unwrap();
     })
     .await;
     (server, sb)

@@ -16,7 +16,7 @@ use shared::Channel;
 const FB_SECRET: &str = "fb-app-secret";
 const X_SECRET: &str = "x-consumer-secret";
 const PAGE: &str = "1122334455";
-const BRAND: &str = "BRAND";
+const BRAND: &str = "9988776655";
 
 fn mac(secret: &str, body: &[u8]) -> Vec<u8> {
     let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -37,7 +37,7 @@ fn x_sig(secret: &str, body: &[u8]) -> String {
 
 fn messenger(mid: &str, text: &str) -> Vec<u8> {
     json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{
-        "sender":{"id":"PSID1"},"recipient":{"id":PAGE},"timestamp":1_700_000_000_000i64,
+        "sender":{"id":"2001"},"recipient":{"id":PAGE},"timestamp":1_700_000_000_000i64,
         "message":{"mid":mid,"text":text}}]}]})
     .to_string()
     .into_bytes()
@@ -46,7 +46,7 @@ fn messenger(mid: &str, text: &str) -> Vec<u8> {
 fn x_dm(id: &str, text: &str) -> Vec<u8> {
     json!({"for_user_id":BRAND,"direct_message_events":[{"type":"message_create","id":id,
         "created_timestamp":"1700000000700","message_create":{"target":{"recipient_id":BRAND},
-        "sender_id":"C2","message_data":{"text":text}}}]})
+        "sender_id":"4002","message_data":{"text":text}}}]})
     .to_string()
     .into_bytes()
 }
@@ -166,7 +166,7 @@ async fn forged_and_mismatched_signatures_store_nothing_and_replays_store_once()
     let h = H::start().await;
     let body = messenger("m1", "hello");
     let other = messenger("m2", "other");
-    let xbody = x_dm("D1", "dm");
+    let xbody = x_dm("6001", "dm");
     let cases: Vec<Case> = vec![
         (
             "facebook",
@@ -234,7 +234,7 @@ async fn forged_and_mismatched_signatures_store_nothing_and_replays_store_once()
         (
             "twitter",
             "another body's",
-            Some(x_sig(X_SECRET, &x_dm("D2", "x"))),
+            Some(x_sig(X_SECRET, &x_dm("6002", "x"))),
             xbody.clone(),
             StatusCode::FORBIDDEN,
         ),
@@ -288,7 +288,7 @@ async fn oversized_nested_invalid_and_mistyped_bodies_are_refused() {
     for size in [server::inbound::WEBHOOK_BODY_LIMIT + 1, 2 * 1024 * 1024] {
         let pad = "x".repeat(size);
         let body = json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{
-            "sender":{"id":"PSID1"},"recipient":{"id":PAGE},"timestamp":1,
+            "sender":{"id":"2001"},"recipient":{"id":PAGE},"timestamp":1,
             "message":{"mid":"big","text":pad}}]}]})
         .to_string()
         .into_bytes();
@@ -344,7 +344,7 @@ async fn oversized_nested_invalid_and_mistyped_bodies_are_refused() {
             .post("facebook", Some(fb_sig(FB_SECRET, &body)), ct, body.clone())
             .await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
-        let xb = x_dm("D-typed", "hello");
+        let xb = x_dm("6003", "hello");
         let status = h.post("twitter", Some(x_sig(X_SECRET, &xb)), ct, xb).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
         assert_eq!(h.stored().await, 0, "{ct}");

@@ -37,7 +37,7 @@ async fn a_locked_database_answers_503_and_keeps_nothing_half_written() {
         .unwrap();
 
     let body = json!({"object":"page","entry":[{"id":PAGE,"time":1,"messaging":[{
-        "sender":{"id":"P1"},"recipient":{"id":PAGE},"timestamp":1_700_000_000_000i64,
+        "sender":{"id":"2001"},"recipient":{"id":PAGE},"timestamp":1_700_000_000_000i64,
         "message":{"mid":"m.locked","text":"are you there?"}}]}]})
     .to_string();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();

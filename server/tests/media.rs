@@ -17,11 +17,14 @@ use serde_json::{Value, json};
 use server::store::{SqliteStore, Store};
 use shared::Role;
 use shared::api::{LineMedia, Transcript};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// A sandbox and a server pointed at each other, both networks configured.
 async fn pair() -> (Sandbox, TestServer) {
     let (listener, _, sb) = common::sandbox_calling_back().await;
+    let media_hosts = sb.media_http_hosts();
     let c = sb.credentials.clone();
     let (graph, www) = (sb.facebook.graph_url(), sb.facebook.www_url());
     let (api, upload) = (sb.twitter.api_url(), sb.twitter.upload_url());
@@ -35,6 +38,7 @@ async fn pair() -> (Sandbox, TestServer) {
         a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         a.twitter.twitter_api_url = api;
         a.twitter.twitter_upload_url = upload;
+        a.media_http_hosts = media_hosts.parse().unwrap();
     })
     .await;
     (sb, server)
@@ -418,10 +422,13 @@ async fn bad_bytes_are_refused_and_failing_downloads_retried() {
 
     const SECRET: &str = "fb-app-secret";
     const PAGE: &str = "1122334455";
+    let named = net.trim_start_matches("http://").to_owned();
     let server = TestServer::start_with(tempfile::tempdir().unwrap(), |a| {
         a.facebook.facebook_app_id = Some("app".into());
         a.facebook.facebook_app_secret = Some(SECRET.into());
         a.facebook.facebook_verify_token = Some("verify".into());
+        // This test's network serves its media over http on loopback.
+        a.media_http_hosts = named.parse().unwrap();
     })
     .await;
     let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
@@ -446,7 +453,7 @@ async fn bad_bytes_are_refused_and_failing_downloads_retried() {
         .collect();
     let ts = 1_700_000_001_000i64;
     let raw = json!({"object":"page","entry":[{"id":PAGE,"time":ts,"messaging":[{
-        "sender":{"id":"ANN"},"recipient":{"id":PAGE},"timestamp":ts,
+        "sender":{"id":"2001"},"recipient":{"id":PAGE},"timestamp":ts,
         "message":{"mid":"m1","text":"look","attachments":attachments}}]}]})
     .to_string();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
@@ -523,4 +530,390 @@ async fn bad_bytes_are_refused_and_failing_downloads_retried() {
         Some(format!("{net}/flaky.jpg").as_str())
     );
     server.stop().await;
+}
+
+const PAGE_ID: &str = "1122334455";
+const APP_SECRET: &str = "fb-app-secret";
+
+/// A server with Facebook configured and a page linked, whose media may come over http
+/// only from `named` (`--media-http-hosts`).
+async fn server_with_page(named: &str) -> (TestServer, SqliteStore, i64) {
+    let named = named.to_owned();
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), move |a| {
+        a.facebook.facebook_app_id = Some("app".into());
+        a.facebook.facebook_app_secret = Some(APP_SECRET.into());
+        a.facebook.facebook_verify_token = Some("verify".into());
+        a.media_http_hosts = named.parse().unwrap();
+    })
+    .await;
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    store
+        .link(server::store::NewLink {
+            account_id: account.id,
+            channel: shared::Channel::Facebook,
+            network_id: PAGE_ID,
+            name: "page",
+            token_sealed: vec![1],
+            token_secret_sealed: None,
+            skill_id: None,
+            created_by: "test",
+        })
+        .await
+        .unwrap();
+    (server, store, account.id)
+}
+
+/// Posts a signed Messenger message with these attachments; answers the status.
+async fn messenger_with(server: &TestServer, mid: &str, attachments: Vec<Value>) -> StatusCode {
+    use hmac::{Hmac, Mac};
+    let ts = 1_700_000_001_000i64;
+    let raw = json!({"object":"page","entry":[{"id":PAGE_ID,"time":ts,"messaging":[{
+        "sender":{"id":"2001"},"recipient":{"id":PAGE_ID},"timestamp":ts,
+        "message":{"mid":mid,"text":"look","attachments":attachments}}]}]})
+    .to_string();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
+    mac.update(raw.as_bytes());
+    reqwest::Client::new()
+        .post(format!("{}/webhooks/facebook", server.url))
+        .header("content-type", "application/json")
+        .header(
+            "x-hub-signature-256",
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// A loopback server counting every request; `/hop` redirects to `redirect_to`.
+async fn counting_server(redirect_to: Option<String>) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let counted = counted.clone();
+        let target = redirect_to.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            use axum::response::IntoResponse;
+            match (uri.path(), target) {
+                ("/hop", Some(t)) => axum::response::Redirect::temporary(&t).into_response(),
+                _ => {
+                    let (mime, bytes) = MediaKind::Image.generate();
+                    ([("content-type", mime)], bytes).into_response()
+                }
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}
+
+/// Every media record of the first `n` ids, once each was tried.
+async fn records_when_tried(store: &SqliteStore, n: i64) -> Vec<server::store::MediaRecord> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut records = Vec::new();
+        for id in 1..=n {
+            records.extend(store.media_record(id).await.unwrap());
+        }
+        if records.len() as i64 == n && records.iter().all(|r| r.attempts > 0) {
+            return records;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never tried: {records:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A webhook names the URL of its media: one pointing at this machine, a private
+/// network, the metadata address or a host that is not the network's media host is never
+/// asked, and the item is refused saying why. A shared link is a link: never asked either.
+#[tokio::test]
+async fn media_on_private_addresses_or_other_hosts_and_shared_links_are_never_fetched() {
+    let (local, hits) = counting_server(None).await;
+    let port = local.rsplit(':').next().unwrap().to_owned();
+    // Only another port is named: this listener is an address like any other.
+    let (server, store, _) = server_with_page("127.0.0.1:9").await;
+    let urls = [
+        format!("{local}/loopback.png"),
+        format!("https://127.0.0.1:{port}/loopback-https.png"),
+        format!("http://localhost:{port}/localhost.png"),
+        format!("http://[::1]:{port}/v6.png"),
+        "http://10.0.0.1/private.png".to_owned(),
+        "https://192.168.1.1/private.png".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "https://cdn.evil.example/not-facebooks.png".to_owned(),
+        "http://scontent.xx.fbcdn.net/over-http.png".to_owned(),
+        "file:///etc/passwd".to_owned(),
+    ];
+    let mut attachments: Vec<Value> = urls
+        .iter()
+        .map(|u| json!({"type": "image", "payload": {"url": u}}))
+        .collect();
+    attachments.push(json!({"type": "fallback", "title": "Internal page",
+        "url": format!("{local}/shared-link"), "payload": {"url": format!("{local}/shared-link")}}));
+    assert_eq!(
+        messenger_with(&server, "m_1", attachments).await,
+        StatusCode::OK
+    );
+
+    let records = records_when_tried(&store, urls.len() as i64).await;
+    for (r, url) in records.iter().zip(&urls) {
+        assert_eq!(
+            r.status,
+            server::store::MediaStatus::Rejected,
+            "{url}: {r:?}"
+        );
+        let why = r.error.as_deref().unwrap_or_default();
+        assert!(why.starts_with("not fetched: "), "{url}: {why}");
+        assert!(r.stored_path.is_none());
+    }
+    let why = |i: usize| records[i].error.clone().unwrap_or_default();
+    assert!(why(0).contains("over http"), "{}", why(0));
+    assert!(
+        why(1).contains("not one of the network's media hosts"),
+        "{}",
+        why(1)
+    );
+    assert!(why(7).contains("cdn.evil.example"), "{}", why(7));
+    assert!(why(8).contains("https only"), "{}", why(8));
+    assert!(
+        store
+            .media_record(urls.len() as i64 + 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "the shared link is no media item"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "nothing was asked of this machine"
+    );
+
+    // The transcript shows the link, and offers none of the refused URLs.
+    let agent = TestServer::client();
+    let res = agent
+        .post(format!("{}/api/session", server.url))
+        .json(&json!({"account_number": ADMIN.0, "email": ADMIN.1, "password": ADMIN.2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let queue: Vec<Value> = agent
+        .get(format!("{}/api/conversations?view=all", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t: Transcript = agent
+        .get(format!(
+            "{}/api/conversations/{}",
+            server.url, queue[0]["id"]
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let line = &t.lines[0];
+    assert_eq!(
+        line.links,
+        [shared::inbound::SharedLink {
+            title: Some("Internal page".into()),
+            url: format!("{local}/shared-link"),
+        }]
+    );
+    assert_eq!(line.media.len(), urls.len());
+    assert!(
+        line.media.iter().all(|m| m.url.is_none()),
+        "{:?}",
+        line.media
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+    server.stop().await;
+}
+
+/// Every hop of a redirect is checked again: from the network's (named) host to an
+/// address it does not name, nothing is asked there.
+#[tokio::test]
+async fn a_redirect_from_a_media_host_to_a_private_address_is_refused() {
+    let (private, private_hits) = counting_server(None).await;
+    let private_port = private.rsplit(':').next().unwrap().to_owned();
+    let (network, network_hits) = counting_server(Some(format!("{private}/secret"))).await;
+    let (https_private, https_hits) =
+        counting_server(Some(format!("https://127.0.0.1:{private_port}/secret"))).await;
+    let (metadata, metadata_hits) =
+        counting_server(Some("http://169.254.169.254/latest/meta-data/".into())).await;
+    let (within, within_hits) = counting_server(None).await;
+    let named = [&network, &https_private, &metadata, &within]
+        .iter()
+        .map(|u| u.trim_start_matches("http://"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (server, store, _) = server_with_page(&named).await;
+    let attachments = vec![
+        json!({"type": "image", "payload": {"url": format!("{network}/hop")}}),
+        json!({"type": "image", "payload": {"url": format!("{https_private}/hop")}}),
+        json!({"type": "image", "payload": {"url": format!("{metadata}/hop")}}),
+        json!({"type": "image", "payload": {"url": format!("{within}/picture.png")}}),
+    ];
+    assert_eq!(
+        messenger_with(&server, "m_2", attachments).await,
+        StatusCode::OK
+    );
+    let records = records_when_tried(&store, 4).await;
+    use server::store::MediaStatus::*;
+    assert_eq!(
+        records.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [Rejected, Rejected, Rejected, Stored],
+        "{records:#?}"
+    );
+    for r in &records[..3] {
+        assert!(
+            r.error
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("not fetched: "),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        private_hits.load(Ordering::SeqCst),
+        0,
+        "the redirect was not followed"
+    );
+    assert_eq!(
+        (
+            network_hits.load(Ordering::SeqCst),
+            https_hits.load(Ordering::SeqCst),
+            metadata_hits.load(Ordering::SeqCst),
+            within_hits.load(Ordering::SeqCst)
+        ),
+        (1, 1, 1, 1)
+    );
+    server.stop().await;
+}
+
+/// Facebook's `profile_pic` URLs expire: the picture is copied like other media and the
+/// API's profile points at our copy, served to the brand's people only.
+#[tokio::test]
+async fn a_facebook_profile_picture_is_copied_and_served_as_ours() {
+    let (sb, server) = pair().await;
+    let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
+    link(
+        &sb,
+        &server,
+        &[
+            "link",
+            "facebook",
+            "--account",
+            ADMIN.0,
+            "--page-id",
+            &page.id,
+            "--page-name",
+            &page.username,
+            "--page-token",
+            &page.access_token,
+        ],
+    )
+    .await;
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    let other = store
+        .ensure_account("7777", "Other brand", true)
+        .await
+        .unwrap();
+    for (account_id, email) in [
+        (account.id, "agent@brand.example"),
+        (other.id, "agent@other.example"),
+    ] {
+        server::auth::create_user(
+            &store,
+            Some(account_id),
+            email,
+            email,
+            Role::Agent,
+            "pass-word-1",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    let ann = sb.facebook.add_consumer("Ann Lee", true);
+    sb.facebook.consumer_message(&page, &ann, "hello", &[]);
+
+    let agent = sign_in(&server, ADMIN.0, "agent@brand.example").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let (t, picture) = loop {
+        let queue: Vec<Value> = agent
+            .get(format!("{}/api/conversations?view=all", server.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(c) = queue.first() {
+            let t: Transcript = agent
+                .get(format!("{}/api/conversations/{}", server.url, c["id"]))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(p) = t.consumer.profile.profile_pic.clone()
+                && p.starts_with("/media/")
+            {
+                break (t, p);
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no copy of the picture"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(t.consumer.profile.name.as_deref(), Some("Ann Lee"));
+    // What the network gave, copied byte for byte.
+    let stored = store.export(account.id, i64::MIN).await.unwrap()[0]
+        .consumer
+        .profile
+        .clone();
+    let network_url = stored["profile_pic"].as_str().unwrap();
+    assert!(network_url.starts_with(&sb.url), "{network_url}");
+    let (mime, bytes) = sb.facebook.media(network_url).unwrap();
+    let res = agent
+        .get(format!("{}{picture}", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[CONTENT_TYPE], mime.as_str());
+    assert_eq!(res.headers()[CACHE_CONTROL], "private, no-cache");
+    assert_eq!(res.bytes().await.unwrap(), bytes);
+    // Another brand's agent does not get it.
+    let stranger = sign_in(&server, "7777", "agent@other.example").await;
+    assert_eq!(
+        stranger
+            .get(format!("{}{picture}", server.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    server.stop().await;
+    sb.stop().await;
 }

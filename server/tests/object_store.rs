@@ -71,6 +71,7 @@ async fn media_and_uploads_live_in_the_bucket() {
     let (listener, url, sb) = common::sandbox_calling_back().await;
     let c = sb.credentials.clone();
     let graph = sb.facebook.graph_url();
+    let media_hosts = sb.media_http_hosts();
     let endpoint = s3.1.clone();
     let pg = PgDb::create().await;
     let database_url = pg.as_ref().map(|p| p.url.clone());
@@ -80,6 +81,7 @@ async fn media_and_uploads_live_in_the_bucket() {
         a.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
         a.facebook.facebook_verify_token = Some(c.facebook_verify_token.clone());
         a.facebook.facebook_graph_url = graph;
+        a.media_http_hosts = media_hosts.parse().unwrap();
         a.store.database_url = server_database_url;
         a.media_store.media_store = Some(format!("s3://{BUCKET}/{PREFIX}"));
         a.media_store.s3_endpoint = Some(endpoint);

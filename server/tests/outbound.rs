@@ -55,6 +55,7 @@ async fn a_private_response_to_a_comment_over_seven_days_old_is_refused_before_s
         from_brand: false,
         text: "Still waiting for my refund".into(),
         media: vec![],
+        links: vec![],
         created_at_ms: now - 8 * day,
         reply_to: Some(format!("{}_112233", w.page.id)),
         change: shared::inbound::Change::New,

@@ -42,6 +42,7 @@ async fn a_linked_page_delivers_messenger_posts_and_comments() {
         a.facebook.facebook_verify_token = Some(sb.credentials.facebook_verify_token.clone());
         a.facebook.facebook_graph_url = sb.facebook.graph_url();
         a.facebook.facebook_www_url = sb.facebook.www_url();
+        a.media_http_hosts = sb.media_http_hosts().parse().unwrap();
     })
     .await;
 
@@ -142,6 +143,7 @@ async fn serve_on(
     data: tempfile::TempDir,
     sb: &Sandbox,
 ) -> TestServer {
+    let media_hosts = sb.media_http_hosts();
     let c = sb.credentials.clone();
     let (api, upload) = (sb.twitter.api_url(), sb.twitter.upload_url());
     TestServer::start_on(listener, data, move |a| {
@@ -149,6 +151,7 @@ async fn serve_on(
         a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         a.twitter.twitter_api_url = api;
         a.twitter.twitter_upload_url = upload;
+        a.media_http_hosts = media_hosts.parse().unwrap();
     })
     .await
 }
@@ -338,6 +341,7 @@ async fn profiles_are_fetched_at_first_contact_with_what_the_network_gives() {
     let (listener, server_url, sb) = common::sandbox_calling_back().await;
     let c = sb.credentials.clone();
     let (graph, api) = (sb.facebook.graph_url(), sb.twitter.api_url());
+    let media_hosts = sb.media_http_hosts();
     let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), move |a| {
         a.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
         a.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());
@@ -345,6 +349,7 @@ async fn profiles_are_fetched_at_first_contact_with_what_the_network_gives() {
         a.twitter.twitter_consumer_key = Some(c.twitter_consumer_key.clone());
         a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         a.twitter.twitter_api_url = api;
+        a.media_http_hosts = media_hosts.parse().unwrap();
     })
     .await;
     let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
@@ -446,4 +451,118 @@ async fn profiles_are_fetched_at_first_contact_with_what_the_network_gives() {
     }
     server.stop().await;
     sb.stop().await;
+}
+
+/// Signed as the network signs, posted to the server's webhook.
+async fn deliver(w: &common::world::World, network: &str, body: &Value) -> u16 {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let raw = body.to_string();
+    let c = &w.sb.credentials;
+    let (secret, header) = match network {
+        "facebook" => (&c.facebook_app_secret, "x-hub-signature-256"),
+        _ => (&c.twitter_consumer_secret, "x-twitter-webhooks-signature"),
+    };
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(raw.as_bytes());
+    let sig = mac.finalize().into_bytes();
+    let sig = match network {
+        "facebook" => hex::encode(sig),
+        _ => base64::engine::general_purpose::STANDARD.encode(sig),
+    };
+    reqwest::Client::new()
+        .post(format!("{}/webhooks/{network}", w.server.url))
+        .header("content-type", "application/json")
+        .header(header, format!("sha256={sig}"))
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Ids from webhooks go into the calls the profile fetcher makes (`GET /{psid}`,
+/// `GET /2/users/:id`): an id of another shape is refused where the event is read, so no
+/// call is ever built from it, while the well-formed events of the same batch go on.
+#[tokio::test]
+async fn ids_of_another_shape_never_reach_a_call_to_the_network() {
+    use serde_json::json;
+    let w = common::world::World::start().await;
+    let page = w.page.id.as_str();
+    let brand = w.brand.id.as_str();
+    let hostile = [
+        "../../me",
+        "me",
+        "2001/feed",
+        "2001?fields=access_token",
+        "2001#x",
+    ];
+    let mut messaging: Vec<Value> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, psid)| {
+            json!({"sender":{"id":psid},"recipient":{"id":page},"timestamp":1_700_000_000_000i64,
+                   "message":{"mid":format!("m_bad{i}"),"text":"forged path"}})
+        })
+        .collect();
+    messaging.push(json!({"sender":{"id":"2001"},"recipient":{"id":page},
+        "timestamp":1_700_000_000_001i64,"message":{"mid":"m_good","text":"hello"}}));
+    let fb = json!({"object":"page","entry":[{"id":page,"time":1,"messaging":messaging}]});
+    assert_eq!(deliver(&w, "facebook", &fb).await, 200);
+    let mut dms: Vec<Value> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, sender)| {
+            json!({"type":"message_create","id":format!("600{i}"),"created_timestamp":"1700000000000",
+                   "message_create":{"target":{"recipient_id":brand},"sender_id":sender,
+                   "message_data":{"text":"forged path"}}})
+        })
+        .collect();
+    dms.push(
+        json!({"type":"message_create","id":"6099","created_timestamp":"1700000000001",
+        "message_create":{"target":{"recipient_id":brand},"sender_id":"4001",
+        "message_data":{"text":"hello"}}}),
+    );
+    let x = json!({"for_user_id":brand,"direct_message_events":dms});
+    assert_eq!(deliver(&w, "twitter", &x).await, 200);
+
+    // The good ones are stored and looked up (the sandbox knows neither person: it
+    // answers an error, and records the call).
+    let calls = w.sb.facebook.calls();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while calls.matching("facebook", "GET", "/2001").is_empty()
+        || calls.matching("twitter", "GET", "/2/users/4001").is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never looked up: {:#?}",
+            calls.all()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Every GET but the webhook's own upkeep (X's registration and subscriptions).
+    let lookups: Vec<String> = calls
+        .all()
+        .into_iter()
+        .filter(|c| c.method == "GET")
+        .filter(|c| !c.path.starts_with("/2/webhooks") && !c.path.starts_with("/2/activity/"))
+        .map(|c| format!("{} {}", c.network, c.path))
+        .collect();
+    assert_eq!(
+        lookups,
+        ["facebook /2001", "twitter /2/users/4001"],
+        "no call was built from a forged id"
+    );
+    let texts: Vec<String> = w
+        .store
+        .export(w.account_id, i64::MIN)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|c| c.messages)
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, ["hello", "hello"]);
+    w.server.stop().await;
 }

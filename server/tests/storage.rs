@@ -11,7 +11,7 @@ use server::store::{
     QueueScope, Store, TakeOutcome,
 };
 use shared::api::QueueView;
-use shared::inbound::{Change, ConsumerRef, InboundMessage, MediaKind, MediaRef};
+use shared::inbound::{Change, ConsumerRef, InboundMessage, MediaKind, MediaRef, SharedLink};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -99,6 +99,9 @@ on_both!(
     a_bot_turn_is_claimed_by_one_instance_until_its_lease_runs_out,
     sign_in_attempts_are_counted_atomically_per_window,
     the_first_key_fingerprint_recorded_stays,
+    shared_links_are_stored_shown_and_exported_not_fetched,
+    profile_pictures_are_copied_like_media_and_shown_as_ours,
+    media_survive_the_move_to_owners_of_two_kinds,
 );
 
 /// A conversation with one reply queued: (conversation, reply line).
@@ -720,6 +723,7 @@ fn line(consumer: &str, id: &str, text: &str, at: i64) -> InboundMessage {
         from_brand: false,
         text: text.into(),
         media: vec![],
+        links: vec![],
         created_at_ms: at,
         reply_to: None,
         change: Change::New,
@@ -1792,4 +1796,238 @@ async fn a_page_is_linked_to_one_brand_under_contention_postgres() {
             .unwrap();
         assert_eq!(held, won[0]);
     }
+}
+
+async fn shared_links_are_stored_shown_and_exported_not_fetched(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let mut m = line("ann", "m1", "look at this", 1_000);
+    m.links = vec![
+        SharedLink {
+            title: Some("Trail shoes".into()),
+            url: "https://shop.example/p?id=1".into(),
+        },
+        SharedLink {
+            title: None,
+            url: "http://127.0.0.1:9/internal".into(),
+        },
+    ];
+    let c = store
+        .ingest(&linked, &[m.clone()], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    // Redelivered: stored once.
+    store.ingest(&linked, &[m.clone()], 2_000).await.unwrap();
+    let t = store.transcript(c).await.unwrap().unwrap();
+    assert_eq!(t.lines.len(), 1);
+    assert_eq!(t.lines[0].links, m.links);
+    assert!(t.lines[0].media.is_empty(), "a link is not media");
+    assert!(
+        store
+            .media_due(10_000, 20_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing to fetch"
+    );
+    let exported = store.export(linked.account_id, i64::MIN).await.unwrap();
+    let json = serde_json::to_value(&exported[0].messages[0]).unwrap();
+    assert_eq!(
+        json["links"],
+        serde_json::json!([
+            {"title": "Trail shoes", "url": "https://shop.example/p?id=1"},
+            {"url": "http://127.0.0.1:9/internal"}
+        ])
+    );
+    assert_eq!(json["media"], serde_json::json!([]));
+}
+
+async fn profile_pictures_are_copied_like_media_and_shown_as_ours(db: Db) {
+    let store = db.store.as_ref();
+    let linked = brand(store, "1").await;
+    let c = store
+        .ingest(&linked, &[line("ann", "m1", "hi", 1_000)], 1_000)
+        .await
+        .unwrap()
+        .conversations[0];
+    let due = store.profiles_due(10_000, 0, 5_000, 10).await.unwrap();
+    let consumer = due[0].consumer_id;
+    let network = "https://scontent.xx.fbcdn.net/v/ann.jpg?oe=1";
+    store
+        .set_profile(
+            consumer,
+            Some("Ann"),
+            None,
+            &serde_json::json!({"name": "Ann", "profile_pic": network}),
+            10_000,
+        )
+        .await
+        .unwrap();
+    store.copy_picture(consumer, network).await.unwrap();
+    let shown = |t: shared::api::Transcript| t.consumer.profile.profile_pic;
+    assert_eq!(
+        shown(store.transcript(c).await.unwrap().unwrap()).as_deref(),
+        Some(network),
+        "the network's until a copy is made"
+    );
+    let picture = store.media_due(10_000, 20_000, 10).await.unwrap();
+    assert_eq!(picture.len(), 1, "{picture:?}");
+    let p = &picture[0];
+    assert_eq!(
+        (
+            p.kind,
+            p.source_url.as_str(),
+            p.conversation_id,
+            p.linked.id
+        ),
+        (MediaKind::Image, network, c, linked.id)
+    );
+    store
+        .media_stored(
+            p.id,
+            &MediaCopy {
+                mime: "image/jpeg".into(),
+                bytes: 10,
+                stored_path: format!("media/{}", p.id),
+                thumb_path: None,
+                still_path: None,
+                poster_path: None,
+            },
+        )
+        .await
+        .unwrap();
+    let ours = format!("/media/{}", p.id);
+    assert_eq!(
+        shown(store.transcript(c).await.unwrap().unwrap()).as_deref(),
+        Some(ours.as_str())
+    );
+    let rec = store.media_record(p.id).await.unwrap().unwrap();
+    assert_eq!(
+        rec.account_id, linked.account_id,
+        "served to the brand's people"
+    );
+    assert!(rec.of_consumer);
+    assert!(
+        t_lines_have_no_media(store, c).await,
+        "a picture is no line's media"
+    );
+
+    // A refreshed profile copies the picture again, into the same item; the copy made
+    // before is still shown meanwhile.
+    store
+        .copy_picture(consumer, &format!("{network}&v=2"))
+        .await
+        .unwrap();
+    let again = store.media_due(30_000, 40_000, 10).await.unwrap();
+    assert_eq!(again.iter().map(|d| d.id).collect::<Vec<_>>(), [p.id]);
+    assert_eq!(
+        shown(store.transcript(c).await.unwrap().unwrap()).as_deref(),
+        Some(ours.as_str())
+    );
+}
+
+async fn t_lines_have_no_media(store: &dyn Store, c: i64) -> bool {
+    let t = store.transcript(c).await.unwrap().unwrap();
+    t.lines.iter().all(|l| l.media.is_empty())
+}
+
+/// Migration 12 lets a media item belong to a consumer (a profile picture): items made
+/// before it keep every column, and go on being served and fetched.
+async fn media_survive_the_move_to_owners_of_two_kinds(db: Db) {
+    let on_postgres = db.pg.is_some();
+    drop(db);
+    let before_12 = |dir: &str| {
+        let path =
+            std::path::PathBuf::from(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")));
+        async move {
+            let mut m = sqlx::migrate::Migrator::new(path).await.unwrap();
+            m.migrations = m
+                .migrations
+                .iter()
+                .filter(|m| m.version < 12)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
+            m
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pg = match on_postgres {
+        true => PgDb::create().await,
+        false => None,
+    };
+    let seed = "INSERT INTO accounts (number, name, socialconnect_enabled, created_at)
+                    VALUES ('1', 'A', TRUE, 0);
+                INSERT INTO linked_accounts (account_id, channel, network_id, name, token_sealed,
+                                             created_at, created_by)
+                    VALUES (1, 'facebook', '11', 'p', 'x', 0, 't');
+                INSERT INTO consumers (linked_account_id, network_id) VALUES (1, '22');
+                INSERT INTO conversations (linked_account_id, consumer_id, created_at,
+                                           last_message_at) VALUES (1, 1, 0, 0);
+                INSERT INTO messages (conversation_id, linked_account_id, network_id, tag,
+                                      direction, author, status, created_at, received_at)
+                    VALUES (1, 1, 'm_1', 'Private', 'in', 'consumer', 'received', 0, 0);
+                INSERT INTO media (message_id, kind, mime, bytes, source_url, stored_path,
+                                   status, attempts, thumb_path, poster_url)
+                    VALUES (1, 'image', 'image/png', 7, 'https://x.fbcdn.net/a.png',
+                            'media/1', 'stored', 1, 'media/1-thumb.png', 'https://p');
+                INSERT INTO media (message_id, kind, source_url)
+                    VALUES (1, 'video', 'https://x.fbcdn.net/b.mp4');";
+    let store = match &pg {
+        Some(pg) => {
+            let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+            before_12("postgres").await.run(&pool).await.unwrap();
+            sqlx::raw_sql(&seed.replace("'x'", "'\\x78'::bytea"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            store::open(Some(&pg.url), dir.path()).await.unwrap()
+        }
+        None => {
+            let path = dir.path().join("socialconnect.db");
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .foreign_keys(true);
+            let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+            before_12("sqlite").await.run(&pool).await.unwrap();
+            sqlx::raw_sql(seed).execute(&pool).await.unwrap();
+            pool.close().await;
+            store::open(None, dir.path()).await.unwrap()
+        }
+    };
+    let kept = store.media_record(1).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            kept.status,
+            kept.mime.as_deref(),
+            kept.bytes,
+            kept.attempts,
+            kept.stored_path.as_deref(),
+            kept.thumb_path.as_deref(),
+            kept.of_consumer,
+            kept.account_id
+        ),
+        (
+            MediaStatus::Stored,
+            Some("image/png"),
+            Some(7),
+            1,
+            Some("media/1"),
+            Some("media/1-thumb.png"),
+            false,
+            1
+        )
+    );
+    let due = store.media_due(1, 100, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| (d.id, d.kind)).collect::<Vec<_>>(),
+        [(2, MediaKind::Video)]
+    );
+    // Messages' media still go with their line.
+    let t = store.transcript(1).await.unwrap().unwrap();
+    assert_eq!(t.lines[0].media.len(), 2);
+    drop(store);
 }

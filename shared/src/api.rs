@@ -176,7 +176,8 @@ pub struct Profile {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    /// Facebook's picture.
+    /// Facebook's picture: our copy (`/media/{id}`) once made — Facebook's URLs expire —
+    /// and until then Facebook's own URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile_pic: Option<String>,
     /// X's picture.
@@ -375,6 +376,9 @@ pub struct Line {
     pub author: Author,
     pub text: String,
     pub media: Vec<LineMedia>,
+    /// Links the consumer shared with the line: shown as links, never fetched by us.
+    #[serde(default)]
+    pub links: Vec<crate::inbound::SharedLink>,
     pub status: LineStatus,
     pub error: Option<String>,
     /// RFC 3339, the network's time.

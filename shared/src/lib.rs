@@ -10,6 +10,7 @@ pub mod bundles;
 pub mod count;
 pub mod error;
 pub mod home;
+pub mod ids;
 pub mod inbound;
 pub mod links;
 pub mod onboarding;

@@ -24,7 +24,7 @@ async fn a_consumer_line_arrives_live_and_reads_as_text() {
         .run(async |h| {
             sign_in_agent(h).await?;
             h.facebook_webhook(&page_post(
-                "ANN",
+                "2001",
                 "Ann Lee",
                 "1",
                 1_795_600_000,
@@ -38,7 +38,7 @@ async fn a_consumer_line_arrives_live_and_reads_as_text() {
             h.by_role("heading", "Ann Lee").await?;
             h.wait_for_text("Public/Post").await?;
 
-            h.facebook_webhook(&messenger("ANN", "m.1", 1_795_600_060_000, HOSTILE))
+            h.facebook_webhook(&messenger("2001", "m.1", 1_795_600_060_000, HOSTILE))
                 .await?;
             h.wait_for_text(HOSTILE).await?;
             h.wait_for_text("Private").await?;
@@ -81,7 +81,7 @@ async fn the_workspace_fits_a_narrow_panel() {
         .run(async |h| {
             sign_in_agent(h).await?;
             h.facebook_webhook(&page_post(
-                "BRU",
+                "2002",
                 "Bruno Diaz",
                 "2",
                 1_795_600_000,
@@ -89,7 +89,7 @@ async fn the_workspace_fits_a_narrow_panel() {
             ))
             .await?;
             h.facebook_webhook(&page_post(
-                "ANN",
+                "2001",
                 "Ann Lee",
                 "1",
                 1_795_600_100,
@@ -101,7 +101,7 @@ async fn the_workspace_fits_a_narrow_panel() {
             h.screenshot("360-queue").await?;
             h.click("link", "Open conversation with Ann Lee").await?;
             h.by_role("heading", "Ann Lee").await?;
-            h.facebook_webhook(&messenger("ANN", "m.2", 1_795_600_200_000, HOSTILE))
+            h.facebook_webhook(&messenger("2001", "m.2", 1_795_600_200_000, HOSTILE))
                 .await?;
             h.wait_for_text(HOSTILE).await?;
             h.screenshot("360").await?;

@@ -181,3 +181,48 @@ async fn the_switch_shows_a_closed_private_response_as_unavailable_with_why() {
     assert!(!pr.disabled());
     assert_eq!(pr.get_attribute("aria-describedby"), None);
 }
+
+#[wasm_bindgen_test]
+async fn shared_links_show_title_and_host_and_open_without_referrer() {
+    use shared::inbound::SharedLink;
+    use widget::components::SharedLinks;
+    let links = vec![
+        SharedLink {
+            title: Some("Trail shoes".into()),
+            url: "https://bank.example@shop.example/p?id=1".into(),
+        },
+        SharedLink {
+            title: None,
+            url: "javascript:alert(1)".into(),
+        },
+    ];
+    let root = mount(move || view! { <SharedLinks links=links /> });
+    leptos::task::tick().await;
+    let html = root.inner_html();
+    assert_eq!(
+        html.matches("<a ").count(),
+        1,
+        "only the http(s) URL is a link: {html}"
+    );
+    let a = root.query_selector("a").unwrap().unwrap();
+    assert_eq!(
+        a.get_attribute("href").as_deref(),
+        Some("https://bank.example@shop.example/p?id=1")
+    );
+    assert_eq!(
+        a.get_attribute("rel").as_deref(),
+        Some("noopener noreferrer nofollow")
+    );
+    assert_eq!(a.get_attribute("target").as_deref(), Some("_blank"));
+    let text = a.text_content().unwrap();
+    assert!(
+        text.contains("Trail shoes") && text.contains("shop.example"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("bank.example"),
+        "the host shown is the one opened: {text}"
+    );
+    let all = root.text_content().unwrap();
+    assert!(all.contains("javascript:alert(1)"), "shown as text: {all}");
+}

@@ -43,6 +43,11 @@ fn media_html(a: &Attachment) -> String {
         "image" => format!("<img src=\"{url}\" alt=\"image\" width=64>"),
         "video" => format!("<video src=\"{url}\" controls width=160></video>"),
         "audio" => format!("<audio src=\"{url}\" controls></audio>"),
+        "fallback" if a.url.starts_with("https://") || a.url.starts_with("http://") => format!(
+            "<a href=\"{url}\" rel=\"noopener noreferrer nofollow\">{}</a>",
+            esc(a.title.as_deref().unwrap_or(&a.url))
+        ),
+        "fallback" => esc(&a.url),
         _ => format!("<a href=\"{url}\">attachment</a>"),
     }
 }
@@ -175,7 +180,8 @@ pub(crate) async fn page(State(fb): State<Facebook>, Query(q): Query<Params>) ->
     }
     html.push_str(&format!(
         "</ol><form method=post action=\"/facebook/console/message\">{h}\
-         <input name=text aria-label=\"Message\"> {} <button>Send</button></form></html>",
+         <input name=text aria-label=\"Message\"> {} <input name=link type=url \
+         aria-label=\"Link to share\" placeholder=\"link to share\"> <button>Send</button></form></html>",
         media_select()
     ));
     Html(html)
@@ -249,7 +255,12 @@ pub(crate) async fn message(State(fb): State<Facebook>, Form(q): Form<Params>) -
     if let Some((p, c)) = chosen(&fb, &q) {
         let text = q.get("text").map(String::as_str).unwrap_or("");
         let media: Vec<MediaKind> = kind(&q).into_iter().collect();
-        if !text.is_empty() || !media.is_empty() {
+        let link = q.get("link").map(|l| l.trim()).filter(|l| !l.is_empty());
+        if let Some(link) = link {
+            // Messenger titles a shared link with its page's title; the sandbox reads no
+            // pages, so the link names itself.
+            fb.consumer_shares_link(&p, &c, text, link, link);
+        } else if !text.is_empty() || !media.is_empty() {
             fb.consumer_message(&p, &c, text, &media);
         }
     }

@@ -1080,7 +1080,14 @@ impl Facebook {
         let (attachments, reusable) = match att {
             Some(a) => {
                 let (kind, url, reusable) = self.resolve_attachment(r, a).await?;
-                (vec![super::Attachment { kind, url }], reusable)
+                (
+                    vec![super::Attachment {
+                        kind,
+                        url,
+                        title: None,
+                    }],
+                    reusable,
+                )
             }
             None => (Vec::new(), false),
         };

@@ -76,7 +76,10 @@ pub struct Consumer {
 pub struct Attachment {
     /// `image`, `video`, `audio`, `file`, `sticker` or `fallback`.
     pub kind: String,
+    /// The file's URL on the sandbox, or, for a `fallback` (a shared link), the link.
     pub url: String,
+    /// A shared link's title (`fallback` only).
+    pub title: Option<String>,
 }
 
 /// A Messenger message in a page–consumer thread.
@@ -517,6 +520,7 @@ impl Facebook {
         let media = media.map(|k| Attachment {
             kind: k.attachment_type().to_owned(),
             url: self.new_media(k),
+            title: None,
         });
         let mut st = self.lock();
         let post = Post {
@@ -609,8 +613,38 @@ impl Facebook {
             .map(|k| Attachment {
                 kind: k.attachment_type().to_owned(),
                 url: self.new_media(*k),
+                title: None,
             })
             .collect();
+        self.deliver_consumer_message(page, consumer, text, atts)
+    }
+
+    /// The consumer shares a link in Messenger (with `text`, possibly empty): the message
+    /// carries it as Messenger does, a `fallback` attachment with the link's title and URL;
+    /// returns the message id. The URL may point anywhere on the web.
+    pub fn consumer_shares_link(
+        &self,
+        page: &Page,
+        consumer: &Consumer,
+        text: &str,
+        title: &str,
+        url: &str,
+    ) -> String {
+        let link = Attachment {
+            kind: "fallback".into(),
+            url: url.to_owned(),
+            title: Some(title.to_owned()),
+        };
+        self.deliver_consumer_message(page, consumer, text, vec![link])
+    }
+
+    fn deliver_consumer_message(
+        &self,
+        page: &Page,
+        consumer: &Consumer,
+        text: &str,
+        atts: Vec<Attachment>,
+    ) -> String {
         let mut st = self.lock();
         let psid = st.psid(&page.id, &consumer.id);
         let now = now_millis();
@@ -833,7 +867,13 @@ pub(crate) fn message_json(m: &Message, app_id: Option<&str>) -> Value {
         msg["attachments"] = Value::Array(
             m.attachments
                 .iter()
-                .map(|a| json!({"type": a.kind, "payload": {"url": a.url}}))
+                .map(|a| match a.kind.as_str() {
+                    // A shared link: title and URL beside the payload (Messenger's
+                    // `messages` webhook reference, "fallback" attachments).
+                    "fallback" => json!({"type": "fallback", "title": a.title,
+                        "url": a.url, "payload": {"url": a.url}}),
+                    _ => json!({"type": a.kind, "payload": {"url": a.url}}),
+                })
                 .collect(),
         );
     }

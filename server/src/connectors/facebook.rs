@@ -3,6 +3,7 @@
 
 use super::NetworkError;
 use serde_json::Value;
+use shared::ids::IdKind;
 
 /// `appsecret_proof` = hex HMAC-SHA256(app secret, access token), required by apps that
 /// enable "Require App Secret" (Graph API: Securing Requests).
@@ -51,6 +52,7 @@ impl Graph<'_> {
         page_id: &str,
         page_token: &str,
     ) -> Result<(), NetworkError> {
+        let page_id = IdKind::FacebookNode.check(page_id).map_err(bad_id)?;
         let url = format!(
             "{}/{page_id}/subscribed_apps",
             self.base.trim_end_matches('/')
@@ -78,6 +80,16 @@ impl Graph<'_> {
         } else {
             Err(graph_error(status, &body))
         }
+    }
+}
+
+/// An id that would not make the call it names: refused before anything is sent.
+pub(crate) fn bad_id(e: shared::ids::BadId) -> NetworkError {
+    NetworkError {
+        network: "Facebook",
+        status: 0,
+        code: None,
+        message: format!("not asked: {e}"),
     }
 }
 
@@ -362,6 +374,9 @@ impl Graph<'_> {
         text: &str,
         attachment_url: Option<&str>,
     ) -> Result<String, super::SendFailure> {
+        let object_id = IdKind::FacebookObject
+            .check(object_id)
+            .map_err(|e| super::SendFailure::permanent(format!("not sent: {e}")))?;
         let mut body = serde_json::json!({ "message": text });
         if let Some(url) = attachment_url {
             body["attachment_url"] = url.into();
@@ -380,6 +395,7 @@ pub const PROFILE_FIELDS: &str = "first_name,last_name,name,profile_pic,locale,t
 impl Graph<'_> {
     /// `GET /{psid}?fields=...` with the page token: the consumer's profile as given.
     pub async fn profile(&self, token: &str, psid: &str) -> Result<Value, NetworkError> {
+        let psid = IdKind::FacebookNode.check(psid).map_err(bad_id)?;
         let url = format!("{}/{psid}", self.base.trim_end_matches('/'));
         let res = self
             .http

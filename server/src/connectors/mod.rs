@@ -46,6 +46,15 @@ pub enum SendFailure {
 }
 
 impl SendFailure {
+    /// Will not succeed as it is, for a reason of its own (not the token, not a restriction).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        SendFailure::Permanent {
+            message: message.into(),
+            token_invalid: false,
+            sending_restricted: false,
+        }
+    }
+
     pub fn message(&self) -> &str {
         match self {
             SendFailure::Transient { message, .. } | SendFailure::Permanent { message, .. } => {
@@ -172,5 +181,62 @@ impl Credentials {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A listener counting the connections made to it, and its base URL.
+    async fn counting() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((_socket, _)) = listener.accept().await {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        (base, hits)
+    }
+
+    /// Ids are checked again where they go into a URL, whoever stored them: a call that
+    /// would name another path, query or fragment is never made.
+    #[tokio::test]
+    async fn calls_are_not_built_from_ids_of_another_shape() {
+        let (base, hits) = counting().await;
+        let http = reqwest::Client::new();
+        let graph = super::facebook::Graph {
+            http: &http,
+            base: &base,
+            app_secret: "s",
+        };
+        let x = super::twitter::XApi {
+            http: &http,
+            base: &base,
+            consumer_key: "ck",
+            consumer_secret: "cs",
+        };
+        let user = super::twitter::OAuth1 {
+            consumer_key: "ck",
+            consumer_secret: "cs",
+            token: "t",
+            token_secret: "ts",
+        };
+        for bad in ["../me", "1/feed", "1?fields=x", "1#x", "1 2", ".."] {
+            let e = graph.profile("token", bad).await.unwrap_err();
+            assert!(e.message.contains("not a valid"), "{e}");
+            assert!(graph.subscribe_page(bad, "token").await.is_err());
+            let e = graph.comment("token", bad, "hi", None).await.unwrap_err();
+            assert!(e.message().contains("not a valid"), "{e:?}");
+            let e = x.user(&user, bad).await.unwrap_err();
+            assert!(e.message.contains("not a valid"), "{e}");
+            let e = x.direct_message(&user, bad, "hi", None).await.unwrap_err();
+            assert!(e.message().contains("not a valid"), "{e:?}");
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "no call was made");
     }
 }

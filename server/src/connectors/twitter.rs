@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
+use shared::ids::IdKind;
 
 /// RFC 3986 unreserved characters stay; everything else is percent-encoded (RFC 5849 §3.6).
 const OAUTH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -403,6 +404,9 @@ impl XApi<'_> {
         text: &str,
         media_id: Option<&str>,
     ) -> Result<String, super::SendFailure> {
+        let participant_id = IdKind::XId
+            .check(participant_id)
+            .map_err(|e| super::SendFailure::permanent(format!("not sent: {e}")))?;
         let path = format!("/2/dm_conversations/with/{participant_id}/messages");
         let mut body = json!({});
         if !text.is_empty() || media_id.is_none() {
@@ -564,6 +568,12 @@ pub const USER_FIELDS: &str =
 impl XApi<'_> {
     /// `GET /2/users/:id` with the profile fields, in the brand's user context.
     pub async fn user(&self, user: &OAuth1<'_>, id: &str) -> Result<Value, NetworkError> {
+        let id = IdKind::XId.check(id).map_err(|e| NetworkError {
+            network: "X",
+            status: 0,
+            code: None,
+            message: format!("not asked: {e}"),
+        })?;
         let url = self.url(&format!(
             "/2/users/{id}?user.fields={}",
             encode(USER_FIELDS)

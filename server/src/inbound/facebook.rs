@@ -4,7 +4,9 @@
 
 use super::{ParseError, json_i64, json_str};
 use serde_json::Value;
-use shared::inbound::{Change, ConsumerRef, InboundEvent, InboundMessage, MediaKind, MediaRef};
+use shared::inbound::{
+    Change, ConsumerRef, InboundEvent, InboundMessage, MediaKind, MediaRef, SharedLink,
+};
 use shared::{Channel, Tag};
 
 pub fn parse(body: &[u8]) -> Result<Vec<InboundEvent>, ParseError> {
@@ -53,12 +55,16 @@ fn messaging(page_id: &str, m: &Value) -> Option<InboundMessage> {
     let sender = m.get("sender").and_then(|s| json_str(s, "id"))?;
     let recipient = m.get("recipient").and_then(|s| json_str(s, "id"))?;
     let consumer = if from_brand { recipient } else { sender };
-    let media = message
-        .get("attachments")
-        .and_then(Value::as_array)
+    let attachments = message.get("attachments").and_then(Value::as_array);
+    let media = attachments
         .into_iter()
         .flatten()
         .filter_map(attachment)
+        .collect();
+    let links = attachments
+        .into_iter()
+        .flatten()
+        .filter_map(shared_link)
         .collect();
     Some(InboundMessage {
         channel: Channel::Facebook,
@@ -72,6 +78,7 @@ fn messaging(page_id: &str, m: &Value) -> Option<InboundMessage> {
         from_brand,
         text: json_str(message, "text").unwrap_or_default(),
         media,
+        links,
         created_at_ms: json_i64(m, "timestamp").unwrap_or_default(),
         reply_to: message.get("reply_to").and_then(|r| json_str(r, "mid")),
         change: Change::New,
@@ -88,8 +95,9 @@ fn attachment(a: &Value) -> Option<MediaRef> {
         "sticker" => MediaKind::Sticker,
         "video" => MediaKind::Video,
         "audio" => MediaKind::Audio,
-        "file" | "fallback" => MediaKind::File,
-        // Templates and other structured content are not media a consumer sent.
+        "file" => MediaKind::File,
+        // Templates and other structured content are not media a consumer sent; a
+        // `fallback` is a shared link (see `shared_link`).
         _ => return None,
     };
     Some(MediaRef {
@@ -98,6 +106,21 @@ fn attachment(a: &Value) -> Option<MediaRef> {
         mime: None,
         poster_url: None,
     })
+}
+
+/// A `fallback` attachment: a link the person shared, `{"type": "fallback", "title", "url",
+/// "payload": {"url"} | null}` (Messenger's `messages` webhook reference: "when a user
+/// shares a URL with a Page, an attachment is created based on link sharing"; "a fallback
+/// with no payload might be sent"). Its URL points anywhere on the web: it is a link to
+/// show, never media to fetch.
+fn shared_link(a: &Value) -> Option<SharedLink> {
+    if a.get("type").and_then(Value::as_str) != Some("fallback") {
+        return None;
+    }
+    let url = json_str(a, "url").or_else(|| a.get("payload").and_then(|p| json_str(p, "url")))?;
+    let title =
+        json_str(a, "title").or_else(|| a.get("payload").and_then(|p| json_str(p, "title")));
+    SharedLink::new(title.as_deref(), &url)
 }
 
 fn is_gif_url(url: &str) -> bool {
@@ -146,15 +169,17 @@ fn feed(page_id: &str, v: &Value) -> Option<InboundMessage> {
             poster_url: None,
         });
     }
-    if item == "video"
-        && let Some(url) = json_str(v, "link")
-    {
-        media.push(MediaRef {
+    let mut links = Vec::new();
+    match (item, json_str(v, "link")) {
+        ("video", Some(url)) => media.push(MediaRef {
             kind: MediaKind::Video,
             url: Some(url),
             mime: None,
             poster_url: None,
-        });
+        }),
+        // A shared link on the page: shown, never fetched.
+        ("share", Some(url)) => links.extend(SharedLink::new(None, &url)),
+        _ => {}
     }
     Some(InboundMessage {
         channel: Channel::Facebook,
@@ -174,6 +199,7 @@ fn feed(page_id: &str, v: &Value) -> Option<InboundMessage> {
         from_brand,
         text: json_str(v, "message").unwrap_or_default(),
         media,
+        links,
         // Seconds from the network; a hostile value must not overflow.
         created_at_ms: json_i64(v, "created_time")
             .unwrap_or_default()
@@ -200,8 +226,8 @@ mod tests {
     #[test]
     fn messenger_text_and_attachments_are_private() {
         let m = one(
-            json!({"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{
-            "sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"timestamp":1700000000123i64,
+            json!({"object":"page","entry":[{"id":"111","time":1,"messaging":[{
+            "sender":{"id":"222"},"recipient":{"id":"111"},"timestamp":1700000000123i64,
             "message":{"mid":"m_1","text":"hi","attachments":[
                 {"type":"image","payload":{"url":"https://cdn.example/a.GIF?x=1"}},
                 {"type":"image","payload":{"url":"https://cdn.example/b.jpg"}},
@@ -215,9 +241,13 @@ mod tests {
         );
         assert_eq!(m.tag, Tag::Private);
         assert!(!m.from_brand);
-        assert_eq!(m.consumer.network_id, "PSID");
+        assert_eq!(m.consumer.network_id, "222");
         assert_eq!(m.network_id, "m_1");
         assert_eq!(m.created_at_ms, 1700000000123);
+        assert!(
+            m.links.is_empty(),
+            "a fallback without a payload is no link"
+        );
         let kinds: Vec<_> = m.media.iter().map(|x| x.kind).collect();
         assert_eq!(
             kinds,
@@ -228,26 +258,83 @@ mod tests {
                 MediaKind::Video,
                 MediaKind::Audio,
                 MediaKind::File,
-                MediaKind::File
             ]
         );
     }
 
     #[test]
+    fn shared_links_are_links_not_media() {
+        let m = one(json!({"object":"page","entry":[{"id":"111","messaging":[{
+        "sender":{"id":"222"},"recipient":{"id":"111"},"timestamp":1,
+        "message":{"mid":"m_3","text":"look","attachments":[
+            {"type":"fallback","title":"Trail shoes","url":"https://shop.example/p?id=1",
+             "payload":{"url":"https://shop.example/p?id=1"}},
+            {"type":"fallback","title":"Only in the payload","payload":{"url":"http://127.0.0.1:9/x"}},
+            {"type":"fallback","payload":null}
+        ]}}]}]}));
+        assert!(m.media.is_empty(), "{:?}", m.media);
+        assert_eq!(
+            m.links,
+            [
+                SharedLink {
+                    title: Some("Trail shoes".into()),
+                    url: "https://shop.example/p?id=1".into()
+                },
+                SharedLink {
+                    title: Some("Only in the payload".into()),
+                    url: "http://127.0.0.1:9/x".into()
+                },
+            ]
+        );
+        let share = one(
+            json!({"object":"page","entry":[{"id":"111","changes":[{"field":"feed",
+            "value":{"from":{"id":"301"},"item":"share","verb":"add","post_id":"111_7",
+            "link":"https://news.example/a","message":"read this","created_time":1}}]}]}),
+        );
+        assert!(share.media.is_empty());
+        assert_eq!(share.links[0].url, "https://news.example/a");
+    }
+
+    #[test]
+    fn events_with_ids_of_another_shape_are_dropped_and_the_rest_kept() {
+        let batch = json!({"object":"page","entry":[
+            {"id":"111","messaging":[
+                {"sender":{"id":"../222"},"recipient":{"id":"111"},"timestamp":1,
+                 "message":{"mid":"m_1","text":"a"}},
+                {"sender":{"id":"222"},"recipient":{"id":"111"},"timestamp":2,
+                 "message":{"mid":"m_2?x","text":"b"}},
+                {"sender":{"id":"222"},"recipient":{"id":"111"},"timestamp":3,
+                 "message":{"mid":"m_3","text":"kept"}}]},
+            {"id":"111/subscribed_apps","messaging":[
+                {"sender":{"id":"222"},"recipient":{"id":"111"},"timestamp":4,
+                 "message":{"mid":"m_4","text":"c"}}]},
+            {"id":"111","changes":[
+                {"field":"feed","value":{"from":{"id":"301"},"item":"comment","verb":"add",
+                 "post_id":"111_1","comment_id":"1_2/comments","parent_id":"111_1","created_time":1}},
+                {"field":"feed","value":{"from":{"id":"301"},"item":"comment","verb":"add",
+                 "post_id":"111_1","comment_id":"1_3","parent_id":"111_1#x","created_time":1}},
+                {"field":"feed","value":{"from":{"id":"30 1"},"item":"status","verb":"add",
+                 "post_id":"111_5","created_time":1}}]}]});
+        let events = parse(batch.to_string().as_bytes()).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert!(matches!(&events[0], InboundEvent::Message(m) if m.network_id == "m_3"));
+    }
+
+    #[test]
     fn echoes_are_the_brands_and_name_the_recipient() {
-        let m = one(json!({"object":"page","entry":[{"id":"PAGE","messaging":[{
-            "sender":{"id":"PAGE"},"recipient":{"id":"PSID"},"timestamp":5,
+        let m = one(json!({"object":"page","entry":[{"id":"111","messaging":[{
+            "sender":{"id":"111"},"recipient":{"id":"222"},"timestamp":5,
             "message":{"mid":"m_2","text":"our answer","is_echo":true,"app_id":123}}]}]}));
         assert!(m.from_brand);
-        assert_eq!(m.consumer.network_id, "PSID");
+        assert_eq!(m.consumer.network_id, "222");
     }
 
     #[test]
     fn receipts_and_reads_carry_no_line() {
         let events = parse(
-            json!({"object":"page","entry":[{"id":"PAGE","messaging":[
-                {"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"delivery":{"mids":["m"]}},
-                {"sender":{"id":"PSID"},"recipient":{"id":"PAGE"},"read":{"watermark":1}}]}]})
+            json!({"object":"page","entry":[{"id":"111","messaging":[
+                {"sender":{"id":"222"},"recipient":{"id":"111"},"delivery":{"mids":["m"]}},
+                {"sender":{"id":"222"},"recipient":{"id":"111"},"read":{"watermark":1}}]}]})
             .to_string()
             .as_bytes(),
         )
@@ -257,54 +344,56 @@ mod tests {
 
     #[test]
     fn feed_posts_comments_replies_edits_and_removals() {
-        let feed = |value: Value| json!({"object":"page","entry":[{"id":"PAGE","time":1,"changes":[{"field":"feed","value":value}]}]});
+        let feed = |value: Value| json!({"object":"page","entry":[{"id":"111","time":1,"changes":[{"field":"feed","value":value}]}]});
         let post = one(feed(
-            json!({"from":{"id":"U1","name":"Ann"},"item":"status","verb":"add",
-            "post_id":"PAGE_1","message":"help","created_time":1700000000}),
+            json!({"from":{"id":"301","name":"Ann"},"item":"status","verb":"add",
+            "post_id":"111_1","message":"help","created_time":1700000000}),
         ));
         assert_eq!(post.tag, Tag::PublicPost);
-        assert_eq!(post.network_id, "PAGE_1");
+        assert_eq!(post.network_id, "111_1");
         assert_eq!(post.consumer.name.as_deref(), Some("Ann"));
         assert_eq!(post.created_at_ms, 1_700_000_000_000);
 
-        let photo = one(feed(json!({"from":{"id":"U1"},"item":"photo","verb":"add",
-            "post_id":"PAGE_2","photo":"https://cdn.example/p.jpg","created_time":1})));
+        let photo = one(feed(
+            json!({"from":{"id":"301"},"item":"photo","verb":"add",
+            "post_id":"111_2","photo":"https://cdn.example/p.jpg","created_time":1}),
+        ));
         assert_eq!(photo.media[0].kind, MediaKind::Image);
 
         let comment = one(feed(
-            json!({"from":{"id":"U2","name":"Bo"},"item":"comment","verb":"add",
-            "post_id":"PAGE_1","comment_id":"1_9","parent_id":"PAGE_1","message":"me too","created_time":2}),
+            json!({"from":{"id":"302","name":"Bo"},"item":"comment","verb":"add",
+            "post_id":"111_1","comment_id":"1_9","parent_id":"111_1","message":"me too","created_time":2}),
         ));
         assert_eq!(comment.tag, Tag::PublicComment);
-        assert_eq!(comment.reply_to.as_deref(), Some("PAGE_1"));
+        assert_eq!(comment.reply_to.as_deref(), Some("111_1"));
 
         let reply = one(feed(
-            json!({"from":{"id":"U2"},"item":"comment","verb":"add",
-            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","message":"still","created_time":3}),
+            json!({"from":{"id":"302"},"item":"comment","verb":"add",
+            "post_id":"111_1","comment_id":"1_10","parent_id":"1_9","message":"still","created_time":3}),
         ));
         assert_eq!(reply.reply_to.as_deref(), Some("1_9"));
 
         let edit = one(feed(
-            json!({"from":{"id":"U2"},"item":"comment","verb":"edited",
-            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","message":"fixed","created_time":3}),
+            json!({"from":{"id":"302"},"item":"comment","verb":"edited",
+            "post_id":"111_1","comment_id":"1_10","parent_id":"1_9","message":"fixed","created_time":3}),
         ));
         assert_eq!(edit.change, Change::Edited);
         let gone = one(feed(
-            json!({"from":{"id":"U2"},"item":"comment","verb":"remove",
-            "post_id":"PAGE_1","comment_id":"1_10","parent_id":"1_9","created_time":3}),
+            json!({"from":{"id":"302"},"item":"comment","verb":"remove",
+            "post_id":"111_1","comment_id":"1_10","parent_id":"1_9","created_time":3}),
         ));
         assert_eq!(gone.change, Change::Removed);
 
         let ours = one(feed(
-            json!({"from":{"id":"PAGE","name":"Acme"},"item":"comment","verb":"add",
-            "post_id":"PAGE_1","comment_id":"1_11","parent_id":"1_9","message":"on it","created_time":4}),
+            json!({"from":{"id":"111","name":"Acme"},"item":"comment","verb":"add",
+            "post_id":"111_1","comment_id":"1_11","parent_id":"1_9","message":"on it","created_time":4}),
         ));
         assert!(ours.from_brand);
         assert!(ours.consumer.network_id.is_empty());
 
         let own_post = parse(
-            feed(json!({"from":{"id":"PAGE"},"item":"status","verb":"add",
-            "post_id":"PAGE_3","message":"news","created_time":5}))
+            feed(json!({"from":{"id":"111"},"item":"status","verb":"add",
+            "post_id":"111_3","message":"news","created_time":5}))
             .to_string()
             .as_bytes(),
         )
@@ -315,8 +404,8 @@ mod tests {
     #[test]
     fn absurd_times_do_not_overflow() {
         let m = one(
-            json!({"object":"page","entry":[{"id":"PAGE","changes":[{"field":"feed","value":{
-            "from":{"id":"U1"},"item":"status","verb":"add","post_id":"P_1",
+            json!({"object":"page","entry":[{"id":"111","changes":[{"field":"feed","value":{
+            "from":{"id":"301"},"item":"status","verb":"add","post_id":"111_9",
             "created_time": i64::MAX}}]}]}),
         );
         assert_eq!(m.created_at_ms, i64::MAX);

@@ -47,7 +47,9 @@ pub fn router() -> Router<AppState> {
 /// Drops events that cannot be attributed: without the brand's or the line's id, or a
 /// consumer's new line without the consumer's id (stored, it would merge every such
 /// author into one conversation). The brand's own lines find their consumer from what
-/// they answer, and a removal needs only the line's id.
+/// they answer, and a removal needs only the line's id. Drops, with a log line, events
+/// carrying an id not of its network's shape (see [`shared::ids`]): those ids later go
+/// into calls to the network (`/{psid}`, `/{comment-id}/comments`, `/2/users/:id`).
 pub(crate) fn attributable(mut events: Vec<InboundEvent>) -> Vec<InboundEvent> {
     events.retain(|e| match e {
         InboundEvent::Message(m) => {
@@ -59,7 +61,58 @@ pub(crate) fn attributable(mut events: Vec<InboundEvent>) -> Vec<InboundEvent> {
         }
         InboundEvent::AccessRevoked { brand_id, .. } => !brand_id.is_empty(),
     });
+    events.retain(|e| match ids_in_shape(e) {
+        Ok(()) => true,
+        Err(bad) => {
+            tracing::warn!(reason = %bad, "webhook event with a malformed id dropped");
+            false
+        }
+    });
     events
+}
+
+/// Checks every id of an event against its network's shape.
+fn ids_in_shape(event: &InboundEvent) -> Result<(), shared::ids::BadId> {
+    use shared::ids::IdKind::*;
+    let m = match event {
+        InboundEvent::AccessRevoked { channel, brand_id } => {
+            let kind = match channel {
+                Channel::Facebook => FacebookNode,
+                Channel::Twitter => XId,
+            };
+            return kind.check(brand_id).map(drop);
+        }
+        InboundEvent::Message(m) => m,
+    };
+    let (brand, person, line) = match (m.channel, m.tag) {
+        (Channel::Facebook, shared::Tag::Private) => (FacebookNode, FacebookNode, MessengerMid),
+        (Channel::Facebook, _) => (FacebookNode, FacebookNode, FacebookObject),
+        (Channel::Twitter, _) => (XId, XId, XId),
+    };
+    brand.check(&m.brand_id)?;
+    if !m.consumer.network_id.is_empty() {
+        person.check(&m.consumer.network_id)?;
+    }
+    line.check(&m.network_id)?;
+    if let Some(answered) = &m.reply_to {
+        line.check(answered)?;
+    }
+    Ok(())
+}
+
+/// The longest challenge echoed or CRC token signed.
+const CHALLENGE_MAX: usize = 255;
+
+/// Whether a verification challenge (Facebook's `hub.challenge`, X's `crc_token`) has the
+/// shape the networks send: 1 to 255 characters of letters, digits and base64's and
+/// URL-safe base64's `- _ + / =` (Facebook sends digits; X's documented example is a UUID).
+/// X's CRC answer is the same HMAC that signs an event body, so signing any text would let
+/// a stranger sign an event of their own; no JSON body can be made of these characters.
+pub fn challenge_in_shape(token: &str) -> bool {
+    (1..=CHALLENGE_MAX).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_+/=".contains(&b))
 }
 
 /// A string field, accepting numbers too (ids arrive as either).
@@ -182,7 +235,13 @@ async fn facebook_verify(
         .get("hub.verify_token")
         .is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()));
     match (mode_ok && token_ok, q.get("hub.challenge")) {
-        (true, Some(challenge)) => Ok(challenge.clone().into_response()),
+        // Echoed as plain text, and only when it is of the shape Facebook sends.
+        (true, Some(challenge)) if challenge_in_shape(challenge) => {
+            Ok(challenge.clone().into_response())
+        }
+        (true, Some(_)) => Err(AppError::bad_request(
+            "hub.challenge is not of the shape Facebook sends",
+        )),
         _ => Ok((StatusCode::FORBIDDEN, "verification failed").into_response()),
     }
 }
@@ -217,6 +276,12 @@ async fn twitter_crc(
     let Some(token) = q.get("crc_token") else {
         return Err(AppError::bad_request("crc_token is required"));
     };
+    if !challenge_in_shape(token) {
+        tracing::warn!("a CRC with a crc_token not of X's shape refused");
+        return Err(AppError::bad_request(
+            "crc_token is not of the shape X sends",
+        ));
+    }
     Ok(axum::Json(serde_json::json!({
         "response_token": twitter_crc_response(secret, token)
     }))
@@ -333,6 +398,100 @@ mod tests {
         );
         assert!(twitter_signature_ok("cs", &t, body));
         assert!(!twitter_signature_ok("cs", &t, b"{}"));
+    }
+
+    #[test]
+    fn only_challenges_of_the_networks_shape_are_answered() {
+        for ok in [
+            "1158201444",
+            "9b4507b3-9040-4669-9ca3-6b94edb50553",
+            "ZjJhZjE0NjItMWM5NC00OTM4LWE2M2EtNmM2YjJhZmQ1NWMw",
+            "a+b/c==",
+            "x_y-z",
+            &"a".repeat(CHALLENGE_MAX),
+        ] {
+            assert!(challenge_in_shape(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            r#"{"for_user_id":"1"}"#,
+            "a b",
+            "a\nb",
+            "<script>",
+            "a.b",
+            "a%20b",
+            "é",
+            &"a".repeat(CHALLENGE_MAX + 1),
+        ] {
+            assert!(!challenge_in_shape(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn events_with_ids_of_another_shape_are_dropped() {
+        use shared::inbound::{Change, ConsumerRef, InboundMessage};
+        let line = |channel, tag, brand: &str, person: &str, id: &str, reply: Option<&str>| {
+            InboundEvent::Message(InboundMessage {
+                channel,
+                brand_id: brand.into(),
+                consumer: ConsumerRef {
+                    network_id: person.into(),
+                    ..Default::default()
+                },
+                network_id: id.into(),
+                tag,
+                from_brand: false,
+                text: String::new(),
+                media: vec![],
+                links: vec![],
+                created_at_ms: 0,
+                reply_to: reply.map(str::to_owned),
+                change: Change::New,
+            })
+        };
+        use shared::Tag::*;
+        let good = [
+            line(
+                Channel::Facebook,
+                Private,
+                "11",
+                "22",
+                "m_abc",
+                Some("mid.$x:1"),
+            ),
+            line(
+                Channel::Facebook,
+                PublicComment,
+                "11",
+                "22",
+                "1_2",
+                Some("11_1"),
+            ),
+            line(Channel::Twitter, PublicThread, "11", "22", "33", Some("44")),
+        ];
+        assert_eq!(attributable(good.to_vec()), good.to_vec());
+        let bad = [
+            line(Channel::Facebook, Private, "11", "../22", "m_abc", None),
+            line(Channel::Facebook, Private, "11?x=1", "22", "m_abc", None),
+            line(Channel::Facebook, Private, "11", "22", "m/abc", None),
+            line(Channel::Facebook, PublicComment, "11", "22", "1_2#x", None),
+            line(
+                Channel::Facebook,
+                PublicComment,
+                "11",
+                "22",
+                "1_2",
+                Some("11_1/x"),
+            ),
+            line(Channel::Twitter, PublicPost, "11", "2 2", "33", None),
+            line(Channel::Twitter, PublicPost, "11", "22", "..", None),
+            line(Channel::Twitter, Private, "11", "22", "33", Some("44?")),
+            InboundEvent::AccessRevoked {
+                channel: Channel::Twitter,
+                brand_id: "1/2".into(),
+            },
+        ];
+        assert_eq!(attributable(bad.to_vec()), vec![]);
     }
 
     #[test]

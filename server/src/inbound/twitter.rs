@@ -6,6 +6,7 @@
 
 use super::{ParseError, json_i64, json_str};
 use serde_json::Value;
+use shared::ids::IdKind;
 use shared::inbound::{Change, ConsumerRef, InboundEvent, InboundMessage, MediaKind, MediaRef};
 use shared::{Channel, Tag};
 use std::collections::HashMap;
@@ -89,7 +90,9 @@ fn v2_post(brand: &str, post: &Value, includes: &Value, is_reply: bool) -> Optio
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|k| media_by_key.get(k.as_str()?))
+        // A media key of another shape names nothing X sent.
+        .filter_map(|k| k.as_str().filter(|k| IdKind::XMediaKey.fits(k)))
+        .filter_map(|k| media_by_key.get(k))
         .filter_map(|m| v2_media(m))
         .collect();
     let tag = if is_reply || replied_to.is_some() {
@@ -110,6 +113,7 @@ fn v2_post(brand: &str, post: &Value, includes: &Value, is_reply: bool) -> Optio
         from_brand,
         text: json_str(post, "text").unwrap_or_default(),
         media,
+        links: Vec::new(),
         created_at_ms: post
             .get("created_at")
             .and_then(Value::as_str)
@@ -216,6 +220,7 @@ fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
         from_brand,
         text,
         media: attachment.into_iter().collect(),
+        links: Vec::new(),
         created_at_ms: created,
         reply_to: None,
         change: Change::New,
@@ -334,6 +339,7 @@ fn v1_tweet(brand: &str, t: &Value) -> Option<InboundMessage> {
         from_brand,
         text,
         media,
+        links: Vec::new(),
         created_at_ms: json_i64(t, "timestamp_ms").unwrap_or_default(),
         reply_to: replied_to,
         change: Change::New,
@@ -363,18 +369,18 @@ mod tests {
     }
 
     fn xaa(event_type: &str, payload: Value, includes: Value) -> Value {
-        json!({"data":{"event_uuid":"e1","filter":{"user_id":"BRAND"},"event_type":event_type,
+        json!({"data":{"event_uuid":"e1","filter":{"user_id":"100"},"event_type":event_type,
             "tag":"t","payload":payload,"includes":includes}})
     }
 
     #[test]
     fn mentions_are_posts_or_threads() {
-        let users = json!({"users":[{"id":"C1","username":"ann","name":"Ann A"}],
+        let users = json!({"users":[{"id":"201","username":"ann","name":"Ann A"}],
             "media":[{"media_key":"3_1","type":"animated_gif","variants":[
                 {"content_type":"video/mp4","bit_rate":0,"url":"https://video.example/g.mp4"}]}]});
         let m = &messages(xaa(
             "post.mention.create",
-            json!({"id":"T1","text":"@brand help","author_id":"C1",
+            json!({"id":"301","text":"@brand help","author_id":"201",
             "created_at":"2026-11-25T10:00:00.000Z","attachments":{"media_keys":["3_1"]}}),
             users.clone(),
         ))[0];
@@ -389,40 +395,40 @@ mod tests {
 
         let t = &messages(xaa(
             "post.mention.create",
-            json!({"id":"T2","text":"@brand again","author_id":"C1",
-            "in_reply_to_tweet_id":"T0"}),
+            json!({"id":"302","text":"@brand again","author_id":"201",
+            "in_reply_to_tweet_id":"300"}),
             users.clone(),
         ))[0];
         assert_eq!(t.tag, Tag::PublicThread);
         let r = &messages(xaa(
             "post.reply.create",
-            json!({"data":{"id":"T3","text":"reply","author_id":"C1",
-            "referenced_tweets":[{"type":"replied_to","id":"B1"}]}}),
+            json!({"data":{"id":"303","text":"reply","author_id":"201",
+            "referenced_tweets":[{"type":"replied_to","id":"401"}]}}),
             users,
         ))[0];
         assert_eq!(r.tag, Tag::PublicThread);
-        assert_eq!(r.reply_to.as_deref(), Some("B1"));
+        assert_eq!(r.reply_to.as_deref(), Some("401"));
     }
 
     #[test]
     fn the_brands_own_posts_and_dms_are_marked() {
         let p = &messages(xaa(
             "post.create",
-            json!({"id":"B2","text":"@ann done","author_id":"BRAND",
-            "in_reply_to_user_id":"C1","in_reply_to_tweet_id":"T1"}),
+            json!({"id":"402","text":"@ann done","author_id":"100",
+            "in_reply_to_user_id":"201","in_reply_to_tweet_id":"301"}),
             json!({}),
         ))[0];
         assert!(p.from_brand);
-        assert_eq!(p.consumer.network_id, "C1");
+        assert_eq!(p.consumer.network_id, "201");
         let d = &messages(xaa(
             "dm.sent",
-            json!({"direct_message_events":[{"type":"message_create","id":"D9",
-            "created_timestamp":"1700000000000","message_create":{"target":{"recipient_id":"C1"},
-            "sender_id":"BRAND","message_data":{"text":"hello"}}}]}),
+            json!({"direct_message_events":[{"type":"message_create","id":"509",
+            "created_timestamp":"1700000000000","message_create":{"target":{"recipient_id":"201"},
+            "sender_id":"100","message_data":{"text":"hello"}}}]}),
             json!({}),
         ))[0];
         assert!(d.from_brand);
-        assert_eq!(d.consumer.network_id, "C1");
+        assert_eq!(d.consumer.network_id, "201");
         assert_eq!(d.tag, Tag::Private);
     }
 
@@ -430,11 +436,11 @@ mod tests {
     fn received_dms_with_media_and_users() {
         let d = &messages(xaa(
             "dm.received",
-            json!({"direct_message_events":[{"type":"message_create","id":"D1",
-            "created_timestamp":"1700000000001","message_create":{"target":{"recipient_id":"BRAND"},
-            "sender_id":"C1","message_data":{"text":"pic","attachment":{"type":"media","media":{
+            json!({"direct_message_events":[{"type":"message_create","id":"501",
+            "created_timestamp":"1700000000001","message_create":{"target":{"recipient_id":"100"},
+            "sender_id":"201","message_data":{"text":"pic","attachment":{"type":"media","media":{
             "type":"photo","media_url_https":"https://pbs.example/p.jpg"}}}}}],
-            "users":{"C1":{"data":{"id":"C1","username":"ann","name":"Ann"}}}}),
+            "users":{"201":{"data":{"id":"201","username":"ann","name":"Ann"}}}}),
             json!({}),
         ))[0];
         assert_eq!(d.created_at_ms, 1_700_000_000_001);
@@ -454,11 +460,10 @@ mod tests {
             e,
             vec![InboundEvent::AccessRevoked {
                 channel: Channel::Twitter,
-                brand_id: "BRAND".into()
+                brand_id: "100".into()
             }]
         );
-        let aaa =
-            json!({"for_user_id":"BRAND","user_event":{"revoke":{"source":{"user_id":"BRAND"}}}});
+        let aaa = json!({"for_user_id":"100","user_event":{"revoke":{"source":{"user_id":"100"}}}});
         assert!(matches!(
             parse(aaa.to_string().as_bytes()).unwrap()[0],
             InboundEvent::AccessRevoked { .. }
@@ -467,19 +472,19 @@ mod tests {
 
     #[test]
     fn account_activity_tweets_and_dms_map_the_same_way() {
-        let body = json!({"for_user_id":"BRAND",
+        let body = json!({"for_user_id":"100",
             "tweet_create_events":[
-                {"id_str":"T5","text":"short","extended_tweet":{"full_text":"@brand the long text"},
-                 "user":{"id_str":"C2","screen_name":"bo","name":"Bo"},"timestamp_ms":"1700000000500",
-                 "entities":{"user_mentions":[{"id_str":"BRAND"}]}},
-                {"id_str":"T6","text":"@brand more","user":{"id_str":"C2","screen_name":"bo"},
-                 "in_reply_to_status_id_str":"T5","timestamp_ms":"1700000000600",
+                {"id_str":"305","text":"short","extended_tweet":{"full_text":"@brand the long text"},
+                 "user":{"id_str":"202","screen_name":"bo","name":"Bo"},"timestamp_ms":"1700000000500",
+                 "entities":{"user_mentions":[{"id_str":"100"}]}},
+                {"id_str":"306","text":"@brand more","user":{"id_str":"202","screen_name":"bo"},
+                 "in_reply_to_status_id_str":"305","timestamp_ms":"1700000000600",
                  "extended_entities":{"media":[{"type":"video","media_url_https":"https://pbs.example/poster.jpg",
                    "video_info":{"variants":[{"content_type":"video/mp4","bitrate":832000,"url":"https://v.example/hi.mp4"},
                    {"content_type":"video/mp4","bitrate":256000,"url":"https://v.example/lo.mp4"}]}}]}}],
-            "direct_message_events":[{"type":"message_create","id":"D2","created_timestamp":"1700000000700",
-                "message_create":{"target":{"recipient_id":"BRAND"},"sender_id":"C2","message_data":{"text":"dm"}}}],
-            "users":{"C2":{"id":"C2","screen_name":"bo","name":"Bo"}}});
+            "direct_message_events":[{"type":"message_create","id":"502","created_timestamp":"1700000000700",
+                "message_create":{"target":{"recipient_id":"100"},"sender_id":"202","message_data":{"text":"dm"}}}],
+            "users":{"202":{"id":"202","screen_name":"bo","name":"Bo"}}});
         let m = messages(body);
         assert_eq!(m.len(), 3);
         assert_eq!(
@@ -503,11 +508,49 @@ mod tests {
     }
 
     #[test]
+    fn events_with_ids_of_another_shape_are_dropped() {
+        let post = |id: &str, author: &str, reply: Option<&str>| {
+            let mut p = json!({"id": id, "text": "@brand hi", "author_id": author});
+            if let Some(r) = reply {
+                p["in_reply_to_tweet_id"] = json!(r);
+            }
+            xaa("post.mention.create", p, json!({}))
+        };
+        for bad in [
+            post("../301", "201", None),
+            post("301", "201/following", None),
+            post("301", "201", Some("300?x=1")),
+            post("301 302", "201", None),
+            post("301#x", "201", None),
+        ] {
+            assert!(messages(bad.clone()).is_empty(), "{bad}");
+        }
+        assert_eq!(messages(post("301", "201", Some("300"))).len(), 1);
+        let dm = |id: &str, sender: &str| {
+            json!({"for_user_id":"100","direct_message_events":[{"type":"message_create","id":id,
+                "created_timestamp":"1","message_create":{"target":{"recipient_id":"100"},
+                "sender_id":sender,"message_data":{"text":"hi"}}}]})
+        };
+        assert!(messages(dm("5/01", "201")).is_empty());
+        assert!(messages(dm("501", "..")).is_empty());
+        assert_eq!(messages(dm("501", "201")).len(), 1);
+        let revoked = json!({"for_user_id":"10 0","user_event":{"revoke":{}}});
+        assert!(parse(revoked.to_string().as_bytes()).unwrap().is_empty());
+        // A media key of another shape is not looked up.
+        let keyed = messages(xaa(
+            "post.mention.create",
+            json!({"id":"301","text":"x","author_id":"201","attachments":{"media_keys":["../3_1"]}}),
+            json!({"media":[{"media_key":"../3_1","type":"photo","url":"https://pbs.twimg.com/a.jpg"}]}),
+        ));
+        assert!(keyed[0].media.is_empty());
+    }
+
+    #[test]
     fn malformed_payloads_are_errors_not_panics() {
         for body in [&b"nope"[..], b"{}", b"[]", b"{\"data\":{}}"] {
             assert!(parse(body).is_err());
         }
-        let odd = json!({"data":{"event_type":"dm.received","payload":{"direct_message_events":[1,{"id":"x"}]}}});
+        let odd = json!({"data":{"event_type":"dm.received","payload":{"direct_message_events":[1,{"id":"9"}]}}});
         assert!(parse(odd.to_string().as_bytes()).unwrap().is_empty());
     }
 }

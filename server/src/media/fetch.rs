@@ -2,13 +2,23 @@
 //! expire) under `DATA_DIR/media/`, checks what the bytes are, and makes the derivatives.
 //! The ingest wakes it; failed downloads are tried again with a growing delay, a bounded
 //! number of times.
+//!
+//! A webhook names the URL, so it is fetched as safely as an agent's image URL
+//! (`uploads::fetch`): only over https from the network's own media hosts
+//! ([`FACEBOOK_MEDIA_HOSTS`], [`X_MEDIA_HOSTS`]), every address vetted and pinned, every
+//! redirect checked again. Plain http, and loopback or private addresses, only for the
+//! hosts `--media-http-hosts` names (the sandbox). A URL refused so is never asked and
+//! the item is `rejected`, saying why.
 
 use super::decode::{self, Encoded};
 use super::{MediaHandle, media_dir};
 use crate::AppState;
+use crate::connectors::Credentials;
 use crate::connectors::twitter::OAuth1;
-use crate::connectors::{Credentials, http_client};
 use crate::store::{MediaCopy, MediaDue, MediaStatus};
+use crate::uploads::fetch::{self as safe, GetError};
+use crate::uploads::policy::{AddressPolicy, HostRule};
+use shared::Channel;
 use shared::inbound::MediaKind;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +35,33 @@ const FIRST_RETRY_MS: i64 = 30_000;
 /// A copy interrupted by a crash is taken up again after this.
 const LEASE_MS: i64 = 15 * 60 * 1000;
 
+/// Where Facebook serves attachments and pictures: Meta's CDN (PLATFORMS.md, e.g.
+/// `scontent-*.xx.fbcdn.net`, `lookaside.fbsbx.com`).
+pub const FACEBOOK_MEDIA_HOSTS: &[&str] = &["*.fbcdn.net", "*.fbsbx.com"];
+/// Where X serves media: images and previews, MP4s, and Direct Messages' media
+/// (PLATFORMS.md).
+pub const X_MEDIA_HOSTS: &[&str] = &["pbs.twimg.com", "video.twimg.com", "ton.twitter.com"];
+
+/// The names a network's media may come from, with the hosts the settings add.
+pub fn media_hosts(settings: &crate::config::ServeArgs, channel: Channel) -> HostRule {
+    HostRule {
+        https_hosts: Some(
+            match channel {
+                Channel::Facebook => FACEBOOK_MEDIA_HOSTS,
+                Channel::Twitter => X_MEDIA_HOSTS,
+            }
+            .to_vec(),
+        ),
+        named: settings.media_http_hosts.clone(),
+    }
+}
+
+/// Whether the network's own URL for a media item may be offered to the agent's browser
+/// before (or instead of) our copy: the same names the fetcher asks.
+pub fn offerable(settings: &crate::config::ServeArgs, channel: Channel, url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| media_hosts(settings, channel).refusal(&u).is_none())
+}
+
 impl MediaHandle {
     pub fn wake(&self) {
         self.0.notify_one();
@@ -34,14 +71,13 @@ impl MediaHandle {
 /// Copies what is due until the server stops.
 pub fn spawn_fetcher(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = http_client();
         loop {
             let now = now_ms();
             match state.store.media_due(now, now + LEASE_MS, 10).await {
                 Ok(due) => {
                     for d in due {
                         let span = tracing::info_span!("media", id = d.id);
-                        copy_one(&state, &http, d).instrument(span).await;
+                        copy_one(&state, d).instrument(span).await;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "media: reading what is due failed"),
@@ -90,15 +126,10 @@ fn rejected(reason: impl Into<String>) -> Failure {
     }
 }
 
-async fn copy_one(state: &AppState, http: &reqwest::Client, due: MediaDue) {
+async fn copy_one(state: &AppState, due: MediaDue) {
     let dir = media_dir(&state.settings.store.data_dir);
-    let signed = |url: &str| dm_media_authorization(state, &due, url);
-    let auth = signed(&due.source_url).and_then(|media| {
-        let poster = due.poster_url.as_deref().map(signed).transpose()?;
-        Ok([media, poster.flatten()])
-    });
-    let outcome = match auth {
-        Ok(auth) => match copy(http, &dir, &due, &auth).await {
+    let outcome = match Source::for_due(state, &due) {
+        Ok(source) => match copy(&source, &dir, &due).await {
             Ok(copy) => publish(&state.blobs, &copy).await.map(|()| copy),
             failed => failed,
         },
@@ -163,60 +194,110 @@ async fn publish(blobs: &crate::blobs::Blobs, copy: &MediaCopy) -> Result<(), Fa
     Ok(())
 }
 
+/// Where an item's bytes are asked: by the safe fetcher under the network's media hosts,
+/// signed for X's Direct Message media.
+struct Source {
+    policy: AddressPolicy,
+    rule: HostRule,
+    dm_signer: Option<DmSigner>,
+}
+
 /// X serves the media of Direct Messages only to a GET signed with OAuth 1.0a by a
 /// participant's access token ("Retrieving media" in X's Direct Message guides: the
 /// `media_url` on `ton.twitter.com` "must be accessed by signing a request with the user's
-/// access token"). The header is made only for X's own hosts, never for another address,
-/// so the account's token signs nothing else.
-fn dm_media_authorization(
-    state: &AppState,
-    due: &MediaDue,
-    source: &str,
-) -> Result<Option<String>, crate::connectors::NetworkError> {
-    let Ok(url) = reqwest::Url::parse(source) else {
-        return Ok(None);
-    };
-    let api = state.settings.twitter.twitter_api_url.trim_end_matches('/');
-    let dm_media = url.host_str() == Some("ton.twitter.com")
-        || source
-            .strip_prefix(api)
-            .is_some_and(|rest| rest.starts_with("/1.1/ton/"));
-    if !dm_media || due.linked.channel != shared::Channel::Twitter {
-        return Ok(None);
-    }
-    let Credentials::Twitter {
-        consumer_key,
-        consumer_secret,
-        token,
-        token_secret,
-    } = Credentials::open(&state.settings, &state.cipher, &due.linked)?
-    else {
-        return Ok(None);
-    };
-    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-    let params: Vec<(&str, &str)> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let mut base = url.clone();
-    base.set_query(None);
-    base.set_fragment(None);
-    let signer = OAuth1 {
-        consumer_key: &consumer_key,
-        consumer_secret: &consumer_secret,
-        token: &token,
-        token_secret: &token_secret,
-    };
-    Ok(Some(signer.header("GET", base.as_str(), &params)))
+/// access token"). The header is made only for X's own DM media URLs — asked by every hop
+/// of a redirect again — never for another address, so the account's token signs nothing
+/// else.
+struct DmSigner {
+    /// The X API base, whose `/1.1/ton/` serves the same media (the sandbox's).
+    api: String,
+    consumer_key: String,
+    consumer_secret: String,
+    token: String,
+    token_secret: String,
 }
 
-async fn copy(
-    http: &reqwest::Client,
-    dir: &Path,
-    due: &MediaDue,
-    // `Authorization` headers for the media and its poster, where X needs them.
-    [authorization, poster_authorization]: &[Option<String>; 2],
-) -> Result<MediaCopy, Failure> {
+impl Source {
+    fn for_due(
+        state: &AppState,
+        due: &MediaDue,
+    ) -> Result<Source, crate::connectors::NetworkError> {
+        let channel = due.linked.channel;
+        let mut dm_signer = None;
+        let dm_media = |u: &str| {
+            reqwest::Url::parse(u).is_ok_and(|u| DmSigner::is_dm_media(&state.settings, &u))
+        };
+        let needs_signing =
+            dm_media(&due.source_url) || due.poster_url.as_deref().is_some_and(dm_media);
+        if channel == Channel::Twitter
+            && needs_signing
+            && let Credentials::Twitter {
+                consumer_key,
+                consumer_secret,
+                token,
+                token_secret,
+            } = Credentials::open(&state.settings, &state.cipher, &due.linked)?
+        {
+            dm_signer = Some(DmSigner {
+                api: state.settings.twitter.twitter_api_url.clone(),
+                consumer_key,
+                consumer_secret,
+                token,
+                token_secret,
+            });
+        }
+        Ok(Source {
+            // Loopback and private addresses only for the hosts the settings name.
+            policy: AddressPolicy::strict(),
+            rule: media_hosts(&state.settings, channel),
+            dm_signer,
+        })
+    }
+
+    /// The `Authorization` header for one hop, where X needs one.
+    fn authorization(&self, hop: &reqwest::Url) -> Option<String> {
+        let s = self.dm_signer.as_ref()?;
+        if !s.covers(hop) {
+            return None;
+        }
+        let query: Vec<(String, String)> = hop.query_pairs().into_owned().collect();
+        let params: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut base = hop.clone();
+        base.set_query(None);
+        base.set_fragment(None);
+        let signer = OAuth1 {
+            consumer_key: &s.consumer_key,
+            consumer_secret: &s.consumer_secret,
+            token: &s.token,
+            token_secret: &s.token_secret,
+        };
+        Some(signer.header("GET", base.as_str(), &params))
+    }
+}
+
+impl DmSigner {
+    fn is_dm_media(settings: &crate::config::ServeArgs, url: &reqwest::Url) -> bool {
+        Self::dm_media(&settings.twitter.twitter_api_url, url)
+    }
+
+    fn covers(&self, url: &reqwest::Url) -> bool {
+        Self::dm_media(&self.api, url)
+    }
+
+    fn dm_media(api: &str, url: &reqwest::Url) -> bool {
+        let api = api.trim_end_matches('/');
+        (url.scheme() == "https" && url.host_str() == Some("ton.twitter.com"))
+            || url
+                .as_str()
+                .strip_prefix(api)
+                .is_some_and(|rest| rest.starts_with("/1.1/ton/"))
+    }
+}
+
+async fn copy(source: &Source, dir: &Path, due: &MediaDue) -> Result<MediaCopy, Failure> {
     tokio::fs::create_dir_all(dir)
         .await
         .map_err(|e| Failure::Transient(format!("creating the media dir: {e}")))?;
@@ -225,15 +306,7 @@ async fn copy(
         _ => (MAX_BYTES, Duration::from_secs(60)),
     };
     let part = dir.join(format!("{}.part", due.id));
-    let got = download(
-        http,
-        &due.source_url,
-        authorization.as_deref(),
-        cap,
-        time,
-        &part,
-    )
-    .await;
+    let got = download(source, &due.source_url, cap, time, &part).await;
     let (size, head) = match got {
         Ok(ok) => ok,
         Err(e) => {
@@ -269,7 +342,7 @@ async fn copy(
         }
     }
     if let Some(url) = &due.poster_url {
-        match poster(http, dir, due.id, url, poster_authorization.as_deref()).await {
+        match poster(source, dir, due.id, url).await {
             Ok(p) => {
                 let file = name(&format!("-poster.{}", p.extension()));
                 copy.poster_path = Some(write(file, p.bytes).await?);
@@ -350,26 +423,28 @@ fn accepted(kind: MediaKind, sniffed: Option<&'static str>) -> Option<&'static s
 /// Streams `url` into `to`, refusing more than `cap` bytes or more than `time`; returns
 /// the size and the first bytes (for sniffing).
 async fn download(
-    http: &reqwest::Client,
+    source: &Source,
     url: &str,
-    authorization: Option<&str>,
     cap: u64,
     time: Duration,
     to: &Path,
 ) -> Result<(u64, Vec<u8>), Failure> {
     let parsed = reqwest::Url::parse(url).map_err(|_| Failure::Gone("not a URL".into()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(Failure::Gone(format!(
-            "{} URLs are not fetched",
-            parsed.scheme()
-        )));
-    }
     let transient = |e: reqwest::Error| Failure::Transient(e.without_url().to_string());
-    let mut request = http.get(parsed).timeout(time);
-    if let Some(auth) = authorization {
-        request = request.header(reqwest::header::AUTHORIZATION, auth);
-    }
-    let mut res = request.send().await.map_err(transient)?;
+    let authorize = |hop: &reqwest::Url| source.authorization(hop);
+    let mut res = safe::get(
+        &parsed,
+        &source.policy,
+        &source.rule,
+        &authorize,
+        Some(time),
+    )
+    .await
+    .map_err(|e| match e {
+        // Never asked: the reason is kept, and the network's URL is not offered.
+        GetError::Refused(why) => rejected(format!("not fetched: {why}")),
+        GetError::Failed(why) => Failure::Transient(why),
+    })?;
     let status = res.status();
     if !status.is_success() {
         let why = format!("the network answered {status}");
@@ -416,23 +491,9 @@ async fn download(
 }
 
 /// The network's still for a video, fetched and re-encoded by us within bounds.
-async fn poster(
-    http: &reqwest::Client,
-    dir: &Path,
-    id: i64,
-    url: &str,
-    authorization: Option<&str>,
-) -> Result<Encoded, String> {
+async fn poster(source: &Source, dir: &Path, id: i64, url: &str) -> Result<Encoded, String> {
     let part = dir.join(format!("{id}-poster.part"));
-    let got = download(
-        http,
-        url,
-        authorization,
-        MAX_BYTES,
-        Duration::from_secs(60),
-        &part,
-    )
-    .await;
+    let got = download(source, url, MAX_BYTES, Duration::from_secs(60), &part).await;
     let data = match got {
         Ok(_) => tokio::fs::read(&part).await.map_err(|e| e.to_string()),
         Err(e) => Err(format!("{e:?}")),

@@ -1,5 +1,6 @@
 //! Inbound media: the copies under `DATA_DIR/media/` (made by the fetcher in [`fetch`],
-//! checked and derived in [`decode`]) and serving them to the brand's own people.
+//! checked and derived in [`decode`]) — lines' media and consumers' profile pictures — and
+//! serving them to the brand's own people.
 //!
 //! `GET /media/{id}` serves the original, `/media/{id}/thumb` the thumbnail,
 //! `/media/{id}/still` a GIF's first frame and `/media/{id}/poster` a video's poster.
@@ -123,10 +124,15 @@ async fn serve(
         if let Ok(v) = HeaderValue::from_str(&mime) {
             h.insert(header::CONTENT_TYPE, v);
         }
-        // Copies never change once made; only this session's browser may keep them.
+        // A line's copy never changes once made; only this session's browser may keep it.
+        // A profile picture is copied again when the profile is refreshed, at the same URL.
         h.insert(
             header::CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=31536000, immutable"),
+            HeaderValue::from_static(if record.of_consumer {
+                "private, no-cache"
+            } else {
+                "private, max-age=31536000, immutable"
+            }),
         );
         let inline = variant.is_some()
             || matches!(

@@ -407,14 +407,6 @@ impl From<Sent> for Delivered {
     }
 }
 
-fn permanent(message: impl Into<String>) -> SendFailure {
-    SendFailure::Permanent {
-        message: message.into(),
-        token_invalid: false,
-        sending_restricted: false,
-    }
-}
-
 async fn send(
     state: &AppState,
     http: &reqwest::Client,
@@ -479,7 +471,7 @@ async fn send(
                     let tweet = item
                         .in_reply_to
                         .as_deref()
-                        .ok_or_else(|| permanent("nothing public to answer"))?;
+                        .ok_or_else(|| SendFailure::permanent("nothing public to answer"))?;
                     let media: Vec<String> = media_id.into_iter().collect();
                     api.reply(&user, &item.text, tweet, &media)
                         .await
@@ -494,9 +486,9 @@ async fn send(
                     )
                     .await
                     .map(Delivered::from),
-                ReplyMode::PrivateResponse => {
-                    Err(permanent("Private Response is a Facebook feature"))
-                }
+                ReplyMode::PrivateResponse => Err(SendFailure::permanent(
+                    "Private Response is a Facebook feature",
+                )),
             }
         }
     }
@@ -513,7 +505,7 @@ async fn send_facebook(
             let object = item
                 .in_reply_to
                 .as_deref()
-                .ok_or_else(|| permanent("nothing public to answer"))?;
+                .ok_or_else(|| SendFailure::permanent("nothing public to answer"))?;
             let url = item
                 .upload
                 .as_ref()
@@ -538,10 +530,12 @@ async fn send_facebook(
         ReplyMode::PrivateResponse => {
             let (Some(object), Some(tag)) = (item.in_reply_to.as_deref(), item.in_reply_to_tag)
             else {
-                return Err(permanent("no public comment or post to answer privately"));
+                return Err(SendFailure::permanent(
+                    "no public comment or post to answer privately",
+                ));
             };
             let target = shared::replies::PrivateTarget::of(tag).ok_or_else(|| {
-                permanent("only a visitor post or a comment can get a private reply")
+                SendFailure::permanent("only a visitor post or a comment can get a private reply")
             })?;
             // A private reply is not bound by the 24-hour window: it goes as a response.
             let recipient = Recipient::private_reply(target, object);
@@ -585,7 +579,7 @@ async fn read_upload(
 ) -> Result<Vec<u8>, SendFailure> {
     state.blobs.read(&upload.path).await.map_err(|e| {
         tracing::warn!(upload = upload.id, error = %e, "reading an upload");
-        permanent("the image is no longer stored; attach it again")
+        SendFailure::permanent("the image is no longer stored; attach it again")
     })
 }
 

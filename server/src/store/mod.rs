@@ -309,6 +309,8 @@ pub struct ExportMessage {
     pub author: String,
     pub text: String,
     pub media: Vec<ExportMedia>,
+    /// Links the consumer shared with the line (not media: never fetched).
+    pub links: Vec<shared::inbound::SharedLink>,
     pub status: String,
     pub error: Option<String>,
     /// RFC 3339, from the network's time.
@@ -324,7 +326,8 @@ pub struct ExportMedia {
     pub bytes: Option<i64>,
 }
 
-/// An inbound media item whose copy is due (never tried, or due for another try).
+/// An inbound media item whose copy is due (never tried, or due for another try): a
+/// line's media, or a consumer's profile picture.
 #[derive(Debug, Clone)]
 pub struct MediaDue {
     pub id: i64,
@@ -335,6 +338,7 @@ pub struct MediaDue {
     pub attempts: i64,
     /// The page or account the line came to (whose token fetches X's DM media).
     pub linked: LinkedAccount,
+    /// The line's conversation, or the consumer's.
     pub conversation_id: i64,
 }
 
@@ -355,7 +359,8 @@ pub struct MediaCopy {
 pub enum MediaStatus {
     Pending,
     Stored,
-    /// The bytes were refused (wrong type, too large, a decompression bomb, unreadable).
+    /// The bytes were refused (wrong type, too large, a decompression bomb, unreadable), or
+    /// the URL was (not a network's media host, not https, a private address): never asked.
     Rejected,
     /// The network would not give them (gone, or still failing after every retry).
     Failed,
@@ -395,6 +400,8 @@ pub struct MediaRecord {
     pub status: MediaStatus,
     pub error: Option<String>,
     pub attempts: i64,
+    /// A consumer's profile picture (copied again on each profile refresh), not a line's.
+    pub of_consumer: bool,
     pub stored_path: Option<String>,
     pub thumb_path: Option<String>,
     pub still_path: Option<String>,
@@ -752,6 +759,10 @@ pub trait Store: Send + Sync + 'static {
         bytes: Option<i64>,
     ) -> AppResult<()>;
     async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>>;
+    /// The consumer's profile picture is at `source_url` (the network's, which expires):
+    /// their one picture item becomes due now. A copy made before stays served until the
+    /// new one replaces it.
+    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> AppResult<()>;
     // Automation
     /// Every linked page or account of a brand account, with its automation row if any.
     async fn automation_accounts(

@@ -11,9 +11,9 @@ use super::{
     Account, AuditEntry, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
     ExportConsumer, ExportConversation, ExportMedia, ExportMessage, HomeLinked, IngestReport,
     LastPublic, LinkStatus, LinkedAccount, MarkedSent, MediaCopy, MediaDue, MediaRecord,
-    MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem,
-    ProfileDue, QueueScope, ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome,
-    Upload, User, parse_role,
+    MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue,
+    QueueScope, ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome, Upload, User,
+    parse_role,
 };
 use crate::error::AppError;
 use crate::error::AppResult;
@@ -928,6 +928,20 @@ impl Store for PgStore {
             .bind(consumer)
             .execute(&mut *tx)
             .await?;
+            // And so is the picture copied from it.
+            sqlx::query(
+                "DELETE FROM media WHERE consumer_id = $1
+                   AND EXISTS (SELECT 1 FROM media WHERE consumer_id = $2)",
+            )
+            .bind(consumer)
+            .bind(other_consumer)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE media SET consumer_id = $1 WHERE consumer_id = $2")
+                .bind(consumer)
+                .bind(other_consumer)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM consumers WHERE id = $1")
                 .bind(other_consumer)
                 .execute(&mut *tx)
@@ -1094,7 +1108,9 @@ impl Store for PgStore {
             "SELECT k.network_id, k.handle, k.name, k.profile, a.channel AS brand_channel,
                     a.name AS brand_name, a.network_id AS brand_network_id,
                     coalesce((SELECT f.send_image FROM account_features f
-                              WHERE f.account_id = a.account_id), TRUE) AS send_image
+                              WHERE f.account_id = a.account_id), TRUE) AS send_image,
+                    (SELECT p.id FROM media p WHERE p.consumer_id = k.id
+                       AND p.stored_path IS NOT NULL) AS picture
              FROM conversations c
              JOIN consumers k ON k.id = c.consumer_id
              JOIN linked_accounts a ON a.id = c.linked_account_id
@@ -1104,11 +1120,15 @@ impl Store for PgStore {
         .fetch_one(&self.pool)
         .await?;
         let profile: Option<String> = k.get("profile");
+        let mut profile = profile.map(|p| Profile::from_json(&p)).unwrap_or_default();
+        if let Some(picture) = k.get::<Option<i64>, _>("picture") {
+            profile.profile_pic = Some(format!("/media/{picture}"));
+        }
         let consumer = ConsumerInfo {
             network_id: k.get("network_id"),
             handle: k.get("handle"),
             name: k.get("name"),
-            profile: profile.map(|p| Profile::from_json(&p)).unwrap_or_default(),
+            profile,
         };
         let brand = BrandFacts {
             channel: parse_word(k.get("brand_channel"))?,
@@ -1151,6 +1171,16 @@ impl Store for PgStore {
                     poster_url: ours("poster_path", "/poster"),
                 });
         }
+        let mut links = links_by_line(
+            sqlx::query(
+                "SELECT k.message_id, k.title, k.url FROM message_links k
+                 JOIN messages m ON m.id = k.message_id
+                 WHERE m.conversation_id = $1 ORDER BY k.id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?,
+        );
         let rows = sqlx::query(
             "SELECT id, tag, direction, author, text, status, error, created_at, edited, removed
              FROM messages WHERE conversation_id = $1 ORDER BY created_at, id",
@@ -1169,6 +1199,7 @@ impl Store for PgStore {
                     author: parse_word(l.get("author"))?,
                     text: l.get("text"),
                     media: media.remove(&id).unwrap_or_default(),
+                    links: links.remove(&id).unwrap_or_default(),
                     status: parse_word(l.get("status"))?,
                     error: l.get("error"),
                     created_at: rfc3339(l.get("created_at")),
@@ -1270,6 +1301,17 @@ impl Store for PgStore {
                     bytes: m.get("bytes"),
                 })
                 .collect();
+                let links = links_by_line(
+                    sqlx::query(
+                        "SELECT message_id, title, url FROM message_links
+                         WHERE message_id = $1 ORDER BY id",
+                    )
+                    .bind(mid)
+                    .fetch_all(&self.pool)
+                    .await?,
+                )
+                .remove(&mid)
+                .unwrap_or_default();
                 messages.push(ExportMessage {
                     id: mid,
                     network_id: l.get("network_id"),
@@ -1278,6 +1320,7 @@ impl Store for PgStore {
                     author: l.get("author"),
                     text: l.get("text"),
                     media,
+                    links,
                     status: l.get("status"),
                     error: l.get("error"),
                     created_at: rfc3339(l.get("created_at")),
@@ -1673,8 +1716,11 @@ impl Store for PgStore {
             "SELECT d.id, d.kind, d.source_url, d.poster_url, d.attempts,
                     c.id AS conversation_id, l.channel, l.network_id AS brand_id
              FROM media d
-             JOIN messages m ON m.id = d.message_id
-             JOIN conversations c ON c.id = m.conversation_id
+             LEFT JOIN messages m ON m.id = d.message_id
+             LEFT JOIN consumers k ON k.id = d.consumer_id
+             JOIN conversations c ON c.id = coalesce(m.conversation_id,
+                 (SELECT c2.id FROM conversations c2
+                   WHERE c2.linked_account_id = k.linked_account_id AND c2.consumer_id = k.id))
              JOIN linked_accounts l ON l.id = c.linked_account_id
              WHERE d.status = 'pending' AND d.source_url IS NOT NULL AND d.next_attempt_at <= $1
              ORDER BY d.next_attempt_at, d.id LIMIT $2
@@ -1773,10 +1819,11 @@ impl Store for PgStore {
     async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>> {
         let Some(r) = sqlx::query(
             "SELECT d.id, d.kind, d.mime, d.bytes, d.status, d.error, d.attempts, d.stored_path,
-                    d.thumb_path, d.still_path, d.poster_path, l.account_id
+                    d.thumb_path, d.still_path, d.poster_path, d.consumer_id, l.account_id
              FROM media d
-             JOIN messages m ON m.id = d.message_id
-             JOIN linked_accounts l ON l.id = m.linked_account_id
+             LEFT JOIN messages m ON m.id = d.message_id
+             LEFT JOIN consumers k ON k.id = d.consumer_id
+             JOIN linked_accounts l ON l.id = coalesce(m.linked_account_id, k.linked_account_id)
              WHERE d.id = $1",
         )
         .bind(id)
@@ -1794,11 +1841,26 @@ impl Store for PgStore {
             status: MediaStatus::parse(r.get("status"))?,
             error: r.get("error"),
             attempts: r.get("attempts"),
+            of_consumer: r.get::<Option<i64>, _>("consumer_id").is_some(),
             stored_path: r.get("stored_path"),
             thumb_path: r.get("thumb_path"),
             still_path: r.get("still_path"),
             poster_path: r.get("poster_path"),
         }))
+    }
+
+    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> AppResult<()> {
+        sqlx::query(
+            "INSERT INTO media (consumer_id, kind, source_url) VALUES ($1, 'image', $2)
+             ON CONFLICT (consumer_id) DO UPDATE SET
+                 source_url = excluded.source_url, status = 'pending', attempts = 0,
+                 next_attempt_at = 0, error = NULL",
+        )
+        .bind(consumer_id)
+        .bind(source_url)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     // Automation
@@ -2351,12 +2413,37 @@ async fn ingest_in(
             .execute(&mut *tx)
             .await?;
         }
+        for link in &m.links {
+            sqlx::query("INSERT INTO message_links (message_id, title, url) VALUES ($1, $2, $3)")
+                .bind(message_id)
+                .bind(&link.title)
+                .bind(&link.url)
+                .execute(&mut *tx)
+                .await?;
+        }
         report.stored += 1;
         if !report.conversations.contains(&conversation) {
             report.conversations.push(conversation);
         }
     }
     Ok(report)
+}
+
+/// Shared links grouped by their line, in the order stored.
+fn links_by_line(
+    rows: Vec<sqlx::postgres::PgRow>,
+) -> std::collections::HashMap<i64, Vec<shared::inbound::SharedLink>> {
+    let mut by_line: std::collections::HashMap<i64, Vec<_>> = Default::default();
+    for r in rows {
+        by_line
+            .entry(r.get("message_id"))
+            .or_default()
+            .push(shared::inbound::SharedLink {
+                title: r.get("title"),
+                url: r.get("url"),
+            });
+    }
+    by_line
 }
 
 fn linked_from(r: &sqlx::postgres::PgRow, channel: Channel) -> AppResult<LinkedAccount> {

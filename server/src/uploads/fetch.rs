@@ -1,9 +1,10 @@
-//! Fetching an image from a caller's URL without being turned against our own network:
-//! http(s) only, every resolved address vetted by [`AddressPolicy`], the connection pinned
-//! to the vetted address (no second DNS lookup), redirects followed by hand and vetted
-//! hop by hop (at most [`MAX_REDIRECTS`]), size and time capped while streaming.
+//! Fetching from a URL the server did not choose (an agent's image URL, a webhook's media)
+//! without being turned against our own network: http(s) only, the host name allowed by a
+//! [`HostRule`], every resolved address vetted by [`AddressPolicy`], the connection pinned
+//! to the vetted address (no second DNS lookup), redirects followed by hand and vetted hop
+//! by hop (at most [`MAX_REDIRECTS`]), size and time capped while streaming.
 
-use super::policy::AddressPolicy;
+use super::policy::{AddressPolicy, HostRule};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -43,60 +44,108 @@ async fn fetch_inner(
     policy: &AddressPolicy,
     limit: usize,
 ) -> Result<Fetched, FetchError> {
-    let mut current =
-        url::Url::parse(url).map_err(|_| FetchError::Refused("not a valid URL".into()))?;
-    for _hop in 0..=MAX_REDIRECTS {
-        let (client, target) = vetted_client(&current, policy).await?;
-        let mut res = client.get(target).send().await.map_err(|e| {
-            FetchError::Failed(format!("could not fetch the image: {}", e.without_url()))
+    let url = url::Url::parse(url).map_err(|_| FetchError::Refused("not a valid URL".into()))?;
+    let failed = |why: String| FetchError::Failed(format!("could not fetch the image: {why}"));
+    let mut res = get(&url, policy, &HostRule::any_host(), &|_| None, None)
+        .await
+        .map_err(|e| match e {
+            GetError::Refused(why) => FetchError::Refused(why),
+            GetError::Failed(why) => failed(why),
         })?;
-        let status = res.status();
-        if status.is_redirection() {
-            let location = res
-                .headers()
-                .get(reqwest::header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| FetchError::Failed("a redirect without a location".into()))?;
-            current = current
-                .join(location)
-                .map_err(|_| FetchError::Refused("a redirect to an invalid URL".into()))?;
-            continue;
-        }
-        if !status.is_success() {
-            return Err(FetchError::Failed(format!(
-                "the image's server answered {}",
-                status.as_u16()
-            )));
-        }
-        if res.content_length().is_some_and(|n| n > limit as u64) {
+    let status = res.status();
+    if !status.is_success() {
+        return Err(FetchError::Failed(format!(
+            "the image's server answered {}",
+            status.as_u16()
+        )));
+    }
+    if res.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(FetchError::TooLarge(limit));
+    }
+    let content_type = res
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let mut bytes = Vec::new();
+    while let Some(chunk) = res
+        .chunk()
+        .await
+        .map_err(|e| failed(e.without_url().to_string()))?
+    {
+        if bytes.len() + chunk.len() > limit {
             return Err(FetchError::TooLarge(limit));
         }
-        let content_type = res
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-        let mut bytes = Vec::new();
-        while let Some(chunk) = res.chunk().await.map_err(|e| {
-            FetchError::Failed(format!("could not fetch the image: {}", e.without_url()))
-        })? {
-            if bytes.len() + chunk.len() > limit {
-                return Err(FetchError::TooLarge(limit));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        return Ok(Fetched {
-            bytes,
-            content_type,
-        });
+        bytes.extend_from_slice(&chunk);
     }
-    Err(FetchError::Refused(format!(
+    Ok(Fetched {
+        bytes,
+        content_type,
+    })
+}
+
+/// Why [`get`] got no answer.
+#[derive(Debug)]
+pub enum GetError {
+    /// The URL, a redirect or an address was refused: nothing was asked of it.
+    Refused(String),
+    /// Asking failed (the name did not resolve, unreachable, timed out, reset); in words
+    /// without the URL.
+    Failed(String),
+}
+
+/// `GET url` under `policy` and `rule`, following redirects by hand: every hop is checked
+/// by the rule and vetted by the policy again, at most [`MAX_REDIRECTS`] of them.
+/// `authorize(hop)` gives the `Authorization` header a hop needs (X's DM media), so a
+/// redirect elsewhere is asked without it. `timeout`, when given, bounds each request,
+/// body included. Returns the first answer that is not a redirect.
+pub async fn get(
+    url: &url::Url,
+    policy: &AddressPolicy,
+    rule: &HostRule,
+    authorize: &(dyn Fn(&url::Url) -> Option<String> + Send + Sync),
+    timeout: Option<Duration>,
+) -> Result<reqwest::Response, GetError> {
+    let mut current = url.clone();
+    for _hop in 0..=MAX_REDIRECTS {
+        let (client, target) =
+            vetted_client_for(&current, policy, rule)
+                .await
+                .map_err(|e| match e {
+                    FetchError::Refused(why) => GetError::Refused(why),
+                    FetchError::Failed(why) => GetError::Failed(why),
+                    FetchError::TooLarge(_) => GetError::Refused("refused".into()),
+                })?;
+        let mut request = client.get(target);
+        if let Some(auth) = authorize(&current) {
+            request = request.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        if let Some(t) = timeout {
+            request = request.timeout(t);
+        }
+        let res = request
+            .send()
+            .await
+            .map_err(|e| GetError::Failed(e.without_url().to_string()))?;
+        if !res.status().is_redirection() {
+            return Ok(res);
+        }
+        let location = res
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| GetError::Refused("a redirect without a location".into()))?;
+        current = current
+            .join(location)
+            .map_err(|_| GetError::Refused("a redirect to an invalid URL".into()))?;
+    }
+    Err(GetError::Refused(format!(
         "more than {MAX_REDIRECTS} redirects"
     )))
 }
@@ -106,6 +155,17 @@ async fn fetch_inner(
 pub(crate) async fn vetted_client(
     url: &url::Url,
     policy: &AddressPolicy,
+) -> Result<(reqwest::Client, url::Url), FetchError> {
+    vetted_client_for(url, policy, &HostRule::any_host()).await
+}
+
+/// [`vetted_client`] for a URL whose host name must also pass `rule`. A host the rule's
+/// settings name may resolve to loopback or private addresses (never to the ranges
+/// [`super::policy::Range::Never`] holds).
+pub(crate) async fn vetted_client_for(
+    url: &url::Url,
+    policy: &AddressPolicy,
+    rule: &HostRule,
 ) -> Result<(reqwest::Client, url::Url), FetchError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(FetchError::Refused("only http and https URLs".into()));
@@ -121,6 +181,22 @@ pub(crate) async fn vetted_client(
     let host = url
         .host()
         .ok_or_else(|| FetchError::Refused("a URL without a host".into()))?;
+    if let Some(why) = rule.refusal(url) {
+        return Err(FetchError::Refused(why));
+    }
+    let named;
+    let policy = if url
+        .host_str()
+        .is_some_and(|h| rule.names(&h.to_ascii_lowercase(), port))
+    {
+        named = AddressPolicy {
+            allow_private: true,
+            ..policy.clone()
+        };
+        &named
+    } else {
+        policy
+    };
     let refused = || FetchError::Refused("that address is not public; refused".into());
     let builder = reqwest::Client::builder()
         .user_agent(concat!("SocialConnect/", env!("CARGO_PKG_VERSION")))

@@ -1,10 +1,13 @@
-//! Which addresses the server may fetch a caller's URL from: public unicast only.
+//! Where the server may fetch a URL it did not choose from: public unicast addresses only
+//! ([`AddressPolicy`]), and, for the networks' media, only their media hosts ([`HostRule`]).
 //!
-//! A URL given by a user must never make the server reach its own machine, its private
-//! network or a cloud metadata service (SSRF). Every address a host name resolves to is
-//! vetted, and the connection then goes to the vetted address, not to a second lookup.
+//! A URL given by a user or a webhook must never make the server reach its own machine,
+//! its private network or a cloud metadata service (SSRF). Every address a host name
+//! resolves to is vetted, and the connection then goes to the vetted address, not to a
+//! second lookup.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::str::FromStr;
 
 /// What the URL fetcher may connect to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +32,119 @@ impl AddressPolicy {
             Range::Private => self.allow_private,
             Range::Never => false,
         }
+    }
+}
+
+/// Which host names a fetch may ask, before any address is looked at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostRule {
+    /// `None`: any http(s) host (an agent's image URL, a bot's URL). `Some`: https only,
+    /// to these names — exact, or `*.suffix` for every name under `suffix`.
+    pub https_hosts: Option<Vec<&'static str>>,
+    /// `host:port`s the settings name (`--media-http-hosts`): asked over http or https, and
+    /// their addresses may be loopback or private (the sandbox on this machine). The
+    /// metadata and other never-allowed ranges stay refused.
+    pub named: HostList,
+}
+
+impl HostRule {
+    /// Any host, as far as names go (the addresses are still vetted).
+    pub fn any_host() -> Self {
+        HostRule::default()
+    }
+
+    /// Whether `host:port` is one the settings name.
+    pub fn names(&self, host: &str, port: u16) -> bool {
+        self.named
+            .0
+            .iter()
+            .any(|n| n.port == port && n.host == host)
+    }
+
+    /// Why `url` may not be asked at all, or `None` when its scheme and host are allowed.
+    pub fn refusal(&self, url: &url::Url) -> Option<String> {
+        let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+            return Some("a URL without a host or port".into());
+        };
+        let host = host.to_ascii_lowercase();
+        if self.names(&host, port) {
+            return None;
+        }
+        let allowed = self.https_hosts.as_ref()?;
+        if url.scheme() != "https" {
+            return Some(format!(
+                "{host} was asked over {}; media is fetched over https only",
+                url.scheme()
+            ));
+        }
+        let listed = allowed
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(suffix) => host
+                    .strip_suffix(suffix)
+                    .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                None => host == *pattern,
+            });
+        (!listed).then(|| format!("{host} is not one of the network's media hosts"))
+    }
+}
+
+/// A `host:port` named in the settings (a host name or an IP address; IPv6 in brackets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// Lower case, as `url::Url::host_str` gives it.
+    pub host: String,
+    pub port: u16,
+}
+
+impl FromStr for HostPort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let bad = || format!("{s:?} is not HOST:PORT");
+        let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        // Parsed as a URL would be, so it compares equal to what a URL's host gives.
+        let parsed = url::Url::parse(&format!("http://{host}:{port}/")).map_err(|_| bad())?;
+        let host = parsed
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(bad)?;
+        if parsed.port_or_known_default() != Some(port) {
+            return Err(bad());
+        }
+        Ok(HostPort {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// `host:port`s separated by spaces or commas (empty: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostList(pub Vec<HostPort>);
+
+impl FromStr for HostList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split([' ', ',', '\t', '\n'])
+            .filter(|p| !p.trim().is_empty())
+            .map(HostPort::from_str)
+            .collect::<Result<Vec<_>, _>>()
+            .map(HostList)
+    }
+}
+
+impl std::fmt::Display for HostList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&parts.join(","))
     }
 }
 
@@ -149,6 +265,55 @@ mod tests {
         ];
         for (ip, want) in table {
             assert_eq!(classify(ip.parse().unwrap()), want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn media_hosts_are_https_and_listed_unless_the_settings_name_them() {
+        let rule = HostRule {
+            https_hosts: Some(vec!["*.fbcdn.net", "pbs.twimg.com"]),
+            named: "127.0.0.1:8090, localhost:9000".parse().unwrap(),
+        };
+        let refusal = |u: &str| rule.refusal(&url::Url::parse(u).unwrap());
+        for ok in [
+            "https://scontent-ams2-1.xx.fbcdn.net/v/t1/a.jpg?oh=1",
+            "https://pbs.twimg.com/media/a.jpg",
+            "https://PBS.twimg.com/media/a.jpg",
+            "http://127.0.0.1:8090/facebook/media/1",
+            "http://localhost:9000/x",
+        ] {
+            assert_eq!(refusal(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("http://scontent.xx.fbcdn.net/a.jpg", "https only"),
+            ("https://fbcdn.net/a.jpg", "not one of"),
+            ("https://evilfbcdn.net/a.jpg", "not one of"),
+            ("https://fbcdn.net.evil.example/a.jpg", "not one of"),
+            ("https://pbs.twimg.com.evil.example/", "not one of"),
+            ("http://127.0.0.1:8091/x", "https only"),
+            ("https://127.0.0.1/x", "not one of"),
+            ("https://10.0.0.1/x", "not one of"),
+        ] {
+            let got = refusal(bad).unwrap_or_default();
+            assert!(got.contains(why), "{bad}: {got}");
+        }
+        assert_eq!(
+            HostRule::any_host().refusal(&url::Url::parse("http://10.0.0.1/").unwrap()),
+            None,
+            "names are not checked for agents' URLs; addresses are"
+        );
+    }
+
+    #[test]
+    fn host_lists_take_spaces_or_commas() {
+        let list: HostList = "127.0.0.1:8090 sandbox.test:80,[::1]:9000".parse().unwrap();
+        assert_eq!(
+            list.to_string(),
+            "127.0.0.1:8090,sandbox.test:80,[::1]:9000"
+        );
+        assert_eq!("".parse::<HostList>().unwrap(), HostList::default());
+        for bad in ["127.0.0.1", "host:port", "a b:1", "http://x:1", ":80"] {
+            assert!(bad.parse::<HostList>().is_err(), "{bad}");
         }
     }
 

@@ -39,6 +39,7 @@ pub async fn start_server_with(
     sb: &Sandbox,
     adjust: impl FnOnce(&mut server::config::ServeArgs),
 ) -> TestServer {
+    let media_hosts = sb.media_http_hosts();
     let c = sb.credentials.clone();
     let (graph, www, api, upload) = (
         sb.facebook.graph_url(),
@@ -56,6 +57,7 @@ pub async fn start_server_with(
         a.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         a.twitter.twitter_api_url = api;
         a.twitter.twitter_upload_url = upload;
+        a.media_http_hosts = media_hosts.parse().unwrap();
         adjust(a);
     })
     .await

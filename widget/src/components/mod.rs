@@ -4,11 +4,13 @@
 mod automation;
 mod compose;
 mod queue;
+mod shared_links;
 mod social_widget;
 mod transcript;
 
 pub use automation::AutomationSettings;
 pub use compose::{Compose, ComposeFacts};
 pub use queue::QueueList;
+pub use shared_links::SharedLinks;
 pub use social_widget::{CharacterCounter, SocialWidget};
 pub use transcript::ConversationView;

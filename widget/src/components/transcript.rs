@@ -4,6 +4,7 @@
 //! Consumer text only ever becomes text nodes (never HTML), and media URLs are used only
 //! when they are http(s) or on this server.
 
+use super::SharedLinks;
 use leptos::prelude::*;
 use shared::api::{
     Author, ConversationStatus, Direction, Line, LineStatus, Transcript, consumer_label,
@@ -166,6 +167,7 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
                     }
                 })}
             {media}
+            <SharedLinks links=line.links.clone() />
             <div class="sc-line__foot">
                 {line.edited.then_some(view! { <span>"Edited"</span> })}
                 {line.removed.then_some(view! { <span>"Removed on the network"</span> })}
