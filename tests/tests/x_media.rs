@@ -45,6 +45,24 @@ fn playing(selector: &str) -> String {
 #[tokio::test]
 async fn an_x_gif_plays_as_a_looping_video_and_a_video_behind_a_play_control() {
     let (h, sb) = Harness::start_with_sandbox("x-media", 360).await.unwrap();
+    // The server registers its X webhook and subscriptions once it is up; X delivers
+    // nothing written before that.
+    let brand = sb.twitter.brands()[0].0.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let events = sb.twitter.subscribed_events(&brand);
+        if ["post.mention.create", "dm.received"]
+            .iter()
+            .all(|e| events.iter().any(|s| s == e))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never subscribed: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
     let (_, gif) = sandbox::facebook::MediaKind::Gif.generate();
     sb.twitter.consumer_tweet(
@@ -62,7 +80,7 @@ async fn an_x_gif_plays_as_a_looping_video_and_a_video_behind_a_play_control() {
     sb.twitter
         .consumer_dm(
             &bo,
-            &sb.twitter.brands()[0].0,
+            &brand,
             "and on video",
             Some(MediaFile {
                 mime: "video/mp4".into(),
@@ -131,6 +149,18 @@ async fn an_x_gif_plays_as_a_looping_video_and_a_video_behind_a_play_control() {
         // View Media: the GIF loops, muted, by itself, from our copy.
         h.click("button", "View Media").await?;
         let gif = "video.sc-media__video--gif";
+        // Looked at, as the agent would: Chromium pauses a muted video that plays by
+        // itself while it is off screen.
+        until(
+            h,
+            "View Media shows the GIF",
+            &format!(
+                "const v = document.querySelector('{gif}');
+                 if (v) {{ v.scrollIntoView({{block: 'center'}}); }}
+                 return !!v;"
+            ),
+        )
+        .await?;
         until(h, "the GIF plays in View Media", &playing(gif)).await?;
         let facts: Value = h.browser.execute(VIDEO_FACTS, vec![json!(gif)]).await?;
         for key in ["loop", "muted", "mutedAttr", "autoplay", "playsinline"] {
@@ -152,7 +182,7 @@ async fn an_x_gif_plays_as_a_looping_video_and_a_video_behind_a_play_control() {
             "the GIF loops",
             &format!(
                 "const v = document.querySelector('{gif}');
-                 if (!v.__looped) {{
+                 if (v.__looped === undefined) {{
                      v.__looped = false; v.__last = 0;
                      v.addEventListener('timeupdate', () => {{
                          if (v.currentTime < v.__last) {{ v.__looped = true; }}

@@ -518,6 +518,18 @@ impl Twitter {
         out
     }
 
+    /// The X Activity API event types delivered for `user_id`: its subscriptions on a
+    /// webhook that passed its CRC (a test waits for these before the consumer writes).
+    pub fn subscribed_events(&self, user_id: &str) -> Vec<String> {
+        let st = self.lock();
+        st.xaa_subs
+            .iter()
+            .filter(|s| s.user_id == user_id)
+            .filter(|s| Self::webhook_url(&st, s.webhook_id.as_deref()).is_some())
+            .map(|s| s.event_type.clone())
+            .collect()
+    }
+
     pub fn webhooks(&self) -> Vec<WebhookView> {
         self.lock()
             .webhooks
