@@ -821,8 +821,8 @@ async fn xaa_deliveries_for_mentions_replies_dms_and_revoke() -> Res {
         &env.brand.id,
         "here is the receipt",
         Some(MediaFile {
-            mime: "image/gif".into(),
-            bytes: gif(64),
+            mime: "image/png".into(),
+            bytes: png(64),
         }),
     )
     .unwrap();
@@ -836,7 +836,7 @@ async fn xaa_deliveries_for_mentions_replies_dms_and_revoke() -> Res {
     );
     assert_eq!(
         e["message_create"]["message_data"]["attachment"]["media"]["type"],
-        "animated_gif"
+        "photo"
     );
     assert_eq!(
         ev["data"]["payload"]["users"][&ann.id]["data"]["username"],
@@ -860,7 +860,7 @@ async fn xaa_deliveries_for_mentions_replies_dms_and_revoke() -> Res {
         .send()
         .await?;
     assert_eq!(signed.status(), 200);
-    assert_eq!(signed.bytes().await?.to_vec(), gif(64));
+    assert_eq!(signed.bytes().await?.to_vec(), png(64));
     let (s, v, _) = env
         .json(
             "POST",
@@ -973,6 +973,161 @@ async fn aaa_deliveries_use_the_legacy_shapes() -> Res {
     );
     // No XAA envelope was sent for this brand.
     assert_eq!(env.count(|v| v["data"]["event_type"].is_string()), 0);
+    Ok(())
+}
+
+/// GETs a file the sandbox serves: status, content type and bytes.
+async fn fetch(env: &Env, url: &str) -> Res<(u16, String, Vec<u8>)> {
+    let res = env.http.get(url).send().await?;
+    let status = res.status().as_u16();
+    let ctype = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Ok((status, ctype, res.bytes().await?.to_vec()))
+}
+
+/// The MP4 variants of a v2 or v1.1 `variants` array: (bit rate, URL); and the URL of its
+/// one HLS playlist.
+fn mp4s_and_hls(variants: &Value, rate: &str) -> (Vec<(u64, String)>, String) {
+    let all = variants.as_array().expect("variants");
+    let mp4 = all
+        .iter()
+        .filter(|v| v["content_type"] == "video/mp4")
+        .map(|v| {
+            (
+                v[rate].as_u64().expect("a rate"),
+                v["url"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let hls: Vec<&Value> = all
+        .iter()
+        .filter(|v| v["content_type"] == "application/x-mpegURL")
+        .collect();
+    assert_eq!(hls.len(), 1, "{variants}");
+    (mp4, hls[0]["url"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn x_gifs_and_videos_arrive_as_mp4_variants_with_a_preview() -> Res {
+    let env = Env::start().await?;
+    env.subscribe_xaa(&["post.mention.create", "dm.received"])
+        .await?;
+    let tw = &env.sb.twitter;
+    let ann = tw.add_consumer("ann", "Ann");
+    let mut video = sandbox::twitter::GIF_MP4.to_vec();
+    video.extend_from_slice(b"\0\0\0\x08free");
+
+    // A GIF in a post: one MP4 (bit rate 0) and an HLS playlist, never the GIF itself.
+    tw.consumer_tweet(
+        &ann,
+        "@acmecare this happens",
+        vec![MediaFile {
+            mime: "image/gif".into(),
+            bytes: gif(64),
+        }],
+    );
+    let ev = env.wait_for(|v| event_is(v, "post.mention.create")).await?;
+    let m = &ev["data"]["includes"]["media"][0];
+    assert_eq!(m["type"], "animated_gif");
+    assert!(m["media_key"].as_str().unwrap().starts_with("16_"));
+    assert!(m.get("url").is_none(), "only photos have url: {m}");
+    let (mp4, hls) = mp4s_and_hls(&m["variants"], "bit_rate");
+    assert_eq!(mp4.len(), 1, "{m}");
+    assert_eq!(mp4[0].0, 0);
+    let (status, ctype, bytes) = fetch(&env, &mp4[0].1).await?;
+    assert_eq!((status, ctype.as_str()), (200, "video/mp4"));
+    assert_eq!(&bytes[4..8], b"ftyp");
+    assert_eq!(bytes, sandbox::twitter::GIF_MP4);
+    let (status, ctype, bytes) = fetch(&env, &hls).await?;
+    assert_eq!((status, ctype.as_str()), (200, "application/x-mpegURL"));
+    assert!(bytes.starts_with(b"#EXTM3U"));
+    let preview = m["preview_image_url"].as_str().unwrap();
+    let (status, ctype, bytes) = fetch(&env, preview).await?;
+    assert_eq!((status, ctype.as_str()), (200, "image/jpeg"));
+    assert!(bytes.starts_with(&[0xFF, 0xD8, 0xFF]));
+    // The uploaded GIF file is not served, under its key or as another rendition.
+    let key = m["media_key"].as_str().unwrap();
+    let base = mp4[0].1.split("/tweet_video/").next().unwrap().to_owned();
+    for path in [
+        key.to_owned(),
+        format!("tweet_video/{key}/64000.mp4"),
+        format!("dm_gif/{key}/0.mp4"),
+    ] {
+        let (status, ..) = fetch(&env, &format!("{base}/{path}")).await?;
+        assert_eq!(status, 404, "{path}");
+    }
+
+    // A video in a DM: several MP4 bit rates, an HLS playlist, a preview; served without
+    // a signature from the video host (only DM photos need one).
+    tw.consumer_dm(
+        &ann,
+        &env.brand.id,
+        "and a video",
+        Some(MediaFile {
+            mime: "video/mp4".into(),
+            bytes: video.clone(),
+        }),
+    )
+    .unwrap();
+    let ev = env.wait_for(|v| event_is(v, "dm.received")).await?;
+    let m = &ev["data"]["payload"]["direct_message_events"][0]["message_create"]["message_data"]["attachment"]
+        ["media"];
+    assert_eq!(m["type"], "video");
+    let (mp4, hls) = mp4s_and_hls(&m["video_info"]["variants"], "bitrate");
+    let mut rates: Vec<u64> = mp4.iter().map(|(r, _)| *r).collect();
+    rates.sort_unstable();
+    assert_eq!(rates, [256_000, 832_000, 2_176_000]);
+    assert!(hls.contains("/dm_video/"), "{hls}");
+    for (_, url) in &mp4 {
+        let (status, ctype, bytes) = fetch(&env, url).await?;
+        assert_eq!((status, ctype.as_str()), (200, "video/mp4"), "{url}");
+        assert_eq!(bytes, video);
+    }
+    let still = m["media_url_https"].as_str().unwrap();
+    assert!(still.contains("/dm_video_preview/"), "{still}");
+    let (status, ctype, _) = fetch(&env, still).await?;
+    assert_eq!((status, ctype.as_str()), (200, "image/jpeg"));
+
+    // The same GIF in the legacy shape: `video_info.variants` with `bitrate`, the preview
+    // as `media_url_https`.
+    tw.set_format(&env.brand.id, Format::Aaa);
+    let hook = env.register_webhook().await?;
+    let path = format!("/2/account_activity/webhooks/{hook}/subscriptions/all");
+    let (s, _, _) = env.json("POST", &path, json!({})).await?;
+    assert_eq!(s, 200);
+    tw.consumer_tweet(
+        &ann,
+        "@acmecare again",
+        vec![MediaFile {
+            mime: "image/gif".into(),
+            bytes: gif(64),
+        }],
+    );
+    let ev = env
+        .wait_for(|v| v["tweet_create_events"].is_array())
+        .await?;
+    let m = &ev["tweet_create_events"][0]["extended_entities"]["media"][0];
+    assert_eq!(m["type"], "animated_gif");
+    let (mp4, _) = mp4s_and_hls(&m["video_info"]["variants"], "bitrate");
+    assert_eq!(mp4.len(), 1);
+    let (status, _, bytes) = fetch(&env, &mp4[0].1).await?;
+    assert_eq!((status, bytes.as_slice()), (200, sandbox::twitter::GIF_MP4));
+    let (status, ctype, _) = fetch(&env, m["media_url_https"].as_str().unwrap()).await?;
+    assert_eq!((status, ctype.as_str()), (200, "image/jpeg"));
+
+    // Every file fetched is in the call log.
+    let media_gets = env
+        .sb
+        .calls()
+        .all()
+        .into_iter()
+        .filter(|c| c.path.starts_with("/media/"))
+        .count();
+    assert!(media_gets >= 10, "{media_gets}");
     Ok(())
 }
 

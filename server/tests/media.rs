@@ -917,3 +917,174 @@ async fn a_facebook_profile_picture_is_copied_and_served_as_ours() {
     server.stop().await;
     sb.stop().await;
 }
+
+/// X delivers a GIF or video as MP4 variants (and an HLS playlist) with a preview still:
+/// the copy is the best MP4, stored as `video/mp4`, with the preview as its poster, and
+/// the transcript says which is a GIF and which a video.
+#[tokio::test]
+async fn x_gifs_and_videos_are_copied_as_their_mp4_with_the_preview_as_poster() {
+    let (sb, server) = pair().await;
+    let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
+    link(
+        &sb,
+        &server,
+        &[
+            "link",
+            "twitter",
+            "--account",
+            ADMIN.0,
+            "--user-id",
+            &brand.id,
+            "--screen-name",
+            &brand.screen_name,
+            "--token",
+            &brand.access_token,
+            "--token-secret",
+            &brand.access_token_secret,
+        ],
+    )
+    .await;
+    let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
+    let account = store.account_by_number(ADMIN.0).await.unwrap().unwrap();
+    server::auth::create_user(
+        &store,
+        Some(account.id),
+        "agent@brand.example",
+        "Agent",
+        Role::Agent,
+        "pass-word-1",
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let (_, gif) = MediaKind::Gif.generate();
+    let mut video = sandbox::twitter::GIF_MP4.to_vec();
+    video.extend_from_slice(b"\0\0\0\x08free");
+    let bo = sb.twitter.add_consumer("bo", "Bo Diaz");
+    sb.twitter.consumer_tweet(
+        &bo,
+        "@acme the zip does this",
+        vec![MediaFile {
+            mime: "image/gif".into(),
+            bytes: gif,
+        }],
+    );
+    sb.twitter
+        .consumer_dm(
+            &bo,
+            &brand.id,
+            "and here it is on video",
+            Some(MediaFile {
+                mime: "video/mp4".into(),
+                bytes: video.clone(),
+            }),
+        )
+        .unwrap();
+
+    let exported = media_when_copied(&store, account.id, 2).await;
+    let mut summary: Vec<(String, String)> = exported
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_owned(),
+                m["mime"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    summary.sort();
+    assert_eq!(
+        summary,
+        [
+            ("gif".to_owned(), "video/mp4".to_owned()),
+            ("video".to_owned(), "video/mp4".to_owned())
+        ]
+    );
+
+    let agent = sign_in(&server, ADMIN.0, "agent@brand.example").await;
+    let queue: Vec<Value> = agent
+        .get(format!("{}/api/conversations?view=all", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut media: Vec<LineMedia> = Vec::new();
+    for c in &queue {
+        let t: Transcript = agent
+            .get(format!("{}/api/conversations/{}", server.url, c["id"]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        media.extend(t.lines.into_iter().flat_map(|l| l.media));
+    }
+    assert_eq!(media.len(), 2, "{media:#?}");
+    let get = |path: &str| agent.get(format!("{}{path}", server.url)).send();
+    for (kind, bytes) in [
+        (shared::inbound::MediaKind::Gif, sandbox::twitter::GIF_MP4),
+        (shared::inbound::MediaKind::Video, video.as_slice()),
+    ] {
+        let m = media.iter().find(|m| m.kind == kind).unwrap();
+        assert_eq!(m.mime.as_deref(), Some("video/mp4"), "{m:?}");
+        let url = m.url.as_deref().unwrap();
+        assert!(url.starts_with("/media/"), "our copy: {m:?}");
+        let res = get(url).await.unwrap();
+        assert_eq!(res.headers()[CONTENT_TYPE], "video/mp4");
+        assert_eq!(res.headers()[CONTENT_DISPOSITION], "inline");
+        assert_eq!(res.bytes().await.unwrap(), bytes, "{kind:?}");
+        // The preview is the poster, re-encoded by us; no still or thumbnail is made from
+        // an MP4.
+        let poster = m.poster_url.as_deref().expect("a poster");
+        assert_eq!(poster, format!("{url}/poster"));
+        let res = get(poster).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(
+            res.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("image/")
+        );
+        assert!(m.still_url.is_none() && m.thumbnail_url.is_none(), "{m:?}");
+    }
+
+    // What was fetched from X: the best MP4 of each and the previews; never a playlist,
+    // never a lower bit rate.
+    let fetched: Vec<String> = sb
+        .twitter
+        .shared()
+        .calls
+        .all()
+        .into_iter()
+        .filter(|c| c.path.starts_with("/media/"))
+        .map(|c| c.path)
+        .collect();
+    assert!(
+        fetched.iter().any(|p| p.ends_with("/0.mp4")),
+        "the GIF's MP4: {fetched:?}"
+    );
+    assert!(
+        fetched.iter().any(|p| p.ends_with("/2176000.mp4")),
+        "the video's best MP4: {fetched:?}"
+    );
+    assert_eq!(
+        fetched
+            .iter()
+            .filter(|p| p.ends_with("/preview.jpg"))
+            .count(),
+        2,
+        "{fetched:?}"
+    );
+    assert!(
+        !fetched.iter().any(|p| p.ends_with(".m3u8")
+            || p.ends_with("/256000.mp4")
+            || p.ends_with("/832000.mp4")),
+        "{fetched:?}"
+    );
+
+    server.stop().await;
+    sb.stop().await;
+}

@@ -362,9 +362,46 @@ pub struct LineMedia {
     /// A GIF's first frame: what the transcript shows instead of the animation.
     #[serde(default)]
     pub still_url: Option<String>,
-    /// The still the network gave for a video.
+    /// The still the network gave for a video, or for a GIF that X delivered as MP4 (its
+    /// preview image).
     #[serde(default)]
     pub poster_url: Option<String>,
+}
+
+/// How a picture, GIF or video is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Playback {
+    /// An image (a GIF file animates by itself).
+    Picture,
+    /// A GIF delivered as a video (X's MP4): looping, muted, playing by itself.
+    Loop,
+    /// A video the agent plays, with its controls.
+    Video,
+}
+
+impl LineMedia {
+    /// How this plays, for pictures, GIFs and videos; `None` for audio and files.
+    pub fn playback(&self) -> Option<Playback> {
+        let video_file = self
+            .mime
+            .as_deref()
+            .is_some_and(|m| m.starts_with("video/"));
+        match self.kind {
+            MediaKind::Image | MediaKind::Sticker => Some(Playback::Picture),
+            MediaKind::Gif if video_file => Some(Playback::Loop),
+            MediaKind::Gif => Some(Playback::Picture),
+            MediaKind::Video => Some(Playback::Video),
+            MediaKind::Audio | MediaKind::File => None,
+        }
+    }
+
+    /// What the transcript shows in place of the media itself, when it may load it: a
+    /// GIF's first frame or the network's preview, a picture's thumbnail, a video's poster.
+    pub fn still(&self) -> Option<&str> {
+        [&self.still_url, &self.poster_url, &self.thumbnail_url]
+            .into_iter()
+            .find_map(|u| u.as_deref().and_then(safe_media_url))
+    }
 }
 
 /// One line of a transcript.
@@ -458,6 +495,43 @@ mod tests {
         ] {
             assert_eq!(safe_media_url(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn x_gifs_loop_as_video_and_show_their_preview() {
+        let media = |kind, mime: Option<&str>| LineMedia {
+            kind,
+            url: Some("/media/1".into()),
+            mime: mime.map(str::to_owned),
+            bytes: None,
+            thumbnail_url: None,
+            still_url: None,
+            poster_url: Some("/media/1/poster".into()),
+        };
+        let x_gif = media(MediaKind::Gif, Some("video/mp4"));
+        assert_eq!(x_gif.playback(), Some(Playback::Loop));
+        assert_eq!(x_gif.still(), Some("/media/1/poster"));
+        assert_eq!(
+            media(MediaKind::Gif, Some("image/gif")).playback(),
+            Some(Playback::Picture)
+        );
+        assert_eq!(
+            media(MediaKind::Video, None).playback(),
+            Some(Playback::Video)
+        );
+        assert_eq!(media(MediaKind::Audio, Some("video/mp4")).playback(), None);
+        // A GIF file's own first frame comes before anything else; unsafe URLs never.
+        let gif = LineMedia {
+            still_url: Some("/media/2/still".into()),
+            thumbnail_url: Some("/media/2/thumb".into()),
+            ..media(MediaKind::Gif, Some("image/gif"))
+        };
+        assert_eq!(gif.still(), Some("/media/2/still"));
+        let unsafe_poster = LineMedia {
+            poster_url: Some("javascript:alert(1)".into()),
+            ..media(MediaKind::Video, None)
+        };
+        assert_eq!(unsafe_poster.still(), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::common::{Call, Fault, now_millis, random_alnum, random_digits, same};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Multipart, Path, Request, State};
+use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
@@ -152,19 +152,6 @@ pub(crate) async fn dispatch_upload(State(tw): State<Twitter>, req: Request) -> 
 }
 
 /// Serves media bytes (and a placeholder avatar) at `/twitter/media/{key}`.
-pub(crate) async fn serve_media(State(tw): State<Twitter>, Path(key): Path<String>) -> Response {
-    if key.starts_with("avatar_") {
-        // A 1×1 GIF.
-        const GIF: &[u8] = b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;";
-        return ([(header::CONTENT_TYPE, "image/gif")], GIF).into_response();
-    }
-    let st = tw.lock();
-    match st.media.values().find(|m| m.key() == key) {
-        Some(m) => ([(header::CONTENT_TYPE, m.media_type.clone())], m.bytes()).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
 fn route_of(method: &Method, segs: &[&str]) -> Option<&'static str> {
     let m = method.as_str();
     Some(match (m, segs) {

@@ -108,7 +108,7 @@ impl Twitter {
         }
     }
 
-    fn webhook_url(st: &State, id: Option<&str>) -> Option<String> {
+    pub(super) fn webhook_url(st: &State, id: Option<&str>) -> Option<String> {
         st.webhooks
             .iter()
             .filter(|w| w.valid)

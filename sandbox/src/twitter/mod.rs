@@ -2,8 +2,8 @@
 //! legacy Account Activity API, posts, Direct Messages, media upload and users.
 //!
 //! Routes below `/twitter`: `/api/...` stands in for `https://api.x.com`, `/upload/...`
-//! for the media upload host, `/media/{key}` serves media bytes, `/console` is the
-//! consumer's console.
+//! for the media upload host, `/media/...` serves media bytes (photos as uploaded, GIFs
+//! and videos as X delivers them: see [`video`]), `/console` is the consumer's console.
 
 mod api;
 mod console;
@@ -11,6 +11,9 @@ mod events;
 pub mod oauth;
 mod payloads;
 pub mod rules;
+mod video;
+
+pub use video::{GIF_MP4, PREVIEW_JPEG};
 
 use crate::Credentials;
 use crate::common::{Shared, now_millis, random_alnum, random_digits};
@@ -81,7 +84,8 @@ pub struct TweetView {
     pub in_reply_to_tweet_id: Option<String>,
     pub conversation_id: String,
     pub created_at_ms: u64,
-    /// URLs of the attached media (served by the sandbox).
+    /// URLs of the attached media (served by the sandbox): a photo's file, a GIF's or
+    /// video's best MP4.
     pub media_urls: Vec<String>,
 }
 
@@ -93,6 +97,7 @@ pub struct DmView {
     pub recipient_id: String,
     pub text: String,
     pub created_at_ms: u64,
+    /// As in [`TweetView::media_urls`].
     pub media_url: Option<String>,
 }
 
@@ -267,7 +272,7 @@ impl Twitter {
         Router::new()
             .route("/api/{*rest}", any(api::dispatch_api))
             .route("/upload/{*rest}", any(api::dispatch_upload))
-            .route("/media/{key}", get(api::serve_media))
+            .route("/media/{*path}", get(video::serve))
             .route("/console", get(console::page))
             .route("/console/tweet", post(console::tweet))
             .route("/console/reply", post(console::reply))
@@ -513,6 +518,18 @@ impl Twitter {
         out
     }
 
+    /// The X Activity API event types delivered for `user_id`: its subscriptions on a
+    /// webhook that passed its CRC (a test waits for these before the consumer writes).
+    pub fn subscribed_events(&self, user_id: &str) -> Vec<String> {
+        let st = self.lock();
+        st.xaa_subs
+            .iter()
+            .filter(|s| s.user_id == user_id)
+            .filter(|s| Self::webhook_url(&st, s.webhook_id.as_deref()).is_some())
+            .map(|s| s.event_type.clone())
+            .collect()
+    }
+
     pub fn webhooks(&self) -> Vec<WebhookView> {
         self.lock()
             .webhooks
@@ -542,7 +559,7 @@ impl Twitter {
                 .media_ids
                 .iter()
                 .filter_map(|m| st.media.get(m))
-                .map(|m| self.media_url(&m.key()))
+                .map(|m| self.shown_url(m))
                 .collect(),
         }
     }
@@ -613,7 +630,7 @@ impl Twitter {
                     .media_id
                     .as_ref()
                     .and_then(|m| st.media.get(m))
-                    .map(|m| self.media_url(&m.key())),
+                    .map(|m| self.shown_url(m)),
             })
             .collect()
     }

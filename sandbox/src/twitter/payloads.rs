@@ -113,15 +113,17 @@ impl Twitter {
         v
     }
 
+    /// A v2 media object: a photo's `url`, or a GIF's or video's `preview_image_url` and
+    /// `variants` (see [`super::video`]).
     pub(crate) fn v2_media(&self, m: &Media) -> Value {
         let (_, kind) = rules::key_prefix(&m.media_type);
-        let url = self.media_url(&m.key());
         let mut v = json!({"media_key": m.key(), "type": kind, "width": 640, "height": 480});
-        if kind == "photo" {
-            v["url"] = json!(url);
-        } else {
-            v["preview_image_url"] = json!(url);
-            v["variants"] = json!([{"content_type": m.media_type, "url": url}]);
+        match self.renditions(m) {
+            None => v["url"] = json!(self.media_url(&m.key())),
+            Some(r) => {
+                v["preview_image_url"] = json!(r.preview);
+                v["variants"] = Twitter::variants(&r, "bit_rate");
+            }
         }
         v
     }
@@ -194,9 +196,12 @@ impl Twitter {
         self.v1_media_at(m, &self.media_url(&m.key()))
     }
 
-    /// A v1.1 media entity whose files are at `url`.
-    fn v1_media_at(&self, m: &Media, url: &str) -> Value {
+    /// A v1.1 media entity; a photo's file is at `photo_url`. For a GIF or video
+    /// `media_url_https` is the preview still and the MP4s are in `video_info.variants`.
+    fn v1_media_at(&self, m: &Media, photo_url: &str) -> Value {
         let (_, kind) = rules::key_prefix(&m.media_type);
+        let renditions = self.renditions(m);
+        let url = renditions.as_ref().map_or(photo_url, |r| &r.preview);
         let mut v = json!({
             "id": m.id.parse::<u64>().unwrap_or_default(),
             "id_str": m.id,
@@ -208,11 +213,14 @@ impl Twitter {
             "type": kind,
             "sizes": {"large": {"w": 640, "h": 480, "resize": "fit"}},
         });
-        if kind != "photo" {
+        if let Some(r) = &renditions {
             v["video_info"] = json!({
                 "aspect_ratio": [4, 3],
-                "variants": [{"content_type": m.media_type, "url": url, "bitrate": 0}],
+                "variants": Twitter::variants(r, "bitrate"),
             });
+            if kind == "video" {
+                v["video_info"]["duration_millis"] = json!(2000);
+            }
         }
         v
     }
@@ -276,7 +284,8 @@ impl Twitter {
             "entities": {"hashtags": [], "symbols": [], "user_mentions": [], "urls": []},
         });
         if let Some(m) = d.media_id.as_ref().and_then(|m| st.media.get(m)) {
-            // DM media lives on `ton.twitter.com` and needs a signed GET (see `dm_media`).
+            // DM photos live on `ton.twitter.com` and need a signed GET (see `dm_media`);
+            // a GIF's or video's files are on the video host like a post's.
             let url = format!(
                 "{}/1.1/ton/data/dm/{}/{}/{}.{}",
                 self.api_url(),

@@ -43,7 +43,7 @@ fn activity(data: &Value) -> Vec<InboundEvent> {
                 .into_iter()
                 .collect()
         }
-        "dm.received" | "dm.sent" => dm_events(&brand, &payload),
+        "dm.received" | "dm.sent" => dm_events(&brand, &payload, &includes),
         "oauth.revoke" => vec![InboundEvent::AccessRevoked {
             channel: Channel::Twitter,
             brand_id: brand,
@@ -77,24 +77,7 @@ fn v2_post(brand: &str, post: &Value, includes: &Value, is_reply: bool) -> Optio
         author
     };
     let consumer_user = users.get(&consumer_id);
-    let media_by_key: HashMap<String, &Value> = includes
-        .get("media")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|m| Some((json_str(m, "media_key")?, m)))
-        .collect();
-    let media = post
-        .get("attachments")
-        .and_then(|a| a.get("media_keys"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        // A media key of another shape names nothing X sent.
-        .filter_map(|k| k.as_str().filter(|k| IdKind::XMediaKey.fits(k)))
-        .filter_map(|k| media_by_key.get(k))
-        .filter_map(|m| v2_media(m))
-        .collect();
+    let media = attached_media(post, includes);
     let tag = if is_reply || replied_to.is_some() {
         Tag::PublicThread
     } else {
@@ -124,51 +107,105 @@ fn v2_post(brand: &str, post: &Value, includes: &Value, is_reply: bool) -> Optio
     })
 }
 
+/// The v2 media an object's `attachments.media_keys` name, looked up in `includes.media`.
+fn attached_media(object: &Value, includes: &Value) -> Vec<MediaRef> {
+    let media_by_key: HashMap<String, &Value> = includes
+        .get("media")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| Some((json_str(m, "media_key")?, m)))
+        .collect();
+    object
+        .get("attachments")
+        .and_then(|a| a.get("media_keys"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        // A media key of another shape names nothing X sent.
+        .filter_map(|k| k.as_str().filter(|k| IdKind::XMediaKey.fits(k)))
+        .filter_map(|k| media_by_key.get(k))
+        .filter_map(|m| v2_media(m))
+        .collect()
+}
+
 fn v2_media(m: &Value) -> Option<MediaRef> {
-    let kind = match m.get("type").and_then(Value::as_str)? {
-        "photo" => MediaKind::Image,
-        "animated_gif" => MediaKind::Gif,
-        "video" => MediaKind::Video,
-        _ => return None,
-    };
-    let url = json_str(m, "url").or_else(|| {
-        // Videos and GIFs: the best MP4 variant.
-        m.get("variants")
-            .and_then(Value::as_array)?
-            .iter()
-            .filter(|v| v.get("content_type").and_then(Value::as_str) == Some("video/mp4"))
-            .max_by_key(|v| json_i64(v, "bit_rate").unwrap_or(0))
-            .and_then(|v| json_str(v, "url"))
-    });
-    let poster_url = match kind {
-        MediaKind::Image => None,
-        _ => json_str(m, "preview_image_url"),
-    };
-    Some(MediaRef {
-        kind,
-        url,
-        mime: None,
-        poster_url,
+    let kind = media_kind(m)?;
+    Some(match kind {
+        // Only photos carry `url`; a GIF or video is its variants and a preview still.
+        MediaKind::Image => MediaRef {
+            kind,
+            url: json_str(m, "url"),
+            mime: None,
+            poster_url: None,
+        },
+        _ => moving(
+            kind,
+            best_mp4(m.get("variants"), "bit_rate"),
+            json_str(m, "preview_image_url"),
+        ),
     })
+}
+
+/// `photo`, `animated_gif` or `video`, the same word in v2 and v1.1 media.
+fn media_kind(m: &Value) -> Option<MediaKind> {
+    match m.get("type").and_then(Value::as_str)? {
+        "photo" => Some(MediaKind::Image),
+        "animated_gif" => Some(MediaKind::Gif),
+        "video" => Some(MediaKind::Video),
+        _ => None,
+    }
+}
+
+/// The URL of the best MP4 among X's variants of a GIF or video: the highest bit rate
+/// (`rate` is `bit_rate` in v2, `bitrate` in v1.1; a GIF's one MP4 says 0). HLS playlists
+/// (`application/x-mpegURL`) are never chosen: a playlist is not a file to copy, and
+/// browsers other than Safari do not play one in `<video>`.
+fn best_mp4(variants: Option<&Value>, rate: &str) -> Option<String> {
+    variants?
+        .as_array()?
+        .iter()
+        .filter(|v| {
+            v.get("content_type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("video/mp4"))
+        })
+        .filter_map(|v| Some((json_i64(v, rate).unwrap_or(0), json_str(v, "url")?)))
+        .filter(|(_, url)| !url.is_empty())
+        .max_by_key(|(rate, _)| *rate)
+        .map(|(_, url)| url)
+}
+
+/// A GIF or video: X delivers both as MP4 with a still to show before it plays (an
+/// animated GIF is never a GIF file). Without an MP4 there is nothing to copy, and the
+/// still is not offered in its place.
+fn moving(kind: MediaKind, mp4: Option<String>, still: Option<String>) -> MediaRef {
+    MediaRef {
+        kind,
+        mime: mp4.is_some().then(|| "video/mp4".to_owned()),
+        url: mp4,
+        poster_url: still,
+    }
 }
 
 // ---- Direct Messages (both APIs use `direct_message_events` with `message_create`) ----
 
-fn dm_events(brand: &str, payload: &Value) -> Vec<InboundEvent> {
+/// `includes` holds the v2 media of v2-shaped DM events (AAA has none: `Value::Null`).
+fn dm_events(brand: &str, payload: &Value, includes: &Value) -> Vec<InboundEvent> {
     let users = payload.get("users");
     payload
         .get("direct_message_events")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|e| dm(brand, e, users))
+        .filter_map(|e| dm(brand, e, users, includes))
         .map(InboundEvent::Message)
         .collect()
 }
 
-fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
+fn dm(brand: &str, e: &Value, users: Option<&Value>, includes: &Value) -> Option<InboundMessage> {
     let id = json_str(e, "id")?;
-    let (sender, recipient, text, attachment, created) = if let Some(mc) = e.get("message_create") {
+    let (sender, recipient, text, media, created) = if let Some(mc) = e.get("message_create") {
         let data = mc.get("message_data");
         (
             json_str(mc, "sender_id")?,
@@ -176,7 +213,9 @@ fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
             data.and_then(|d| json_str(d, "text")).unwrap_or_default(),
             data.and_then(|d| d.get("attachment"))
                 .and_then(|a| a.get("media"))
-                .and_then(v1_media),
+                .and_then(v1_media)
+                .into_iter()
+                .collect(),
             json_i64(e, "created_timestamp").unwrap_or_default(),
         )
     } else {
@@ -194,7 +233,7 @@ fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
             sender,
             recipient,
             json_str(e, "text").unwrap_or_default(),
-            None,
+            attached_media(e, includes),
             e.get("created_at")
                 .and_then(Value::as_str)
                 .and_then(rfc3339_millis)
@@ -219,7 +258,7 @@ fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
         tag: Tag::Private,
         from_brand,
         text,
-        media: attachment.into_iter().collect(),
+        media,
         links: Vec::new(),
         created_at_ms: created,
         reply_to: None,
@@ -228,36 +267,23 @@ fn dm(brand: &str, e: &Value, users: Option<&Value>) -> Option<InboundMessage> {
 }
 
 fn v1_media(m: &Value) -> Option<MediaRef> {
-    let kind = match m.get("type").and_then(Value::as_str)? {
-        "photo" => MediaKind::Image,
-        "animated_gif" => MediaKind::Gif,
-        "video" => MediaKind::Video,
-        _ => return None,
-    };
-    let url = match kind {
-        MediaKind::Image => json_str(m, "media_url_https"),
-        _ => m
-            .get("video_info")
-            .and_then(|v| v.get("variants"))
-            .and_then(Value::as_array)
-            .and_then(|vs| {
-                vs.iter()
-                    .filter(|v| v.get("content_type").and_then(Value::as_str) == Some("video/mp4"))
-                    .max_by_key(|v| json_i64(v, "bitrate").unwrap_or(0))
-            })
-            .and_then(|v| json_str(v, "url"))
-            .or_else(|| json_str(m, "media_url_https")),
-    };
-    // For videos and GIFs `media_url_https` is the still shown before playing.
-    let poster_url = match kind {
-        MediaKind::Image => None,
-        _ => json_str(m, "media_url_https").filter(|p| url.as_deref() != Some(p)),
-    };
-    Some(MediaRef {
-        kind,
-        url,
-        mime: None,
-        poster_url,
+    let kind = media_kind(m)?;
+    Some(match kind {
+        MediaKind::Image => MediaRef {
+            kind,
+            url: json_str(m, "media_url_https"),
+            mime: None,
+            poster_url: None,
+        },
+        // For a GIF or video `media_url_https` is the still shown before it plays.
+        _ => moving(
+            kind,
+            best_mp4(
+                m.get("video_info").and_then(|v| v.get("variants")),
+                "bitrate",
+            ),
+            json_str(m, "media_url_https"),
+        ),
     })
 }
 
@@ -273,7 +299,7 @@ fn account_activity(brand: &str, root: &Value) -> Vec<InboundEvent> {
     {
         out.extend(v1_tweet(brand, t).map(InboundEvent::Message));
     }
-    out.extend(dm_events(brand, root));
+    out.extend(dm_events(brand, root, &Value::Null));
     if root
         .get("user_event")
         .and_then(|u| u.get("revoke"))
@@ -505,6 +531,131 @@ mod tests {
             (m[2].tag, m[2].consumer.handle.as_deref()),
             (Tag::Private, Some("bo"))
         );
+    }
+
+    /// X's variants of one video as it lists them: an HLS playlist among MP4s of several
+    /// bit rates, the best neither first nor last.
+    fn video_variants(rate: &str) -> Value {
+        json!([
+            {"content_type":"video/mp4",rate:832_000,"url":"https://video.twimg.com/v/640x360.mp4?tag=12"},
+            {"content_type":"application/x-mpegURL","url":"https://video.twimg.com/v/pl/list.m3u8?tag=12"},
+            {"content_type":"video/mp4",rate:2_176_000,"url":"https://video.twimg.com/v/1280x720.mp4?tag=12"},
+            {"content_type":"video/mp4",rate:256_000,"url":"https://video.twimg.com/v/480x270.mp4?tag=12"}
+        ])
+    }
+
+    const BEST: &str = "https://video.twimg.com/v/1280x720.mp4?tag=12";
+    const GIF_MP4: &str = "https://video.twimg.com/tweet_video/g.mp4";
+
+    fn gif_variants(rate: &str) -> Value {
+        json!([
+            {"content_type":"application/x-mpegURL","url":"https://video.twimg.com/tweet_video/g.m3u8"},
+            {"content_type":"video/mp4",rate:0,"url":GIF_MP4}
+        ])
+    }
+
+    fn moving_media(kind: MediaKind, url: &str, poster: &str) -> MediaRef {
+        MediaRef {
+            kind,
+            url: Some(url.into()),
+            mime: Some("video/mp4".into()),
+            poster_url: Some(poster.into()),
+        }
+    }
+
+    #[test]
+    fn xaa_gifs_and_videos_are_their_best_mp4_with_the_preview_as_poster() {
+        let includes = json!({"users":[{"id":"C1","username":"ann"}],"media":[
+            {"media_key":"16_1","type":"animated_gif","preview_image_url":"https://pbs.twimg.com/tweet_video_thumb/g.jpg",
+             "variants":gif_variants("bit_rate")},
+            {"media_key":"7_2","type":"video","preview_image_url":"https://pbs.twimg.com/ext_tw_video_thumb/2/pu/img/v.jpg",
+             "variants":video_variants("bit_rate")}]});
+        let m = &messages(xaa(
+            "post.mention.create",
+            json!({"id":"T1","text":"@brand look","author_id":"C1",
+                "attachments":{"media_keys":["16_1","7_2"]}}),
+            includes.clone(),
+        ))[0];
+        assert_eq!(
+            m.media,
+            vec![
+                moving_media(
+                    MediaKind::Gif,
+                    GIF_MP4,
+                    "https://pbs.twimg.com/tweet_video_thumb/g.jpg"
+                ),
+                moving_media(
+                    MediaKind::Video,
+                    BEST,
+                    "https://pbs.twimg.com/ext_tw_video_thumb/2/pu/img/v.jpg"
+                ),
+            ]
+        );
+
+        // A DM in the v2 event shape names its media by key in `includes`.
+        let d = &messages(xaa(
+            "dm.received",
+            json!({"direct_message_events":[{"id":"D1","event_type":"MessageCreate","text":"gif",
+                "sender_id":"C1","participant_ids":["C1","BRAND"],"created_at":"2026-11-25T10:00:00.000Z",
+                "attachments":{"media_keys":["16_1"]}}]}),
+            includes,
+        ))[0];
+        assert_eq!(d.tag, Tag::Private);
+        assert_eq!(d.media.len(), 1, "{d:?}");
+        assert_eq!(d.media[0].url.as_deref(), Some(GIF_MP4));
+    }
+
+    #[test]
+    fn aaa_gifs_and_videos_in_posts_and_dms_are_their_best_mp4() {
+        let gif = json!({"type":"animated_gif","media_url_https":"https://pbs.twimg.com/tweet_video_thumb/g.jpg",
+            "video_info":{"aspect_ratio":[1,1],"variants":gif_variants("bitrate")}});
+        let video = json!({"type":"video","media_url_https":"https://pbs.twimg.com/dm_video_preview/3/img/v.jpg",
+            "video_info":{"variants":video_variants("bitrate")}});
+        let body = json!({"for_user_id":"BRAND",
+            "tweet_create_events":[{"id_str":"T7","text":"@brand gif","user":{"id_str":"C2","screen_name":"bo"},
+                "timestamp_ms":"1700000000500","extended_entities":{"media":[gif]}}],
+            "direct_message_events":[{"type":"message_create","id":"D3","created_timestamp":"1700000000700",
+                "message_create":{"target":{"recipient_id":"BRAND"},"sender_id":"C2",
+                "message_data":{"text":"video","attachment":{"type":"media","media":video}}}}]});
+        let m = messages(body);
+        assert_eq!(
+            m[0].media,
+            vec![moving_media(
+                MediaKind::Gif,
+                GIF_MP4,
+                "https://pbs.twimg.com/tweet_video_thumb/g.jpg"
+            )]
+        );
+        assert_eq!(
+            m[1].media,
+            vec![moving_media(
+                MediaKind::Video,
+                BEST,
+                "https://pbs.twimg.com/dm_video_preview/3/img/v.jpg"
+            )]
+        );
+    }
+
+    #[test]
+    fn without_an_mp4_there_is_nothing_to_copy_not_the_playlist_or_the_still() {
+        let hls = json!([{"content_type":"application/x-mpegURL","url":"https://video.twimg.com/x.m3u8"}]);
+        let v1 = json!({"for_user_id":"BRAND","tweet_create_events":[{"id_str":"T8","text":"@brand",
+            "user":{"id_str":"C2"},"extended_entities":{"media":[{"type":"video",
+            "media_url_https":"https://pbs.twimg.com/still.jpg","video_info":{"variants":hls}}]}}]});
+        let v2 = xaa(
+            "post.mention.create",
+            json!({"id":"T9","text":"@brand","author_id":"C1","attachments":{"media_keys":["16_9"]}}),
+            json!({"media":[{"media_key":"16_9","type":"animated_gif",
+                "preview_image_url":"https://pbs.twimg.com/still.jpg","variants":hls}]}),
+        );
+        for body in [v1, v2] {
+            let m = &messages(body)[0].media[0];
+            assert_eq!((m.url.as_deref(), m.mime.as_deref()), (None, None), "{m:?}");
+            assert_eq!(
+                m.poster_url.as_deref(),
+                Some("https://pbs.twimg.com/still.jpg")
+            );
+        }
     }
 
     #[test]

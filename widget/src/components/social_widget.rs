@@ -11,7 +11,7 @@ use crate::host::Host;
 use crate::state::use_draft;
 use leptos::prelude::*;
 use shared::api::{
-    Direction, LineMedia, ReplyRequest, Transcript, default_reply_mode, image_refusal,
+    Direction, LineMedia, Playback, ReplyRequest, Transcript, default_reply_mode, image_refusal,
     reply_target, safe_media_url,
 };
 use shared::inbound::MediaKind;
@@ -352,60 +352,78 @@ pub fn CharacterCounter(
     }
 }
 
-/// What the consumer sent that the gallery shows: (kind, vetted URL, vetted poster).
-fn gallery_items(t: &Transcript) -> Vec<(MediaKind, String, Option<String>)> {
+/// One picture, GIF or video of the gallery, its URLs vetted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GalleryItem {
+    kind: MediaKind,
+    playback: Playback,
+    url: String,
+    poster: Option<String>,
+}
+
+/// What the consumer sent that the gallery shows.
+fn gallery_items(t: &Transcript) -> Vec<GalleryItem> {
     t.lines
         .iter()
         .filter(|l| l.direction == Direction::In)
         .flat_map(|l| l.media.iter())
         .filter_map(|m: &LineMedia| {
-            let url = m.url.as_deref().and_then(safe_media_url)?.to_owned();
-            let poster = m
-                .poster_url
-                .as_deref()
-                .and_then(safe_media_url)
-                .map(str::to_owned);
-            Some((m.kind, url, poster))
-        })
-        .filter(|(k, ..)| {
-            matches!(
-                k,
-                MediaKind::Image | MediaKind::Gif | MediaKind::Sticker | MediaKind::Video
-            )
+            Some(GalleryItem {
+                kind: m.kind,
+                playback: m.playback()?,
+                url: m.url.as_deref().and_then(safe_media_url)?.to_owned(),
+                poster: m
+                    .poster_url
+                    .as_deref()
+                    .and_then(safe_media_url)
+                    .map(str::to_owned),
+            })
         })
         .collect()
 }
 
 /// Every image, GIF and video the consumer sent: images large, GIFs animated (the
 /// original, not the still), videos playable.
-fn media_view(
-    items: Vec<(MediaKind, String, Option<String>)>,
-    on_done: Callback<()>,
-) -> impl IntoView {
+fn media_view(items: Vec<GalleryItem>, on_done: Callback<()>) -> impl IntoView {
     let empty = items.is_empty();
     let total = items.len();
     let shown = items
         .into_iter()
         .enumerate()
-        .map(|(i, (kind, url, poster))| {
+        .map(|(i, item)| {
             let n = i + 1;
-            let item = match kind {
-                MediaKind::Video => view! {
-                    <video class="sc-media__video" controls=true preload="metadata" src=url poster=poster>
+            let GalleryItem {
+                kind,
+                playback,
+                url,
+                poster,
+            } = item;
+            let shown = match (playback, kind) {
+                (Playback::Video, _) => view! {
+                    <video
+                        class="sc-media__video"
+                        controls=true
+                        preload="metadata"
+                        playsinline=true
+                        src=url
+                        poster=poster
+                        aria-label=format!("Video {n} of {total} from the consumer")
+                    >
                         {format!("Video {n} of {total}")}
                     </video>
                 }
                 .into_any(),
-                MediaKind::Gif => view! {
+                (Playback::Loop, _) => view! { <LoopingGif url poster n total /> }.into_any(),
+                (Playback::Picture, MediaKind::Gif) => view! {
                     <img class="sc-media__image" src=url alt=format!("GIF {n} of {total} from the consumer (animated)") />
                 }
                 .into_any(),
-                _ => view! {
+                (Playback::Picture, _) => view! {
                     <img class="sc-media__image" src=url alt=format!("Image {n} of {total} from the consumer") />
                 }
                 .into_any(),
             };
-            view! { <li class="sc-media__item">{item}</li> }
+            view! { <li class="sc-media__item">{shown}</li> }
         })
         .collect_view();
     view! {
@@ -417,6 +435,61 @@ fn media_view(
             </button>
         </section>
     }
+}
+
+/// A GIF that X delivered as MP4, shown as a GIF is: looping, muted, playing by itself —
+/// unless the agent asked for reduced motion — with a control to pause it (it would
+/// otherwise move for ever).
+#[component]
+fn LoopingGif(url: String, poster: Option<String>, n: usize, total: usize) -> impl IntoView {
+    let still = reduced_motion();
+    let paused = RwSignal::new(still);
+    let video = NodeRef::<leptos::html::Video>::new();
+    let toggle = move |_| {
+        if let Some(v) = video.get_untracked() {
+            if v.paused() {
+                // Refused only by autoplay rules, which a click satisfies.
+                let _ = v.play();
+            } else {
+                let _ = v.pause();
+            }
+        }
+    };
+    let name = move || {
+        let verb = if paused.get() { "Play" } else { "Pause" };
+        format!("{verb} GIF {n} of {total}")
+    };
+    view! {
+        <video
+            class="sc-media__video sc-media__video--gif"
+            node_ref=video
+            src=url
+            poster=poster
+            loop=true
+            muted=true
+            prop:muted=true
+            autoplay=!still
+            playsinline=true
+            preload="auto"
+            aria-label=format!("GIF {n} of {total} from the consumer (animated)")
+            on:play=move |_| paused.set(false)
+            on:pause=move |_| paused.set(true)
+        ></video>
+        <button type="button" class="sc-button sc-button--quiet sc-media__toggle" aria-label=name on:click=toggle>
+            {move || if paused.get() { "Play GIF" } else { "Pause GIF" }}
+        </button>
+    }
+}
+
+/// Whether the agent's system asks for less motion (`prefers-reduced-motion`).
+fn reduced_motion() -> bool {
+    web_sys::window()
+        .and_then(|w| {
+            w.match_media("(prefers-reduced-motion: reduce)")
+                .ok()
+                .flatten()
+        })
+        .is_some_and(|q| q.matches())
 }
 
 /// What the agent chose to send.

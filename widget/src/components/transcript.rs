@@ -7,7 +7,7 @@
 use super::SharedLinks;
 use leptos::prelude::*;
 use shared::api::{
-    Author, ConversationStatus, Direction, Line, LineStatus, Transcript, consumer_label,
+    Author, ConversationStatus, Direction, Line, LineStatus, Playback, Transcript, consumer_label,
     display_time, safe_media_url,
 };
 use shared::inbound::MediaKind;
@@ -117,32 +117,43 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
         .iter()
         .map(|m| {
             let url = m.url.as_deref().and_then(safe_media_url).map(str::to_owned);
-            // A GIF shows its first frame, a picture its thumbnail, when we hold a copy.
-            let shown = m
-                .still_url
-                .as_deref()
-                .or(m.thumbnail_url.as_deref())
-                .and_then(safe_media_url)
-                .map(str::to_owned);
-            match (m.kind, url) {
-                (MediaKind::Image | MediaKind::Gif | MediaKind::Sticker, Some(url)) => view! {
-                    <img
-                        class="sc-line__image"
-                        src=shown.unwrap_or(url)
-                        alt=format!("{} from {author}", kind_label(m.kind))
-                        loading="lazy"
-                    />
+            let still = m.still().map(str::to_owned);
+            let alt = format!("{} from {author}", kind_label(m.kind));
+            match (m.playback(), url) {
+                // A picture or GIF file: its thumbnail or first frame when we hold a copy.
+                (Some(Playback::Picture), Some(url)) => view! {
+                    <img class="sc-line__image" src=still.unwrap_or(url) alt=alt loading="lazy" />
                 }
                 .into_any(),
-                (kind, Some(url)) => view! {
+                // A GIF X sent as MP4: its preview still, marked as a GIF; View Media plays it.
+                (Some(Playback::Loop), Some(url)) => match still {
+                    Some(still) => view! {
+                        <span class="sc-line__gif">
+                            <img class="sc-line__image" src=still alt=alt loading="lazy" />
+                            <span class="sc-line__badge" aria-hidden="true">"GIF"</span>
+                        </span>
+                    }
+                    .into_any(),
+                    None => view! {
+                        <a class="sc-line__file" href=url target="_blank" rel="noopener noreferrer">
+                            "Open GIF"
+                        </a>
+                    }
+                    .into_any(),
+                },
+                (Some(Playback::Video), Some(url)) => view! {
+                    <InlineVideo url poster=still author=author.clone() />
+                }
+                .into_any(),
+                (_, Some(url)) => view! {
                     <a class="sc-line__file" href=url target="_blank" rel="noopener noreferrer">
-                        {format!("Open {}", kind_label(kind).to_ascii_lowercase())}
+                        {format!("Open {}", kind_label(m.kind).to_ascii_lowercase())}
                     </a>
                 }
                 .into_any(),
-                (kind, None) => view! {
+                (_, None) => view! {
                     <span class="sc-line__file">
-                        {format!("{} (not available)", kind_label(kind))}
+                        {format!("{} (not available)", kind_label(m.kind))}
                     </span>
                 }
                 .into_any(),
@@ -174,6 +185,61 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
                 {status}
             </div>
         </li>
+    }
+}
+
+/// A video in the transcript: its poster with a play control; playing, the player with
+/// its controls in the same place, focused so the keyboard works it at once.
+#[component]
+fn InlineVideo(
+    /// The video (vetted).
+    url: String,
+    /// Its poster (vetted), when there is one.
+    poster: Option<String>,
+    /// Who sent it, as the line names them.
+    author: String,
+) -> impl IntoView {
+    let playing = RwSignal::new(false);
+    let player = NodeRef::<leptos::html::Video>::new();
+    Effect::new(move |_| {
+        if let Some(video) = player.get() {
+            let _ = video.focus();
+        }
+    });
+    let label = format!("Video from {author}");
+    let play_label = format!("Play video from {author}");
+    move || {
+        if playing.get() {
+            view! {
+                <video
+                    class="sc-line__player"
+                    node_ref=player
+                    src=url.clone()
+                    poster=poster.clone()
+                    controls=true
+                    autoplay=true
+                    playsinline=true
+                    preload="metadata"
+                    aria-label=label.clone()
+                ></video>
+            }
+            .into_any()
+        } else {
+            view! {
+                <button
+                    type="button"
+                    class="sc-line__play"
+                    aria-label=play_label.clone()
+                    on:click=move |_| playing.set(true)
+                >
+                    {poster
+                        .clone()
+                        .map(|p| view! { <img class="sc-line__poster" src=p alt="" loading="lazy" /> })}
+                    <span class="sc-line__play-icon" aria-hidden="true"></span>
+                </button>
+            }
+            .into_any()
+        }
     }
 }
 

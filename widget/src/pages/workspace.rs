@@ -31,7 +31,7 @@ pub fn Workspace() -> impl IntoView {
         let view = view_sel.get();
         async move { api::queue(view).await }
     });
-    let transcript = crate::state::load(move || {
+    let fetched = crate::state::load(move || {
         live.changes.track();
         refresh.track();
         let id = selected.get();
@@ -42,6 +42,10 @@ pub fn Workspace() -> impl IntoView {
             }
         }
     });
+
+    // Every live event fetches the transcript again; only a changed one is drawn again,
+    // so a video the agent plays in it keeps playing while other conversations change.
+    let transcript = Memo::new(move |_| fetched.get());
 
     let error = RwSignal::new(None::<String>);
     let act = move |result: Result<shared::api::ConversationInfo, shared::ApiError>| {
