@@ -565,14 +565,14 @@ mod tests {
 
     #[test]
     fn xaa_gifs_and_videos_are_their_best_mp4_with_the_preview_as_poster() {
-        let includes = json!({"users":[{"id":"C1","username":"ann"}],"media":[
+        let includes = json!({"users":[{"id":"201","username":"ann"}],"media":[
             {"media_key":"16_1","type":"animated_gif","preview_image_url":"https://pbs.twimg.com/tweet_video_thumb/g.jpg",
              "variants":gif_variants("bit_rate")},
             {"media_key":"7_2","type":"video","preview_image_url":"https://pbs.twimg.com/ext_tw_video_thumb/2/pu/img/v.jpg",
              "variants":video_variants("bit_rate")}]});
         let m = &messages(xaa(
             "post.mention.create",
-            json!({"id":"T1","text":"@brand look","author_id":"C1",
+            json!({"id":"301","text":"@brand look","author_id":"201",
                 "attachments":{"media_keys":["16_1","7_2"]}}),
             includes.clone(),
         ))[0];
@@ -595,8 +595,8 @@ mod tests {
         // A DM in the v2 event shape names its media by key in `includes`.
         let d = &messages(xaa(
             "dm.received",
-            json!({"direct_message_events":[{"id":"D1","event_type":"MessageCreate","text":"gif",
-                "sender_id":"C1","participant_ids":["C1","BRAND"],"created_at":"2026-11-25T10:00:00.000Z",
+            json!({"direct_message_events":[{"id":"401","event_type":"MessageCreate","text":"gif",
+                "sender_id":"201","participant_ids":["201","100"],"created_at":"2026-11-25T10:00:00.000Z",
                 "attachments":{"media_keys":["16_1"]}}]}),
             includes,
         ))[0];
@@ -611,11 +611,11 @@ mod tests {
             "video_info":{"aspect_ratio":[1,1],"variants":gif_variants("bitrate")}});
         let video = json!({"type":"video","media_url_https":"https://pbs.twimg.com/dm_video_preview/3/img/v.jpg",
             "video_info":{"variants":video_variants("bitrate")}});
-        let body = json!({"for_user_id":"BRAND",
-            "tweet_create_events":[{"id_str":"T7","text":"@brand gif","user":{"id_str":"C2","screen_name":"bo"},
+        let body = json!({"for_user_id":"100",
+            "tweet_create_events":[{"id_str":"307","text":"@brand gif","user":{"id_str":"202","screen_name":"bo"},
                 "timestamp_ms":"1700000000500","extended_entities":{"media":[gif]}}],
-            "direct_message_events":[{"type":"message_create","id":"D3","created_timestamp":"1700000000700",
-                "message_create":{"target":{"recipient_id":"BRAND"},"sender_id":"C2",
+            "direct_message_events":[{"type":"message_create","id":"403","created_timestamp":"1700000000700",
+                "message_create":{"target":{"recipient_id":"100"},"sender_id":"202",
                 "message_data":{"text":"video","attachment":{"type":"media","media":video}}}}]});
         let m = messages(body);
         assert_eq!(
@@ -639,12 +639,12 @@ mod tests {
     #[test]
     fn without_an_mp4_there_is_nothing_to_copy_not_the_playlist_or_the_still() {
         let hls = json!([{"content_type":"application/x-mpegURL","url":"https://video.twimg.com/x.m3u8"}]);
-        let v1 = json!({"for_user_id":"BRAND","tweet_create_events":[{"id_str":"T8","text":"@brand",
-            "user":{"id_str":"C2"},"extended_entities":{"media":[{"type":"video",
+        let v1 = json!({"for_user_id":"100","tweet_create_events":[{"id_str":"308","text":"@brand",
+            "user":{"id_str":"202"},"extended_entities":{"media":[{"type":"video",
             "media_url_https":"https://pbs.twimg.com/still.jpg","video_info":{"variants":hls}}]}}]});
         let v2 = xaa(
             "post.mention.create",
-            json!({"id":"T9","text":"@brand","author_id":"C1","attachments":{"media_keys":["16_9"]}}),
+            json!({"id":"309","text":"@brand","author_id":"201","attachments":{"media_keys":["16_9"]}}),
             json!({"media":[{"media_key":"16_9","type":"animated_gif",
                 "preview_image_url":"https://pbs.twimg.com/still.jpg","variants":hls}]}),
         );
