@@ -438,8 +438,9 @@ pub struct Transcript {
     #[serde(default)]
     pub reply_facts: crate::replies::ReplyFacts,
     /// Each reply mode of the channel, and whether it was available when this was read,
-    /// with why not.
-    #[serde(default)]
+    /// with why not: for the API's other readers. The widget applies `reply_facts` itself
+    /// and never reads this, so its bundle carries no decoder for it.
+    #[serde(default, skip_deserializing)]
     pub reply_modes: Vec<crate::replies::ModeAvailability>,
 }
 
