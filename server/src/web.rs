@@ -48,13 +48,13 @@ pub fn router(widget_dir: &Path) -> Router {
 
 /// The SPA's policy: scripts only from this origin (WebAssembly compiled from them), no
 /// inline script or style, no plugins, and framed only by this origin's own pages.
-/// Consumers' and networks' pictures and videos may come from any https host (profile
-/// images, media not yet copied), never from plain http.
+/// Pictures and videos may come from other hosts (profile images and media not yet
+/// copied, an image address an agent previews before sending it): they run no code.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; \
      script-src 'self' 'wasm-unsafe-eval'; \
      style-src 'self'; \
-     img-src 'self' https: data: blob:; \
-     media-src 'self' https: blob:; \
+     img-src 'self' https: http: data: blob:; \
+     media-src 'self' https: http: blob:; \
      connect-src 'self'; \
      object-src 'none'; \
      base-uri 'self'; \

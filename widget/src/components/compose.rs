@@ -146,12 +146,13 @@ pub fn Compose(
             })
             .collect_view()
     };
-    // Why each closed mode is closed, in words, next to the switch.
+    // Why each closed mode is closed, in words, next to the switch (a mode the network
+    // does not have is not shown at all, so it needs no words).
     let reasons = move || {
         ReplyMode::ALL
             .into_iter()
             .filter_map(|m| {
-                let why = refusal(m)?;
+                let why = refusal(m).filter(|w| *w != Unavailable::NotOnNetwork)?;
                 Some(view! {
                     <p id=why_id(m) class="sc-compose__why">
                         {format!("{} unavailable: {why}", m.label())}
