@@ -6,7 +6,8 @@
 
 use crate::AppState;
 use crate::error::{ApiJson, AppError, AppResult};
-use crate::store::{NewUser, SessionRecord, Store, User};
+use crate::store::prelude::*;
+use crate::store::{NewUser, SessionRecord, User};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Router;
@@ -113,6 +114,7 @@ pub async fn create_user(
             password_hash: &hash,
         })
         .await
+        .map_err(Into::into)
 }
 
 /// How many sign-in attempts get as far as a password check. Counted in the database, so

@@ -4,7 +4,7 @@
 //! `nonce (24 bytes) || ciphertext`. The database keeps the key's fingerprint, so an
 //! instance given another key refuses to start ([`check_key`]).
 
-use crate::store::Store;
+use crate::store::prelude::*;
 use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;

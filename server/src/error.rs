@@ -37,47 +37,16 @@ impl AppError {
     }
 }
 
-/// A database failure that says nothing about the request: the storage is busy, locked,
-/// full or failing, and the same request may well succeed later.
-fn retryable(db: &dyn sqlx::error::DatabaseError) -> bool {
-    let Some(code) = db.code() else {
-        return false;
-    };
-    // PostgreSQL's five-character SQLSTATE: class 53 is insufficient resources (disk full,
-    // out of memory).
-    if code.len() == 5 {
-        return code.starts_with("53");
-    }
-    code.parse::<i32>().is_ok_and(sqlite_retryable)
-}
-
-/// SQLite's extended result codes carry the primary one in the low byte:
-/// SQLITE_BUSY (5), SQLITE_LOCKED (6), SQLITE_IOERR (10), SQLITE_FULL (13).
-fn sqlite_retryable(extended_code: i32) -> bool {
-    matches!(extended_code & 0xff, 5 | 6 | 10 | 13)
-}
-
-impl From<sqlx::Error> for AppError {
-    fn from(e: sqlx::Error) -> Self {
-        match &e {
-            // A locked or unreachable database is a condition to retry, not a bug.
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => AppError::Unavailable(e.to_string()),
-            sqlx::Error::Database(db) if retryable(db.as_ref()) => {
-                AppError::Unavailable(e.to_string())
-            }
-            _ => AppError::Internal(e.into()),
-        }
-    }
-}
-
-/// The SQLite ingest path's driver: the same codes mean the same as through sqlx.
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
-        match &e {
-            rusqlite::Error::SqliteFailure(f, _) if sqlite_retryable(f.extended_code) => {
-                AppError::Unavailable(e.to_string())
-            }
-            _ => AppError::Internal(e.into()),
+/// Storage failures at the edge: what is missing or collides is the caller's to know; a
+/// database that is busy or failing answers "try again"; the rest is internal.
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound(what) => AppError::not_found(what),
+            StoreError::Conflict(message) => AppError::new(ErrorCode::Conflict, message),
+            StoreError::Unavailable(detail) => AppError::Unavailable(detail),
+            StoreError::Other(e) => AppError::Internal(e),
         }
     }
 }
@@ -130,37 +99,5 @@ where
 impl<T: serde::Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sqlite_failure(extended_code: i32) -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(extended_code), None)
-    }
-
-    #[test]
-    fn rusqlite_busy_locked_ioerr_and_full_are_unavailable_like_through_sqlx() {
-        // SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR_FSYNC (10 | 4 << 8), SQLITE_FULL.
-        for code in [5, 6, 10 | (4 << 8), 13] {
-            assert!(
-                matches!(
-                    AppError::from(sqlite_failure(code)),
-                    AppError::Unavailable(_)
-                ),
-                "{code}"
-            );
-        }
-        // SQLITE_CONSTRAINT_UNIQUE (19 | 8 << 8) says something about the request.
-        assert!(matches!(
-            AppError::from(sqlite_failure(19 | (8 << 8))),
-            AppError::Internal(_)
-        ));
-        assert!(matches!(
-            AppError::from(rusqlite::Error::QueryReturnedNoRows),
-            AppError::Internal(_)
-        ));
     }
 }

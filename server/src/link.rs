@@ -7,7 +7,8 @@ use crate::connectors::facebook::Graph;
 use crate::connectors::twitter::{OAuth1, XApi};
 use crate::crypto::TokenCipher;
 use crate::error::{AppError, AppResult};
-use crate::store::{LinkStatus, LinkedAccount, NewLink, Store};
+use crate::store::prelude::*;
+use crate::store::{LinkStatus, LinkedAccount, NewLink};
 use shared::{Channel, ErrorCode};
 
 pub struct FacebookPage<'a> {

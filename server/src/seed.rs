@@ -3,7 +3,7 @@
 use crate::auth::create_user;
 use crate::config::{BootstrapAdmin, ServeArgs};
 use crate::crypto::TokenCipher;
-use crate::store::Store;
+use crate::store::prelude::*;
 use shared::Role;
 
 /// Creates the bootstrap account (SocialConnect enabled) and admin when missing; an

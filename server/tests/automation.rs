@@ -11,7 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use common::world::{World, texts};
 use serde_json::{Value, json};
 use server::automation::Clock;
-use server::store::{BotPhase, Store};
+use server::store::BotPhase;
+use server::store::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -10,7 +10,8 @@ use common::{ADMIN, TestServer, sandbox_calling_back};
 use reqwest::StatusCode;
 use sandbox::common::Fault;
 use serde_json::{Value, json};
-use server::store::{SqliteStore, Store};
+use server::store::SqliteStore;
+use server::store::prelude::*;
 use std::time::Duration;
 
 struct Admin {

@@ -10,7 +10,8 @@ use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::json;
-use server::store::{NewLink, SqliteStore, Store};
+use server::store::prelude::*;
+use server::store::{NewLink, SqliteStore};
 use shared::Channel;
 
 const FB_SECRET: &str = "fb-app-secret";

@@ -7,7 +7,8 @@ mod common;
 use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};
 use serde_json::json;
-use server::store::{NewLink, SqliteStore, Store};
+use server::store::prelude::*;
+use server::store::{NewLink, SqliteStore};
 use sqlx::Connection;
 
 const SECRET: &str = "locked-secret";

@@ -7,7 +7,8 @@ mod common;
 use common::TestServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::store::{SqliteStore, Store};
+use server::store::SqliteStore;
+use server::store::prelude::*;
 use shared::Role;
 use std::time::Duration;
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::world::{World, texts};
 use sandbox::common::Fault;
-use server::store::Store;
+use server::store::prelude::*;
 use std::collections::HashMap;
 use std::time::Duration;
 

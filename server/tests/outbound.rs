@@ -6,7 +6,8 @@ mod common;
 use common::world::{World, start_server, texts};
 use sandbox::common::Fault;
 use serde_json::{Value, json};
-use server::store::{SqliteStore, Store};
+use server::store::SqliteStore;
+use server::store::prelude::*;
 use std::time::Duration;
 
 /// The conversation API's reply modes of `conversation`, by mode.

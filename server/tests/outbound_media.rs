@@ -7,7 +7,7 @@ mod common;
 
 use common::world::{World, texts};
 use serde_json::{Value, json};
-use server::store::Store;
+use server::store::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -8,7 +8,8 @@ use common::{ADMIN, TestServer};
 use sandbox::Sandbox;
 use sandbox::facebook::MediaKind;
 use serde_json::Value;
-use server::store::{SqliteStore, Store};
+use server::store::SqliteStore;
+use server::store::prelude::*;
 use std::time::Duration;
 
 async fn export_until(store: &SqliteStore, account_id: i64, lines: usize) -> Vec<Value> {

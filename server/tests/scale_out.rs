@@ -15,7 +15,7 @@ use common::pg::PgDb;
 use sandbox::Sandbox;
 use serde_json::{Value, json};
 use server::crypto::TokenCipher;
-use server::store::Store;
+use server::store::prelude::*;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -7,7 +7,8 @@ use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use server::store::{LinkStatus, NewLink, SqliteStore, Store};
+use server::store::prelude::*;
+use server::store::{LinkStatus, NewLink, SqliteStore};
 use shared::Channel;
 
 const FB_SECRET: &str = "fb-app-secret";

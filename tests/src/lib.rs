@@ -6,6 +6,7 @@
 use anyhow::{Context, Result, anyhow, bail};
 use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
 use serde_json::json;
+use server::store::prelude::*;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,7 +112,7 @@ impl Harness {
     /// linked directly and a known app secret, so the test can push signed webhooks with
     /// [`Harness::facebook_webhook`] as the network would.
     pub async fn start_with_webhooks(name: &str, width: u32) -> Result<Harness> {
-        use server::store::{NewLink, SqliteStore, Store};
+        use server::store::{NewLink, SqliteStore};
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir()?;
         let store = SqliteStore::open(data.path()).await?;

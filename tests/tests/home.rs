@@ -5,7 +5,8 @@
 
 use anyhow::{Context, Result, ensure};
 use e2e::Harness;
-use server::store::{SqliteStore, Store};
+use server::store::SqliteStore;
+use server::store::prelude::*;
 use std::time::Duration;
 
 /// Every conversation of the demo brand: `(id, consumer's network id, texts in order)`.

@@ -6,7 +6,8 @@
 use anyhow::{Context, Result, ensure};
 use e2e::Harness;
 use serde_json::{Value, json};
-use server::store::{SqliteStore, Store};
+use server::store::SqliteStore;
+use server::store::prelude::*;
 
 const ACCOUNT: &str = "2000";
 const ADMIN_EMAIL: &str = "admin@northwind.example";

@@ -199,7 +199,7 @@ async fn claimed_turn(state: &AppState, id: i64) -> AppResult<()> {
     .await;
     // Released whether or not the turn succeeded, so a failed one is retried at once.
     let released = state.store.release_bot_turn(id, owner).await;
-    outcome.and(released)
+    outcome.and(released.map_err(Into::into))
 }
 
 /// The settings stored for the conversation's linked account (defaults when none).
@@ -520,6 +520,7 @@ async fn closed(state: &AppState, id: i64) -> AppResult<()> {
         .store
         .set_bot_state(id, &st, state.settings.clock.now_ms())
         .await
+        .map_err(Into::into)
 }
 
 #[cfg(test)]

@@ -14,7 +14,8 @@ use crate::auth::{Session, now_secs};
 use crate::connectors::twitter::OAuth1;
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::link::{FacebookPage, TwitterAccount};
-use crate::store::{AuditEntry, LinkStatus, LinkedAccount, OAuthPending, Store};
+use crate::store::prelude::*;
+use crate::store::{AuditEntry, LinkStatus, LinkedAccount, OAuthPending};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -160,6 +161,7 @@ async fn audit(store: &dyn Store, admin: &Admin, action: &str, detail: String) -
             },
         )
         .await
+        .map_err(Into::into)
 }
 
 fn describe(linked: &LinkedAccount) -> String {

@@ -3,14 +3,54 @@
 //! Handlers hold an `Arc<dyn Store>`: the embedded SQLite database (the default) or
 //! PostgreSQL (`SOCIALCONNECT_DATABASE_URL`), which several instances can share.
 
+mod accounts;
+mod automation;
+mod conversations;
+mod error;
+mod ingest;
+mod links;
+mod media;
+mod onboarding;
+mod outbox;
 mod postgres;
+pub(crate) mod rows;
 mod sqlite;
+
+/// Writes items once for both engines: they are compiled twice, first with `Engine`
+/// naming `SqliteStore`, `Row` its row type and `PG` false, then for `PgStore`. sqlx's
+/// SQLite driver takes PostgreSQL's `$N` placeholders, so a query the engines agree on is
+/// one string; where their SQL differs, `if PG { … } else { … }` holds both texts side by
+/// side. A multi-statement write takes `self.write_lock()` before it begins (SQLite has
+/// one writer; see `SqliteStore::writer`; PostgreSQL's is a no-op).
+macro_rules! for_both_engines {
+    ($($body:tt)*) => {
+        const _: () = {
+            #[allow(unused_imports)]
+            use $crate::store::SqliteStore as Engine;
+            #[allow(dead_code)]
+            type Row = sqlx::sqlite::SqliteRow;
+            #[allow(dead_code)]
+            const PG: bool = false;
+            $($body)*
+        };
+        const _: () = {
+            #[allow(unused_imports)]
+            use $crate::store::PgStore as Engine;
+            #[allow(dead_code)]
+            type Row = sqlx::postgres::PgRow;
+            #[allow(dead_code)]
+            const PG: bool = true;
+            $($body)*
+        };
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use for_both_engines;
 
 use async_trait::async_trait;
 use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
 use shared::inbound::{InboundMessage, MediaKind};
-use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest};
 use shared::replies::{PublicLine, ReplyFacts};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
@@ -19,7 +59,21 @@ use std::sync::Arc;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-use crate::error::{AppError, AppResult};
+pub use error::{StoreError, StoreResult};
+// Each feature's records and trait (the features' modules fill in as they move).
+#[allow(unused_imports)]
+pub use {
+    accounts::*, automation::*, conversations::*, ingest::*, links::*, media::*, onboarding::*,
+    outbox::*,
+};
+
+/// The features' traits, for calling the store's methods on a concrete engine
+/// (`use crate::store::prelude::*`); `dyn Store` needs no import.
+pub mod prelude {
+    pub use super::{
+        Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, Store,
+    };
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -82,7 +136,7 @@ impl LinkStatus {
         }
     }
 
-    pub fn parse(s: &str) -> AppResult<Self> {
+    pub fn parse(s: &str) -> StoreResult<Self> {
         [
             LinkStatus::Linked,
             LinkStatus::TokenInvalid,
@@ -91,7 +145,7 @@ impl LinkStatus {
         ]
         .into_iter()
         .find(|l| l.as_str() == s)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown link status {s:?}")))
+        .ok_or_else(|| StoreError::corrupt(format!("unknown link status {s:?}")))
     }
 }
 
@@ -376,7 +430,7 @@ impl MediaStatus {
         }
     }
 
-    pub fn parse(s: &str) -> AppResult<Self> {
+    pub fn parse(s: &str) -> StoreResult<Self> {
         [
             MediaStatus::Pending,
             MediaStatus::Stored,
@@ -385,7 +439,7 @@ impl MediaStatus {
         ]
         .into_iter()
         .find(|m| m.as_str() == s)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown media status {s:?}")))
+        .ok_or_else(|| StoreError::corrupt(format!("unknown media status {s:?}")))
     }
 }
 
@@ -446,7 +500,7 @@ impl BotPhase {
         }
     }
 
-    pub fn parse(s: &str) -> AppResult<Self> {
+    pub fn parse(s: &str) -> StoreResult<Self> {
         [
             BotPhase::Bot,
             BotPhase::People,
@@ -455,7 +509,7 @@ impl BotPhase {
         ]
         .into_iter()
         .find(|p| p.as_str() == s)
-        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown bot phase {s:?}")))
+        .ok_or_else(|| StoreError::corrupt(format!("unknown bot phase {s:?}")))
     }
 }
 
@@ -542,22 +596,22 @@ pub struct OAuthPending {
     pub created_at: i64,
 }
 
+/// Brand accounts, their people and skills, sessions, sign-in counts, the key fingerprint, settings and the audit log.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    async fn account_by_number(&self, number: &str) -> AppResult<Option<Account>>;
-    async fn account_by_id(&self, id: i64) -> AppResult<Option<Account>>;
+pub trait Accounts: Send + Sync {
+    async fn account_by_number(&self, number: &str) -> StoreResult<Option<Account>>;
+    async fn account_by_id(&self, id: i64) -> StoreResult<Option<Account>>;
     /// Creates the account, or returns the existing one with that number.
-    async fn ensure_account(&self, number: &str, name: &str, enabled: bool) -> AppResult<Account>;
-
+    async fn ensure_account(&self, number: &str, name: &str, enabled: bool)
+    -> StoreResult<Account>;
     /// Looks a user up by account (`None`: support staff) and email, case-insensitively.
     async fn credentials(
         &self,
         account_id: Option<i64>,
         email: &str,
-    ) -> AppResult<Option<Credentials>>;
+    ) -> StoreResult<Option<Credentials>>;
     /// Creates the user; `Ok(None)` when that email already exists in that account.
-    async fn create_user(&self, user: NewUser<'_>) -> AppResult<Option<User>>;
-
+    async fn create_user(&self, user: NewUser<'_>) -> StoreResult<Option<User>>;
     async fn create_session(
         &self,
         token_hash: &str,
@@ -565,45 +619,128 @@ pub trait Store: Send + Sync + 'static {
         csrf_token: &str,
         now: i64,
         expires_at: i64,
-    ) -> AppResult<()>;
-    async fn session(&self, token_hash: &str, now: i64) -> AppResult<Option<SessionRecord>>;
-    async fn delete_session(&self, token_hash: &str) -> AppResult<()>;
+    ) -> StoreResult<()>;
+    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionRecord>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     /// Removes expired sessions; returns how many.
-    async fn purge_sessions(&self, now: i64) -> AppResult<u64>;
-
+    async fn purge_sessions(&self, now: i64) -> StoreResult<u64>;
     /// Counts one sign-in attempt for `key` (a hash of what is counted) in its window of
     /// `window_ms` (a new window starts at `now_ms` when the last one is over), atomically,
     /// so parallel attempts each get their own number.
-    async fn count_sign_in(&self, key: &str, now_ms: i64, window_ms: i64)
-    -> AppResult<SignInCount>;
+    async fn count_sign_in(
+        &self,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> StoreResult<SignInCount>;
     /// A sign-in succeeded: `cleared`'s count starts again, and the attempt counted for
     /// `forgiven` (if any) is taken back.
-    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> AppResult<()>;
+    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> StoreResult<()>;
     /// Removes the counts whose window began before `before_ms`; returns how many.
-    async fn purge_sign_in_counts(&self, before_ms: i64) -> AppResult<u64>;
+    async fn purge_sign_in_counts(&self, before_ms: i64) -> StoreResult<u64>;
     /// The fingerprint of the key this database's tokens are sealed with, recording
     /// `fingerprint` as that when none is recorded yet (the first start, or the first
     /// since fingerprints were kept); returns the one recorded.
-    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> AppResult<String>;
+    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> StoreResult<String>;
     /// Whether a key fingerprint is recorded yet.
-    async fn has_key_fingerprint(&self) -> AppResult<bool>;
-
+    async fn has_key_fingerprint(&self) -> StoreResult<bool>;
     /// The skill's id, creating it when missing.
-    async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64>;
+    async fn ensure_skill(&self, account_id: i64, name: &str) -> StoreResult<i64>;
+    /// Replaces the skills a user answers.
+    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> StoreResult<()>;
+    /// A brand account's skills by name: `(id, name)`.
+    async fn skills(&self, account_id: i64) -> StoreResult<Vec<(i64, String)>>;
+    /// A brand account's users, each with the skills they answer.
+    async fn people(&self, account_id: i64) -> StoreResult<Vec<(User, Vec<i64>)>>;
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
+    /// Whether agents of the account may send images (on unless switched off).
+    async fn send_image_enabled(&self, account_id: i64) -> StoreResult<bool>;
+    async fn set_send_image(&self, account_id: i64, on: bool) -> StoreResult<()>;
+    async fn audit(&self, account_id: i64, entry: &AuditEntry) -> StoreResult<()>;
+    /// The latest `limit` entries, latest first.
+    async fn audit_log(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
+}
+
+/// The pages and accounts brand accounts link, and the sign-in flows that link them.
+#[async_trait]
+pub trait Links: Send + Sync {
     /// Links a page or account, or relinks it (new token, status linked). Refused with
     /// `Conflict` when another brand account holds it.
-    async fn link(&self, link: NewLink<'_>) -> AppResult<LinkedAccount>;
+    async fn link(&self, link: NewLink<'_>) -> StoreResult<LinkedAccount>;
     async fn linked_account(
         &self,
         channel: Channel,
         network_id: &str,
-    ) -> AppResult<Option<LinkedAccount>>;
-    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()>;
+    ) -> StoreResult<Option<LinkedAccount>>;
+    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> StoreResult<()>;
     /// Records that Facebook restricted the page from sending (`Some(ms)`) or that a send
     /// went through again (`None`).
-    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> AppResult<()>;
+    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> StoreResult<()>;
     /// Every page or account linked on `channel`, whatever its status.
-    async fn linked_accounts(&self, channel: Channel) -> AppResult<Vec<LinkedAccount>>;
+    async fn linked_accounts(&self, channel: Channel) -> StoreResult<Vec<LinkedAccount>>;
+    async fn linked_by_id(&self, id: i64) -> StoreResult<Option<LinkedAccount>>;
+    /// Every page or account a brand account ever linked, in the order linked.
+    async fn home_linked(&self, account_id: i64) -> StoreResult<Vec<HomeLinked>>;
+    /// Routes a linked account's new conversations (and its open, unassigned ones) to a skill.
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> StoreResult<()>;
+    async fn put_oauth_pending(&self, pending: &OAuthPending) -> StoreResult<()>;
+    async fn oauth_pending(&self, id: &str) -> StoreResult<Option<OAuthPending>>;
+    async fn oauth_pending_by_request_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<OAuthPending>>;
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> StoreResult<()>;
+    /// Removes one flow, or (`None`) every flow started before `before`.
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> StoreResult<()>;
+}
+
+/// Conversations: queues, transcripts, ownership, profiles and export.
+#[async_trait]
+pub trait Conversations: Send + Sync {
+    async fn reply_context(&self, conversation_id: i64) -> StoreResult<Option<ReplyContext>>;
+    /// Consumers whose profile was never fetched, or fetched before `stale_before_ms`,
+    /// and not tried since `retry_before_ms`; each is marked tried now.
+    async fn profiles_due(
+        &self,
+        now_ms: i64,
+        stale_before_ms: i64,
+        retry_before_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ProfileDue>>;
+    /// Stores a fetched profile; `name` and `handle` replace the stored ones when given.
+    async fn set_profile(
+        &self,
+        consumer_id: i64,
+        name: Option<&str>,
+        handle: Option<&str>,
+        profile: &serde_json::Value,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// Facebook named the consumer of `conversation_id` by their page-scoped id (a private
+    /// reply's `recipient_id`): their Messenger lines belong to this conversation from now
+    /// on, and a conversation that id already had is folded into this one. Returns the
+    /// conversation folded in (now gone), if any.
+    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> StoreResult<Option<i64>>;
+    /// A line's status and error, for tests and the API.
+    async fn line_status(&self, message_id: i64) -> StoreResult<Option<(String, Option<String>)>>;
+    /// Open conversations in a queue view, latest activity first.
+    async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>>;
+    /// The brand account a conversation belongs to.
+    async fn conversation_account(&self, id: i64) -> StoreResult<Option<i64>>;
+    async fn conversation_info(&self, id: i64) -> StoreResult<Option<ConversationInfo>>;
+    /// The conversation, its consumer and its lines in the network's time order.
+    async fn transcript(&self, id: i64) -> StoreResult<Option<Transcript>>;
+    /// Assigns an open conversation to `user_id` unless someone else holds it.
+    async fn take(&self, id: i64, user_id: i64) -> StoreResult<TakeOutcome>;
+    /// Closes a conversation and releases it, so a new line brings it back as new.
+    async fn close(&self, id: i64) -> StoreResult<()>;
+    /// Every conversation of a brand account with a line at or after `since_ms`.
+    async fn export(&self, account_id: i64, since_ms: i64) -> StoreResult<Vec<ExportConversation>>;
+}
+
+/// Storing what the networks' webhooks say.
+#[async_trait]
+pub trait Ingest: Links {
     /// Stores a batch of one linked account's inbound messages in one transaction:
     /// idempotent on the network's ids; a consumer's new line (re)opens their conversation.
     async fn ingest(
@@ -611,7 +748,7 @@ pub trait Store: Send + Sync + 'static {
         linked: &LinkedAccount,
         messages: &[InboundMessage],
         now_ms: i64,
-    ) -> AppResult<IngestReport>;
+    ) -> StoreResult<IngestReport>;
     /// A webhook's messages for the page or account `brand_id` names on `channel`, stored
     /// as `ingest` stores them, with the linked account they were stored for; `None`, and
     /// nothing stored, when it is not linked (or was unlinked).
@@ -621,7 +758,7 @@ pub trait Store: Send + Sync + 'static {
         brand_id: &str,
         messages: &[InboundMessage],
         now_ms: i64,
-    ) -> AppResult<Option<(LinkedAccount, IngestReport)>> {
+    ) -> StoreResult<Option<(LinkedAccount, IngestReport)>> {
         match self.linked_account(channel, brand_id).await? {
             Some(linked) if linked.status != LinkStatus::Unlinked => {
                 let report = self.ingest(&linked, messages, now_ms).await?;
@@ -630,25 +767,11 @@ pub trait Store: Send + Sync + 'static {
             _ => Ok(None),
         }
     }
-    async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>>;
-    /// Consumers whose profile was never fetched, or fetched before `stale_before_ms`,
-    /// and not tried since `retry_before_ms`; each is marked tried now.
-    async fn profiles_due(
-        &self,
-        now_ms: i64,
-        stale_before_ms: i64,
-        retry_before_ms: i64,
-        limit: i64,
-    ) -> AppResult<Vec<ProfileDue>>;
-    /// Stores a fetched profile; `name` and `handle` replace the stored ones when given.
-    async fn set_profile(
-        &self,
-        consumer_id: i64,
-        name: Option<&str>,
-        handle: Option<&str>,
-        profile: &serde_json::Value,
-        now_ms: i64,
-    ) -> AppResult<()>;
+}
+
+/// Replies out: uploads, the outbox and its claims.
+#[async_trait]
+pub trait Outbox: Send + Sync {
     /// Records a stored upload file; returns its id.
     async fn create_upload(
         &self,
@@ -657,16 +780,16 @@ pub trait Store: Send + Sync + 'static {
         bytes: i64,
         path: &str,
         now_ms: i64,
-    ) -> AppResult<i64>;
-    async fn upload(&self, id: i64) -> AppResult<Option<Upload>>;
+    ) -> StoreResult<i64>;
+    async fn upload(&self, id: i64) -> StoreResult<Option<Upload>>;
     /// Stores a reply line, and its outbox row unless it was refused; returns the line id.
-    async fn enqueue_reply(&self, reply: NewReply<'_>) -> AppResult<i64>;
+    async fn enqueue_reply(&self, reply: NewReply<'_>) -> StoreResult<i64>;
     /// The earliest outbox row due at `now_ms` whose conversation has no earlier row
     /// waiting (replies in one conversation go out in the order they were written),
     /// claimed by `owner` (this instance's [`InstanceId`](crate::claims::InstanceId)):
     /// from now on only `owner`'s `extend_claim`, `set_media_sent`, `reschedule` and
     /// `mark_failed` change the row, until another instance claims it (after the lease).
-    async fn next_due(&self, owner: &str, now_ms: i64) -> AppResult<Option<OutboxItem>>;
+    async fn next_due(&self, owner: &str, now_ms: i64) -> StoreResult<Option<OutboxItem>>;
     /// How long a claim by `next_due` lasts, where instances share the outbox (`None`:
     /// this instance alone sends, and a claim lasts until the row is worked off).
     fn outbox_lease(&self) -> Option<std::time::Duration> {
@@ -675,7 +798,7 @@ pub trait Store: Send + Sync + 'static {
     /// Keeps `owner`'s claim on a reply it is still sending for another lease from
     /// `now_ms`, so that no other instance takes it over and sends it again. `false`: the
     /// row is no longer `owner`'s (taken over, or worked off).
-    async fn extend_claim(&self, owner: &str, message_id: i64, now_ms: i64) -> AppResult<bool>;
+    async fn extend_claim(&self, owner: &str, message_id: i64, now_ms: i64) -> StoreResult<bool>;
     /// The image part of a two-message reply went out as `network_id`; `false` (nothing
     /// recorded) when the row is no longer `owner`'s.
     async fn set_media_sent(
@@ -683,7 +806,7 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         message_id: i64,
         network_id: &str,
-    ) -> AppResult<bool>;
+    ) -> StoreResult<bool>;
     /// The network took the reply: the line is `sent` with the network's id and its outbox
     /// row goes.
     ///
@@ -702,15 +825,10 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         message_id: i64,
         network_id: &str,
-    ) -> AppResult<MarkedSent>;
+    ) -> StoreResult<MarkedSent>;
     /// It will not go: the line is `failed` with the reason and the row goes; `false`
     /// (nothing changed) when the row is no longer `owner`'s.
-    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> AppResult<bool>;
-    /// Facebook named the consumer of `conversation_id` by their page-scoped id (a private
-    /// reply's `recipient_id`): their Messenger lines belong to this conversation from now
-    /// on, and a conversation that id already had is folded into this one. Returns the
-    /// conversation folded in (now gone), if any.
-    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>>;
+    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> StoreResult<bool>;
     /// Try again at `next_at_ms` (the claim is released); `false` (nothing changed) when
     /// the row is no longer `owner`'s.
     async fn reschedule(
@@ -720,22 +838,12 @@ pub trait Store: Send + Sync + 'static {
         attempts: i64,
         next_at_ms: i64,
         error: &str,
-    ) -> AppResult<bool>;
-    /// A line's status and error, for tests and the API.
-    async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>>;
-    /// Replaces the skills a user answers.
-    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> AppResult<()>;
-    /// Open conversations in a queue view, latest activity first.
-    async fn queue(&self, scope: QueueScope, view: QueueView) -> AppResult<Vec<QueueItem>>;
-    /// The brand account a conversation belongs to.
-    async fn conversation_account(&self, id: i64) -> AppResult<Option<i64>>;
-    async fn conversation_info(&self, id: i64) -> AppResult<Option<ConversationInfo>>;
-    /// The conversation, its consumer and its lines in the network's time order.
-    async fn transcript(&self, id: i64) -> AppResult<Option<Transcript>>;
-    /// Assigns an open conversation to `user_id` unless someone else holds it.
-    async fn take(&self, id: i64, user_id: i64) -> AppResult<TakeOutcome>;
-    /// Closes a conversation and releases it, so a new line brings it back as new.
-    async fn close(&self, id: i64) -> AppResult<()>;
+    ) -> StoreResult<bool>;
+}
+
+/// Copies of inbound media and profile pictures.
+#[async_trait]
+pub trait Media: Send + Sync {
     /// Inbound media to copy, due at `now_ms`; each is leased until `lease_until_ms` so a
     /// crash mid-copy only delays it.
     async fn media_due(
@@ -743,11 +851,11 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
         lease_until_ms: i64,
         limit: i64,
-    ) -> AppResult<Vec<MediaDue>>;
+    ) -> StoreResult<Vec<MediaDue>>;
     /// The copy is made: status `stored`.
-    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> AppResult<()>;
+    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> StoreResult<()>;
     /// This try failed and another is due at `next_at_ms`.
-    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> AppResult<()>;
+    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> StoreResult<()>;
     /// No copy will be made: `Rejected` or `Failed`, with the reason (and what was learned
     /// of the bytes, if anything).
     async fn media_refused(
@@ -757,23 +865,27 @@ pub trait Store: Send + Sync + 'static {
         reason: &str,
         mime: Option<&str>,
         bytes: Option<i64>,
-    ) -> AppResult<()>;
-    async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>>;
+    ) -> StoreResult<()>;
+    async fn media_record(&self, id: i64) -> StoreResult<Option<MediaRecord>>;
     /// The consumer's profile picture is at `source_url` (the network's, which expires):
     /// their one picture item becomes due now. A copy made before stays served until the
     /// new one replaces it.
-    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> AppResult<()>;
-    // Automation
+    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> StoreResult<()>;
+}
+
+/// Bots: settings, credentials, turns and where each conversation stands.
+#[async_trait]
+pub trait Automation: Send + Sync {
     /// Every linked page or account of a brand account, with its automation row if any.
     async fn automation_accounts(
         &self,
         account_id: i64,
-    ) -> AppResult<Vec<(LinkedAccount, Option<AutomationRecord>)>>;
+    ) -> StoreResult<Vec<(LinkedAccount, Option<AutomationRecord>)>>;
     /// The linked account `id` with its automation row, if it exists.
     async fn automation_account(
         &self,
         linked_account_id: i64,
-    ) -> AppResult<Option<(LinkedAccount, Option<AutomationRecord>)>>;
+    ) -> StoreResult<Option<(LinkedAccount, Option<AutomationRecord>)>>;
     /// Saves the settings; switching on (re)starts `enabled_at` at `now_ms`.
     async fn set_automation(
         &self,
@@ -781,7 +893,7 @@ pub trait Store: Send + Sync + 'static {
         enabled: bool,
         settings_json: &str,
         now_ms: i64,
-    ) -> AppResult<()>;
+    ) -> StoreResult<()>;
     /// Replaces the external bot's sealed secret and token hash.
     async fn set_bot_credentials(
         &self,
@@ -789,9 +901,9 @@ pub trait Store: Send + Sync + 'static {
         secret_sealed: &[u8],
         token_hash: &str,
         now_ms: i64,
-    ) -> AppResult<()>;
+    ) -> StoreResult<()>;
     /// The linked account whose bot holds the token with this SHA-256.
-    async fn bot_by_token(&self, token_hash: &str) -> AppResult<Option<i64>>;
+    async fn bot_by_token(&self, token_hash: &str) -> StoreResult<Option<i64>>;
     /// Takes the claim on a bot turn for `owner` until `lease_until_ms` when no live claim
     /// is held at `now_ms`, or renews `owner`'s own; `false` when another instance holds
     /// it. Two instances never run a turn on one conversation at once, and a claim of an
@@ -802,91 +914,47 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
-    ) -> AppResult<bool>;
+    ) -> StoreResult<bool>;
     /// Gives up `owner`'s claim on a bot turn (another's is left alone).
-    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> AppResult<()>;
+    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> StoreResult<()>;
     /// Open conversations with consumer lines the bot has not seen (on linked accounts
     /// with automation on, or where the bot or the survey holds the conversation), and
     /// those whose external bot is late at `now_ms`.
-    async fn automation_due(&self, now_ms: i64, limit: i64) -> AppResult<Vec<i64>>;
-    async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>>;
+    async fn automation_due(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<i64>>;
+    async fn bot_context(&self, conversation_id: i64) -> StoreResult<Option<BotContext>>;
     /// Records where the bot stands (the row is created on first use).
     async fn set_bot_state(
         &self,
         conversation_id: i64,
         state: &BotState,
         now_ms: i64,
-    ) -> AppResult<()>;
+    ) -> StoreResult<()>;
     /// Hands the conversation to people: phase `people`, open, unassigned, routed to its
     /// linked account's skill.
-    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> AppResult<()>;
+    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> StoreResult<()>;
     /// Records a survey answer on the conversation and closes it again (unless someone
     /// has taken it meanwhile).
-    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> AppResult<()>;
-    /// Every conversation of a brand account with a line at or after `since_ms`.
-    async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>>;
-
-    // Home
-    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>>;
-    /// Every page or account a brand account ever linked, in the order linked.
-    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>>;
-    /// Routes a linked account's new conversations (and its open, unassigned ones) to a skill.
-    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()>;
-    /// A brand account's skills by name: `(id, name)`.
-    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>>;
-    /// A brand account's users, each with the skills they answer.
-    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>>;
-    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>>;
-    /// Whether agents of the account may send images (on unless switched off).
-    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool>;
-    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()>;
-    async fn audit(&self, account_id: i64, entry: &AuditEntry) -> AppResult<()>;
-    /// The latest `limit` entries, latest first.
-    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>>;
-    async fn put_oauth_pending(&self, pending: &OAuthPending) -> AppResult<()>;
-    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>>;
-    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>>;
-    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()>;
-    /// Removes one flow, or (`None`) every flow started before `before`.
-    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()>;
-    // Onboarding
-    /// The account's sign-up request, made now by `user_id` (with the chat's first,
-    /// system line `greeting`) unless the account has one; `true` when it was made.
-    async fn signup_create(
-        &self,
-        account_id: i64,
-        user_id: i64,
-        greeting: &str,
-        now_ms: i64,
-    ) -> AppResult<(SignupRequest, bool)>;
-    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>>;
-    /// A request and the brand account it belongs to.
-    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>>;
-    /// Every request, open ones first, then latest first.
-    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>>;
-    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>>;
-    async fn signup_add_message(&self, message: NewChatMessage<'_>) -> AppResult<ChatMessage>;
-    /// Enables SocialConnect for the request's account, records who did and the link to
-    /// SocialConnect Home, and adds `message` (the link) to the chat, in one transaction.
-    async fn signup_enable(
-        &self,
-        request_id: i64,
-        by_user: i64,
-        home_url: &str,
-        message: NewChatMessage<'_>,
-    ) -> AppResult<SignupRequest>;
+    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> StoreResult<()>;
 }
 
-/// A chat line to store (onboarding).
-#[derive(Debug, Clone)]
-pub struct NewChatMessage<'a> {
-    pub request_id: i64,
-    pub author_id: Option<i64>,
-    pub author: ChatAuthor,
-    pub author_name: &'a str,
-    pub text: &'a str,
-    pub link: Option<&'a str>,
-    pub now_ms: i64,
+/// Everything the server stores, whatever the engine behind it: the sum of the
+/// features' traits, so handlers hold one `Arc<dyn Store>`.
+pub trait Store:
+    Accounts + Links + Conversations + Ingest + Outbox + Media + Automation + Onboarding + 'static
+{
+}
+
+impl<T> Store for T where
+    T: Accounts
+        + Links
+        + Conversations
+        + Ingest
+        + Outbox
+        + Media
+        + Automation
+        + Onboarding
+        + 'static
+{
 }
 
 /// How long an instance keeps an outbox row it claimed before another may take it over,
@@ -999,9 +1067,4 @@ where
         version: before.iter().chain(&applied).copied().max().unwrap_or(0),
         applied,
     })
-}
-
-pub(crate) fn parse_role(s: &str) -> AppResult<Role> {
-    s.parse()
-        .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))
 }

@@ -6,17 +6,10 @@
 //! with `FOR UPDATE SKIP LOCKED` and a lease in the row, and a webhook batch that collides
 //! with another instance's (a deadlock, or the same event delivered to both) is retried.
 
-use super::sqlite::{export_kind, mode_str, parse_channel, parse_mode, parse_word, rfc3339};
-use super::{
-    Account, AuditEntry, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
-    ExportConsumer, ExportConversation, ExportMedia, ExportMessage, HomeLinked, IngestReport,
-    LastPublic, LinkStatus, LinkedAccount, MarkedSent, MediaCopy, MediaDue, MediaRecord,
-    MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue,
-    QueueScope, ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome, Upload, User,
-    parse_role,
+use super::rows::{
+    export_kind, mode_str, parse_channel, parse_mode, parse_role, parse_word, rfc3339,
 };
-use crate::error::AppError;
-use crate::error::AppResult;
+use super::*;
 use anyhow::Context;
 use async_trait::async_trait;
 use shared::api::{
@@ -24,21 +17,23 @@ use shared::api::{
     LinePreview, Profile, QueueItem, QueueView, Transcript,
 };
 use shared::inbound::{Change, InboundMessage};
-use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest, SignupStatus};
 use shared::replies::PublicLine;
-use shared::{Channel, ErrorCode, Tag};
+use shared::{Channel, Tag};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
     /// How long a claimed outbox row stays with the instance that claimed it: longer than
     /// any one send takes, so a live sender is never overtaken; an instance that died
     /// holds its rows no longer than this.
-    outbox_lease_ms: i64,
+    pub(super) outbox_lease_ms: i64,
 }
+
+/// What `PgStore::write_lock` holds: nothing.
+pub(super) struct NoWriteLock;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -67,6 +62,12 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// PostgreSQL has no single writer to wait for: its rows are locked by the statements
+    /// that change them (the counterpart of `SqliteStore::write_lock`).
+    pub(super) async fn write_lock(&self) -> NoWriteLock {
+        NoWriteLock
+    }
 }
 
 fn account_from(row: &sqlx::postgres::PgRow) -> Account {
@@ -78,7 +79,7 @@ fn account_from(row: &sqlx::postgres::PgRow) -> Account {
     }
 }
 
-fn user_from(row: &sqlx::postgres::PgRow) -> AppResult<User> {
+fn user_from(row: &sqlx::postgres::PgRow) -> StoreResult<User> {
     Ok(User {
         id: row.get("id"),
         account_id: row.get("account_id"),
@@ -89,8 +90,8 @@ fn user_from(row: &sqlx::postgres::PgRow) -> AppResult<User> {
 }
 
 #[async_trait]
-impl Store for PgStore {
-    async fn account_by_number(&self, number: &str) -> AppResult<Option<Account>> {
+impl Accounts for PgStore {
+    async fn account_by_number(&self, number: &str) -> StoreResult<Option<Account>> {
         let row = sqlx::query("SELECT * FROM accounts WHERE number = $1")
             .bind(number)
             .fetch_optional(&self.pool)
@@ -98,7 +99,7 @@ impl Store for PgStore {
         Ok(row.as_ref().map(account_from))
     }
 
-    async fn account_by_id(&self, id: i64) -> AppResult<Option<Account>> {
+    async fn account_by_id(&self, id: i64) -> StoreResult<Option<Account>> {
         let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -106,7 +107,12 @@ impl Store for PgStore {
         Ok(row.as_ref().map(account_from))
     }
 
-    async fn ensure_account(&self, number: &str, name: &str, enabled: bool) -> AppResult<Account> {
+    async fn ensure_account(
+        &self,
+        number: &str,
+        name: &str,
+        enabled: bool,
+    ) -> StoreResult<Account> {
         sqlx::query(
             "INSERT INTO accounts (number, name, socialconnect_enabled, created_at)
              VALUES ($1, $2, $3, extract(epoch FROM now())::bigint) ON CONFLICT (number) DO NOTHING",
@@ -127,7 +133,7 @@ impl Store for PgStore {
         &self,
         account_id: Option<i64>,
         email: &str,
-    ) -> AppResult<Option<Credentials>> {
+    ) -> StoreResult<Option<Credentials>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, u.password_hash FROM users u
              WHERE coalesce(u.account_id, 0) = coalesce($1, 0) AND lower(u.email) = lower($2)"
@@ -145,7 +151,7 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn create_user(&self, u: NewUser<'_>) -> AppResult<Option<User>> {
+    async fn create_user(&self, u: NewUser<'_>) -> StoreResult<Option<User>> {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO users (account_id, email, name, role, password_hash, created_at)
              VALUES ($1, $2, $3, $4, $5, extract(epoch FROM now())::bigint)
@@ -174,7 +180,7 @@ impl Store for PgStore {
         csrf_token: &str,
         now: i64,
         expires_at: i64,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -189,7 +195,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn session(&self, token_hash: &str, now: i64) -> AppResult<Option<SessionRecord>> {
+    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionRecord>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2"
@@ -211,7 +217,7 @@ impl Store for PgStore {
         }))
     }
 
-    async fn delete_session(&self, token_hash: &str) -> AppResult<()> {
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.pool)
@@ -219,7 +225,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn purge_sessions(&self, now: i64) -> AppResult<u64> {
+    async fn purge_sessions(&self, now: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(now)
             .execute(&self.pool)
@@ -232,7 +238,7 @@ impl Store for PgStore {
         key: &str,
         now_ms: i64,
         window_ms: i64,
-    ) -> AppResult<SignInCount> {
+    ) -> StoreResult<SignInCount> {
         let (attempts, window_start): (i64, i64) = sqlx::query_as(
             "INSERT INTO sign_in_attempts (key, window_start, attempts) VALUES ($1, $2, 1)
              ON CONFLICT (key) DO UPDATE SET
@@ -253,7 +259,7 @@ impl Store for PgStore {
         })
     }
 
-    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> AppResult<()> {
+    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM sign_in_attempts WHERE key = $1")
             .bind(cleared)
@@ -272,7 +278,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn purge_sign_in_counts(&self, before_ms: i64) -> AppResult<u64> {
+    async fn purge_sign_in_counts(&self, before_ms: i64) -> StoreResult<u64> {
         Ok(
             sqlx::query("DELETE FROM sign_in_attempts WHERE window_start < $1")
                 .bind(before_ms)
@@ -282,7 +288,7 @@ impl Store for PgStore {
         )
     }
 
-    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> AppResult<String> {
+    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> StoreResult<String> {
         sqlx::query(
             "INSERT INTO key_fingerprint (id, fingerprint, recorded_at) VALUES (1, $1, $2)
              ON CONFLICT (id) DO NOTHING",
@@ -298,7 +304,7 @@ impl Store for PgStore {
         )
     }
 
-    async fn has_key_fingerprint(&self) -> AppResult<bool> {
+    async fn has_key_fingerprint(&self) -> StoreResult<bool> {
         Ok(
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM key_fingerprint)")
                 .fetch_one(&self.pool)
@@ -306,7 +312,7 @@ impl Store for PgStore {
         )
     }
 
-    async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64> {
+    async fn ensure_skill(&self, account_id: i64, name: &str) -> StoreResult<i64> {
         sqlx::query("INSERT INTO skills (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(account_id)
             .bind(name)
@@ -321,7 +327,125 @@ impl Store for PgStore {
         )
     }
 
-    async fn link(&self, l: NewLink<'_>) -> AppResult<LinkedAccount> {
+    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM user_skills WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for skill in skills {
+            sqlx::query("INSERT INTO user_skills (user_id, skill_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                .bind(user_id)
+                .bind(skill)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn skills(&self, account_id: i64) -> StoreResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name FROM skills WHERE account_id = $1 ORDER BY lower(name), id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn people(&self, account_id: i64) -> StoreResult<Vec<(User, Vec<i64>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, (SELECT string_agg(skill_id::text, ',') FROM user_skills s
+                                     WHERE s.user_id = u.id) AS skills
+             FROM users u WHERE u.account_id = $1 ORDER BY u.role, lower(u.name), u.id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let skills: Option<String> = r.get("skills");
+                let mut ids: Vec<i64> = skills
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                ids.sort_unstable();
+                Ok((user_from(r)?, ids))
+            })
+            .collect()
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| user_from(&r))
+        .transpose()
+    }
+
+    async fn send_image_enabled(&self, account_id: i64) -> StoreResult<bool> {
+        let on: Option<bool> =
+            sqlx::query_scalar("SELECT send_image FROM account_features WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(on.unwrap_or(true))
+    }
+
+    async fn set_send_image(&self, account_id: i64, on: bool) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO account_features (account_id, send_image) VALUES ($1, $2)
+             ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
+        )
+        .bind(account_id)
+        .bind(on)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, account_id: i64, e: &AuditEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (account_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(account_id)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = $1
+             ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Links for PgStore {
+    async fn link(&self, l: NewLink<'_>) -> StoreResult<LinkedAccount> {
         // One statement, so two brands linking the same page at once cannot both win: the
         // update applies only to the brand that holds it, and otherwise nothing returns.
         let linked: Option<i64> = sqlx::query_scalar(
@@ -347,21 +471,20 @@ impl Store for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         if linked.is_none() {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "that page or account is linked to another brand account",
+            return Err(StoreError::Conflict(
+                "that page or account is linked to another brand account".into(),
             ));
         }
         self.linked_account(l.channel, l.network_id)
             .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("linked account vanished")))
+            .ok_or_else(|| StoreError::corrupt("linked account vanished"))
     }
 
     async fn linked_account(
         &self,
         channel: Channel,
         network_id: &str,
-    ) -> AppResult<Option<LinkedAccount>> {
+    ) -> StoreResult<Option<LinkedAccount>> {
         let row =
             sqlx::query("SELECT * FROM linked_accounts WHERE channel = $1 AND network_id = $2")
                 .bind(channel.as_str())
@@ -371,7 +494,7 @@ impl Store for PgStore {
         row.map(|r| linked_from(&r, channel)).transpose()
     }
 
-    async fn linked_accounts(&self, channel: Channel) -> AppResult<Vec<LinkedAccount>> {
+    async fn linked_accounts(&self, channel: Channel) -> StoreResult<Vec<LinkedAccount>> {
         sqlx::query("SELECT * FROM linked_accounts WHERE channel = $1 ORDER BY id")
             .bind(channel.as_str())
             .fetch_all(&self.pool)
@@ -381,7 +504,7 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> AppResult<()> {
+    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> StoreResult<()> {
         sqlx::query("UPDATE linked_accounts SET sending_restricted_at = $1 WHERE id = $2")
             .bind(since_ms)
             .bind(id)
@@ -390,7 +513,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()> {
+    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> StoreResult<()> {
         sqlx::query("UPDATE linked_accounts SET status = $1 WHERE id = $2")
             .bind(status.as_str())
             .bind(id)
@@ -399,35 +522,115 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn ingest(
-        &self,
-        linked: &LinkedAccount,
-        messages: &[InboundMessage],
-        now_ms: i64,
-    ) -> AppResult<IngestReport> {
-        // Two instances may hold the same event (a redelivery reaching the other one) or
-        // lock the same consumer's rows in opposite orders: the loser of such a collision
-        // is rolled back whole and tried again, and then finds the winner's rows.
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            let mut tx = self.pool.begin().await?;
-            let outcome = match ingest_in(&mut tx, linked, messages, now_ms).await {
-                Ok(report) => tx.commit().await.map(|()| report).map_err(Retry::from),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(report) => return Ok(report),
-                Err(Retry::Collided(e)) if tries < INGEST_TRIES => {
-                    tracing::debug!(error = %e, tries, "webhook batch collided; trying again");
-                }
-                Err(Retry::Collided(e)) => return Err(AppError::from(e)),
-                Err(Retry::Failed(e)) => return Err(e),
-            }
-        }
+    async fn linked_by_id(&self, id: i64) -> StoreResult<Option<LinkedAccount>> {
+        let row = sqlx::query("SELECT * FROM linked_accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| linked_from(&r, parse_channel(r.get("channel"))?))
+            .transpose()
     }
 
-    async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
+    async fn home_linked(&self, account_id: i64) -> StoreResult<Vec<HomeLinked>> {
+        sqlx::query("SELECT * FROM linked_accounts WHERE account_id = $1 ORDER BY id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(HomeLinked {
+                    linked: linked_from(r, parse_channel(r.get("channel"))?)?,
+                    created_at: r.get("created_at"),
+                    created_by: r.get("created_by"),
+                })
+            })
+            .collect()
+    }
+
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE linked_accounts SET skill_id = $1 WHERE id = $2")
+            .bind(skill_id)
+            .bind(linked_id)
+            .execute(&mut *tx)
+            .await?;
+        // Conversations nobody holds follow the channel to its new skill.
+        sqlx::query(
+            "UPDATE conversations SET skill_id = $1
+             WHERE linked_account_id = $2 AND assigned_user_id IS NULL",
+        )
+        .bind(skill_id)
+        .bind(linked_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_oauth_pending(&self, p: &OAuthPending) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_pending (id, account_id, user_id, session_binding, channel,
+                 request_token, secret_sealed, pages_sealed, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&p.id)
+        .bind(p.account_id)
+        .bind(p.user_id)
+        .bind(&p.session_binding)
+        .bind(p.channel.as_str())
+        .bind(&p.request_token)
+        .bind(&p.secret_sealed)
+        .bind(&p.pages_sealed)
+        .bind(p.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn oauth_pending(&self, id: &str) -> StoreResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn oauth_pending_by_request_token(
+        &self,
+        token: &str,
+    ) -> StoreResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE request_token = $1")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> StoreResult<()> {
+        sqlx::query("UPDATE oauth_pending SET pages_sealed = $1 WHERE id = $2")
+            .bind(pages_sealed)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> StoreResult<()> {
+        match id {
+            Some(id) => sqlx::query("DELETE FROM oauth_pending WHERE id = $1").bind(id),
+            None => sqlx::query("DELETE FROM oauth_pending WHERE created_at < $1").bind(before),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Conversations for PgStore {
+    async fn reply_context(&self, conversation_id: i64) -> StoreResult<Option<ReplyContext>> {
         let Some(row) = sqlx::query(
             "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id,
                     coalesce(k.psid, k.network_id) AS consumer
@@ -461,7 +664,7 @@ impl Store for PgStore {
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?
-        .map(|r| -> AppResult<LastPublic> {
+        .map(|r| -> StoreResult<LastPublic> {
             Ok(LastPublic {
                 network_id: r.get("network_id"),
                 line: PublicLine {
@@ -489,7 +692,7 @@ impl Store for PgStore {
         stale_before_ms: i64,
         retry_before_ms: i64,
         limit: i64,
-    ) -> AppResult<Vec<ProfileDue>> {
+    ) -> StoreResult<Vec<ProfileDue>> {
         // Woken after every webhook: look before taking any row lock.
         let any: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM consumers k JOIN linked_accounts l
@@ -566,7 +769,7 @@ impl Store for PgStore {
         handle: Option<&str>,
         profile: &serde_json::Value,
         now_ms: i64,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE consumers SET profile = $1, profile_fetched_at = $2,
                  name = coalesce($3, name), handle = coalesce($4, handle)
@@ -582,288 +785,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn enqueue_reply(&self, r: NewReply<'_>) -> AppResult<i64> {
-        let mut tx = self.pool.begin().await?;
-        let (status, error) = match &r.refused {
-            Some(reason) => ("failed", Some(reason.as_str())),
-            None => ("sending", None),
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag, direction,
-                 author, text, reply_to, status, error, created_at, received_at, sent_by)
-             VALUES ($1, $2, NULL, $3, 'out', $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
-        .bind(r.conversation_id)
-        .bind(r.linked_account_id)
-        .bind(r.tag.as_str())
-        .bind(r.author)
-        .bind(r.text)
-        .bind(r.in_reply_to.map(|(id, _)| id))
-        .bind(status)
-        .bind(error)
-        .bind(r.now_ms)
-        .bind(r.now_ms)
-        .bind(r.sent_by)
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some(u) = r.upload {
-            // The line shows (and exports) what went with it; the file stays ours.
-            sqlx::query(
-                "INSERT INTO media (message_id, kind, mime, bytes, stored_path, status)
-                 VALUES ($1, $2, $3, $4, $5, 'stored')",
-            )
-            .bind(id)
-            .bind(if u.is_gif() { "gif" } else { "image" })
-            .bind(&u.mime)
-            .bind(u.bytes)
-            .bind(&u.path)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if r.refused.is_none() {
-            sqlx::query(
-                "INSERT INTO outbox (message_id, conversation_id, mode, in_reply_to,
-                     in_reply_to_tag, next_attempt_at, created_at, upload_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(id)
-            .bind(r.conversation_id)
-            .bind(mode_str(r.mode))
-            .bind(r.in_reply_to.map(|(id, _)| id))
-            .bind(r.in_reply_to.map(|(_, tag)| tag.as_str()))
-            .bind(r.now_ms)
-            .bind(r.now_ms)
-            .bind(r.upload.map(|u| u.id))
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE conversations SET last_message_at = greatest(last_message_at, $1) WHERE id = $2",
-        )
-        .bind(r.now_ms)
-        .bind(r.conversation_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    async fn next_due(&self, owner: &str, now_ms: i64) -> AppResult<Option<OutboxItem>> {
-        // Claimed by moving it past a lease, in one statement: the row another instance is
-        // claiming is skipped, and a conversation whose earlier reply is claimed (leased)
-        // has nothing due, so its replies still go one after the other, in order.
-        let claimed: Option<i64> = sqlx::query_scalar(
-            "UPDATE outbox SET next_attempt_at = $2, claimed_by = $3
-             WHERE message_id = (
-                 SELECT o.message_id FROM outbox o
-                 WHERE o.next_attempt_at <= $1
-                   AND NOT EXISTS (SELECT 1 FROM outbox e
-                                   WHERE e.conversation_id = o.conversation_id
-                                     AND e.message_id < o.message_id)
-                 ORDER BY o.next_attempt_at, o.message_id LIMIT 1
-                 FOR UPDATE SKIP LOCKED)
-             RETURNING message_id",
-        )
-        .bind(now_ms)
-        .bind(now_ms.saturating_add(self.outbox_lease_ms))
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(claimed) = claimed else {
-            return Ok(None);
-        };
-        let Some(row) = sqlx::query(
-            "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.in_reply_to_tag,
-                    o.attempts, o.upload_id, o.media_sent_id, m.text, m.author, l.channel,
-                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer
-             FROM outbox o
-             JOIN messages m ON m.id = o.message_id
-             JOIN conversations c ON c.id = o.conversation_id
-             JOIN linked_accounts l ON l.id = c.linked_account_id
-             JOIN consumers k ON k.id = c.consumer_id
-             WHERE o.message_id = $1",
-        )
-        .bind(claimed)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let linked = self.linked_of(&row).await?;
-        let conversation_id: i64 = row.get("conversation_id");
-        let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
-        Ok(Some(OutboxItem {
-            message_id: row.get("message_id"),
-            conversation_id,
-            mode: parse_mode(row.get("mode"))?,
-            in_reply_to: row.get("in_reply_to"),
-            in_reply_to_tag: row
-                .get::<Option<&str>, _>("in_reply_to_tag")
-                .map(parse_word)
-                .transpose()?,
-            attempts: row.get("attempts"),
-            text: row.get("text"),
-            author: row.get("author"),
-            linked,
-            consumer_network_id: row.get("consumer"),
-            last_private_at_ms,
-            upload: match row.get::<Option<i64>, _>("upload_id") {
-                Some(u) => self.upload(u).await?,
-                None => None,
-            },
-            media_sent_id: row.get("media_sent_id"),
-        }))
-    }
-
-    fn outbox_lease(&self) -> Option<Duration> {
-        Some(Duration::from_millis(self.outbox_lease_ms as u64))
-    }
-
-    async fn extend_claim(&self, owner: &str, message_id: i64, now_ms: i64) -> AppResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $1 WHERE message_id = $2 AND claimed_by = $3",
-        )
-        .bind(now_ms.saturating_add(self.outbox_lease_ms))
-        .bind(message_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn set_media_sent(
-        &self,
-        owner: &str,
-        message_id: i64,
-        network_id: &str,
-    ) -> AppResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET media_sent_id = $1 WHERE message_id = $2 AND claimed_by = $3",
-        )
-        .bind(network_id)
-        .bind(message_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn create_upload(
-        &self,
-        account_id: i64,
-        mime: &str,
-        bytes: i64,
-        path: &str,
-        now_ms: i64,
-    ) -> AppResult<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO uploads (account_id, mime, bytes, path, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(account_id)
-        .bind(mime)
-        .bind(bytes)
-        .bind(path)
-        .bind(now_ms)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn upload(&self, id: i64) -> AppResult<Option<Upload>> {
-        let row =
-            sqlx::query("SELECT id, account_id, mime, bytes, path FROM uploads WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|r| Upload {
-            id: r.get("id"),
-            account_id: r.get("account_id"),
-            mime: r.get("mime"),
-            bytes: r.get("bytes"),
-            path: r.get("path"),
-        }))
-    }
-
-    async fn mark_sent(
-        &self,
-        owner: &str,
-        message_id: i64,
-        network_id: &str,
-    ) -> AppResult<MarkedSent> {
-        let mut tx = self.pool.begin().await?;
-        // The line is locked first, so a late owner and the instance that took the reply
-        // over settle it one after the other: the second finds it sent.
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 FOR UPDATE")
-                .bind(message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if status.is_none_or(|s| s == "sent") {
-            return Ok(MarkedSent::AlreadySent);
-        }
-        let held: Option<Option<String>> =
-            sqlx::query_scalar("SELECT claimed_by FROM outbox WHERE message_id = $1 FOR UPDATE")
-                .bind(message_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        // The echo of this reply may have arrived first and been stored as a line of its
-        // own (a private response's echo lands in the Messenger conversation): that copy
-        // gives way to this line.
-        // So may the echo of its image, sent as a message of its own.
-        sqlx::query(
-            "DELETE FROM messages WHERE id != $2 AND direction = 'out' AND sent_by IS NULL
-               AND (network_id = $1 OR network_id =
-                    (SELECT media_sent_id FROM outbox WHERE message_id = $2))
-               AND linked_account_id = (SELECT linked_account_id FROM messages WHERE id = $2)",
-        )
-        .bind(network_id)
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE messages SET status = 'sent', error = NULL,
-                 network_id = CASE WHEN EXISTS (
-                     SELECT 1 FROM messages o WHERE o.linked_account_id = messages.linked_account_id
-                       AND o.network_id = $1 AND o.id != messages.id)
-                   THEN network_id ELSE $1 END
-             WHERE id = $2",
-        )
-        .bind(network_id)
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM outbox WHERE message_id = $1")
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(if held.flatten().as_deref() == Some(owner) {
-            MarkedSent::Sent
-        } else {
-            MarkedSent::SentLate
-        })
-    }
-
-    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> AppResult<bool> {
-        let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query("DELETE FROM outbox WHERE message_id = $1 AND claimed_by = $2")
-            .bind(message_id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
-        if gone.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE messages SET status = 'failed', error = $1 WHERE id = $2")
-            .bind(error)
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
+    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> StoreResult<Option<i64>> {
         let mut tx = self.pool.begin().await?;
         // Locked, so two instances learning the same person's id fold them once.
         let Some((consumer, linked, known)) = sqlx::query_as::<_, (i64, i64, Option<String>)>(
@@ -956,47 +878,7 @@ impl Store for PgStore {
         Ok(other.map(|(_, c)| c))
     }
 
-    async fn reschedule(
-        &self,
-        owner: &str,
-        message_id: i64,
-        attempts: i64,
-        next_at_ms: i64,
-        error: &str,
-    ) -> AppResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3,
-                 claimed_by = NULL
-             WHERE message_id = $4 AND claimed_by = $5",
-        )
-        .bind(attempts)
-        .bind(next_at_ms)
-        .bind(error)
-        .bind(message_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> AppResult<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM user_skills WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        for skill in skills {
-            sqlx::query("INSERT INTO user_skills (user_id, skill_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(user_id)
-                .bind(skill)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn queue(&self, scope: QueueScope, view: QueueView) -> AppResult<Vec<QueueItem>> {
+    async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>> {
         // An agent with no skills yet sees every skill of their account.
         let rows = sqlx::query(
             "SELECT c.id, l.channel, k.name AS consumer_name, k.handle, c.assigned_user_id,
@@ -1039,7 +921,7 @@ impl Store for PgStore {
                     consumer_handle: r.get("handle"),
                     last: tag
                         .map(|t| {
-                            Ok::<_, AppError>(LinePreview {
+                            Ok::<_, StoreError>(LinePreview {
                                 text: r.get("text"),
                                 tag: parse_word(&t)?,
                                 at: rfc3339(r.get("created_at")),
@@ -1056,7 +938,7 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn conversation_account(&self, id: i64) -> AppResult<Option<i64>> {
+    async fn conversation_account(&self, id: i64) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT l.account_id FROM conversations c
              JOIN linked_accounts l ON l.id = c.linked_account_id WHERE c.id = $1",
@@ -1066,7 +948,7 @@ impl Store for PgStore {
         .await?)
     }
 
-    async fn conversation_info(&self, id: i64) -> AppResult<Option<ConversationInfo>> {
+    async fn conversation_info(&self, id: i64) -> StoreResult<Option<ConversationInfo>> {
         let row = sqlx::query(
             "SELECT c.id, l.channel, c.status, s.name AS skill, c.assigned_user_id,
                     u.name AS agent_name
@@ -1100,7 +982,7 @@ impl Store for PgStore {
         .transpose()
     }
 
-    async fn transcript(&self, id: i64) -> AppResult<Option<Transcript>> {
+    async fn transcript(&self, id: i64) -> StoreResult<Option<Transcript>> {
         let Some(conversation) = self.conversation_info(id).await? else {
             return Ok(None);
         };
@@ -1207,7 +1089,7 @@ impl Store for PgStore {
                     removed: l.get("removed"),
                 })
             })
-            .collect::<AppResult<Vec<_>>>()?;
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some(Transcript {
             conversation,
             consumer,
@@ -1219,7 +1101,7 @@ impl Store for PgStore {
         }))
     }
 
-    async fn take(&self, id: i64, user_id: i64) -> AppResult<TakeOutcome> {
+    async fn take(&self, id: i64, user_id: i64) -> StoreResult<TakeOutcome> {
         let done = sqlx::query(
             "UPDATE conversations SET assigned_user_id = $1
              WHERE id = $2 AND status = 'open'
@@ -1236,7 +1118,7 @@ impl Store for PgStore {
         })
     }
 
-    async fn close(&self, id: i64) -> AppResult<()> {
+    async fn close(&self, id: i64) -> StoreResult<()> {
         sqlx::query(
             "UPDATE conversations SET status = 'closed', assigned_user_id = NULL WHERE id = $1",
         )
@@ -1246,7 +1128,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>> {
+    async fn line_status(&self, message_id: i64) -> StoreResult<Option<(String, Option<String>)>> {
         Ok(
             sqlx::query("SELECT status, error FROM messages WHERE id = $1")
                 .bind(message_id)
@@ -1256,7 +1138,7 @@ impl Store for PgStore {
         )
     }
 
-    async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>> {
+    async fn export(&self, account_id: i64, since_ms: i64) -> StoreResult<Vec<ExportConversation>> {
         let rows = sqlx::query(
             "SELECT c.id, a.number, l.channel, s.name AS skill, c.status, k.network_id, k.handle,
                     k.name AS consumer_name, k.profile, c.survey_score
@@ -1333,7 +1215,7 @@ impl Store for PgStore {
                 account: r.get("number"),
                 channel: channel
                     .parse()
-                    .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?,
+                    .map_err(|e: shared::vocab::UnknownWord| StoreError::Other(e.into()))?,
                 skill: r.get("skill"),
                 status: r.get("status"),
                 consumer: ExportConsumer {
@@ -1350,356 +1232,354 @@ impl Store for PgStore {
         }
         Ok(out)
     }
-    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>> {
-        let row = sqlx::query("SELECT * FROM linked_accounts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| linked_from(&r, parse_channel(r.get("channel"))?))
-            .transpose()
-    }
+}
 
-    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>> {
-        sqlx::query("SELECT * FROM linked_accounts WHERE account_id = $1 ORDER BY id")
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(HomeLinked {
-                    linked: linked_from(r, parse_channel(r.get("channel"))?)?,
-                    created_at: r.get("created_at"),
-                    created_by: r.get("created_by"),
-                })
-            })
-            .collect()
+#[async_trait]
+impl Ingest for PgStore {
+    async fn ingest(
+        &self,
+        linked: &LinkedAccount,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> StoreResult<IngestReport> {
+        // Two instances may hold the same event (a redelivery reaching the other one) or
+        // lock the same consumer's rows in opposite orders: the loser of such a collision
+        // is rolled back whole and tried again, and then finds the winner's rows.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let mut tx = self.pool.begin().await?;
+            let outcome = match ingest_in(&mut tx, linked, messages, now_ms).await {
+                Ok(report) => tx.commit().await.map(|()| report).map_err(Retry::from),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(report) => return Ok(report),
+                Err(Retry::Collided(e)) if tries < INGEST_TRIES => {
+                    tracing::debug!(error = %e, tries, "webhook batch collided; trying again");
+                }
+                Err(Retry::Collided(e)) => return Err(StoreError::from(e)),
+                Err(Retry::Failed(e)) => return Err(e),
+            }
+        }
     }
+}
 
-    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()> {
+#[async_trait]
+impl Outbox for PgStore {
+    async fn enqueue_reply(&self, r: NewReply<'_>) -> StoreResult<i64> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE linked_accounts SET skill_id = $1 WHERE id = $2")
-            .bind(skill_id)
-            .bind(linked_id)
+        let (status, error) = match &r.refused {
+            Some(reason) => ("failed", Some(reason.as_str())),
+            None => ("sending", None),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag, direction,
+                 author, text, reply_to, status, error, created_at, received_at, sent_by)
+             VALUES ($1, $2, NULL, $3, 'out', $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(r.conversation_id)
+        .bind(r.linked_account_id)
+        .bind(r.tag.as_str())
+        .bind(r.author)
+        .bind(r.text)
+        .bind(r.in_reply_to.map(|(id, _)| id))
+        .bind(status)
+        .bind(error)
+        .bind(r.now_ms)
+        .bind(r.now_ms)
+        .bind(r.sent_by)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(u) = r.upload {
+            // The line shows (and exports) what went with it; the file stays ours.
+            sqlx::query(
+                "INSERT INTO media (message_id, kind, mime, bytes, stored_path, status)
+                 VALUES ($1, $2, $3, $4, $5, 'stored')",
+            )
+            .bind(id)
+            .bind(if u.is_gif() { "gif" } else { "image" })
+            .bind(&u.mime)
+            .bind(u.bytes)
+            .bind(&u.path)
             .execute(&mut *tx)
             .await?;
-        // Conversations nobody holds follow the channel to its new skill.
+        }
+        if r.refused.is_none() {
+            sqlx::query(
+                "INSERT INTO outbox (message_id, conversation_id, mode, in_reply_to,
+                     in_reply_to_tag, next_attempt_at, created_at, upload_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(r.conversation_id)
+            .bind(mode_str(r.mode))
+            .bind(r.in_reply_to.map(|(id, _)| id))
+            .bind(r.in_reply_to.map(|(_, tag)| tag.as_str()))
+            .bind(r.now_ms)
+            .bind(r.now_ms)
+            .bind(r.upload.map(|u| u.id))
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
-            "UPDATE conversations SET skill_id = $1
-             WHERE linked_account_id = $2 AND assigned_user_id IS NULL",
+            "UPDATE conversations SET last_message_at = greatest(last_message_at, $1) WHERE id = $2",
         )
-        .bind(skill_id)
-        .bind(linked_id)
+        .bind(r.now_ms)
+        .bind(r.conversation_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(id)
     }
 
-    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, name FROM skills WHERE account_id = $1 ORDER BY lower(name), id",
+    async fn next_due(&self, owner: &str, now_ms: i64) -> StoreResult<Option<OutboxItem>> {
+        // Claimed by moving it past a lease, in one statement: the row another instance is
+        // claiming is skipped, and a conversation whose earlier reply is claimed (leased)
+        // has nothing due, so its replies still go one after the other, in order.
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET next_attempt_at = $2, claimed_by = $3
+             WHERE message_id = (
+                 SELECT o.message_id FROM outbox o
+                 WHERE o.next_attempt_at <= $1
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                   WHERE e.conversation_id = o.conversation_id
+                                     AND e.message_id < o.message_id)
+                 ORDER BY o.next_attempt_at, o.message_id LIMIT 1
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING message_id",
+        )
+        .bind(now_ms)
+        .bind(now_ms.saturating_add(self.outbox_lease_ms))
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
+        let Some(row) = sqlx::query(
+            "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.in_reply_to_tag,
+                    o.attempts, o.upload_id, o.media_sent_id, m.text, m.author, l.channel,
+                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer
+             FROM outbox o
+             JOIN messages m ON m.id = o.message_id
+             JOIN conversations c ON c.id = o.conversation_id
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             WHERE o.message_id = $1",
+        )
+        .bind(claimed)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let linked = self.linked_of(&row).await?;
+        let conversation_id: i64 = row.get("conversation_id");
+        let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
+        Ok(Some(OutboxItem {
+            message_id: row.get("message_id"),
+            conversation_id,
+            mode: parse_mode(row.get("mode"))?,
+            in_reply_to: row.get("in_reply_to"),
+            in_reply_to_tag: row
+                .get::<Option<&str>, _>("in_reply_to_tag")
+                .map(parse_word)
+                .transpose()?,
+            attempts: row.get("attempts"),
+            text: row.get("text"),
+            author: row.get("author"),
+            linked,
+            consumer_network_id: row.get("consumer"),
+            last_private_at_ms,
+            upload: match row.get::<Option<i64>, _>("upload_id") {
+                Some(u) => self.upload(u).await?,
+                None => None,
+            },
+            media_sent_id: row.get("media_sent_id"),
+        }))
+    }
+
+    fn outbox_lease(&self) -> Option<Duration> {
+        Some(Duration::from_millis(self.outbox_lease_ms as u64))
+    }
+
+    async fn extend_claim(&self, owner: &str, message_id: i64, now_ms: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE message_id = $2 AND claimed_by = $3",
+        )
+        .bind(now_ms.saturating_add(self.outbox_lease_ms))
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_media_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET media_sent_id = $1 WHERE message_id = $2 AND claimed_by = $3",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_upload(
+        &self,
+        account_id: i64,
+        mime: &str,
+        bytes: i64,
+        path: &str,
+        now_ms: i64,
+    ) -> StoreResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO uploads (account_id, mime, bytes, path, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(account_id)
-        .fetch_all(&self.pool)
+        .bind(mime)
+        .bind(bytes)
+        .bind(path)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
         .await?)
     }
 
-    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, (SELECT string_agg(skill_id::text, ',') FROM user_skills s
-                                     WHERE s.user_id = u.id) AS skills
-             FROM users u WHERE u.account_id = $1 ORDER BY u.role, lower(u.name), u.id"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let skills: Option<String> = r.get("skills");
-                let mut ids: Vec<i64> = skills
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|s| s.parse().ok())
-                    .collect();
-                ids.sort_unstable();
-                Ok((user_from(r)?, ids))
-            })
-            .collect()
-    }
-
-    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>> {
-        sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| user_from(&r))
-        .transpose()
-    }
-
-    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool> {
-        let on: Option<bool> =
-            sqlx::query_scalar("SELECT send_image FROM account_features WHERE account_id = $1")
-                .bind(account_id)
+    async fn upload(&self, id: i64) -> StoreResult<Option<Upload>> {
+        let row =
+            sqlx::query("SELECT id, account_id, mime, bytes, path FROM uploads WHERE id = $1")
+                .bind(id)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(on.unwrap_or(true))
+        Ok(row.map(|r| Upload {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            mime: r.get("mime"),
+            bytes: r.get("bytes"),
+            path: r.get("path"),
+        }))
     }
 
-    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO account_features (account_id, send_image) VALUES ($1, $2)
-             ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
-        )
-        .bind(account_id)
-        .bind(on)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn audit(&self, account_id: i64, e: &AuditEntry) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (account_id, at, actor, action, detail) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(account_id)
-        .bind(e.at)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = $1
-             ORDER BY at DESC, id DESC LIMIT $2",
-        )
-        .bind(account_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditEntry {
-                at: r.get("at"),
-                actor: r.get("actor"),
-                action: r.get("action"),
-                detail: r.get("detail"),
-            })
-            .collect())
-    }
-
-    async fn put_oauth_pending(&self, p: &OAuthPending) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO oauth_pending (id, account_id, user_id, session_binding, channel,
-                 request_token, secret_sealed, pages_sealed, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&p.id)
-        .bind(p.account_id)
-        .bind(p.user_id)
-        .bind(&p.session_binding)
-        .bind(p.channel.as_str())
-        .bind(&p.request_token)
-        .bind(&p.secret_sealed)
-        .bind(&p.pages_sealed)
-        .bind(p.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>> {
-        sqlx::query("SELECT * FROM oauth_pending WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| pending_from(&r))
-            .transpose()
-    }
-
-    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>> {
-        sqlx::query("SELECT * FROM oauth_pending WHERE request_token = $1")
-            .bind(token)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| pending_from(&r))
-            .transpose()
-    }
-
-    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()> {
-        sqlx::query("UPDATE oauth_pending SET pages_sealed = $1 WHERE id = $2")
-            .bind(pages_sealed)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()> {
-        match id {
-            Some(id) => sqlx::query("DELETE FROM oauth_pending WHERE id = $1").bind(id),
-            None => sqlx::query("DELETE FROM oauth_pending WHERE created_at < $1").bind(before),
-        }
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn signup_create(
+    async fn mark_sent(
         &self,
-        account_id: i64,
-        user_id: i64,
-        greeting: &str,
-        now_ms: i64,
-    ) -> AppResult<(SignupRequest, bool)> {
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> StoreResult<MarkedSent> {
         let mut tx = self.pool.begin().await?;
-        let made: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO signup_requests (account_id, requested_by, status, created_at)
-             VALUES ($1, $2, 'open', $3)
-             ON CONFLICT (account_id) DO NOTHING RETURNING id",
+        // The line is locked first, so a late owner and the instance that took the reply
+        // over settle it one after the other: the second finds it sent.
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 FOR UPDATE")
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if status.is_none_or(|s| s == "sent") {
+            return Ok(MarkedSent::AlreadySent);
+        }
+        let held: Option<Option<String>> =
+            sqlx::query_scalar("SELECT claimed_by FROM outbox WHERE message_id = $1 FOR UPDATE")
+                .bind(message_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        // The echo of this reply may have arrived first and been stored as a line of its
+        // own (a private response's echo lands in the Messenger conversation): that copy
+        // gives way to this line.
+        // So may the echo of its image, sent as a message of its own.
+        sqlx::query(
+            "DELETE FROM messages WHERE id != $2 AND direction = 'out' AND sent_by IS NULL
+               AND (network_id = $1 OR network_id =
+                    (SELECT media_sent_id FROM outbox WHERE message_id = $2))
+               AND linked_account_id = (SELECT linked_account_id FROM messages WHERE id = $2)",
         )
-        .bind(account_id)
-        .bind(user_id)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
+        .bind(network_id)
+        .bind(message_id)
+        .execute(&mut *tx)
         .await?;
-        if let Some(id) = made {
-            sqlx::query(
-                "INSERT INTO signup_messages (request_id, author, author_name, text, created_at)
-                 VALUES ($1, 'system', 'SocialConnect', $2, $3)",
-            )
-            .bind(id)
-            .bind(greeting)
-            .bind(now_ms)
+        sqlx::query(
+            "UPDATE messages SET status = 'sent', error = NULL,
+                 network_id = CASE WHEN EXISTS (
+                     SELECT 1 FROM messages o WHERE o.linked_account_id = messages.linked_account_id
+                       AND o.network_id = $1 AND o.id != messages.id)
+                   THEN network_id ELSE $1 END
+             WHERE id = $2",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE message_id = $1")
+            .bind(message_id)
             .execute(&mut *tx)
             .await?;
-        }
         tx.commit().await?;
-        let request = self
-            .signup_of_account(account_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))?;
-        Ok((request, made.is_some()))
-    }
-
-    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>> {
-        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.account_id = $1"))
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(signup_from).transpose()
-    }
-
-    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>> {
-        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(|r| Ok((r.get("account_id"), signup_from(r)?)))
-            .transpose()
-    }
-
-    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>> {
-        let rows = sqlx::query(&format!(
-            "{SIGNUP_SELECT} ORDER BY r.status = 'enabled', r.created_at DESC, r.id DESC"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(signup_from).collect()
-    }
-
-    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>> {
-        let rows = sqlx::query(
-            "SELECT id, author, author_name, text, link, created_at FROM signup_messages
-             WHERE request_id = $1 ORDER BY id",
-        )
-        .bind(request_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(chat_from).collect()
-    }
-
-    async fn signup_add_message(&self, m: NewChatMessage<'_>) -> AppResult<ChatMessage> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO signup_messages
-                 (request_id, author_id, author, author_name, text, link, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(m.request_id)
-        .bind(m.author_id)
-        .bind(m.author.as_str())
-        .bind(m.author_name)
-        .bind(m.text)
-        .bind(m.link)
-        .bind(m.now_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(ChatMessage {
-            id,
-            author: m.author,
-            author_name: m.author_name.to_owned(),
-            text: m.text.to_owned(),
-            link: m.link.map(str::to_owned),
-            created_at: rfc3339(m.now_ms),
+        Ok(if held.flatten().as_deref() == Some(owner) {
+            MarkedSent::Sent
+        } else {
+            MarkedSent::SentLate
         })
     }
 
-    async fn signup_enable(
-        &self,
-        request_id: i64,
-        by_user: i64,
-        home_url: &str,
-        m: NewChatMessage<'_>,
-    ) -> AppResult<SignupRequest> {
+    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> StoreResult<bool> {
         let mut tx = self.pool.begin().await?;
-        let account_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE signup_requests SET status = 'enabled', enabled_at = $1, enabled_by = $2,
-                 home_url = $3
-             WHERE id = $4 RETURNING account_id",
-        )
-        .bind(m.now_ms)
-        .bind(by_user)
-        .bind(home_url)
-        .bind(request_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let account_id = account_id.ok_or_else(|| AppError::not_found("sign-up request"))?;
-        sqlx::query("UPDATE accounts SET socialconnect_enabled = TRUE WHERE id = $1")
-            .bind(account_id)
+        let gone = sqlx::query("DELETE FROM outbox WHERE message_id = $1 AND claimed_by = $2")
+            .bind(message_id)
+            .bind(owner)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO signup_messages
-                 (request_id, author_id, author, author_name, text, link, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(request_id)
-        .bind(m.author_id)
-        .bind(m.author.as_str())
-        .bind(m.author_name)
-        .bind(m.text)
-        .bind(m.link)
-        .bind(m.now_ms)
-        .execute(&mut *tx)
-        .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE messages SET status = 'failed', error = $1 WHERE id = $2")
+            .bind(error)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        self.signup_of_account(account_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))
+        Ok(true)
     }
 
+    async fn reschedule(
+        &self,
+        owner: &str,
+        message_id: i64,
+        attempts: i64,
+        next_at_ms: i64,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3,
+                 claimed_by = NULL
+             WHERE message_id = $4 AND claimed_by = $5",
+        )
+        .bind(attempts)
+        .bind(next_at_ms)
+        .bind(error)
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl Media for PgStore {
     async fn media_due(
         &self,
         now_ms: i64,
         lease_until_ms: i64,
         limit: i64,
-    ) -> AppResult<Vec<MediaDue>> {
+    ) -> StoreResult<Vec<MediaDue>> {
         // Woken after every webhook: look before taking any row lock.
         let any: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM media WHERE status = 'pending'
@@ -1761,7 +1641,7 @@ impl Store for PgStore {
         Ok(due)
     }
 
-    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> AppResult<()> {
+    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> StoreResult<()> {
         sqlx::query(
             "UPDATE media SET status = 'stored', error = NULL, attempts = attempts + 1,
                  mime = $1, bytes = $2, stored_path = $3, thumb_path = $4, still_path = $5,
@@ -1780,7 +1660,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> AppResult<()> {
+    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE media SET attempts = attempts + 1, next_attempt_at = $1, error = $2
              WHERE id = $3 AND status = 'pending'",
@@ -1800,7 +1680,7 @@ impl Store for PgStore {
         reason: &str,
         mime: Option<&str>,
         bytes: Option<i64>,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE media SET status = $1, error = $2, attempts = attempts + 1,
                  mime = coalesce($3, mime), bytes = coalesce($4, bytes)
@@ -1816,7 +1696,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>> {
+    async fn media_record(&self, id: i64) -> StoreResult<Option<MediaRecord>> {
         let Some(r) = sqlx::query(
             "SELECT d.id, d.kind, d.mime, d.bytes, d.status, d.error, d.attempts, d.stored_path,
                     d.thumb_path, d.still_path, d.poster_path, d.consumer_id, l.account_id
@@ -1849,7 +1729,7 @@ impl Store for PgStore {
         }))
     }
 
-    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> AppResult<()> {
+    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO media (consumer_id, kind, source_url) VALUES ($1, 'image', $2)
              ON CONFLICT (consumer_id) DO UPDATE SET
@@ -1862,12 +1742,15 @@ impl Store for PgStore {
         .await?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl Automation for PgStore {
     // Automation
     async fn automation_accounts(
         &self,
         account_id: i64,
-    ) -> AppResult<Vec<(LinkedAccount, Option<AutomationRecord>)>> {
+    ) -> StoreResult<Vec<(LinkedAccount, Option<AutomationRecord>)>> {
         let rows = sqlx::query(
             "SELECT l.channel, l.network_id AS brand_id FROM linked_accounts l
              WHERE l.account_id = $1 AND l.status != 'unlinked' ORDER BY l.id",
@@ -1887,7 +1770,7 @@ impl Store for PgStore {
     async fn automation_account(
         &self,
         linked_account_id: i64,
-    ) -> AppResult<Option<(LinkedAccount, Option<AutomationRecord>)>> {
+    ) -> StoreResult<Option<(LinkedAccount, Option<AutomationRecord>)>> {
         let Some(r) = sqlx::query(
             "SELECT channel, network_id AS brand_id FROM linked_accounts WHERE id = $1",
         )
@@ -1908,7 +1791,7 @@ impl Store for PgStore {
         enabled: bool,
         settings_json: &str,
         now_ms: i64,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO automation_settings (linked_account_id, enabled, settings, enabled_at,
                  updated_at) VALUES ($1, $2, $3, $4, $4)
@@ -1933,9 +1816,9 @@ impl Store for PgStore {
         secret_sealed: &[u8],
         token_hash: &str,
         now_ms: i64,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         let default = serde_json::to_string(&shared::automation::AutomationSettings::default())
-            .map_err(|e| AppError::Internal(e.into()))?;
+            .map_err(|e| StoreError::Other(e.into()))?;
         sqlx::query(
             "INSERT INTO automation_settings (linked_account_id, settings, secret_sealed,
                  token_hash, updated_at) VALUES ($1, $2, $3, $4, $5)
@@ -1953,7 +1836,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn bot_by_token(&self, token_hash: &str) -> AppResult<Option<i64>> {
+    async fn bot_by_token(&self, token_hash: &str) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT linked_account_id FROM automation_settings WHERE token_hash = $1",
         )
@@ -1962,7 +1845,7 @@ impl Store for PgStore {
         .await?)
     }
 
-    async fn automation_due(&self, now_ms: i64, limit: i64) -> AppResult<Vec<i64>> {
+    async fn automation_due(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT c.id FROM conversations c
              JOIN automation_settings a ON a.linked_account_id = c.linked_account_id
@@ -1982,7 +1865,7 @@ impl Store for PgStore {
         .await?)
     }
 
-    async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>> {
+    async fn bot_context(&self, conversation_id: i64) -> StoreResult<Option<BotContext>> {
         let Some(row) = sqlx::query(
             "SELECT c.id, c.status, c.assigned_user_id, l.account_id, l.channel,
                     l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer, k.name, k.handle,
@@ -2003,7 +1886,7 @@ impl Store for PgStore {
         let automation = self.automation_record(linked.id).await?;
         let state = row
             .get::<Option<String>, _>("state")
-            .map(|phase| -> AppResult<BotState> {
+            .map(|phase| -> StoreResult<BotState> {
                 Ok(BotState {
                     phase: BotPhase::parse(&phase)?,
                     last_line_id: row.get("last_line_id"),
@@ -2032,7 +1915,7 @@ impl Store for PgStore {
                 received_at_ms: l.get("received_at"),
             })
         })
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect::<StoreResult<Vec<_>>>()?;
         let status: String = row.get("status");
         Ok(Some(BotContext {
             conversation_id,
@@ -2062,7 +1945,7 @@ impl Store for PgStore {
         conversation_id: i64,
         state: &BotState,
         now_ms: i64,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO bot_conversations (conversation_id, state, last_line_id, away_sent,
                  answer_by, reason, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -2083,7 +1966,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> AppResult<()> {
+    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO bot_conversations (conversation_id, state, reason, updated_at)
@@ -2115,7 +1998,7 @@ impl Store for PgStore {
         owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
-    ) -> AppResult<bool> {
+    ) -> StoreResult<bool> {
         // One statement: of two instances claiming at once, the second waits on the first's
         // row and then finds it held.
         let taken: Option<i64> = sqlx::query_scalar(
@@ -2134,7 +2017,7 @@ impl Store for PgStore {
         Ok(taken.is_some())
     }
 
-    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> AppResult<()> {
+    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM bot_turns WHERE conversation_id = $1 AND owner = $2")
             .bind(conversation_id)
             .bind(owner)
@@ -2143,7 +2026,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> AppResult<()> {
+    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> StoreResult<()> {
         sqlx::query(
             "UPDATE conversations SET survey_score = $1, survey_answered_at = $2,
                  status = CASE WHEN assigned_user_id IS NULL THEN 'closed' ELSE status END
@@ -2160,15 +2043,15 @@ impl Store for PgStore {
 
 impl PgStore {
     /// The linked account a query row names by its `channel` and `brand_id` columns.
-    async fn linked_of(&self, row: &sqlx::postgres::PgRow) -> AppResult<LinkedAccount> {
+    async fn linked_of(&self, row: &sqlx::postgres::PgRow) -> StoreResult<LinkedAccount> {
         let channel = parse_channel(row.get("channel"))?;
         self.linked_account(channel, &row.get::<String, _>("brand_id"))
             .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a row without its linked account")))
+            .ok_or_else(|| StoreError::corrupt("a row without its linked account"))
     }
 
     /// When the consumer of a conversation last wrote in private (ms), for Messenger's windows.
-    async fn last_private_at(&self, conversation_id: i64) -> AppResult<Option<i64>> {
+    async fn last_private_at(&self, conversation_id: i64) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT max(created_at) FROM messages
              WHERE conversation_id = $1 AND direction = 'in' AND tag = 'Private'",
@@ -2183,7 +2066,7 @@ impl PgStore {
 enum Retry {
     /// Another instance's transaction got in the way: the whole batch may be tried again.
     Collided(sqlx::Error),
-    Failed(AppError),
+    Failed(StoreError),
 }
 
 impl From<sqlx::Error> for Retry {
@@ -2446,7 +2329,7 @@ fn links_by_line(
     by_line
 }
 
-fn linked_from(r: &sqlx::postgres::PgRow, channel: Channel) -> AppResult<LinkedAccount> {
+fn linked_from(r: &sqlx::postgres::PgRow, channel: Channel) -> StoreResult<LinkedAccount> {
     Ok(LinkedAccount {
         id: r.get("id"),
         account_id: r.get("account_id"),
@@ -2461,7 +2344,7 @@ fn linked_from(r: &sqlx::postgres::PgRow, channel: Channel) -> AppResult<LinkedA
     })
 }
 
-fn pending_from(r: &sqlx::postgres::PgRow) -> AppResult<OAuthPending> {
+fn pending_from(r: &sqlx::postgres::PgRow) -> StoreResult<OAuthPending> {
     Ok(OAuthPending {
         id: r.get("id"),
         account_id: r.get("account_id"),
@@ -2475,60 +2358,12 @@ fn pending_from(r: &sqlx::postgres::PgRow) -> AppResult<OAuthPending> {
     })
 }
 
-fn signup_from(r: &sqlx::postgres::PgRow) -> AppResult<SignupRequest> {
-    let status: String = r.get("status");
-    let requester: Option<String> = r.get("requester_name");
-    let email: Option<String> = r.get("requester_email");
-    Ok(SignupRequest {
-        id: r.get("id"),
-        account_number: r.get("number"),
-        account_name: r.get("account_name"),
-        status: SignupStatus::parse(&status).ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("unknown sign-up status {status:?}"))
-        })?,
-        requested_by: requester.map(|n| match email {
-            Some(e) => format!("{n} <{e}>"),
-            None => n,
-        }),
-        created_at: rfc3339(r.get("created_at")),
-        enabled_at: r.get::<Option<i64>, _>("enabled_at").map(rfc3339),
-        home_url: r.get("home_url"),
-        messages: r.get("messages"),
-        last_author: r
-            .get::<Option<String>, _>("last_author")
-            .and_then(|a| ChatAuthor::parse(&a)),
-    })
-}
-
-fn chat_from(r: &sqlx::postgres::PgRow) -> AppResult<ChatMessage> {
-    let author: String = r.get("author");
-    Ok(ChatMessage {
-        id: r.get("id"),
-        author: ChatAuthor::parse(&author)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown chat author {author:?}")))?,
-        author_name: r.get("author_name"),
-        text: r.get("text"),
-        link: r.get("link"),
-        created_at: rfc3339(r.get("created_at")),
-    })
-}
-
-const SIGNUP_SELECT: &str = "SELECT r.id, r.account_id, r.status, r.created_at, r.enabled_at,
-        r.home_url, a.number, a.name AS account_name,
-        u.name AS requester_name, u.email AS requester_email,
-        (SELECT count(*) FROM signup_messages m WHERE m.request_id = r.id) AS messages,
-        (SELECT m.author FROM signup_messages m WHERE m.request_id = r.id
-         ORDER BY m.id DESC LIMIT 1) AS last_author
-    FROM signup_requests r
-    JOIN accounts a ON a.id = r.account_id
-    LEFT JOIN users u ON u.id = r.requested_by";
-
 impl PgStore {
     // Automation
     async fn automation_record(
         &self,
         linked_account_id: i64,
-    ) -> AppResult<Option<AutomationRecord>> {
+    ) -> StoreResult<Option<AutomationRecord>> {
         Ok(sqlx::query(
             "SELECT enabled, settings, secret_sealed, token_hash IS NOT NULL AS has_token,
                     enabled_at

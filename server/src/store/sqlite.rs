@@ -1,15 +1,9 @@
 //! The embedded database: SQLite in WAL mode under the data dir.
 
-use super::{
-    Account, AuditEntry, AutomationRecord, BotContext, BotLine, BotPhase, BotState, Credentials,
-    ExportConsumer, ExportConversation, ExportMedia, ExportMessage, HomeLinked, IngestReport,
-    LastPublic, LinkStatus, LinkedAccount, MarkedSent, MediaCopy, MediaDue, MediaRecord,
-    MediaStatus, NewChatMessage, NewLink, NewReply, NewUser, OAuthPending, OutboxItem, ProfileDue,
-    QueueScope, ReplyContext, SessionRecord, SignInCount, Store, TakeOutcome, Upload, User,
-    parse_role,
+use super::rows::{
+    export_kind, mode_str, parse_channel, parse_mode, parse_role, parse_word, rfc3339,
 };
-use crate::error::AppError;
-use crate::error::AppResult;
+use super::*;
 use anyhow::Context;
 use async_trait::async_trait;
 use shared::api::{
@@ -17,9 +11,8 @@ use shared::api::{
     LinePreview, Profile, QueueItem, QueueView, Transcript,
 };
 use shared::inbound::{Change, InboundMessage};
-use shared::onboarding::{ChatAuthor, ChatMessage, SignupRequest, SignupStatus};
 use shared::replies::PublicLine;
-use shared::{Channel, ErrorCode, ReplyMode, Tag};
+use shared::{Channel, Tag};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::path::{Path, PathBuf};
@@ -30,7 +23,7 @@ use std::time::Duration;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// Webhook batches waiting for the writer (see `ingest`).
     pending: std::sync::Mutex<Vec<IngestJob>>,
     /// SQLite has one writer. Multi-statement write transactions take this first, so two
@@ -90,6 +83,11 @@ impl SqliteStore {
         Ok(pool)
     }
 
+    /// Held through a multi-statement write (see `writer`).
+    pub(super) async fn write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
+    }
+
     /// Applies pending migrations; says where the schema stands.
     pub async fn migrate(data_dir: &Path) -> anyhow::Result<super::SchemaReport> {
         let pool = SqliteStore::open_pool(data_dir).await?;
@@ -108,7 +106,7 @@ fn account_from(row: &sqlx::sqlite::SqliteRow) -> Account {
     }
 }
 
-fn user_from(row: &sqlx::sqlite::SqliteRow) -> AppResult<User> {
+fn user_from(row: &sqlx::sqlite::SqliteRow) -> StoreResult<User> {
     Ok(User {
         id: row.get("id"),
         account_id: row.get("account_id"),
@@ -119,8 +117,8 @@ fn user_from(row: &sqlx::sqlite::SqliteRow) -> AppResult<User> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn account_by_number(&self, number: &str) -> AppResult<Option<Account>> {
+impl Accounts for SqliteStore {
+    async fn account_by_number(&self, number: &str) -> StoreResult<Option<Account>> {
         let row = sqlx::query("SELECT * FROM accounts WHERE number = ?")
             .bind(number)
             .fetch_optional(&self.pool)
@@ -128,7 +126,7 @@ impl Store for SqliteStore {
         Ok(row.as_ref().map(account_from))
     }
 
-    async fn account_by_id(&self, id: i64) -> AppResult<Option<Account>> {
+    async fn account_by_id(&self, id: i64) -> StoreResult<Option<Account>> {
         let row = sqlx::query("SELECT * FROM accounts WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -136,7 +134,12 @@ impl Store for SqliteStore {
         Ok(row.as_ref().map(account_from))
     }
 
-    async fn ensure_account(&self, number: &str, name: &str, enabled: bool) -> AppResult<Account> {
+    async fn ensure_account(
+        &self,
+        number: &str,
+        name: &str,
+        enabled: bool,
+    ) -> StoreResult<Account> {
         sqlx::query(
             "INSERT INTO accounts (number, name, socialconnect_enabled, created_at)
              VALUES (?, ?, ?, unixepoch()) ON CONFLICT (number) DO NOTHING",
@@ -157,7 +160,7 @@ impl Store for SqliteStore {
         &self,
         account_id: Option<i64>,
         email: &str,
-    ) -> AppResult<Option<Credentials>> {
+    ) -> StoreResult<Option<Credentials>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, u.password_hash FROM users u
              WHERE coalesce(u.account_id, 0) = coalesce(?, 0) AND lower(u.email) = lower(?)"
@@ -175,7 +178,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn create_user(&self, u: NewUser<'_>) -> AppResult<Option<User>> {
+    async fn create_user(&self, u: NewUser<'_>) -> StoreResult<Option<User>> {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO users (account_id, email, name, role, password_hash, created_at)
              VALUES (?, ?, ?, ?, ?, unixepoch())
@@ -204,7 +207,7 @@ impl Store for SqliteStore {
         csrf_token: &str,
         now: i64,
         expires_at: i64,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
              VALUES (?, ?, ?, ?, ?)",
@@ -219,7 +222,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn session(&self, token_hash: &str, now: i64) -> AppResult<Option<SessionRecord>> {
+    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionRecord>> {
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, s.csrf_token FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ? AND s.expires_at > ?"
@@ -241,7 +244,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn delete_session(&self, token_hash: &str) -> AppResult<()> {
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
             .bind(token_hash)
             .execute(&self.pool)
@@ -249,7 +252,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn purge_sessions(&self, now: i64) -> AppResult<u64> {
+    async fn purge_sessions(&self, now: i64) -> StoreResult<u64> {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
             .bind(now)
             .execute(&self.pool)
@@ -262,7 +265,7 @@ impl Store for SqliteStore {
         key: &str,
         now_ms: i64,
         window_ms: i64,
-    ) -> AppResult<SignInCount> {
+    ) -> StoreResult<SignInCount> {
         let (attempts, window_start): (i64, i64) = sqlx::query_as(
             "INSERT INTO sign_in_attempts (key, window_start, attempts) VALUES (?1, ?2, 1)
              ON CONFLICT (key) DO UPDATE SET
@@ -283,7 +286,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> AppResult<()> {
+    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> StoreResult<()> {
         let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM sign_in_attempts WHERE key = ?")
@@ -303,7 +306,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn purge_sign_in_counts(&self, before_ms: i64) -> AppResult<u64> {
+    async fn purge_sign_in_counts(&self, before_ms: i64) -> StoreResult<u64> {
         Ok(
             sqlx::query("DELETE FROM sign_in_attempts WHERE window_start < ?")
                 .bind(before_ms)
@@ -313,7 +316,7 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> AppResult<String> {
+    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> StoreResult<String> {
         sqlx::query(
             "INSERT INTO key_fingerprint (id, fingerprint, recorded_at) VALUES (1, ?, ?)
              ON CONFLICT (id) DO NOTHING",
@@ -329,7 +332,7 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn has_key_fingerprint(&self) -> AppResult<bool> {
+    async fn has_key_fingerprint(&self) -> StoreResult<bool> {
         Ok(
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM key_fingerprint)")
                 .fetch_one(&self.pool)
@@ -337,7 +340,7 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn ensure_skill(&self, account_id: i64, name: &str) -> AppResult<i64> {
+    async fn ensure_skill(&self, account_id: i64, name: &str) -> StoreResult<i64> {
         sqlx::query("INSERT INTO skills (account_id, name) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(account_id)
             .bind(name)
@@ -352,7 +355,126 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn link(&self, l: NewLink<'_>) -> AppResult<LinkedAccount> {
+    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> StoreResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM user_skills WHERE user_id = ?")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        for skill in skills {
+            sqlx::query("INSERT OR IGNORE INTO user_skills (user_id, skill_id) VALUES (?, ?)")
+                .bind(user_id)
+                .bind(skill)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn skills(&self, account_id: i64) -> StoreResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, name FROM skills WHERE account_id = ? ORDER BY name COLLATE NOCASE, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn people(&self, account_id: i64) -> StoreResult<Vec<(User, Vec<i64>)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, (SELECT group_concat(skill_id) FROM user_skills s
+                                     WHERE s.user_id = u.id) AS skills
+             FROM users u WHERE u.account_id = ? ORDER BY u.role, u.name COLLATE NOCASE, u.id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let skills: Option<String> = r.get("skills");
+                let mut ids: Vec<i64> = skills
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                ids.sort_unstable();
+                Ok((user_from(r)?, ids))
+            })
+            .collect()
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| user_from(&r))
+        .transpose()
+    }
+
+    async fn send_image_enabled(&self, account_id: i64) -> StoreResult<bool> {
+        let on: Option<bool> =
+            sqlx::query_scalar("SELECT send_image FROM account_features WHERE account_id = ?")
+                .bind(account_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(on.unwrap_or(true))
+    }
+
+    async fn set_send_image(&self, account_id: i64, on: bool) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO account_features (account_id, send_image) VALUES (?, ?)
+             ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
+        )
+        .bind(account_id)
+        .bind(on)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, account_id: i64, e: &AuditEntry) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (account_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(account_id)
+        .bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = ?
+             ORDER BY at DESC, id DESC LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditEntry {
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Links for SqliteStore {
+    async fn link(&self, l: NewLink<'_>) -> StoreResult<LinkedAccount> {
         let writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
         let holder: Option<i64> = sqlx::query_scalar(
@@ -363,9 +485,8 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await?;
         if holder.is_some_and(|a| a != l.account_id) {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "that page or account is linked to another brand account",
+            return Err(StoreError::Conflict(
+                "that page or account is linked to another brand account".into(),
             ));
         }
         sqlx::query(
@@ -392,14 +513,14 @@ impl Store for SqliteStore {
         drop(writing);
         self.linked_account(l.channel, l.network_id)
             .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("linked account vanished")))
+            .ok_or_else(|| StoreError::corrupt("linked account vanished"))
     }
 
     async fn linked_account(
         &self,
         channel: Channel,
         network_id: &str,
-    ) -> AppResult<Option<LinkedAccount>> {
+    ) -> StoreResult<Option<LinkedAccount>> {
         let row = sqlx::query("SELECT * FROM linked_accounts WHERE channel = ? AND network_id = ?")
             .bind(channel.as_str())
             .bind(network_id)
@@ -408,7 +529,7 @@ impl Store for SqliteStore {
         row.map(|r| linked_from(&r, channel)).transpose()
     }
 
-    async fn linked_accounts(&self, channel: Channel) -> AppResult<Vec<LinkedAccount>> {
+    async fn linked_accounts(&self, channel: Channel) -> StoreResult<Vec<LinkedAccount>> {
         sqlx::query("SELECT * FROM linked_accounts WHERE channel = ? ORDER BY id")
             .bind(channel.as_str())
             .fetch_all(&self.pool)
@@ -418,7 +539,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> AppResult<()> {
+    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> StoreResult<()> {
         sqlx::query("UPDATE linked_accounts SET status = ? WHERE id = ?")
             .bind(status.as_str())
             .bind(id)
@@ -427,7 +548,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> AppResult<()> {
+    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> StoreResult<()> {
         let _writing = self.writer.lock().await;
         sqlx::query("UPDATE linked_accounts SET sending_restricted_at = ? WHERE id = ?")
             .bind(since_ms)
@@ -437,40 +558,117 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn ingest(
-        &self,
-        linked: &LinkedAccount,
-        messages: &[InboundMessage],
-        now_ms: i64,
-    ) -> AppResult<IngestReport> {
-        match self
-            .ingest_group(IngestFor::Linked(linked.clone()), messages, now_ms)
+    // Home
+    async fn linked_by_id(&self, id: i64) -> StoreResult<Option<LinkedAccount>> {
+        let row = sqlx::query("SELECT * FROM linked_accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| linked_from(&r, parse_channel(r.get("channel"))?))
+            .transpose()
+    }
+
+    async fn home_linked(&self, account_id: i64) -> StoreResult<Vec<HomeLinked>> {
+        sqlx::query("SELECT * FROM linked_accounts WHERE account_id = ? ORDER BY id")
+            .bind(account_id)
+            .fetch_all(&self.pool)
             .await?
-        {
-            Some((_, report)) => Ok(report),
-            None => Err(AppError::Internal(anyhow::anyhow!(
-                "a linked account's batch came back unstored"
-            ))),
-        }
+            .iter()
+            .map(|r| {
+                Ok(HomeLinked {
+                    linked: linked_from(r, parse_channel(r.get("channel"))?)?,
+                    created_at: r.get("created_at"),
+                    created_by: r.get("created_by"),
+                })
+            })
+            .collect()
     }
 
-    async fn ingest_for(
+    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> StoreResult<()> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE linked_accounts SET skill_id = ? WHERE id = ?")
+            .bind(skill_id)
+            .bind(linked_id)
+            .execute(&mut *tx)
+            .await?;
+        // Conversations nobody holds follow the channel to its new skill.
+        sqlx::query(
+            "UPDATE conversations SET skill_id = ?
+             WHERE linked_account_id = ? AND assigned_user_id IS NULL",
+        )
+        .bind(skill_id)
+        .bind(linked_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn put_oauth_pending(&self, p: &OAuthPending) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO oauth_pending (id, account_id, user_id, session_binding, channel,
+                 request_token, secret_sealed, pages_sealed, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&p.id)
+        .bind(p.account_id)
+        .bind(p.user_id)
+        .bind(&p.session_binding)
+        .bind(p.channel.as_str())
+        .bind(&p.request_token)
+        .bind(&p.secret_sealed)
+        .bind(&p.pages_sealed)
+        .bind(p.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn oauth_pending(&self, id: &str) -> StoreResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
+    }
+
+    async fn oauth_pending_by_request_token(
         &self,
-        channel: Channel,
-        brand_id: &str,
-        messages: &[InboundMessage],
-        now_ms: i64,
-    ) -> AppResult<Option<(LinkedAccount, IngestReport)>> {
-        // The linked account is read in the group's transaction: no round trip of its own
-        // through the pool, and no unlinking between the read and the write.
-        let target = IngestFor::Named {
-            channel,
-            brand_id: brand_id.to_owned(),
-        };
-        self.ingest_group(target, messages, now_ms).await
+        token: &str,
+    ) -> StoreResult<Option<OAuthPending>> {
+        sqlx::query("SELECT * FROM oauth_pending WHERE request_token = ?")
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| pending_from(&r))
+            .transpose()
     }
 
-    async fn reply_context(&self, conversation_id: i64) -> AppResult<Option<ReplyContext>> {
+    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> StoreResult<()> {
+        sqlx::query("UPDATE oauth_pending SET pages_sealed = ? WHERE id = ?")
+            .bind(pages_sealed)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> StoreResult<()> {
+        match id {
+            Some(id) => sqlx::query("DELETE FROM oauth_pending WHERE id = ?").bind(id),
+            None => sqlx::query("DELETE FROM oauth_pending WHERE created_at < ?").bind(before),
+        }
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Conversations for SqliteStore {
+    async fn reply_context(&self, conversation_id: i64) -> StoreResult<Option<ReplyContext>> {
         let Some(row) = sqlx::query(
             "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id,
                     coalesce(k.psid, k.network_id) AS consumer
@@ -504,7 +702,7 @@ impl Store for SqliteStore {
         .bind(conversation_id)
         .fetch_optional(&self.pool)
         .await?
-        .map(|r| -> AppResult<LastPublic> {
+        .map(|r| -> StoreResult<LastPublic> {
             Ok(LastPublic {
                 network_id: r.get("network_id"),
                 line: PublicLine {
@@ -532,7 +730,7 @@ impl Store for SqliteStore {
         stale_before_ms: i64,
         retry_before_ms: i64,
         limit: i64,
-    ) -> AppResult<Vec<ProfileDue>> {
+    ) -> StoreResult<Vec<ProfileDue>> {
         // Woken after every webhook: look without the writer first (see `media_due`).
         let any: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM consumers k JOIN linked_accounts l
@@ -609,7 +807,7 @@ impl Store for SqliteStore {
         handle: Option<&str>,
         profile: &serde_json::Value,
         now_ms: i64,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE consumers SET profile = ?, profile_fetched_at = ?,
                  name = coalesce(?, name), handle = coalesce(?, handle)
@@ -625,283 +823,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn enqueue_reply(&self, r: NewReply<'_>) -> AppResult<i64> {
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let (status, error) = match &r.refused {
-            Some(reason) => ("failed", Some(reason.as_str())),
-            None => ("sending", None),
-        };
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag, direction,
-                 author, text, reply_to, status, error, created_at, received_at, sent_by)
-             VALUES (?, ?, NULL, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(r.conversation_id)
-        .bind(r.linked_account_id)
-        .bind(r.tag.as_str())
-        .bind(r.author)
-        .bind(r.text)
-        .bind(r.in_reply_to.map(|(id, _)| id))
-        .bind(status)
-        .bind(error)
-        .bind(r.now_ms)
-        .bind(r.now_ms)
-        .bind(r.sent_by)
-        .fetch_one(&mut *tx)
-        .await?;
-        if let Some(u) = r.upload {
-            // The line shows (and exports) what went with it; the file stays ours.
-            sqlx::query(
-                "INSERT INTO media (message_id, kind, mime, bytes, stored_path, status)
-                 VALUES (?, ?, ?, ?, ?, 'stored')",
-            )
-            .bind(id)
-            .bind(if u.is_gif() { "gif" } else { "image" })
-            .bind(&u.mime)
-            .bind(u.bytes)
-            .bind(&u.path)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if r.refused.is_none() {
-            sqlx::query(
-                "INSERT INTO outbox (message_id, conversation_id, mode, in_reply_to,
-                     in_reply_to_tag, next_attempt_at, created_at, upload_id)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(r.conversation_id)
-            .bind(mode_str(r.mode))
-            .bind(r.in_reply_to.map(|(id, _)| id))
-            .bind(r.in_reply_to.map(|(_, tag)| tag.as_str()))
-            .bind(r.now_ms)
-            .bind(r.now_ms)
-            .bind(r.upload.map(|u| u.id))
-            .execute(&mut *tx)
-            .await?;
-        }
-        sqlx::query(
-            "UPDATE conversations SET last_message_at = max(last_message_at, ?) WHERE id = ?",
-        )
-        .bind(r.now_ms)
-        .bind(r.conversation_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    async fn next_due(&self, owner: &str, now_ms: i64) -> AppResult<Option<OutboxItem>> {
-        // One instance sends from this database: the claim only names the owner, so a
-        // result is recorded only by the sender that is working the row.
-        let claimed: Option<i64> = sqlx::query_scalar(
-            "UPDATE outbox SET claimed_by = ?2
-             WHERE message_id = (
-                 SELECT o.message_id FROM outbox o
-                 WHERE o.next_attempt_at <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM outbox e
-                                   WHERE e.conversation_id = o.conversation_id
-                                     AND e.message_id < o.message_id)
-                 ORDER BY o.next_attempt_at, o.message_id LIMIT 1)
-             RETURNING message_id",
-        )
-        .bind(now_ms)
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(claimed) = claimed else {
-            return Ok(None);
-        };
-        let Some(row) = sqlx::query(
-            "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.in_reply_to_tag,
-                    o.attempts, o.upload_id, o.media_sent_id, m.text, m.author, l.channel,
-                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer
-             FROM outbox o
-             JOIN messages m ON m.id = o.message_id
-             JOIN conversations c ON c.id = o.conversation_id
-             JOIN linked_accounts l ON l.id = c.linked_account_id
-             JOIN consumers k ON k.id = c.consumer_id
-             WHERE o.message_id = ?",
-        )
-        .bind(claimed)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let linked = self.linked_of(&row).await?;
-        let conversation_id: i64 = row.get("conversation_id");
-        let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
-        Ok(Some(OutboxItem {
-            message_id: row.get("message_id"),
-            conversation_id,
-            mode: parse_mode(row.get("mode"))?,
-            in_reply_to: row.get("in_reply_to"),
-            in_reply_to_tag: row
-                .get::<Option<&str>, _>("in_reply_to_tag")
-                .map(parse_word)
-                .transpose()?,
-            attempts: row.get("attempts"),
-            text: row.get("text"),
-            author: row.get("author"),
-            linked,
-            consumer_network_id: row.get("consumer"),
-            last_private_at_ms,
-            upload: match row.get::<Option<i64>, _>("upload_id") {
-                Some(u) => self.upload(u).await?,
-                None => None,
-            },
-            media_sent_id: row.get("media_sent_id"),
-        }))
-    }
-
-    async fn extend_claim(&self, owner: &str, message_id: i64, _now_ms: i64) -> AppResult<bool> {
-        // No lease to move (one instance), only whether the row is still `owner`'s.
-        Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT 1 FROM outbox WHERE message_id = ? AND claimed_by = ?",
-        )
-        .bind(message_id)
-        .bind(owner)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
-    }
-
-    async fn set_media_sent(
-        &self,
-        owner: &str,
-        message_id: i64,
-        network_id: &str,
-    ) -> AppResult<bool> {
-        let _writing = self.writer.lock().await;
-        let done = sqlx::query(
-            "UPDATE outbox SET media_sent_id = ? WHERE message_id = ? AND claimed_by = ?",
-        )
-        .bind(network_id)
-        .bind(message_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn create_upload(
-        &self,
-        account_id: i64,
-        mime: &str,
-        bytes: i64,
-        path: &str,
-        now_ms: i64,
-    ) -> AppResult<i64> {
-        let _writing = self.writer.lock().await;
-        Ok(sqlx::query_scalar(
-            "INSERT INTO uploads (account_id, mime, bytes, path, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(account_id)
-        .bind(mime)
-        .bind(bytes)
-        .bind(path)
-        .bind(now_ms)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn upload(&self, id: i64) -> AppResult<Option<Upload>> {
-        let row = sqlx::query("SELECT id, account_id, mime, bytes, path FROM uploads WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| Upload {
-            id: r.get("id"),
-            account_id: r.get("account_id"),
-            mime: r.get("mime"),
-            bytes: r.get("bytes"),
-            path: r.get("path"),
-        }))
-    }
-
-    async fn mark_sent(
-        &self,
-        owner: &str,
-        message_id: i64,
-        network_id: &str,
-    ) -> AppResult<MarkedSent> {
-        // Under the writer lock nothing changes between these reads and the transaction.
-        let _writing = self.writer.lock().await;
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
-            .bind(message_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        if status.is_none_or(|s| s == "sent") {
-            return Ok(MarkedSent::AlreadySent);
-        }
-        let held: Option<Option<String>> =
-            sqlx::query_scalar("SELECT claimed_by FROM outbox WHERE message_id = ?")
-                .bind(message_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        let mut tx = self.pool.begin().await?;
-        // The echo of this reply may have arrived first and been stored as a line of its
-        // own (a private response's echo lands in the Messenger conversation): that copy
-        // gives way to this line.
-        // So may the echo of its image, sent as a message of its own.
-        sqlx::query(
-            "DELETE FROM messages WHERE id != ?2 AND direction = 'out' AND sent_by IS NULL
-               AND (network_id = ?1 OR network_id =
-                    (SELECT media_sent_id FROM outbox WHERE message_id = ?2))
-               AND linked_account_id = (SELECT linked_account_id FROM messages WHERE id = ?2)",
-        )
-        .bind(network_id)
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE messages SET status = 'sent', error = NULL,
-                 network_id = CASE WHEN EXISTS (
-                     SELECT 1 FROM messages o WHERE o.linked_account_id = messages.linked_account_id
-                       AND o.network_id = ?1 AND o.id != messages.id)
-                   THEN network_id ELSE ?1 END
-             WHERE id = ?2",
-        )
-        .bind(network_id)
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM outbox WHERE message_id = ?")
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(if held.flatten().as_deref() == Some(owner) {
-            MarkedSent::Sent
-        } else {
-            MarkedSent::SentLate
-        })
-    }
-
-    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> AppResult<bool> {
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query("DELETE FROM outbox WHERE message_id = ? AND claimed_by = ?")
-            .bind(message_id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?;
-        if gone.rows_affected() == 0 {
-            return Ok(false);
-        }
-        sqlx::query("UPDATE messages SET status = 'failed', error = ? WHERE id = ?")
-            .bind(error)
-            .bind(message_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> AppResult<Option<i64>> {
+    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> StoreResult<Option<i64>> {
         // Under the writer lock nothing changes between this read and the transaction.
         let _writing = self.writer.lock().await;
         let Some((consumer, linked, known)) = sqlx::query_as::<_, (i64, i64, Option<String>)>(
@@ -993,48 +915,7 @@ impl Store for SqliteStore {
         Ok(other.map(|(_, c)| c))
     }
 
-    async fn reschedule(
-        &self,
-        owner: &str,
-        message_id: i64,
-        attempts: i64,
-        next_at_ms: i64,
-        error: &str,
-    ) -> AppResult<bool> {
-        let done = sqlx::query(
-            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?,
-                 claimed_by = NULL
-             WHERE message_id = ? AND claimed_by = ?",
-        )
-        .bind(attempts)
-        .bind(next_at_ms)
-        .bind(error)
-        .bind(message_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> AppResult<()> {
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM user_skills WHERE user_id = ?")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        for skill in skills {
-            sqlx::query("INSERT OR IGNORE INTO user_skills (user_id, skill_id) VALUES (?, ?)")
-                .bind(user_id)
-                .bind(skill)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn queue(&self, scope: QueueScope, view: QueueView) -> AppResult<Vec<QueueItem>> {
+    async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>> {
         // An agent with no skills yet sees every skill of their account.
         let rows = sqlx::query(
             "SELECT c.id, l.channel, k.name AS consumer_name, k.handle, c.assigned_user_id,
@@ -1077,7 +958,7 @@ impl Store for SqliteStore {
                     consumer_handle: r.get("handle"),
                     last: tag
                         .map(|t| {
-                            Ok::<_, AppError>(LinePreview {
+                            Ok::<_, StoreError>(LinePreview {
                                 text: r.get("text"),
                                 tag: parse_word(&t)?,
                                 at: rfc3339(r.get("created_at")),
@@ -1094,7 +975,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn conversation_account(&self, id: i64) -> AppResult<Option<i64>> {
+    async fn conversation_account(&self, id: i64) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT l.account_id FROM conversations c
              JOIN linked_accounts l ON l.id = c.linked_account_id WHERE c.id = ?",
@@ -1104,7 +985,7 @@ impl Store for SqliteStore {
         .await?)
     }
 
-    async fn conversation_info(&self, id: i64) -> AppResult<Option<ConversationInfo>> {
+    async fn conversation_info(&self, id: i64) -> StoreResult<Option<ConversationInfo>> {
         let row = sqlx::query(
             "SELECT c.id, l.channel, c.status, s.name AS skill, c.assigned_user_id,
                     u.name AS agent_name
@@ -1138,7 +1019,7 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn transcript(&self, id: i64) -> AppResult<Option<Transcript>> {
+    async fn transcript(&self, id: i64) -> StoreResult<Option<Transcript>> {
         let Some(conversation) = self.conversation_info(id).await? else {
             return Ok(None);
         };
@@ -1245,7 +1126,7 @@ impl Store for SqliteStore {
                     removed: l.get("removed"),
                 })
             })
-            .collect::<AppResult<Vec<_>>>()?;
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Some(Transcript {
             conversation,
             consumer,
@@ -1257,7 +1138,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn take(&self, id: i64, user_id: i64) -> AppResult<TakeOutcome> {
+    async fn take(&self, id: i64, user_id: i64) -> StoreResult<TakeOutcome> {
         let done = sqlx::query(
             "UPDATE conversations SET assigned_user_id = ?1
              WHERE id = ?2 AND status = 'open'
@@ -1274,7 +1155,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn close(&self, id: i64) -> AppResult<()> {
+    async fn close(&self, id: i64) -> StoreResult<()> {
         sqlx::query(
             "UPDATE conversations SET status = 'closed', assigned_user_id = NULL WHERE id = ?",
         )
@@ -1284,7 +1165,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn line_status(&self, message_id: i64) -> AppResult<Option<(String, Option<String>)>> {
+    async fn line_status(&self, message_id: i64) -> StoreResult<Option<(String, Option<String>)>> {
         Ok(
             sqlx::query("SELECT status, error FROM messages WHERE id = ?")
                 .bind(message_id)
@@ -1294,302 +1175,7 @@ impl Store for SqliteStore {
         )
     }
 
-    // Automation
-    async fn automation_accounts(
-        &self,
-        account_id: i64,
-    ) -> AppResult<Vec<(LinkedAccount, Option<AutomationRecord>)>> {
-        let rows = sqlx::query(
-            "SELECT l.channel, l.network_id AS brand_id FROM linked_accounts l
-             WHERE l.account_id = ? AND l.status != 'unlinked' ORDER BY l.id",
-        )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let linked = self.linked_of(&r).await?;
-            let record = self.automation_record(linked.id).await?;
-            out.push((linked, record));
-        }
-        Ok(out)
-    }
-
-    async fn automation_account(
-        &self,
-        linked_account_id: i64,
-    ) -> AppResult<Option<(LinkedAccount, Option<AutomationRecord>)>> {
-        let Some(r) =
-            sqlx::query("SELECT channel, network_id AS brand_id FROM linked_accounts WHERE id = ?")
-                .bind(linked_account_id)
-                .fetch_optional(&self.pool)
-                .await?
-        else {
-            return Ok(None);
-        };
-        let linked = self.linked_of(&r).await?;
-        let record = self.automation_record(linked.id).await?;
-        Ok(Some((linked, record)))
-    }
-
-    async fn set_automation(
-        &self,
-        linked_account_id: i64,
-        enabled: bool,
-        settings_json: &str,
-        now_ms: i64,
-    ) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO automation_settings (linked_account_id, enabled, settings, enabled_at,
-                 updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT (linked_account_id) DO UPDATE SET
-                 enabled = excluded.enabled, settings = excluded.settings,
-                 enabled_at = CASE WHEN automation_settings.enabled THEN automation_settings.enabled_at
-                                   ELSE excluded.enabled_at END,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(linked_account_id)
-        .bind(enabled)
-        .bind(settings_json)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn set_bot_credentials(
-        &self,
-        linked_account_id: i64,
-        secret_sealed: &[u8],
-        token_hash: &str,
-        now_ms: i64,
-    ) -> AppResult<()> {
-        let default = serde_json::to_string(&shared::automation::AutomationSettings::default())
-            .map_err(|e| AppError::Internal(e.into()))?;
-        sqlx::query(
-            "INSERT INTO automation_settings (linked_account_id, settings, secret_sealed,
-                 token_hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (linked_account_id) DO UPDATE SET
-                 secret_sealed = excluded.secret_sealed, token_hash = excluded.token_hash,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(linked_account_id)
-        .bind(default)
-        .bind(secret_sealed)
-        .bind(token_hash)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn bot_by_token(&self, token_hash: &str) -> AppResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT linked_account_id FROM automation_settings WHERE token_hash = ?",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    async fn automation_due(&self, now_ms: i64, limit: i64) -> AppResult<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT c.id FROM conversations c
-             JOIN automation_settings a ON a.linked_account_id = c.linked_account_id
-             LEFT JOIN bot_conversations b ON b.conversation_id = c.id
-             -- A consumer's new line reopens its conversation, and the bot only waits on
-             -- open ones: closed conversations need no look (and are most of them).
-             WHERE c.status = 'open'
-               AND (EXISTS (SELECT 1 FROM messages m
-                           WHERE m.conversation_id = c.id AND m.direction = 'in'
-                             AND m.id > coalesce(b.last_line_id, 0)
-                             AND (b.state IN ('bot', 'survey')
-                                  OR (coalesce(b.state, 'idle') = 'idle' AND a.enabled
-                                      AND m.received_at >= a.enabled_at)))
-                    OR (b.state = 'bot' AND b.answer_by <= ?1))
-             ORDER BY c.id LIMIT ?2",
-        )
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn bot_context(&self, conversation_id: i64) -> AppResult<Option<BotContext>> {
-        let Some(row) = sqlx::query(
-            "SELECT c.id, c.status, c.assigned_user_id, l.account_id, l.channel,
-                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer,
-                    k.name, k.handle, b.state, b.last_line_id, b.away_sent, b.answer_by, b.reason
-             FROM conversations c
-             JOIN linked_accounts l ON l.id = c.linked_account_id
-             JOIN consumers k ON k.id = c.consumer_id
-             LEFT JOIN bot_conversations b ON b.conversation_id = c.id
-             WHERE c.id = ?",
-        )
-        .bind(conversation_id)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let linked = self.linked_of(&row).await?;
-        let automation = self.automation_record(linked.id).await?;
-        let state = row
-            .get::<Option<String>, _>("state")
-            .map(|phase| -> AppResult<BotState> {
-                Ok(BotState {
-                    phase: BotPhase::parse(&phase)?,
-                    last_line_id: row.get("last_line_id"),
-                    away_sent: row.get("away_sent"),
-                    answer_by_ms: row.get("answer_by"),
-                    reason: row.get("reason"),
-                })
-            })
-            .transpose()?;
-        let after = state.as_ref().map_or(0, |s| s.last_line_id);
-        let new_lines = sqlx::query(
-            "SELECT id, tag, text, created_at, received_at FROM messages
-             WHERE conversation_id = ? AND direction = 'in' AND id > ? ORDER BY id LIMIT 200",
-        )
-        .bind(conversation_id)
-        .bind(after)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|l| {
-            Ok(BotLine {
-                id: l.get("id"),
-                tag: parse_word(l.get("tag"))?,
-                text: l.get("text"),
-                created_at_ms: l.get("created_at"),
-                received_at_ms: l.get("received_at"),
-            })
-        })
-        .collect::<AppResult<Vec<_>>>()?;
-        let status: String = row.get("status");
-        Ok(Some(BotContext {
-            conversation_id,
-            account_id: row.get("account_id"),
-            linked,
-            consumer_network_id: row.get("consumer"),
-            consumer_name: row.get("name"),
-            consumer_handle: row.get("handle"),
-            open: status == "open",
-            assigned: row.get::<Option<i64>, _>("assigned_user_id").is_some(),
-            automation,
-            state,
-            new_lines,
-            latest_line_id: sqlx::query_scalar(
-                "SELECT coalesce(max(id), 0) FROM messages
-                 WHERE conversation_id = ? AND direction = 'in'",
-            )
-            .bind(conversation_id)
-            .fetch_one(&self.pool)
-            .await?,
-            last_private_at_ms: self.last_private_at(conversation_id).await?,
-        }))
-    }
-
-    async fn set_bot_state(
-        &self,
-        conversation_id: i64,
-        state: &BotState,
-        now_ms: i64,
-    ) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO bot_conversations (conversation_id, state, last_line_id, away_sent,
-                 answer_by, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (conversation_id) DO UPDATE SET
-                 state = excluded.state, last_line_id = excluded.last_line_id,
-                 away_sent = excluded.away_sent, answer_by = excluded.answer_by,
-                 reason = excluded.reason, updated_at = excluded.updated_at",
-        )
-        .bind(conversation_id)
-        .bind(state.phase.as_str())
-        .bind(state.last_line_id)
-        .bind(state.away_sent)
-        .bind(state.answer_by_ms)
-        .bind(&state.reason)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> AppResult<()> {
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO bot_conversations (conversation_id, state, reason, updated_at)
-                 VALUES (?1, 'people', ?2, ?3)
-             ON CONFLICT (conversation_id) DO UPDATE SET
-                 state = 'people', answer_by = NULL, reason = ?2, updated_at = ?3",
-        )
-        .bind(conversation_id)
-        .bind(reason)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE conversations SET status = 'open',
-                 skill_id = coalesce((SELECT skill_id FROM linked_accounts
-                                      WHERE id = conversations.linked_account_id), skill_id)
-             WHERE id = ?",
-        )
-        .bind(conversation_id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn claim_bot_turn(
-        &self,
-        conversation_id: i64,
-        owner: &str,
-        now_ms: i64,
-        lease_until_ms: i64,
-    ) -> AppResult<bool> {
-        let taken: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO bot_turns (conversation_id, owner, lease_until) VALUES (?1, ?2, ?4)
-             ON CONFLICT (conversation_id) DO UPDATE SET
-                 owner = excluded.owner, lease_until = excluded.lease_until
-               WHERE bot_turns.owner = excluded.owner OR bot_turns.lease_until <= ?3
-             RETURNING conversation_id",
-        )
-        .bind(conversation_id)
-        .bind(owner)
-        .bind(now_ms)
-        .bind(lease_until_ms)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(taken.is_some())
-    }
-
-    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> AppResult<()> {
-        sqlx::query("DELETE FROM bot_turns WHERE conversation_id = ? AND owner = ?")
-            .bind(conversation_id)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> AppResult<()> {
-        sqlx::query(
-            "UPDATE conversations SET survey_score = ?, survey_answered_at = ?,
-                 status = CASE WHEN assigned_user_id IS NULL THEN 'closed' ELSE status END
-             WHERE id = ?",
-        )
-        .bind(score)
-        .bind(now_ms)
-        .bind(conversation_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn export(&self, account_id: i64, since_ms: i64) -> AppResult<Vec<ExportConversation>> {
+    async fn export(&self, account_id: i64, since_ms: i64) -> StoreResult<Vec<ExportConversation>> {
         let rows = sqlx::query(
             "SELECT c.id, a.number, l.channel, s.name AS skill, c.status, k.network_id, k.handle,
                     k.name AS consumer_name, k.profile, c.survey_score
@@ -1666,7 +1252,7 @@ impl Store for SqliteStore {
                 account: r.get("number"),
                 channel: channel
                     .parse()
-                    .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))?,
+                    .map_err(|e: shared::vocab::UnknownWord| StoreError::Other(e.into()))?,
                 skill: r.get("skill"),
                 status: r.get("status"),
                 consumer: ExportConsumer {
@@ -1683,12 +1269,354 @@ impl Store for SqliteStore {
         }
         Ok(out)
     }
+}
+
+#[async_trait]
+impl Ingest for SqliteStore {
+    async fn ingest(
+        &self,
+        linked: &LinkedAccount,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> StoreResult<IngestReport> {
+        match self
+            .ingest_group(IngestFor::Linked(linked.clone()), messages, now_ms)
+            .await?
+        {
+            Some((_, report)) => Ok(report),
+            None => Err(StoreError::corrupt(
+                "a linked account's batch came back unstored",
+            )),
+        }
+    }
+
+    async fn ingest_for(
+        &self,
+        channel: Channel,
+        brand_id: &str,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> StoreResult<Option<(LinkedAccount, IngestReport)>> {
+        // The linked account is read in the group's transaction: no round trip of its own
+        // through the pool, and no unlinking between the read and the write.
+        let target = IngestFor::Named {
+            channel,
+            brand_id: brand_id.to_owned(),
+        };
+        self.ingest_group(target, messages, now_ms).await
+    }
+}
+
+#[async_trait]
+impl Outbox for SqliteStore {
+    async fn enqueue_reply(&self, r: NewReply<'_>) -> StoreResult<i64> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let (status, error) = match &r.refused {
+            Some(reason) => ("failed", Some(reason.as_str())),
+            None => ("sending", None),
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO messages (conversation_id, linked_account_id, network_id, tag, direction,
+                 author, text, reply_to, status, error, created_at, received_at, sent_by)
+             VALUES (?, ?, NULL, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(r.conversation_id)
+        .bind(r.linked_account_id)
+        .bind(r.tag.as_str())
+        .bind(r.author)
+        .bind(r.text)
+        .bind(r.in_reply_to.map(|(id, _)| id))
+        .bind(status)
+        .bind(error)
+        .bind(r.now_ms)
+        .bind(r.now_ms)
+        .bind(r.sent_by)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(u) = r.upload {
+            // The line shows (and exports) what went with it; the file stays ours.
+            sqlx::query(
+                "INSERT INTO media (message_id, kind, mime, bytes, stored_path, status)
+                 VALUES (?, ?, ?, ?, ?, 'stored')",
+            )
+            .bind(id)
+            .bind(if u.is_gif() { "gif" } else { "image" })
+            .bind(&u.mime)
+            .bind(u.bytes)
+            .bind(&u.path)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if r.refused.is_none() {
+            sqlx::query(
+                "INSERT INTO outbox (message_id, conversation_id, mode, in_reply_to,
+                     in_reply_to_tag, next_attempt_at, created_at, upload_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(r.conversation_id)
+            .bind(mode_str(r.mode))
+            .bind(r.in_reply_to.map(|(id, _)| id))
+            .bind(r.in_reply_to.map(|(_, tag)| tag.as_str()))
+            .bind(r.now_ms)
+            .bind(r.now_ms)
+            .bind(r.upload.map(|u| u.id))
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE conversations SET last_message_at = max(last_message_at, ?) WHERE id = ?",
+        )
+        .bind(r.now_ms)
+        .bind(r.conversation_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn next_due(&self, owner: &str, now_ms: i64) -> StoreResult<Option<OutboxItem>> {
+        // One instance sends from this database: the claim only names the owner, so a
+        // result is recorded only by the sender that is working the row.
+        let claimed: Option<i64> = sqlx::query_scalar(
+            "UPDATE outbox SET claimed_by = ?2
+             WHERE message_id = (
+                 SELECT o.message_id FROM outbox o
+                 WHERE o.next_attempt_at <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM outbox e
+                                   WHERE e.conversation_id = o.conversation_id
+                                     AND e.message_id < o.message_id)
+                 ORDER BY o.next_attempt_at, o.message_id LIMIT 1)
+             RETURNING message_id",
+        )
+        .bind(now_ms)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(claimed) = claimed else {
+            return Ok(None);
+        };
+        let Some(row) = sqlx::query(
+            "SELECT o.message_id, o.conversation_id, o.mode, o.in_reply_to, o.in_reply_to_tag,
+                    o.attempts, o.upload_id, o.media_sent_id, m.text, m.author, l.channel,
+                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer
+             FROM outbox o
+             JOIN messages m ON m.id = o.message_id
+             JOIN conversations c ON c.id = o.conversation_id
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             WHERE o.message_id = ?",
+        )
+        .bind(claimed)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let linked = self.linked_of(&row).await?;
+        let conversation_id: i64 = row.get("conversation_id");
+        let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
+        Ok(Some(OutboxItem {
+            message_id: row.get("message_id"),
+            conversation_id,
+            mode: parse_mode(row.get("mode"))?,
+            in_reply_to: row.get("in_reply_to"),
+            in_reply_to_tag: row
+                .get::<Option<&str>, _>("in_reply_to_tag")
+                .map(parse_word)
+                .transpose()?,
+            attempts: row.get("attempts"),
+            text: row.get("text"),
+            author: row.get("author"),
+            linked,
+            consumer_network_id: row.get("consumer"),
+            last_private_at_ms,
+            upload: match row.get::<Option<i64>, _>("upload_id") {
+                Some(u) => self.upload(u).await?,
+                None => None,
+            },
+            media_sent_id: row.get("media_sent_id"),
+        }))
+    }
+
+    async fn extend_claim(&self, owner: &str, message_id: i64, _now_ms: i64) -> StoreResult<bool> {
+        // No lease to move (one instance), only whether the row is still `owner`'s.
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT 1 FROM outbox WHERE message_id = ? AND claimed_by = ?",
+        )
+        .bind(message_id)
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
+    async fn set_media_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> StoreResult<bool> {
+        let _writing = self.writer.lock().await;
+        let done = sqlx::query(
+            "UPDATE outbox SET media_sent_id = ? WHERE message_id = ? AND claimed_by = ?",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn create_upload(
+        &self,
+        account_id: i64,
+        mime: &str,
+        bytes: i64,
+        path: &str,
+        now_ms: i64,
+    ) -> StoreResult<i64> {
+        let _writing = self.writer.lock().await;
+        Ok(sqlx::query_scalar(
+            "INSERT INTO uploads (account_id, mime, bytes, path, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(mime)
+        .bind(bytes)
+        .bind(path)
+        .bind(now_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn upload(&self, id: i64) -> StoreResult<Option<Upload>> {
+        let row = sqlx::query("SELECT id, account_id, mime, bytes, path FROM uploads WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| Upload {
+            id: r.get("id"),
+            account_id: r.get("account_id"),
+            mime: r.get("mime"),
+            bytes: r.get("bytes"),
+            path: r.get("path"),
+        }))
+    }
+
+    async fn mark_sent(
+        &self,
+        owner: &str,
+        message_id: i64,
+        network_id: &str,
+    ) -> StoreResult<MarkedSent> {
+        // Under the writer lock nothing changes between these reads and the transaction.
+        let _writing = self.writer.lock().await;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM messages WHERE id = ?")
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if status.is_none_or(|s| s == "sent") {
+            return Ok(MarkedSent::AlreadySent);
+        }
+        let held: Option<Option<String>> =
+            sqlx::query_scalar("SELECT claimed_by FROM outbox WHERE message_id = ?")
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let mut tx = self.pool.begin().await?;
+        // The echo of this reply may have arrived first and been stored as a line of its
+        // own (a private response's echo lands in the Messenger conversation): that copy
+        // gives way to this line.
+        // So may the echo of its image, sent as a message of its own.
+        sqlx::query(
+            "DELETE FROM messages WHERE id != ?2 AND direction = 'out' AND sent_by IS NULL
+               AND (network_id = ?1 OR network_id =
+                    (SELECT media_sent_id FROM outbox WHERE message_id = ?2))
+               AND linked_account_id = (SELECT linked_account_id FROM messages WHERE id = ?2)",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE messages SET status = 'sent', error = NULL,
+                 network_id = CASE WHEN EXISTS (
+                     SELECT 1 FROM messages o WHERE o.linked_account_id = messages.linked_account_id
+                       AND o.network_id = ?1 AND o.id != messages.id)
+                   THEN network_id ELSE ?1 END
+             WHERE id = ?2",
+        )
+        .bind(network_id)
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM outbox WHERE message_id = ?")
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(if held.flatten().as_deref() == Some(owner) {
+            MarkedSent::Sent
+        } else {
+            MarkedSent::SentLate
+        })
+    }
+
+    async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> StoreResult<bool> {
+        let _writing = self.writer.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM outbox WHERE message_id = ? AND claimed_by = ?")
+            .bind(message_id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+        if gone.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE messages SET status = 'failed', error = ? WHERE id = ?")
+            .bind(error)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn reschedule(
+        &self,
+        owner: &str,
+        message_id: i64,
+        attempts: i64,
+        next_at_ms: i64,
+        error: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ?,
+                 claimed_by = NULL
+             WHERE message_id = ? AND claimed_by = ?",
+        )
+        .bind(attempts)
+        .bind(next_at_ms)
+        .bind(error)
+        .bind(message_id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl Media for SqliteStore {
     async fn media_due(
         &self,
         now_ms: i64,
         lease_until_ms: i64,
         limit: i64,
-    ) -> AppResult<Vec<MediaDue>> {
+    ) -> StoreResult<Vec<MediaDue>> {
         // Woken after every webhook: look without the writer first, so an idle fetcher
         // never queues behind (or ahead of) ingest.
         let any: bool = sqlx::query_scalar(
@@ -1748,7 +1676,7 @@ impl Store for SqliteStore {
         Ok(due)
     }
 
-    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> AppResult<()> {
+    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> StoreResult<()> {
         sqlx::query(
             "UPDATE media SET status = 'stored', error = NULL, attempts = attempts + 1,
                  mime = ?, bytes = ?, stored_path = ?, thumb_path = ?, still_path = ?,
@@ -1767,7 +1695,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> AppResult<()> {
+    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE media SET attempts = attempts + 1, next_attempt_at = ?, error = ?
              WHERE id = ? AND status = 'pending'",
@@ -1787,7 +1715,7 @@ impl Store for SqliteStore {
         reason: &str,
         mime: Option<&str>,
         bytes: Option<i64>,
-    ) -> AppResult<()> {
+    ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE media SET status = ?, error = ?, attempts = attempts + 1,
                  mime = coalesce(?, mime), bytes = coalesce(?, bytes)
@@ -1803,7 +1731,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn media_record(&self, id: i64) -> AppResult<Option<MediaRecord>> {
+    async fn media_record(&self, id: i64) -> StoreResult<Option<MediaRecord>> {
         let Some(r) = sqlx::query(
             "SELECT d.id, d.kind, d.mime, d.bytes, d.status, d.error, d.attempts, d.stored_path,
                     d.thumb_path, d.still_path, d.poster_path, d.consumer_id, l.account_id
@@ -1836,7 +1764,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> AppResult<()> {
+    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> StoreResult<()> {
         let _writing = self.writer.lock().await;
         sqlx::query(
             "INSERT INTO media (consumer_id, kind, source_url) VALUES (?, 'image', ?)
@@ -1850,361 +1778,307 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+}
 
-    // Home
-
-    async fn linked_by_id(&self, id: i64) -> AppResult<Option<LinkedAccount>> {
-        let row = sqlx::query("SELECT * FROM linked_accounts WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| linked_from(&r, parse_channel(r.get("channel"))?))
-            .transpose()
+#[async_trait]
+impl Automation for SqliteStore {
+    // Automation
+    async fn automation_accounts(
+        &self,
+        account_id: i64,
+    ) -> StoreResult<Vec<(LinkedAccount, Option<AutomationRecord>)>> {
+        let rows = sqlx::query(
+            "SELECT l.channel, l.network_id AS brand_id FROM linked_accounts l
+             WHERE l.account_id = ? AND l.status != 'unlinked' ORDER BY l.id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let linked = self.linked_of(&r).await?;
+            let record = self.automation_record(linked.id).await?;
+            out.push((linked, record));
+        }
+        Ok(out)
     }
 
-    async fn home_linked(&self, account_id: i64) -> AppResult<Vec<HomeLinked>> {
-        sqlx::query("SELECT * FROM linked_accounts WHERE account_id = ? ORDER BY id")
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(HomeLinked {
-                    linked: linked_from(r, parse_channel(r.get("channel"))?)?,
-                    created_at: r.get("created_at"),
-                    created_by: r.get("created_by"),
+    async fn automation_account(
+        &self,
+        linked_account_id: i64,
+    ) -> StoreResult<Option<(LinkedAccount, Option<AutomationRecord>)>> {
+        let Some(r) =
+            sqlx::query("SELECT channel, network_id AS brand_id FROM linked_accounts WHERE id = ?")
+                .bind(linked_account_id)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let linked = self.linked_of(&r).await?;
+        let record = self.automation_record(linked.id).await?;
+        Ok(Some((linked, record)))
+    }
+
+    async fn set_automation(
+        &self,
+        linked_account_id: i64,
+        enabled: bool,
+        settings_json: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO automation_settings (linked_account_id, enabled, settings, enabled_at,
+                 updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (linked_account_id) DO UPDATE SET
+                 enabled = excluded.enabled, settings = excluded.settings,
+                 enabled_at = CASE WHEN automation_settings.enabled THEN automation_settings.enabled_at
+                                   ELSE excluded.enabled_at END,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(linked_account_id)
+        .bind(enabled)
+        .bind(settings_json)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_bot_credentials(
+        &self,
+        linked_account_id: i64,
+        secret_sealed: &[u8],
+        token_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        let default = serde_json::to_string(&shared::automation::AutomationSettings::default())
+            .map_err(|e| StoreError::Other(e.into()))?;
+        sqlx::query(
+            "INSERT INTO automation_settings (linked_account_id, settings, secret_sealed,
+                 token_hash, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (linked_account_id) DO UPDATE SET
+                 secret_sealed = excluded.secret_sealed, token_hash = excluded.token_hash,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(linked_account_id)
+        .bind(default)
+        .bind(secret_sealed)
+        .bind(token_hash)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn bot_by_token(&self, token_hash: &str) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT linked_account_id FROM automation_settings WHERE token_hash = ?",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn automation_due(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM conversations c
+             JOIN automation_settings a ON a.linked_account_id = c.linked_account_id
+             LEFT JOIN bot_conversations b ON b.conversation_id = c.id
+             -- A consumer's new line reopens its conversation, and the bot only waits on
+             -- open ones: closed conversations need no look (and are most of them).
+             WHERE c.status = 'open'
+               AND (EXISTS (SELECT 1 FROM messages m
+                           WHERE m.conversation_id = c.id AND m.direction = 'in'
+                             AND m.id > coalesce(b.last_line_id, 0)
+                             AND (b.state IN ('bot', 'survey')
+                                  OR (coalesce(b.state, 'idle') = 'idle' AND a.enabled
+                                      AND m.received_at >= a.enabled_at)))
+                    OR (b.state = 'bot' AND b.answer_by <= ?1))
+             ORDER BY c.id LIMIT ?2",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn bot_context(&self, conversation_id: i64) -> StoreResult<Option<BotContext>> {
+        let Some(row) = sqlx::query(
+            "SELECT c.id, c.status, c.assigned_user_id, l.account_id, l.channel,
+                    l.network_id AS brand_id, coalesce(k.psid, k.network_id) AS consumer,
+                    k.name, k.handle, b.state, b.last_line_id, b.away_sent, b.answer_by, b.reason
+             FROM conversations c
+             JOIN linked_accounts l ON l.id = c.linked_account_id
+             JOIN consumers k ON k.id = c.consumer_id
+             LEFT JOIN bot_conversations b ON b.conversation_id = c.id
+             WHERE c.id = ?",
+        )
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let linked = self.linked_of(&row).await?;
+        let automation = self.automation_record(linked.id).await?;
+        let state = row
+            .get::<Option<String>, _>("state")
+            .map(|phase| -> StoreResult<BotState> {
+                Ok(BotState {
+                    phase: BotPhase::parse(&phase)?,
+                    last_line_id: row.get("last_line_id"),
+                    away_sent: row.get("away_sent"),
+                    answer_by_ms: row.get("answer_by"),
+                    reason: row.get("reason"),
                 })
             })
-            .collect()
+            .transpose()?;
+        let after = state.as_ref().map_or(0, |s| s.last_line_id);
+        let new_lines = sqlx::query(
+            "SELECT id, tag, text, created_at, received_at FROM messages
+             WHERE conversation_id = ? AND direction = 'in' AND id > ? ORDER BY id LIMIT 200",
+        )
+        .bind(conversation_id)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|l| {
+            Ok(BotLine {
+                id: l.get("id"),
+                tag: parse_word(l.get("tag"))?,
+                text: l.get("text"),
+                created_at_ms: l.get("created_at"),
+                received_at_ms: l.get("received_at"),
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        let status: String = row.get("status");
+        Ok(Some(BotContext {
+            conversation_id,
+            account_id: row.get("account_id"),
+            linked,
+            consumer_network_id: row.get("consumer"),
+            consumer_name: row.get("name"),
+            consumer_handle: row.get("handle"),
+            open: status == "open",
+            assigned: row.get::<Option<i64>, _>("assigned_user_id").is_some(),
+            automation,
+            state,
+            new_lines,
+            latest_line_id: sqlx::query_scalar(
+                "SELECT coalesce(max(id), 0) FROM messages
+                 WHERE conversation_id = ? AND direction = 'in'",
+            )
+            .bind(conversation_id)
+            .fetch_one(&self.pool)
+            .await?,
+            last_private_at_ms: self.last_private_at(conversation_id).await?,
+        }))
     }
 
-    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> AppResult<()> {
+    async fn set_bot_state(
+        &self,
+        conversation_id: i64,
+        state: &BotState,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO bot_conversations (conversation_id, state, last_line_id, away_sent,
+                 answer_by, reason, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                 state = excluded.state, last_line_id = excluded.last_line_id,
+                 away_sent = excluded.away_sent, answer_by = excluded.answer_by,
+                 reason = excluded.reason, updated_at = excluded.updated_at",
+        )
+        .bind(conversation_id)
+        .bind(state.phase.as_str())
+        .bind(state.last_line_id)
+        .bind(state.away_sent)
+        .bind(state.answer_by_ms)
+        .bind(&state.reason)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn hand_over(&self, conversation_id: i64, reason: &str, now_ms: i64) -> StoreResult<()> {
         let _writing = self.writer.lock().await;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE linked_accounts SET skill_id = ? WHERE id = ?")
-            .bind(skill_id)
-            .bind(linked_id)
-            .execute(&mut *tx)
-            .await?;
-        // Conversations nobody holds follow the channel to its new skill.
         sqlx::query(
-            "UPDATE conversations SET skill_id = ?
-             WHERE linked_account_id = ? AND assigned_user_id IS NULL",
+            "INSERT INTO bot_conversations (conversation_id, state, reason, updated_at)
+                 VALUES (?1, 'people', ?2, ?3)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                 state = 'people', answer_by = NULL, reason = ?2, updated_at = ?3",
         )
-        .bind(skill_id)
-        .bind(linked_id)
+        .bind(conversation_id)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE conversations SET status = 'open',
+                 skill_id = coalesce((SELECT skill_id FROM linked_accounts
+                                      WHERE id = conversations.linked_account_id), skill_id)
+             WHERE id = ?",
+        )
+        .bind(conversation_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn skills(&self, account_id: i64) -> AppResult<Vec<(i64, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, name FROM skills WHERE account_id = ? ORDER BY name COLLATE NOCASE, id",
+    async fn claim_bot_turn(
+        &self,
+        conversation_id: i64,
+        owner: &str,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> StoreResult<bool> {
+        let taken: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bot_turns (conversation_id, owner, lease_until) VALUES (?1, ?2, ?4)
+             ON CONFLICT (conversation_id) DO UPDATE SET
+                 owner = excluded.owner, lease_until = excluded.lease_until
+               WHERE bot_turns.owner = excluded.owner OR bot_turns.lease_until <= ?3
+             RETURNING conversation_id",
         )
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    async fn people(&self, account_id: i64) -> AppResult<Vec<(User, Vec<i64>)>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, (SELECT group_concat(skill_id) FROM user_skills s
-                                     WHERE s.user_id = u.id) AS skills
-             FROM users u WHERE u.account_id = ? ORDER BY u.role, u.name COLLATE NOCASE, u.id"
-        ))
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let skills: Option<String> = r.get("skills");
-                let mut ids: Vec<i64> = skills
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|s| s.parse().ok())
-                    .collect();
-                ids.sort_unstable();
-                Ok((user_from(r)?, ids))
-            })
-            .collect()
-    }
-
-    async fn user_by_id(&self, id: i64) -> AppResult<Option<User>> {
-        sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?"
-        ))
-        .bind(id)
+        .bind(conversation_id)
+        .bind(owner)
+        .bind(now_ms)
+        .bind(lease_until_ms)
         .fetch_optional(&self.pool)
-        .await?
-        .map(|r| user_from(&r))
-        .transpose()
-    }
-
-    async fn send_image_enabled(&self, account_id: i64) -> AppResult<bool> {
-        let on: Option<bool> =
-            sqlx::query_scalar("SELECT send_image FROM account_features WHERE account_id = ?")
-                .bind(account_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(on.unwrap_or(true))
-    }
-
-    async fn set_send_image(&self, account_id: i64, on: bool) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO account_features (account_id, send_image) VALUES (?, ?)
-             ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
-        )
-        .bind(account_id)
-        .bind(on)
-        .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(taken.is_some())
     }
 
-    async fn audit(&self, account_id: i64, e: &AuditEntry) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (account_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(account_id)
-        .bind(e.at)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn audit_log(&self, account_id: i64, limit: i64) -> AppResult<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT at, actor, action, detail FROM audit_log WHERE account_id = ?
-             ORDER BY at DESC, id DESC LIMIT ?",
-        )
-        .bind(account_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AuditEntry {
-                at: r.get("at"),
-                actor: r.get("actor"),
-                action: r.get("action"),
-                detail: r.get("detail"),
-            })
-            .collect())
-    }
-
-    async fn put_oauth_pending(&self, p: &OAuthPending) -> AppResult<()> {
-        sqlx::query(
-            "INSERT INTO oauth_pending (id, account_id, user_id, session_binding, channel,
-                 request_token, secret_sealed, pages_sealed, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&p.id)
-        .bind(p.account_id)
-        .bind(p.user_id)
-        .bind(&p.session_binding)
-        .bind(p.channel.as_str())
-        .bind(&p.request_token)
-        .bind(&p.secret_sealed)
-        .bind(&p.pages_sealed)
-        .bind(p.created_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn oauth_pending(&self, id: &str) -> AppResult<Option<OAuthPending>> {
-        sqlx::query("SELECT * FROM oauth_pending WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| pending_from(&r))
-            .transpose()
-    }
-
-    async fn oauth_pending_by_request_token(&self, token: &str) -> AppResult<Option<OAuthPending>> {
-        sqlx::query("SELECT * FROM oauth_pending WHERE request_token = ?")
-            .bind(token)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| pending_from(&r))
-            .transpose()
-    }
-
-    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> AppResult<()> {
-        sqlx::query("UPDATE oauth_pending SET pages_sealed = ? WHERE id = ?")
-            .bind(pages_sealed)
-            .bind(id)
+    async fn release_bot_turn(&self, conversation_id: i64, owner: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM bot_turns WHERE conversation_id = ? AND owner = ?")
+            .bind(conversation_id)
+            .bind(owner)
             .execute(&self.pool)
             .await?;
         Ok(())
     }
 
-    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> AppResult<()> {
-        match id {
-            Some(id) => sqlx::query("DELETE FROM oauth_pending WHERE id = ?").bind(id),
-            None => sqlx::query("DELETE FROM oauth_pending WHERE created_at < ?").bind(before),
-        }
+    async fn record_survey(&self, conversation_id: i64, score: u8, now_ms: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE conversations SET survey_score = ?, survey_answered_at = ?,
+                 status = CASE WHEN assigned_user_id IS NULL THEN 'closed' ELSE status END
+             WHERE id = ?",
+        )
+        .bind(score)
+        .bind(now_ms)
+        .bind(conversation_id)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
-
-    // Onboarding
-    async fn signup_create(
-        &self,
-        account_id: i64,
-        user_id: i64,
-        greeting: &str,
-        now_ms: i64,
-    ) -> AppResult<(SignupRequest, bool)> {
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let made: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO signup_requests (account_id, requested_by, status, created_at)
-             VALUES (?, ?, 'open', ?)
-             ON CONFLICT (account_id) DO NOTHING RETURNING id",
-        )
-        .bind(account_id)
-        .bind(user_id)
-        .bind(now_ms)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(id) = made {
-            sqlx::query(
-                "INSERT INTO signup_messages (request_id, author, author_name, text, created_at)
-                 VALUES (?, 'system', 'SocialConnect', ?, ?)",
-            )
-            .bind(id)
-            .bind(greeting)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        drop(_writing);
-        let request = self
-            .signup_of_account(account_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))?;
-        Ok((request, made.is_some()))
-    }
-
-    async fn signup_of_account(&self, account_id: i64) -> AppResult<Option<SignupRequest>> {
-        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.account_id = ?"))
-            .bind(account_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(signup_from).transpose()
-    }
-
-    async fn signup_request(&self, id: i64) -> AppResult<Option<(i64, SignupRequest)>> {
-        let row = sqlx::query(&format!("{SIGNUP_SELECT} WHERE r.id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref()
-            .map(|r| Ok((r.get("account_id"), signup_from(r)?)))
-            .transpose()
-    }
-
-    async fn signup_requests(&self) -> AppResult<Vec<SignupRequest>> {
-        let rows = sqlx::query(&format!(
-            "{SIGNUP_SELECT} ORDER BY r.status = 'enabled', r.created_at DESC, r.id DESC"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(signup_from).collect()
-    }
-
-    async fn signup_messages(&self, request_id: i64) -> AppResult<Vec<ChatMessage>> {
-        let rows = sqlx::query(
-            "SELECT id, author, author_name, text, link, created_at FROM signup_messages
-             WHERE request_id = ? ORDER BY id",
-        )
-        .bind(request_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(chat_from).collect()
-    }
-
-    async fn signup_add_message(&self, m: NewChatMessage<'_>) -> AppResult<ChatMessage> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO signup_messages
-                 (request_id, author_id, author, author_name, text, link, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(m.request_id)
-        .bind(m.author_id)
-        .bind(m.author.as_str())
-        .bind(m.author_name)
-        .bind(m.text)
-        .bind(m.link)
-        .bind(m.now_ms)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(ChatMessage {
-            id,
-            author: m.author,
-            author_name: m.author_name.to_owned(),
-            text: m.text.to_owned(),
-            link: m.link.map(str::to_owned),
-            created_at: rfc3339(m.now_ms),
-        })
-    }
-
-    async fn signup_enable(
-        &self,
-        request_id: i64,
-        by_user: i64,
-        home_url: &str,
-        m: NewChatMessage<'_>,
-    ) -> AppResult<SignupRequest> {
-        let _writing = self.writer.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let account_id: Option<i64> = sqlx::query_scalar(
-            "UPDATE signup_requests SET status = 'enabled', enabled_at = ?, enabled_by = ?,
-                 home_url = ?
-             WHERE id = ? RETURNING account_id",
-        )
-        .bind(m.now_ms)
-        .bind(by_user)
-        .bind(home_url)
-        .bind(request_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let account_id = account_id.ok_or_else(|| AppError::not_found("sign-up request"))?;
-        sqlx::query("UPDATE accounts SET socialconnect_enabled = 1 WHERE id = ?")
-            .bind(account_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO signup_messages
-                 (request_id, author_id, author, author_name, text, link, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(request_id)
-        .bind(m.author_id)
-        .bind(m.author.as_str())
-        .bind(m.author_name)
-        .bind(m.text)
-        .bind(m.link)
-        .bind(m.now_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        drop(_writing);
-        self.signup_of_account(account_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("sign-up request vanished")))
-    }
 }
 
-fn pending_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<OAuthPending> {
+fn pending_from(r: &sqlx::sqlite::SqliteRow) -> StoreResult<OAuthPending> {
     Ok(OAuthPending {
         id: r.get("id"),
         account_id: r.get("account_id"),
@@ -2220,15 +2094,15 @@ fn pending_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<OAuthPending> {
 
 impl SqliteStore {
     /// The linked account a query row names by its `channel` and `brand_id` columns.
-    async fn linked_of(&self, row: &sqlx::sqlite::SqliteRow) -> AppResult<LinkedAccount> {
+    async fn linked_of(&self, row: &sqlx::sqlite::SqliteRow) -> StoreResult<LinkedAccount> {
         let channel = parse_channel(row.get("channel"))?;
         self.linked_account(channel, &row.get::<String, _>("brand_id"))
             .await?
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a row without its linked account")))
+            .ok_or_else(|| StoreError::corrupt("a row without its linked account"))
     }
 
     /// When the consumer of a conversation last wrote in private (ms), for Messenger's windows.
-    async fn last_private_at(&self, conversation_id: i64) -> AppResult<Option<i64>> {
+    async fn last_private_at(&self, conversation_id: i64) -> StoreResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT max(created_at) FROM messages
              WHERE conversation_id = ? AND direction = 'in' AND tag = 'Private'",
@@ -2244,7 +2118,7 @@ impl SqliteStore {
     async fn automation_record(
         &self,
         linked_account_id: i64,
-    ) -> AppResult<Option<AutomationRecord>> {
+    ) -> StoreResult<Option<AutomationRecord>> {
         Ok(sqlx::query(
             "SELECT enabled, settings, secret_sealed, token_hash IS NOT NULL AS has_token,
                     enabled_at
@@ -2281,7 +2155,7 @@ struct IngestJob {
     target: IngestFor,
     messages: Vec<InboundMessage>,
     now_ms: i64,
-    done: tokio::sync::oneshot::Sender<AppResult<Ingested>>,
+    done: tokio::sync::oneshot::Sender<StoreResult<Ingested>>,
 }
 
 impl SqliteStore {
@@ -2292,7 +2166,7 @@ impl SqliteStore {
         target: IngestFor,
         messages: &[InboundMessage],
         now_ms: i64,
-    ) -> AppResult<Ingested> {
+    ) -> StoreResult<Ingested> {
         let (done, mut result) = tokio::sync::oneshot::channel();
         self.pending
             .lock()
@@ -2312,7 +2186,7 @@ impl SqliteStore {
                 answer = &mut result => {
                     // A panic drops the jobs' senders: they answer "interrupted".
                     return answer.unwrap_or_else(|_| {
-                        Err(AppError::Unavailable("ingest was interrupted".into()))
+                        Err(StoreError::Unavailable("ingest was interrupted".into()))
                     });
                 }
                 writing = self.writer.clone().lock_owned() => {
@@ -2404,8 +2278,8 @@ impl IngestWriter {
             let answer = match &mut outcomes {
                 Ok(outcomes) => outcomes
                     .next()
-                    .unwrap_or_else(|| Err(AppError::Unavailable("not stored".into()))),
-                Err(why) => Err(AppError::Unavailable(why.clone())),
+                    .unwrap_or_else(|| Err(StoreError::Unavailable("not stored".into()))),
+                Err(why) => Err(StoreError::Unavailable(why.clone())),
             };
             let _ = job.done.send(answer);
         }
@@ -2445,7 +2319,7 @@ impl IngestWriter {
 fn store_group(
     conn: &rusqlite::Connection,
     jobs: &[IngestJob],
-) -> Result<Vec<AppResult<Ingested>>, String> {
+) -> Result<Vec<StoreResult<Ingested>>, String> {
     exec(conn, "BEGIN IMMEDIATE")?;
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -2462,7 +2336,7 @@ fn store_group(
                 outcomes.push(Ok(report));
             }
             // A full disk, an I/O error or a lock fails every job alike.
-            Err(AppError::Unavailable(why)) => return Err(why),
+            Err(StoreError::Unavailable(why)) => return Err(why),
             Err(e) => {
                 // SQLite may have rolled the whole transaction back on the failed
                 // statement: the savepoint is gone then, and the jobs before this one with
@@ -2485,11 +2359,11 @@ fn exec(conn: &rusqlite::Connection, sql: &str) -> Result<(), String> {
     conn.prepare_cached(sql)
         .and_then(|mut statement| statement.execute([]))
         .map(drop)
-        .map_err(|e| AppError::from(e).to_string())
+        .map_err(|e| StoreError::from(e).to_string())
 }
 
 /// Stores one job's messages inside the group's transaction.
-fn ingest_job(tx: &rusqlite::Connection, job: &IngestJob) -> AppResult<Ingested> {
+fn ingest_job(tx: &rusqlite::Connection, job: &IngestJob) -> StoreResult<Ingested> {
     let linked = match &job.target {
         IngestFor::Linked(linked) => linked.clone(),
         IngestFor::Named { channel, brand_id } => match linked_in(tx, *channel, brand_id)? {
@@ -2506,7 +2380,7 @@ fn linked_in(
     tx: &rusqlite::Connection,
     channel: Channel,
     network_id: &str,
-) -> AppResult<Option<LinkedAccount>> {
+) -> StoreResult<Option<LinkedAccount>> {
     use rusqlite::OptionalExtension;
     let row = tx
         .prepare_cached("SELECT * FROM linked_accounts WHERE channel = ? AND network_id = ?")?
@@ -2519,7 +2393,7 @@ fn linked_in(
                     network_id: r.get("network_id")?,
                     name: r.get("name")?,
                     skill_id: r.get("skill_id")?,
-                    // Parsed below, where a bad word is an `AppError`.
+                    // Parsed below, where a bad word is an `StoreError`.
                     status: LinkStatus::Linked,
                     token_sealed: r.get("token_sealed")?,
                     token_secret_sealed: r.get("token_secret_sealed")?,
@@ -2544,7 +2418,7 @@ fn ingest_in(
     linked: &LinkedAccount,
     messages: &[InboundMessage],
     now_ms: i64,
-) -> AppResult<IngestReport> {
+) -> StoreResult<IngestReport> {
     use rusqlite::{OptionalExtension, params};
     let mut report = IngestReport::default();
     for m in messages {
@@ -2759,26 +2633,7 @@ fn ingest_in(
     Ok(report)
 }
 
-pub(super) fn mode_str(mode: ReplyMode) -> &'static str {
-    match mode {
-        ReplyMode::Public => "public",
-        ReplyMode::Private => "private",
-        ReplyMode::PrivateResponse => "private_response",
-    }
-}
-
-pub(super) fn parse_mode(s: &str) -> AppResult<ReplyMode> {
-    match s {
-        "public" => Ok(ReplyMode::Public),
-        "private" => Ok(ReplyMode::Private),
-        "private_response" => Ok(ReplyMode::PrivateResponse),
-        other => Err(AppError::Internal(anyhow::anyhow!(
-            "unknown reply mode {other:?}"
-        ))),
-    }
-}
-
-fn linked_from(r: &sqlx::sqlite::SqliteRow, channel: Channel) -> AppResult<LinkedAccount> {
+fn linked_from(r: &sqlx::sqlite::SqliteRow, channel: Channel) -> StoreResult<LinkedAccount> {
     Ok(LinkedAccount {
         id: r.get("id"),
         account_id: r.get("account_id"),
@@ -2791,11 +2646,6 @@ fn linked_from(r: &sqlx::sqlite::SqliteRow, channel: Channel) -> AppResult<Linke
         token_secret_sealed: r.get("token_secret_sealed"),
         sending_restricted_at: r.get("sending_restricted_at"),
     })
-}
-
-pub(super) fn parse_channel(s: &str) -> AppResult<Channel> {
-    s.parse()
-        .map_err(|e: shared::vocab::UnknownWord| AppError::Internal(e.into()))
 }
 
 /// Shared links grouped by their line, in the order stored.
@@ -2813,81 +2663,6 @@ fn links_by_line(
             });
     }
     by_line
-}
-
-/// A stored word (tag, direction, author, status, media kind) read back through its serde
-/// name, so the database and the wire share one spelling.
-pub(super) fn parse_word<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("unknown stored word {s:?}: {e}")))
-}
-
-pub(super) fn export_kind(kind: String) -> String {
-    match kind.as_str() {
-        "sticker" => "image".into(),
-        "audio" => "file".into(),
-        _ => kind,
-    }
-}
-
-// Onboarding
-const SIGNUP_SELECT: &str = "SELECT r.id, r.account_id, r.status, r.created_at, r.enabled_at,
-        r.home_url, a.number, a.name AS account_name,
-        u.name AS requester_name, u.email AS requester_email,
-        (SELECT count(*) FROM signup_messages m WHERE m.request_id = r.id) AS messages,
-        (SELECT m.author FROM signup_messages m WHERE m.request_id = r.id
-         ORDER BY m.id DESC LIMIT 1) AS last_author
-    FROM signup_requests r
-    JOIN accounts a ON a.id = r.account_id
-    LEFT JOIN users u ON u.id = r.requested_by";
-
-fn signup_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<SignupRequest> {
-    let status: String = r.get("status");
-    let requester: Option<String> = r.get("requester_name");
-    let email: Option<String> = r.get("requester_email");
-    Ok(SignupRequest {
-        id: r.get("id"),
-        account_number: r.get("number"),
-        account_name: r.get("account_name"),
-        status: SignupStatus::parse(&status).ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("unknown sign-up status {status:?}"))
-        })?,
-        requested_by: requester.map(|n| match email {
-            Some(e) => format!("{n} <{e}>"),
-            None => n,
-        }),
-        created_at: rfc3339(r.get("created_at")),
-        enabled_at: r.get::<Option<i64>, _>("enabled_at").map(rfc3339),
-        home_url: r.get("home_url"),
-        messages: r.get("messages"),
-        last_author: r
-            .get::<Option<String>, _>("last_author")
-            .and_then(|a| ChatAuthor::parse(&a)),
-    })
-}
-
-fn chat_from(r: &sqlx::sqlite::SqliteRow) -> AppResult<ChatMessage> {
-    let author: String = r.get("author");
-    Ok(ChatMessage {
-        id: r.get("id"),
-        author: ChatAuthor::parse(&author)
-            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("unknown chat author {author:?}")))?,
-        author_name: r.get("author_name"),
-        text: r.get("text"),
-        link: r.get("link"),
-        created_at: rfc3339(r.get("created_at")),
-    })
-}
-
-/// RFC 3339 in UTC with milliseconds always present, so times sort as text too.
-pub(super) fn rfc3339(ms: i64) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(FORMAT).ok())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -3046,7 +2821,7 @@ mod tests {
     fn run_group(
         store: &SqliteStore,
         jobs: Vec<(LinkedAccount, InboundMessage)>,
-    ) -> Vec<AppResult<IngestReport>> {
+    ) -> Vec<StoreResult<IngestReport>> {
         let (jobs, answers): (Vec<_>, Vec<_>) = jobs
             .into_iter()
             .map(|(linked, m)| {
@@ -3104,7 +2879,7 @@ mod tests {
         );
         assert_eq!(answers[0].as_ref().unwrap().stored, 1);
         assert!(
-            matches!(answers[1], Err(AppError::Internal(_))),
+            matches!(answers[1], Err(StoreError::Other(_))),
             "{:?}",
             answers[1]
         );
@@ -3163,7 +2938,7 @@ mod tests {
         assert!(
             answers
                 .iter()
-                .all(|a| matches!(a, Err(AppError::Unavailable(_)))),
+                .all(|a| matches!(a, Err(StoreError::Unavailable(_)))),
             "{answers:?}"
         );
         assert!(stored_ids(&store, linked.account_id).await.is_empty());
@@ -3233,89 +3008,5 @@ mod tests {
         assert_eq!(setting("synchronous"), "Integer(2)");
         assert_eq!(setting("foreign_keys"), "Integer(1)");
         assert_eq!(setting("busy_timeout"), "Integer(5000)");
-    }
-
-    // Onboarding
-    #[tokio::test]
-    async fn one_sign_up_per_account_and_enabling_switches_the_account_on() {
-        let (_dir, store) = store().await;
-        let acct = store
-            .ensure_account("2000", "Northwind", false)
-            .await
-            .unwrap();
-        let user = store
-            .create_user(NewUser {
-                account_id: Some(acct.id),
-                email: "a@n.example",
-                name: "Nora",
-                role: shared::Role::Admin,
-                password_hash: "x",
-            })
-            .await
-            .unwrap()
-            .unwrap();
-        let (first, made) = store
-            .signup_create(acct.id, user.id, "hello", 1_000)
-            .await
-            .unwrap();
-        assert!(made);
-        assert_eq!(first.status, SignupStatus::Open);
-        assert_eq!(first.requested_by.as_deref(), Some("Nora <a@n.example>"));
-        let (again, made) = store
-            .signup_create(acct.id, user.id, "hello", 2_000)
-            .await
-            .unwrap();
-        assert!(!made);
-        assert_eq!(again.id, first.id);
-        assert_eq!(
-            store.signup_messages(first.id).await.unwrap().len(),
-            1,
-            "one greeting"
-        );
-
-        let system = NewChatMessage {
-            request_id: first.id,
-            author_id: None,
-            author: ChatAuthor::System,
-            author_name: "SocialConnect",
-            text: "enabled",
-            link: Some("https://sc.example/home"),
-            now_ms: 3_000,
-        };
-        let enabled = store
-            .signup_enable(first.id, user.id, "https://sc.example/home", system.clone())
-            .await
-            .unwrap();
-        assert_eq!(enabled.status, SignupStatus::Enabled);
-        assert_eq!(enabled.home_url.as_deref(), Some("https://sc.example/home"));
-        assert_eq!(enabled.last_author, Some(ChatAuthor::System));
-        assert!(
-            store
-                .account_by_id(acct.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .socialconnect_enabled
-        );
-        let chat = store.signup_messages(first.id).await.unwrap();
-        assert_eq!(
-            chat.last().unwrap().link.as_deref(),
-            Some("https://sc.example/home")
-        );
-        assert!(
-            store
-                .signup_enable(
-                    first.id + 1,
-                    user.id,
-                    "x",
-                    NewChatMessage {
-                        request_id: first.id + 1,
-                        ..system
-                    }
-                )
-                .await
-                .is_err(),
-            "no such request"
-        );
     }
 }

@@ -6,6 +6,7 @@ pub mod pg;
 pub mod world;
 
 use server::config::ServeArgs;
+use server::store::prelude::*;
 use std::path::PathBuf;
 use tokio::sync::oneshot;
 
@@ -123,7 +124,7 @@ pub async fn sandbox_calling_back() -> (tokio::net::TcpListener, String, sandbox
 /// under `data_dir` before a server process starts on it, its token sealed with the data
 /// dir's key (a server refuses a key that opens none of the tokens).
 pub async fn seed_linked_page(data_dir: &std::path::Path, number: &str, page: &str) {
-    use server::store::{NewLink, SqliteStore, Store};
+    use server::store::{NewLink, SqliteStore};
     let cipher = server::crypto::TokenCipher::load(None, data_dir).unwrap();
     let store = SqliteStore::open(data_dir).await.unwrap();
     let account = store.ensure_account(number, "Brand", true).await.unwrap();

@@ -6,7 +6,8 @@ use super::{ADMIN, TestServer};
 use sandbox::Sandbox;
 use serde_json::{Value, json};
 use server::crypto::TokenCipher;
-use server::store::{SqliteStore, Store};
+use server::store::SqliteStore;
+use server::store::prelude::*;
 use std::time::Duration;
 
 pub struct World {

@@ -1,0 +1,1 @@
+//! Brand accounts, their people, sessions, sign-in counts, skills and audit.

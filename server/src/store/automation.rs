@@ -1,0 +1,1 @@
+//! Bots: their settings, turns and hand-overs.

@@ -1,0 +1,1 @@
+//! Conversations: the queue, a transcript, taking, closing and export.

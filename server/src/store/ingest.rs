@@ -1,0 +1,1 @@
+//! Storing what webhooks bring, once.

@@ -1,0 +1,1 @@
+//! Linked pages and accounts, and OAuth hand-offs in flight.

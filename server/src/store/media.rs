@@ -1,0 +1,1 @@
+//! Copies of consumers' media in our store.

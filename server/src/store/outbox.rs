@@ -1,0 +1,1 @@
+//! Replies waiting to go out, claimed by one instance at a time.
