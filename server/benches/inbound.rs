@@ -340,15 +340,12 @@ async fn pg_raw_insert_rate(url: &str, rows: usize) -> f64 {
 
 /// PostgreSQL: raw inserts, then ingest through one instance and through two.
 async fn postgres(dir: &std::path::Path, events: &[(String, String)]) {
-    let Some(raw_db) = pg::PgDb::create().await else {
-        println!("PostgreSQL: skipped (SOCIALCONNECT_TEST_DATABASE_URL=off)");
-        return;
-    };
+    let raw_db = pg::PgDb::create().await;
     let raw = pg_raw_insert_rate(&raw_db.url, EVENTS).await;
     drop(raw_db);
     let mut rates = Vec::new();
     for instances in [1usize, 2] {
-        let db = pg::PgDb::create().await.unwrap();
+        let db = pg::PgDb::create().await;
         let data = dir.join(format!("pg-{instances}"));
         link_page(&data, Some(&db.url)).await;
         let mut urls = Vec::new();

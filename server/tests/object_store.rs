@@ -1,9 +1,9 @@
 //! Media in S3-compatible object storage (`SOCIALCONNECT_MEDIA_STORE`), against a local S3
-//! server (moto's `moto_server`, which `cargo xtask setup` installs with pip): a consumer's
-//! picture is copied into the bucket and served from it (byte ranges too), an agent's
-//! upload is stored there and goes out with a reply, and the data dir keeps no copy. The
-//! server runs on PostgreSQL, as instances sharing a bucket would (on the embedded database
-//! when `SOCIALCONNECT_TEST_DATABASE_URL=off`).
+//! server (moto's `moto_server`, started here on a port of its own; `cargo xtask setup`
+//! installs it with pip): a consumer's picture is copied into the bucket and served from it
+//! (byte ranges too), an agent's upload is stored there and goes out with a reply, and the
+//! data dir keeps no copy. The server runs on PostgreSQL, as instances sharing a bucket
+//! would (`common/pg.rs`).
 
 mod common;
 
@@ -43,8 +43,10 @@ async fn s3() -> S3 {
         .spawn()
         .unwrap_or_else(|e| {
             panic!(
-                "\n*** moto_server (a local S3 server) cannot be started: {e}\n*** Install it \
-                 with `pip install 'moto[server]'` (`cargo xtask setup` does).\n"
+                "\n*** moto_server (a local S3 server) cannot be started: {e}\n*** This test \
+                 needs it on PATH: `cargo xtask setup` installs it (`pip install \
+                 'moto[server]'`), `cargo xtask test` too; see README.md, \"Tests worth \
+                 knowing\".\n"
             )
         });
     let url = format!("http://127.0.0.1:{port}");
@@ -58,7 +60,7 @@ async fn s3() -> S3 {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("moto_server never answered at {url}");
+    panic!("moto_server was started but never answered at {url}");
 }
 
 fn files_under(dir: &std::path::Path) -> usize {
@@ -74,7 +76,7 @@ async fn media_and_uploads_live_in_the_bucket() {
     let media_hosts = sb.media_http_hosts();
     let endpoint = s3.1.clone();
     let pg = PgDb::create().await;
-    let database_url = pg.as_ref().map(|p| p.url.clone());
+    let database_url = Some(pg.url.clone());
     let server_database_url = database_url.clone();
     let server = TestServer::start_on(listener, tempfile::tempdir().unwrap(), move |a| {
         a.facebook.facebook_app_id = Some(c.facebook_app_id.clone());

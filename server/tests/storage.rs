@@ -38,15 +38,15 @@ impl Db {
         }
     }
 
-    async fn postgres() -> Option<Db> {
-        let pg = PgDb::create().await?;
+    async fn postgres() -> Db {
+        let pg = PgDb::create().await;
         let dir = tempfile::tempdir().unwrap();
         let store = store::open(Some(&pg.url), dir.path()).await.unwrap();
-        Some(Db {
+        Db {
             store,
             dir,
             pg: Some(pg),
-        })
+        }
     }
 
     /// Another instance's connection to the same database (PostgreSQL).
@@ -66,9 +66,7 @@ macro_rules! on_both {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(db) = super::Db::postgres().await {
-                    super::$name(db).await
-                }
+                super::$name(super::Db::postgres().await).await
             }
         }
     )*};
@@ -680,7 +678,7 @@ async fn migrate_says_where_the_schema_stands(db: Db) {
     // A fresh database gets every migration, in order.
     let fresh_dir = tempfile::tempdir().unwrap();
     let fresh_pg = match url {
-        Some(_) => PgDb::create().await,
+        Some(_) => Some(PgDb::create().await),
         None => None,
     };
     let fresh = store::migrate(fresh_pg.as_ref().map(|p| p.url.as_str()), fresh_dir.path())
@@ -1637,9 +1635,7 @@ async fn a_facebook_persons_two_ids_become_one_conversation(db: Db) {
 /// one of them, and a conversation's replies one after the other, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn outbox_claims_are_exclusive_across_instances_postgres() {
-    let Some(db) = Db::postgres().await else {
-        return;
-    };
+    let db = Db::postgres().await;
     let linked = brand(db.store.as_ref(), "1").await;
     let batch: Vec<_> = (0..10)
         .map(|c| line(&format!("c{c}"), &format!("m{c}"), "hi", 1_000))
@@ -1711,9 +1707,7 @@ async fn outbox_claims_are_exclusive_across_instances_postgres() {
 /// An instance that claimed a reply and died: another takes it over when the lease ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_instances_claim_runs_out_postgres() {
-    let Some(db) = Db::postgres().await else {
-        return;
-    };
+    let db = Db::postgres().await;
     let linked = brand(db.store.as_ref(), "1").await;
     let c = db
         .store
@@ -1749,9 +1743,7 @@ async fn a_dead_instances_claim_runs_out_postgres() {
 /// other is refused, and the page keeps the holder's token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_is_linked_to_one_brand_under_contention_postgres() {
-    let Some(db) = Db::postgres().await else {
-        return;
-    };
+    let db = Db::postgres().await;
     let stores = [db.store.clone(), db.another_instance().await];
     let mut brands = Vec::new();
     for n in ["1", "2"] {
@@ -1954,7 +1946,7 @@ async fn media_survive_the_move_to_owners_of_two_kinds(db: Db) {
     };
     let dir = tempfile::tempdir().unwrap();
     let pg = match on_postgres {
-        true => PgDb::create().await,
+        true => Some(PgDb::create().await),
         false => None,
     };
     let seed = "INSERT INTO accounts (number, name, socialconnect_enabled, created_at)

@@ -1,28 +1,29 @@
 //! A fresh PostgreSQL database per test, dropped afterwards, on the server named by
-//! `SOCIALCONNECT_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`,
-//! the one `cargo xtask test` uses). Without a reachable server the PostgreSQL tests fail
-//! and say how to get one; `SOCIALCONNECT_TEST_DATABASE_URL=off` runs only the embedded
-//! database's half, with a warning.
+//! `SOCIALCONNECT_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! Every test that asks for one needs that server: without it the test fails saying how to
+//! get one (`cargo xtask services` starts a local one when it can, `cargo xtask test` too).
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
 pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
-/// The server's URL, or `None` when the PostgreSQL half is switched off.
-pub fn server_url() -> Option<String> {
-    let url = std::env::var("SOCIALCONNECT_TEST_DATABASE_URL")
+/// What a test says when the server is missing or refuses it.
+fn missing(server: &str, what: &str, e: impl std::fmt::Display) -> String {
+    format!(
+        "\n*** PostgreSQL at SOCIALCONNECT_TEST_DATABASE_URL={server}: {what}: {e}\n*** This test \
+         needs a PostgreSQL server where it may create databases (default {DEFAULT_URL}, trust \
+         auth). `cargo xtask services` starts a local one when it can (`cargo xtask test` does \
+         too), or says what is missing; see README.md, \"Tests worth knowing\".\n"
+    )
+}
+
+/// The server's URL: `SOCIALCONNECT_TEST_DATABASE_URL`, else [`DEFAULT_URL`].
+pub fn server_url() -> String {
+    std::env::var("SOCIALCONNECT_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_URL.to_owned());
-    if url == "off" {
-        eprintln!(
-            "\n*** WARNING: SOCIALCONNECT_TEST_DATABASE_URL=off — the PostgreSQL storage tests \
-             did NOT run. ***\n"
-        );
-        return None;
-    }
-    Some(url)
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
 }
 
 /// A database of its own; dropped (with its connections) when this is dropped.
@@ -33,17 +34,12 @@ pub struct PgDb {
 }
 
 impl PgDb {
-    /// A new empty database, or `None` when PostgreSQL is switched off.
-    pub async fn create() -> Option<PgDb> {
-        let server = server_url()?;
-        let mut admin = PgConnection::connect(&server).await.unwrap_or_else(|e| {
-            panic!(
-                "\n*** PostgreSQL is not reachable at {server}: {e}\n*** The storage suite runs \
-                 on both backends: start PostgreSQL (e.g. `apt-get install postgresql`, trust \
-                 auth for 127.0.0.1) or point SOCIALCONNECT_TEST_DATABASE_URL at one; \
-                 SOCIALCONNECT_TEST_DATABASE_URL=off skips the PostgreSQL half.\n"
-            )
-        });
+    /// A new empty database; panics saying how to get a server when there is none.
+    pub async fn create() -> PgDb {
+        let server = server_url();
+        let mut admin = PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("{}", missing(&server, "not reachable", e)));
         let name = format!(
             "sc_test_{}_{:016x}",
             std::process::id(),
@@ -52,15 +48,15 @@ impl PgDb {
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{}", missing(&server, "cannot create a database", e)));
         admin.close().await.ok();
         let mut url = url::Url::parse(&server).expect("SOCIALCONNECT_TEST_DATABASE_URL is a URL");
         url.set_path(&name);
-        Some(PgDb {
+        PgDb {
             url: url.to_string(),
             server,
             name,
-        })
+        }
     }
 }
 
