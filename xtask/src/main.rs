@@ -11,8 +11,11 @@
 //!   Character Counter per keystroke against the official twitter-text.
 //! - `cargo xtask setup [--browser]` — only install what is missing (Node.js and
 //!   `tests/js`'s modules included, and moto's local S3 server through pip).
+//! - `cargo xtask services` — only make ready the services the PostgreSQL and S3 tests
+//!   need (`services.rs`), for running those tests with plain `cargo test`.
 
 mod loader;
+mod services;
 mod size;
 mod tools;
 
@@ -20,11 +23,7 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The PostgreSQL server the tests use unless `SOCIALCONNECT_TEST_DATABASE_URL` says
-/// otherwise (trust auth on loopback, as on the project's machines).
-const TEST_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-const USAGE: &str = "usage: cargo xtask <demo [--release] [-- SERVE-ARGS…] | test | widget | budgets | setup [--browser]>";
+const USAGE: &str = "usage: cargo xtask <demo [--release] [-- SERVE-ARGS…] | test | widget | budgets | setup [--browser] | services>";
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,12 +54,14 @@ fn run(args: &[String]) -> Result<()> {
         "setup" => {
             tools::ensure_wasm_tools(&root)?;
             tools::ensure_node(&root)?;
-            tools::ensure_moto()?;
+            services::ensure_moto()?;
             if rest.iter().any(|a| a == "--browser") {
                 tools::ensure_browser()?;
             }
             Ok(())
         }
+        "services" => services::ensure_postgres(&services::database_url())
+            .and_then(|()| services::ensure_moto()),
         "" | "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -207,17 +208,15 @@ fn demo(root: &Path, rest: &[String]) -> Result<()> {
 fn test(root: &Path) -> Result<()> {
     tools::ensure_wasm_tools(root)?;
     tools::ensure_node(root)?;
-    tools::ensure_moto()?;
     let browser = tools::ensure_browser()?;
+    // The storage suite, the scale-out and the object-storage tests also run on PostgreSQL
+    // (a fresh database per test, dropped after), the last against moto's S3 server.
+    let postgres = services::database_url();
+    services::ensure_postgres(&postgres)?;
+    services::ensure_moto()?;
+    println!("xtask: PostgreSQL tests on {postgres}");
 
-    // Native: unit and integration tests of every host crate. The storage suite and the
-    // scale-out test also run on PostgreSQL (a fresh database per test, dropped after): the
-    // one on 127.0.0.1:5432 unless SOCIALCONNECT_TEST_DATABASE_URL names another.
-    let postgres = std::env::var("SOCIALCONNECT_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| TEST_DATABASE_URL.to_owned());
-    eprintln!("xtask: PostgreSQL tests on {postgres}");
+    // Native: unit and integration tests of every host crate.
     sh(cargo()
         .args([
             "test",
@@ -229,7 +228,7 @@ fn test(root: &Path) -> Result<()> {
             "--exclude",
             "e2e",
         ])
-        .env("SOCIALCONNECT_TEST_DATABASE_URL", postgres))?;
+        .env(services::DATABASE_VAR, postgres))?;
 
     // The widget in release, as it ships; the browser tests load this build.
     build_widget(root)?;

@@ -14,7 +14,7 @@ const TRUNK_REQ: &str = "~0.21";
 const TRUNK_PREFIX: &str = "trunk 0.21.";
 
 /// Output of `cmd --version`, or `None` when it is not installed.
-fn version_of(cmd: &str) -> Option<String> {
+pub fn version_of(cmd: &str) -> Option<String> {
     let out = Command::new(cmd)
         .arg("--version")
         .env("PATH", crate::tool_path())
@@ -132,39 +132,28 @@ pub fn ensure_node(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A local S3 server for the object-storage test: moto's `moto_server`, from PyPI with
-/// pip when missing.
-pub fn ensure_moto() -> Result<()> {
-    let found = Command::new("moto_server")
-        .arg("--help")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        let pip = if version_of("pip3").is_some() {
-            "pip3"
-        } else {
-            "pip"
-        };
-        sh(Command::new(pip).args(["install", "--quiet", "moto[server]"]))?;
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `program` as root: itself when we are root, else through `sudo`.
+pub fn as_root(program: &str) -> Command {
+    if is_root() {
+        Command::new(program)
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg(program);
+        sudo
     }
-    Ok(())
 }
 
 fn apt_install(packages: &[&str]) -> Result<()> {
-    let as_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let apt = |args: &[&str]| {
-        let mut cmd = if as_root {
-            Command::new("apt-get")
-        } else {
-            let mut c = Command::new("sudo");
-            c.arg("apt-get");
-            c
-        };
+        let mut cmd = as_root("apt-get");
         cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
         cmd
     };
