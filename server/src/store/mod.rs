@@ -116,69 +116,6 @@ pub struct SessionRecord {
     pub csrf_token: String,
 }
 
-/// Where a linked page or account stands (shown in SocialConnect Home).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkStatus {
-    Linked,
-    TokenInvalid,
-    WebhooksFailing,
-    Unlinked,
-}
-
-impl LinkStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkStatus::Linked => "linked",
-            LinkStatus::TokenInvalid => "token_invalid",
-            LinkStatus::WebhooksFailing => "webhooks_failing",
-            LinkStatus::Unlinked => "unlinked",
-        }
-    }
-
-    pub fn parse(s: &str) -> StoreResult<Self> {
-        [
-            LinkStatus::Linked,
-            LinkStatus::TokenInvalid,
-            LinkStatus::WebhooksFailing,
-            LinkStatus::Unlinked,
-        ]
-        .into_iter()
-        .find(|l| l.as_str() == s)
-        .ok_or_else(|| StoreError::corrupt(format!("unknown link status {s:?}")))
-    }
-}
-
-/// A Facebook page or Twitter/X account linked to a brand account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkedAccount {
-    pub id: i64,
-    pub account_id: i64,
-    pub channel: Channel,
-    pub network_id: String,
-    pub name: String,
-    pub skill_id: Option<i64>,
-    pub status: LinkStatus,
-    /// Sealed with the server's token cipher.
-    pub token_sealed: Vec<u8>,
-    pub token_secret_sealed: Option<Vec<u8>>,
-    /// When Facebook last refused a send because the page is temporarily restricted from
-    /// sending (ms); `None` once a Messenger reply went through again.
-    pub sending_restricted_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewLink<'a> {
-    pub account_id: i64,
-    pub channel: Channel,
-    pub network_id: &'a str,
-    pub name: &'a str,
-    pub token_sealed: Vec<u8>,
-    pub token_secret_sealed: Option<Vec<u8>>,
-    pub skill_id: Option<i64>,
-    pub created_by: &'a str,
-}
-
 /// What one batch of inbound messages did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestReport {
@@ -558,15 +495,6 @@ pub struct BotContext {
 
 // Home
 
-/// A linked page or account as SocialConnect Home's accounts table shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HomeLinked {
-    pub linked: LinkedAccount,
-    /// Seconds.
-    pub created_at: i64,
-    pub created_by: String,
-}
-
 /// One entry of a brand account's audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -575,25 +503,6 @@ pub struct AuditEntry {
     pub actor: String,
     pub action: String,
     pub detail: String,
-}
-
-/// A sign-in flow an admin started in SocialConnect Home (see migration 0008).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthPending {
-    pub id: String,
-    pub account_id: i64,
-    pub user_id: i64,
-    /// Ties the flow to the browser session that started it.
-    pub session_binding: String,
-    pub channel: Channel,
-    /// X's request token (public: it travels in the authorize URL).
-    pub request_token: Option<String>,
-    /// X's request token secret, sealed.
-    pub secret_sealed: Option<Vec<u8>>,
-    /// The Facebook pages offered (JSON with page tokens), sealed.
-    pub pages_sealed: Option<Vec<u8>>,
-    /// Seconds.
-    pub created_at: i64,
 }
 
 /// Brand accounts, their people and skills, sessions, sign-in counts, the key fingerprint, settings and the audit log.
@@ -659,39 +568,6 @@ pub trait Accounts: Send + Sync {
     async fn audit(&self, account_id: i64, entry: &AuditEntry) -> StoreResult<()>;
     /// The latest `limit` entries, latest first.
     async fn audit_log(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
-}
-
-/// The pages and accounts brand accounts link, and the sign-in flows that link them.
-#[async_trait]
-pub trait Links: Send + Sync {
-    /// Links a page or account, or relinks it (new token, status linked). Refused with
-    /// `Conflict` when another brand account holds it.
-    async fn link(&self, link: NewLink<'_>) -> StoreResult<LinkedAccount>;
-    async fn linked_account(
-        &self,
-        channel: Channel,
-        network_id: &str,
-    ) -> StoreResult<Option<LinkedAccount>>;
-    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> StoreResult<()>;
-    /// Records that Facebook restricted the page from sending (`Some(ms)`) or that a send
-    /// went through again (`None`).
-    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> StoreResult<()>;
-    /// Every page or account linked on `channel`, whatever its status.
-    async fn linked_accounts(&self, channel: Channel) -> StoreResult<Vec<LinkedAccount>>;
-    async fn linked_by_id(&self, id: i64) -> StoreResult<Option<LinkedAccount>>;
-    /// Every page or account a brand account ever linked, in the order linked.
-    async fn home_linked(&self, account_id: i64) -> StoreResult<Vec<HomeLinked>>;
-    /// Routes a linked account's new conversations (and its open, unassigned ones) to a skill.
-    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> StoreResult<()>;
-    async fn put_oauth_pending(&self, pending: &OAuthPending) -> StoreResult<()>;
-    async fn oauth_pending(&self, id: &str) -> StoreResult<Option<OAuthPending>>;
-    async fn oauth_pending_by_request_token(
-        &self,
-        token: &str,
-    ) -> StoreResult<Option<OAuthPending>>;
-    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> StoreResult<()>;
-    /// Removes one flow, or (`None`) every flow started before `before`.
-    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> StoreResult<()>;
 }
 
 /// Conversations: queues, transcripts, ownership, profiles and export.
