@@ -50,7 +50,7 @@ pub(crate) use for_both_engines;
 use async_trait::async_trait;
 use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
-use shared::inbound::{InboundMessage, MediaKind};
+use shared::inbound::InboundMessage;
 use shared::replies::{PublicLine, ReplyFacts};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
@@ -315,88 +315,6 @@ pub struct ExportMedia {
     pub kind: String,
     pub mime: Option<String>,
     pub bytes: Option<i64>,
-}
-
-/// An inbound media item whose copy is due (never tried, or due for another try): a
-/// line's media, or a consumer's profile picture.
-#[derive(Debug, Clone)]
-pub struct MediaDue {
-    pub id: i64,
-    pub kind: MediaKind,
-    pub source_url: String,
-    pub poster_url: Option<String>,
-    /// Tries so far, this one not counted.
-    pub attempts: i64,
-    /// The page or account the line came to (whose token fetches X's DM media).
-    pub linked: LinkedAccount,
-    /// The line's conversation, or the consumer's.
-    pub conversation_id: i64,
-}
-
-/// A copy made: the original's checked type and size, and the files beside it (paths
-/// relative to the data dir).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaCopy {
-    pub mime: String,
-    pub bytes: i64,
-    pub stored_path: String,
-    pub thumb_path: Option<String>,
-    pub still_path: Option<String>,
-    pub poster_path: Option<String>,
-}
-
-/// Where a media item's copy stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaStatus {
-    Pending,
-    Stored,
-    /// The bytes were refused (wrong type, too large, a decompression bomb, unreadable), or
-    /// the URL was (not a network's media host, not https, a private address): never asked.
-    Rejected,
-    /// The network would not give them (gone, or still failing after every retry).
-    Failed,
-}
-
-impl MediaStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaStatus::Pending => "pending",
-            MediaStatus::Stored => "stored",
-            MediaStatus::Rejected => "rejected",
-            MediaStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> StoreResult<Self> {
-        [
-            MediaStatus::Pending,
-            MediaStatus::Stored,
-            MediaStatus::Rejected,
-            MediaStatus::Failed,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-        .ok_or_else(|| StoreError::corrupt(format!("unknown media status {s:?}")))
-    }
-}
-
-/// A media item as serving it needs: whose it is and where its files are.
-#[derive(Debug, Clone)]
-pub struct MediaRecord {
-    pub id: i64,
-    pub account_id: i64,
-    pub kind: MediaKind,
-    pub mime: Option<String>,
-    pub bytes: Option<i64>,
-    pub status: MediaStatus,
-    pub error: Option<String>,
-    pub attempts: i64,
-    /// A consumer's profile picture (copied again on each profile refresh), not a line's.
-    pub of_consumer: bool,
-    pub stored_path: Option<String>,
-    pub thumb_path: Option<String>,
-    pub still_path: Option<String>,
-    pub poster_path: Option<String>,
 }
 
 // Automation
@@ -715,38 +633,6 @@ pub trait Outbox: Send + Sync {
         next_at_ms: i64,
         error: &str,
     ) -> StoreResult<bool>;
-}
-
-/// Copies of inbound media and profile pictures.
-#[async_trait]
-pub trait Media: Send + Sync {
-    /// Inbound media to copy, due at `now_ms`; each is leased until `lease_until_ms` so a
-    /// crash mid-copy only delays it.
-    async fn media_due(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<MediaDue>>;
-    /// The copy is made: status `stored`.
-    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> StoreResult<()>;
-    /// This try failed and another is due at `next_at_ms`.
-    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> StoreResult<()>;
-    /// No copy will be made: `Rejected` or `Failed`, with the reason (and what was learned
-    /// of the bytes, if anything).
-    async fn media_refused(
-        &self,
-        id: i64,
-        status: MediaStatus,
-        reason: &str,
-        mime: Option<&str>,
-        bytes: Option<i64>,
-    ) -> StoreResult<()>;
-    async fn media_record(&self, id: i64) -> StoreResult<Option<MediaRecord>>;
-    /// The consumer's profile picture is at `source_url` (the network's, which expires):
-    /// their one picture item becomes due now. A copy made before stays served until the
-    /// new one replaces it.
-    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> StoreResult<()>;
 }
 
 /// Bots: settings, credentials, turns and where each conversation stands.
