@@ -50,7 +50,7 @@ pub(crate) use for_both_engines;
 use async_trait::async_trait;
 use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
-use shared::inbound::{InboundMessage, MediaKind};
+use shared::inbound::InboundMessage;
 use shared::replies::{PublicLine, ReplyFacts};
 use shared::{Channel, ReplyMode, Role, Tag};
 use std::path::Path;
@@ -114,69 +114,6 @@ pub struct SessionRecord {
     pub user: User,
     pub account: Option<Account>,
     pub csrf_token: String,
-}
-
-/// Where a linked page or account stands (shown in SocialConnect Home).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LinkStatus {
-    Linked,
-    TokenInvalid,
-    WebhooksFailing,
-    Unlinked,
-}
-
-impl LinkStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkStatus::Linked => "linked",
-            LinkStatus::TokenInvalid => "token_invalid",
-            LinkStatus::WebhooksFailing => "webhooks_failing",
-            LinkStatus::Unlinked => "unlinked",
-        }
-    }
-
-    pub fn parse(s: &str) -> StoreResult<Self> {
-        [
-            LinkStatus::Linked,
-            LinkStatus::TokenInvalid,
-            LinkStatus::WebhooksFailing,
-            LinkStatus::Unlinked,
-        ]
-        .into_iter()
-        .find(|l| l.as_str() == s)
-        .ok_or_else(|| StoreError::corrupt(format!("unknown link status {s:?}")))
-    }
-}
-
-/// A Facebook page or Twitter/X account linked to a brand account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkedAccount {
-    pub id: i64,
-    pub account_id: i64,
-    pub channel: Channel,
-    pub network_id: String,
-    pub name: String,
-    pub skill_id: Option<i64>,
-    pub status: LinkStatus,
-    /// Sealed with the server's token cipher.
-    pub token_sealed: Vec<u8>,
-    pub token_secret_sealed: Option<Vec<u8>>,
-    /// When Facebook last refused a send because the page is temporarily restricted from
-    /// sending (ms); `None` once a Messenger reply went through again.
-    pub sending_restricted_at: Option<i64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct NewLink<'a> {
-    pub account_id: i64,
-    pub channel: Channel,
-    pub network_id: &'a str,
-    pub name: &'a str,
-    pub token_sealed: Vec<u8>,
-    pub token_secret_sealed: Option<Vec<u8>>,
-    pub skill_id: Option<i64>,
-    pub created_by: &'a str,
 }
 
 /// What one batch of inbound messages did.
@@ -380,88 +317,6 @@ pub struct ExportMedia {
     pub bytes: Option<i64>,
 }
 
-/// An inbound media item whose copy is due (never tried, or due for another try): a
-/// line's media, or a consumer's profile picture.
-#[derive(Debug, Clone)]
-pub struct MediaDue {
-    pub id: i64,
-    pub kind: MediaKind,
-    pub source_url: String,
-    pub poster_url: Option<String>,
-    /// Tries so far, this one not counted.
-    pub attempts: i64,
-    /// The page or account the line came to (whose token fetches X's DM media).
-    pub linked: LinkedAccount,
-    /// The line's conversation, or the consumer's.
-    pub conversation_id: i64,
-}
-
-/// A copy made: the original's checked type and size, and the files beside it (paths
-/// relative to the data dir).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaCopy {
-    pub mime: String,
-    pub bytes: i64,
-    pub stored_path: String,
-    pub thumb_path: Option<String>,
-    pub still_path: Option<String>,
-    pub poster_path: Option<String>,
-}
-
-/// Where a media item's copy stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaStatus {
-    Pending,
-    Stored,
-    /// The bytes were refused (wrong type, too large, a decompression bomb, unreadable), or
-    /// the URL was (not a network's media host, not https, a private address): never asked.
-    Rejected,
-    /// The network would not give them (gone, or still failing after every retry).
-    Failed,
-}
-
-impl MediaStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MediaStatus::Pending => "pending",
-            MediaStatus::Stored => "stored",
-            MediaStatus::Rejected => "rejected",
-            MediaStatus::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> StoreResult<Self> {
-        [
-            MediaStatus::Pending,
-            MediaStatus::Stored,
-            MediaStatus::Rejected,
-            MediaStatus::Failed,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-        .ok_or_else(|| StoreError::corrupt(format!("unknown media status {s:?}")))
-    }
-}
-
-/// A media item as serving it needs: whose it is and where its files are.
-#[derive(Debug, Clone)]
-pub struct MediaRecord {
-    pub id: i64,
-    pub account_id: i64,
-    pub kind: MediaKind,
-    pub mime: Option<String>,
-    pub bytes: Option<i64>,
-    pub status: MediaStatus,
-    pub error: Option<String>,
-    pub attempts: i64,
-    /// A consumer's profile picture (copied again on each profile refresh), not a line's.
-    pub of_consumer: bool,
-    pub stored_path: Option<String>,
-    pub thumb_path: Option<String>,
-    pub still_path: Option<String>,
-    pub poster_path: Option<String>,
-}
-
 // Automation
 
 /// A linked account's automation row: the admin's settings (JSON of
@@ -558,15 +413,6 @@ pub struct BotContext {
 
 // Home
 
-/// A linked page or account as SocialConnect Home's accounts table shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HomeLinked {
-    pub linked: LinkedAccount,
-    /// Seconds.
-    pub created_at: i64,
-    pub created_by: String,
-}
-
 /// One entry of a brand account's audit log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
@@ -575,25 +421,6 @@ pub struct AuditEntry {
     pub actor: String,
     pub action: String,
     pub detail: String,
-}
-
-/// A sign-in flow an admin started in SocialConnect Home (see migration 0008).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OAuthPending {
-    pub id: String,
-    pub account_id: i64,
-    pub user_id: i64,
-    /// Ties the flow to the browser session that started it.
-    pub session_binding: String,
-    pub channel: Channel,
-    /// X's request token (public: it travels in the authorize URL).
-    pub request_token: Option<String>,
-    /// X's request token secret, sealed.
-    pub secret_sealed: Option<Vec<u8>>,
-    /// The Facebook pages offered (JSON with page tokens), sealed.
-    pub pages_sealed: Option<Vec<u8>>,
-    /// Seconds.
-    pub created_at: i64,
 }
 
 /// Brand accounts, their people and skills, sessions, sign-in counts, the key fingerprint, settings and the audit log.
@@ -659,39 +486,6 @@ pub trait Accounts: Send + Sync {
     async fn audit(&self, account_id: i64, entry: &AuditEntry) -> StoreResult<()>;
     /// The latest `limit` entries, latest first.
     async fn audit_log(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
-}
-
-/// The pages and accounts brand accounts link, and the sign-in flows that link them.
-#[async_trait]
-pub trait Links: Send + Sync {
-    /// Links a page or account, or relinks it (new token, status linked). Refused with
-    /// `Conflict` when another brand account holds it.
-    async fn link(&self, link: NewLink<'_>) -> StoreResult<LinkedAccount>;
-    async fn linked_account(
-        &self,
-        channel: Channel,
-        network_id: &str,
-    ) -> StoreResult<Option<LinkedAccount>>;
-    async fn set_linked_status(&self, id: i64, status: LinkStatus) -> StoreResult<()>;
-    /// Records that Facebook restricted the page from sending (`Some(ms)`) or that a send
-    /// went through again (`None`).
-    async fn set_sending_restricted(&self, id: i64, since_ms: Option<i64>) -> StoreResult<()>;
-    /// Every page or account linked on `channel`, whatever its status.
-    async fn linked_accounts(&self, channel: Channel) -> StoreResult<Vec<LinkedAccount>>;
-    async fn linked_by_id(&self, id: i64) -> StoreResult<Option<LinkedAccount>>;
-    /// Every page or account a brand account ever linked, in the order linked.
-    async fn home_linked(&self, account_id: i64) -> StoreResult<Vec<HomeLinked>>;
-    /// Routes a linked account's new conversations (and its open, unassigned ones) to a skill.
-    async fn set_linked_skill(&self, linked_id: i64, skill_id: i64) -> StoreResult<()>;
-    async fn put_oauth_pending(&self, pending: &OAuthPending) -> StoreResult<()>;
-    async fn oauth_pending(&self, id: &str) -> StoreResult<Option<OAuthPending>>;
-    async fn oauth_pending_by_request_token(
-        &self,
-        token: &str,
-    ) -> StoreResult<Option<OAuthPending>>;
-    async fn set_oauth_pages(&self, id: &str, pages_sealed: &[u8]) -> StoreResult<()>;
-    /// Removes one flow, or (`None`) every flow started before `before`.
-    async fn delete_oauth_pending(&self, id: Option<&str>, before: i64) -> StoreResult<()>;
 }
 
 /// Conversations: queues, transcripts, ownership, profiles and export.
@@ -839,38 +633,6 @@ pub trait Outbox: Send + Sync {
         next_at_ms: i64,
         error: &str,
     ) -> StoreResult<bool>;
-}
-
-/// Copies of inbound media and profile pictures.
-#[async_trait]
-pub trait Media: Send + Sync {
-    /// Inbound media to copy, due at `now_ms`; each is leased until `lease_until_ms` so a
-    /// crash mid-copy only delays it.
-    async fn media_due(
-        &self,
-        now_ms: i64,
-        lease_until_ms: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<MediaDue>>;
-    /// The copy is made: status `stored`.
-    async fn media_stored(&self, id: i64, copy: &MediaCopy) -> StoreResult<()>;
-    /// This try failed and another is due at `next_at_ms`.
-    async fn media_retry(&self, id: i64, next_at_ms: i64, error: &str) -> StoreResult<()>;
-    /// No copy will be made: `Rejected` or `Failed`, with the reason (and what was learned
-    /// of the bytes, if anything).
-    async fn media_refused(
-        &self,
-        id: i64,
-        status: MediaStatus,
-        reason: &str,
-        mime: Option<&str>,
-        bytes: Option<i64>,
-    ) -> StoreResult<()>;
-    async fn media_record(&self, id: i64) -> StoreResult<Option<MediaRecord>>;
-    /// The consumer's profile picture is at `source_url` (the network's, which expires):
-    /// their one picture item becomes due now. A copy made before stays served until the
-    /// new one replaces it.
-    async fn copy_picture(&self, consumer_id: i64, source_url: &str) -> StoreResult<()>;
 }
 
 /// Bots: settings, credentials, turns and where each conversation stands.
