@@ -5,7 +5,6 @@ use shared::{Channel, ReplyMode, Role};
 
 /// Seconds since the Unix epoch, bound from here rather than asked of the database, so a
 /// query reads the same on both engines.
-#[allow(dead_code)] // until the features that stamp rows move here
 pub(crate) fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
