@@ -527,15 +527,10 @@ mod tests {
     use super::*;
     use crate::store::SqliteStore;
 
-    async fn store() -> (tempfile::TempDir, SqliteStore) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).await.unwrap();
-        (dir, store)
-    }
-
     #[tokio::test]
     async fn users_are_unique_per_account_case_insensitively() {
-        let (_dir, store) = store().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let a = store.ensure_account("1", "A", true).await.unwrap();
         let b = store.ensure_account("2", "B", true).await.unwrap();
         let new = |account_id, email| NewUser {
@@ -545,27 +540,14 @@ mod tests {
             role: shared::Role::Admin,
             password_hash: "x",
         };
-        assert!(
-            store
-                .create_user(new(Some(a.id), "ann@x.example"))
-                .await
-                .unwrap()
-                .is_some()
-        );
-        assert!(
-            store
-                .create_user(new(Some(a.id), "ANN@x.example"))
-                .await
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            store
-                .create_user(new(Some(b.id), "ann@x.example"))
-                .await
-                .unwrap()
-                .is_some()
-        );
+        for (account_id, email, made) in [
+            (a.id, "ann@x.example", true),
+            (a.id, "ANN@x.example", false),
+            (b.id, "ann@x.example", true),
+        ] {
+            let user = store.create_user(new(Some(account_id), email)).await;
+            assert_eq!(user.unwrap().is_some(), made, "{email} in {account_id}");
+        }
         let found = store
             .credentials(Some(a.id), "Ann@X.example")
             .await
@@ -583,7 +565,8 @@ mod tests {
 
     #[tokio::test]
     async fn support_staff_have_no_account_and_admins_need_one() {
-        let (_dir, store) = store().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let support = NewUser {
             account_id: None,
             email: "s@sc.example",
@@ -601,7 +584,8 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_expire() {
-        let (_dir, store) = store().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
         let a = store.ensure_account("1", "A", true).await.unwrap();
         let user = store
             .create_user(NewUser {
