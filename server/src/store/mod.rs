@@ -52,7 +52,7 @@ use serde::Serialize;
 use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
 use shared::inbound::InboundMessage;
 use shared::replies::{PublicLine, ReplyFacts};
-use shared::{Channel, ReplyMode, Role, Tag};
+use shared::{Channel, ReplyMode, Tag};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -73,47 +73,6 @@ pub mod prelude {
     pub use super::{
         Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, Store,
     };
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Account {
-    pub id: i64,
-    pub number: String,
-    pub name: String,
-    pub socialconnect_enabled: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: i64,
-    pub account_id: Option<i64>,
-    pub email: String,
-    pub name: String,
-    pub role: Role,
-}
-
-/// A user as sign-in needs it: with the password hash.
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub user: User,
-    pub password_hash: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewUser<'a> {
-    pub account_id: Option<i64>,
-    pub email: &'a str,
-    pub name: &'a str,
-    pub role: Role,
-    pub password_hash: &'a str,
-}
-
-/// The user behind a live session, with the account they belong to.
-#[derive(Debug, Clone)]
-pub struct SessionRecord {
-    pub user: User,
-    pub account: Option<Account>,
-    pub csrf_token: String,
 }
 
 /// What one batch of inbound messages did.
@@ -260,15 +219,6 @@ pub enum MarkedSent {
     AlreadySent,
 }
 
-/// A sign-in attempt counted (see [`Store::count_sign_in`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignInCount {
-    /// Attempts in the current window, this one included.
-    pub attempts: i64,
-    /// When the current window ends (ms).
-    pub window_ends_ms: i64,
-}
-
 /// One conversation as `socialconnect export` writes it (CONTRACT.md §5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExportConversation {
@@ -409,83 +359,6 @@ pub struct BotContext {
     pub latest_line_id: i64,
     /// When the consumer last wrote in private (ms), for Messenger's window.
     pub last_private_at_ms: Option<i64>,
-}
-
-// Home
-
-/// One entry of a brand account's audit log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    /// Seconds.
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub detail: String,
-}
-
-/// Brand accounts, their people and skills, sessions, sign-in counts, the key fingerprint, settings and the audit log.
-#[async_trait]
-pub trait Accounts: Send + Sync {
-    async fn account_by_number(&self, number: &str) -> StoreResult<Option<Account>>;
-    async fn account_by_id(&self, id: i64) -> StoreResult<Option<Account>>;
-    /// Creates the account, or returns the existing one with that number.
-    async fn ensure_account(&self, number: &str, name: &str, enabled: bool)
-    -> StoreResult<Account>;
-    /// Looks a user up by account (`None`: support staff) and email, case-insensitively.
-    async fn credentials(
-        &self,
-        account_id: Option<i64>,
-        email: &str,
-    ) -> StoreResult<Option<Credentials>>;
-    /// Creates the user; `Ok(None)` when that email already exists in that account.
-    async fn create_user(&self, user: NewUser<'_>) -> StoreResult<Option<User>>;
-    async fn create_session(
-        &self,
-        token_hash: &str,
-        user_id: i64,
-        csrf_token: &str,
-        now: i64,
-        expires_at: i64,
-    ) -> StoreResult<()>;
-    async fn session(&self, token_hash: &str, now: i64) -> StoreResult<Option<SessionRecord>>;
-    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
-    /// Removes expired sessions; returns how many.
-    async fn purge_sessions(&self, now: i64) -> StoreResult<u64>;
-    /// Counts one sign-in attempt for `key` (a hash of what is counted) in its window of
-    /// `window_ms` (a new window starts at `now_ms` when the last one is over), atomically,
-    /// so parallel attempts each get their own number.
-    async fn count_sign_in(
-        &self,
-        key: &str,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> StoreResult<SignInCount>;
-    /// A sign-in succeeded: `cleared`'s count starts again, and the attempt counted for
-    /// `forgiven` (if any) is taken back.
-    async fn sign_in_succeeded(&self, cleared: &str, forgiven: Option<&str>) -> StoreResult<()>;
-    /// Removes the counts whose window began before `before_ms`; returns how many.
-    async fn purge_sign_in_counts(&self, before_ms: i64) -> StoreResult<u64>;
-    /// The fingerprint of the key this database's tokens are sealed with, recording
-    /// `fingerprint` as that when none is recorded yet (the first start, or the first
-    /// since fingerprints were kept); returns the one recorded.
-    async fn key_fingerprint(&self, fingerprint: &str, now_ms: i64) -> StoreResult<String>;
-    /// Whether a key fingerprint is recorded yet.
-    async fn has_key_fingerprint(&self) -> StoreResult<bool>;
-    /// The skill's id, creating it when missing.
-    async fn ensure_skill(&self, account_id: i64, name: &str) -> StoreResult<i64>;
-    /// Replaces the skills a user answers.
-    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> StoreResult<()>;
-    /// A brand account's skills by name: `(id, name)`.
-    async fn skills(&self, account_id: i64) -> StoreResult<Vec<(i64, String)>>;
-    /// A brand account's users, each with the skills they answer.
-    async fn people(&self, account_id: i64) -> StoreResult<Vec<(User, Vec<i64>)>>;
-    async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
-    /// Whether agents of the account may send images (on unless switched off).
-    async fn send_image_enabled(&self, account_id: i64) -> StoreResult<bool>;
-    async fn set_send_image(&self, account_id: i64, on: bool) -> StoreResult<()>;
-    async fn audit(&self, account_id: i64, entry: &AuditEntry) -> StoreResult<()>;
-    /// The latest `limit` entries, latest first.
-    async fn audit_log(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
 }
 
 /// Conversations: queues, transcripts, ownership, profiles and export.
