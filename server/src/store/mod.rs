@@ -48,10 +48,7 @@ macro_rules! for_both_engines {
 pub(crate) use for_both_engines;
 
 use async_trait::async_trait;
-use serde::Serialize;
-use shared::api::{ConversationInfo, QueueItem, QueueView, Transcript};
 use shared::inbound::InboundMessage;
-use shared::replies::{PublicLine, ReplyFacts};
 use shared::{Channel, ReplyMode, Tag};
 use std::path::Path;
 use std::sync::Arc;
@@ -85,65 +82,6 @@ pub struct IngestReport {
     pub unmatched: usize,
     /// Conversations that gained or changed a line, each once.
     pub conversations: Vec<i64>,
-}
-
-/// Whose queue: the brand account, the user, and whether only their skills count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueScope {
-    pub account_id: i64,
-    pub user_id: i64,
-    /// Only conversations of the skills in `user_skills` (when the user has any).
-    pub by_skills: bool,
-}
-
-/// What `take` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TakeOutcome {
-    Taken,
-    /// Closed, or assigned to someone else.
-    Refused,
-}
-
-/// A consumer whose profile is due to be fetched (never fetched, or stale).
-#[derive(Debug, Clone)]
-pub struct ProfileDue {
-    pub consumer_id: i64,
-    pub network_id: String,
-    pub linked: LinkedAccount,
-    /// The conversation to announce when the profile arrives.
-    pub conversation_id: Option<i64>,
-}
-
-/// What sending a reply in a conversation needs to know.
-#[derive(Debug, Clone)]
-pub struct ReplyContext {
-    pub conversation_id: i64,
-    pub account_id: i64,
-    pub linked: LinkedAccount,
-    pub consumer_network_id: String,
-    /// The consumer's last public line that is not removed.
-    pub last_public: Option<LastPublic>,
-    /// When the consumer last wrote in private (ms), for Messenger's windows.
-    pub last_private_at_ms: Option<i64>,
-}
-
-impl ReplyContext {
-    /// What `shared::replies` decides the open reply modes by.
-    pub fn facts(&self) -> ReplyFacts {
-        ReplyFacts {
-            last_public: self.last_public.as_ref().map(|l| l.line),
-            wrote_privately: self.last_private_at_ms.is_some(),
-        }
-    }
-}
-
-/// The consumer's last public line, which Public and Private Response answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LastPublic {
-    pub network_id: String,
-    /// Its tag, when it was created, and whether a private reply to it was sent or is
-    /// on its way.
-    pub line: PublicLine,
 }
 
 /// A reply to store: sending (with its outbox row) or already failed.
@@ -217,54 +155,6 @@ pub enum MarkedSent {
     /// The line was sent already (by the instance that took it over, or the network's
     /// echo): nothing changed.
     AlreadySent,
-}
-
-/// One conversation as `socialconnect export` writes it (CONTRACT.md §5).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExportConversation {
-    pub id: i64,
-    pub account: String,
-    pub channel: Channel,
-    pub skill: Option<String>,
-    pub status: String,
-    pub consumer: ExportConsumer,
-    pub messages: Vec<ExportMessage>,
-    /// The satisfaction survey's answer, 1–5, when the consumer gave one.
-    pub survey_score: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExportConsumer {
-    pub network_id: String,
-    pub handle: Option<String>,
-    pub name: Option<String>,
-    pub profile: serde_json::Value,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExportMessage {
-    pub id: i64,
-    pub network_id: Option<String>,
-    pub tag: String,
-    pub direction: String,
-    pub author: String,
-    pub text: String,
-    pub media: Vec<ExportMedia>,
-    /// Links the consumer shared with the line (not media: never fetched).
-    pub links: Vec<shared::inbound::SharedLink>,
-    pub status: String,
-    pub error: Option<String>,
-    /// RFC 3339, from the network's time.
-    pub created_at: String,
-    pub edited: bool,
-    pub removed: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExportMedia {
-    pub kind: String,
-    pub mime: Option<String>,
-    pub bytes: Option<i64>,
 }
 
 // Automation
@@ -359,50 +249,6 @@ pub struct BotContext {
     pub latest_line_id: i64,
     /// When the consumer last wrote in private (ms), for Messenger's window.
     pub last_private_at_ms: Option<i64>,
-}
-
-/// Conversations: queues, transcripts, ownership, profiles and export.
-#[async_trait]
-pub trait Conversations: Send + Sync {
-    async fn reply_context(&self, conversation_id: i64) -> StoreResult<Option<ReplyContext>>;
-    /// Consumers whose profile was never fetched, or fetched before `stale_before_ms`,
-    /// and not tried since `retry_before_ms`; each is marked tried now.
-    async fn profiles_due(
-        &self,
-        now_ms: i64,
-        stale_before_ms: i64,
-        retry_before_ms: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<ProfileDue>>;
-    /// Stores a fetched profile; `name` and `handle` replace the stored ones when given.
-    async fn set_profile(
-        &self,
-        consumer_id: i64,
-        name: Option<&str>,
-        handle: Option<&str>,
-        profile: &serde_json::Value,
-        now_ms: i64,
-    ) -> StoreResult<()>;
-    /// Facebook named the consumer of `conversation_id` by their page-scoped id (a private
-    /// reply's `recipient_id`): their Messenger lines belong to this conversation from now
-    /// on, and a conversation that id already had is folded into this one. Returns the
-    /// conversation folded in (now gone), if any.
-    async fn learn_psid(&self, conversation_id: i64, psid: &str) -> StoreResult<Option<i64>>;
-    /// A line's status and error, for tests and the API.
-    async fn line_status(&self, message_id: i64) -> StoreResult<Option<(String, Option<String>)>>;
-    /// Open conversations in a queue view, latest activity first.
-    async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>>;
-    /// The brand account a conversation belongs to.
-    async fn conversation_account(&self, id: i64) -> StoreResult<Option<i64>>;
-    async fn conversation_info(&self, id: i64) -> StoreResult<Option<ConversationInfo>>;
-    /// The conversation, its consumer and its lines in the network's time order.
-    async fn transcript(&self, id: i64) -> StoreResult<Option<Transcript>>;
-    /// Assigns an open conversation to `user_id` unless someone else holds it.
-    async fn take(&self, id: i64, user_id: i64) -> StoreResult<TakeOutcome>;
-    /// Closes a conversation and releases it, so a new line brings it back as new.
-    async fn close(&self, id: i64) -> StoreResult<()>;
-    /// Every conversation of a brand account with a line at or after `since_ms`.
-    async fn export(&self, account_id: i64, since_ms: i64) -> StoreResult<Vec<ExportConversation>>;
 }
 
 /// Storing what the networks' webhooks say.
