@@ -153,7 +153,7 @@ pub async fn demo_networks(
     crate::link::link_facebook(
         store,
         cipher,
-        &http,
+        http,
         &settings.facebook,
         crate::link::FacebookPage {
             account_number: DEMO_ACCOUNT,
