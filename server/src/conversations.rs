@@ -9,7 +9,7 @@
 //! and close need only the account: an agent may open any of their brand's conversations.
 
 use crate::AppState;
-use crate::auth::Session;
+use crate::auth::BrandUser;
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::{QueueScope, TakeOutcome};
 use axum::Router;
@@ -18,8 +18,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use futures_util::Stream;
 use serde::Deserialize;
+use shared::ErrorCode;
 use shared::api::{ConversationInfo, LiveEvent, QueueItem, QueueView, Transcript};
-use shared::{ErrorCode, Role};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -42,17 +42,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/events", get(events))
 }
 
-/// The brand account whose conversations this session may see; support staff see none.
-pub(crate) fn brand_account(session: &Session) -> AppResult<i64> {
-    match (session.user().role, &session.0.account) {
-        (Role::Admin | Role::Agent, Some(account)) => Ok(account.id),
-        _ => Err(AppError::forbidden()),
-    }
-}
-
-/// Checks the conversation belongs to this session's brand account.
-async fn authorised(state: &AppState, session: &Session, id: i64) -> AppResult<i64> {
-    let account = brand_account(session)?;
+/// Checks the conversation belongs to the caller's brand account.
+async fn authorised(state: &AppState, caller: &BrandUser, id: i64) -> AppResult<i64> {
+    let account = caller.account.id;
     match state.store.conversation_account(id).await? {
         Some(owner) if owner == account => Ok(account),
         // Another brand's conversation is indistinguishable from a missing one.
@@ -68,26 +60,25 @@ struct QueueParams {
 
 async fn queue(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
     params: Result<Query<QueueParams>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<ApiJson<Vec<QueueItem>>> {
-    let account_id = brand_account(&session)?;
     let Query(params) =
         params.map_err(|_| AppError::bad_request("view must be new, mine or all"))?;
     let scope = QueueScope {
-        account_id,
-        user_id: session.user().id,
-        by_skills: session.user().role == Role::Agent,
+        account_id: caller.account.id,
+        user_id: caller.user.id,
+        by_skills: caller.is_agent(),
     };
     Ok(ApiJson(state.store.queue(scope, params.view).await?))
 }
 
 async fn transcript(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<Transcript>> {
-    authorised(&state, &session, id).await?;
+    authorised(&state, &caller, id).await?;
     let store = &state.store;
     let (Some(mut t), Some(ctx)) = (store.transcript(id).await?, store.reply_context(id).await?)
     else {
@@ -136,11 +127,11 @@ async fn info(state: &AppState, id: i64) -> AppResult<ApiJson<ConversationInfo>>
 
 async fn take(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<ConversationInfo>> {
-    let account = authorised(&state, &session, id).await?;
-    match state.store.take(id, session.user().id).await? {
+    let account = authorised(&state, &caller, id).await?;
+    match state.store.take(id, caller.user.id).await? {
         TakeOutcome::Taken => {
             state.live.conversations_changed(account, &[id]);
             info(&state, id).await
@@ -154,10 +145,10 @@ async fn take(
 
 async fn close(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<ConversationInfo>> {
-    let account = authorised(&state, &session, id).await?;
+    let account = authorised(&state, &caller, id).await?;
     state.store.close(id).await?;
     // The survey question, when the account asks it; the bot may answer again later.
     crate::automation::on_close(&state, id).await;
@@ -170,9 +161,9 @@ async fn close(
 /// between; the stream ends when the server shuts down.
 async fn events(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let account = brand_account(&session)?;
+    let account = caller.account.id;
     let changes = state.live.subscribe();
     let stopping = state.live.stopping();
     let stream = futures_util::stream::unfold(

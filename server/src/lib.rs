@@ -72,6 +72,10 @@ pub struct AppState {
     pub onboarding: onboarding::Onboarding,
     /// Tells the background workers the server is stopping.
     pub stopping: Stopping,
+    /// The one client for calls to Facebook and X (timeouts, user agent). Fetches of
+    /// addresses that consumers, agents and admins give go through [`uploads::fetch`]
+    /// instead: a client per fetch, connecting only to the address it vetted.
+    pub network: reqwest::Client,
 }
 
 /// The server is stopping: background workers finish what they are doing (a send in
@@ -110,9 +114,11 @@ impl AppState {
         settings: ServeArgs,
         public_url: String,
         cipher: crypto::TokenCipher,
+        network: reqwest::Client,
     ) -> Self {
         AppState {
             cipher,
+            network,
             sender: outbound::SenderHandle::default(),
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),
@@ -237,11 +243,18 @@ pub async fn run(
         seed::bootstrap_admin(store.as_ref(), b).await?;
     }
     let public_url = settings.public_url_for(bound);
+    let network = connectors::http_client();
     // The demo runs the sandbox networks in this process and points the settings at them.
     let demo_networks = if settings.demo {
         seed::demo(store.as_ref()).await?;
-        let networks =
-            seed::demo_networks(&mut settings, store.as_ref(), &cipher, &public_url).await?;
+        let networks = seed::demo_networks(
+            &mut settings,
+            store.as_ref(),
+            &cipher,
+            &network,
+            &public_url,
+        )
+        .await?;
         println!("{}", seed::demo_banner(&public_url, Some(&networks.url)));
         Some(networks)
     } else {
@@ -249,7 +262,7 @@ pub async fn run(
     };
     let postgres = settings.store.postgres_url().map(str::to_owned);
     let blobs = blobs::Blobs::from_settings(&settings.media_store, &settings.store.data_dir)?;
-    let mut state = AppState::new(store.clone(), settings, public_url, cipher);
+    let mut state = AppState::new(store.clone(), settings, public_url, cipher, network);
     state.blobs = blobs;
     if let Some(url) = postgres {
         state.live.relay_postgres(&url).await?;
@@ -266,15 +279,15 @@ pub async fn run(
     {
         // X validates webhooks against the running server: connect linked accounts once
         // the listener is serving.
-        let (store, cipher, twitter, url) = (
+        let (store, cipher, http, twitter, url) = (
             store.clone(),
             state.cipher.clone(),
+            state.network.clone(),
             state.settings.twitter.clone(),
             state.public_url.to_string(),
         );
         if twitter.twitter_consumer_secret.is_some() {
             tokio::spawn(async move {
-                let http = connectors::http_client();
                 if let Err(e) =
                     link::connect_twitter_accounts(store.as_ref(), &cipher, &http, &twitter, &url)
                         .await
@@ -361,7 +374,14 @@ mod tests {
         let settings = ServeArgs::for_tests(dir.path().to_path_buf());
         let store = store::open(None, dir.path()).await.unwrap();
         let cipher = settings.store.cipher().unwrap();
-        let app = app(AppState::new(store, settings, "http://x".into(), cipher));
+        let network = connectors::http_client();
+        let app = app(AppState::new(
+            store,
+            settings,
+            "http://x".into(),
+            cipher,
+            network,
+        ));
         for (method, path) in api_routes() {
             let req = Request::builder()
                 .method(method)

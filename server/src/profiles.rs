@@ -8,7 +8,7 @@
 use crate::AppState;
 use crate::connectors::facebook::Graph;
 use crate::connectors::twitter::{OAuth1, XApi};
-use crate::connectors::{Credentials, NetworkError, http_client};
+use crate::connectors::{Credentials, NetworkError};
 use crate::store::ProfileDue;
 use serde_json::Value;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ const BATCH: i64 = 20;
 
 pub fn spawn_fetcher(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = http_client();
+        let http = state.network.clone();
         loop {
             let now = crate::auth::now_secs() * 1000;
             let mut more = false;

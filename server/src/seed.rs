@@ -101,6 +101,7 @@ pub async fn demo_networks(
     settings: &mut ServeArgs,
     store: &dyn Store,
     cipher: &TokenCipher,
+    http: &reqwest::Client,
     public_url: &str,
 ) -> anyhow::Result<sandbox::Sandbox> {
     let networks = sandbox::Sandbox::start(sandbox::SandboxOptions {
@@ -130,12 +131,11 @@ pub async fn demo_networks(
     networks.facebook.add_consumer("Bruno Diaz", false);
     let brand = networks.twitter.add_brand("AcmeOutdoor", "Acme Outdoor");
     networks.twitter.add_consumer("ann_lee", "Ann Lee");
-    let http = crate::connectors::http_client();
     // Stored now; its webhook is registered once the server answers X's CRC (at start).
     crate::link::link_twitter(
         store,
         cipher,
-        &http,
+        http,
         &settings.twitter,
         None,
         crate::link::TwitterAccount {
@@ -153,7 +153,7 @@ pub async fn demo_networks(
     crate::link::link_facebook(
         store,
         cipher,
-        &http,
+        http,
         &settings.facebook,
         crate::link::FacebookPage {
             account_number: DEMO_ACCOUNT,

@@ -3,7 +3,7 @@
 
 use super::{BotPhase, say};
 use crate::AppState;
-use crate::auth::Session;
+use crate::auth::BrandAdmin;
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::{AutomationRecord, LinkedAccount};
 use axum::Router;
@@ -40,17 +40,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/bot/conversations/{id}/handover", post(bot_handover))
 }
 
-/// The brand account of an admin session; anyone else is refused.
-fn admin_account(session: &Session) -> AppResult<i64> {
-    session.require_admin()?;
-    session
-        .0
-        .account
-        .as_ref()
-        .map(|a| a.id)
-        .ok_or_else(AppError::forbidden)
-}
-
 fn view(linked: LinkedAccount, record: Option<AutomationRecord>) -> AutomationAccount {
     let settings = record
         .as_ref()
@@ -85,20 +74,20 @@ async fn owned(
 
 async fn list(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
 ) -> AppResult<ApiJson<Vec<AutomationAccount>>> {
-    let account = admin_account(&session)?;
+    let account = admin.account.id;
     let rows = state.store.automation_accounts(account).await?;
     Ok(ApiJson(rows.into_iter().map(|(l, r)| view(l, r)).collect()))
 }
 
 async fn save(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<i64>,
     ApiJson(mut settings): ApiJson<AutomationSettings>,
 ) -> AppResult<ApiJson<AutomationAccount>> {
-    let account = admin_account(&session)?;
+    let account = admin.account.id;
     owned(&state, account, id).await?;
     settings.time_zone = settings.time_zone.trim().to_owned();
     settings.external_url = settings.external_url.trim().to_owned();
@@ -141,10 +130,10 @@ fn token_hash(token: &str) -> String {
 
 async fn credentials(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<BotCredentials>> {
-    let account = admin_account(&session)?;
+    let account = admin.account.id;
     owned(&state, account, id).await?;
     let secret = format!("scbs_{}", random_hex(32));
     let token = format!("scbt_{}", random_hex(32));

@@ -6,7 +6,8 @@ pub mod twitter;
 
 use std::time::Duration;
 
-/// The one HTTP client for calls to the networks.
+/// Builds the HTTP client for calls to the networks: the server builds it once, at start
+/// (`AppState::network`); a CLI command, once per run.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("SocialConnect/", env!("CARGO_PKG_VERSION")))

@@ -10,7 +10,7 @@
 pub mod oauth;
 
 use crate::AppState;
-use crate::auth::{Session, now_secs};
+use crate::auth::{BrandAdmin, now_secs};
 use crate::connectors::twitter::OAuth1;
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::link::{FacebookPage, TwitterAccount};
@@ -27,9 +27,8 @@ use shared::home::{
     AuditRow, HomeOverview, HomeSettings, LinkState, LinkedRow, Networks, NewSkill, PageChoice,
     PendingPages, PersonRow, PickPage, Redirect, SetPersonSkills, SetSkill, SkillRow,
 };
-use shared::{Channel, ErrorCode, Role};
+use shared::{Channel, ErrorCode};
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 /// How long a started sign-in flow stays usable.
 const PENDING_TTL_SECS: i64 = 15 * 60;
@@ -79,42 +78,15 @@ pub fn send_image_off() -> AppError {
     )
 }
 
-fn http() -> &'static reqwest::Client {
-    static HTTP: OnceLock<reqwest::Client> = OnceLock::new();
-    HTTP.get_or_init(crate::connectors::http_client)
+/// Who the audit log names.
+fn actor(admin: &BrandAdmin) -> String {
+    format!("{} ({})", admin.user.name, admin.user.email)
 }
 
-/// The admin behind a session and their brand account.
-struct Admin {
-    user_id: i64,
-    account_id: i64,
-    account_number: String,
-    account_name: String,
-    /// Whether support has enabled SocialConnect for the account (onboarding).
-    enabled: bool,
-    /// Who the audit log names.
-    actor: String,
-    /// Ties a sign-in flow to this browser session: a hash of the session's CSRF token,
-    /// which only this session knows.
-    binding: String,
-}
-
-fn admin(session: &Session) -> AppResult<Admin> {
-    session.require_admin()?;
-    let (user, account) = (&session.0.user, session.0.account.as_ref());
-    let account = account.ok_or_else(AppError::forbidden)?;
-    if user.role != Role::Admin || user.account_id != Some(account.id) {
-        return Err(AppError::forbidden());
-    }
-    Ok(Admin {
-        user_id: user.id,
-        account_id: account.id,
-        account_number: account.number.clone(),
-        account_name: account.name.clone(),
-        enabled: account.socialconnect_enabled,
-        actor: format!("{} ({})", user.name, user.email),
-        binding: hex::encode(Sha256::digest(session.0.csrf_token.as_bytes())),
-    })
+/// Ties a sign-in flow to this browser session: a hash of the session's CSRF token, which
+/// only this session knows.
+fn binding(admin: &BrandAdmin) -> String {
+    hex::encode(Sha256::digest(admin.csrf_token.as_bytes()))
 }
 
 fn random_id() -> String {
@@ -148,14 +120,19 @@ fn state_of(linked: &LinkedAccount) -> LinkState {
     }
 }
 
-async fn audit(store: &dyn Store, admin: &Admin, action: &str, detail: String) -> AppResult<()> {
-    tracing::info!(account = admin.account_id, user = admin.user_id, action, %detail, "home");
+async fn audit(
+    store: &dyn Store,
+    admin: &BrandAdmin,
+    action: &str,
+    detail: String,
+) -> AppResult<()> {
+    tracing::info!(account = admin.account.id, user = admin.user.id, action, %detail, "home");
     store
         .audit(
-            admin.account_id,
+            admin.account.id,
             &AuditEntry {
                 at: now_secs(),
-                actor: admin.actor.clone(),
+                actor: actor(admin),
                 action: action.to_owned(),
                 detail,
             },
@@ -169,22 +146,21 @@ fn describe(linked: &LinkedAccount) -> String {
 }
 
 /// The brand's linked account `id`; another brand's (or none) is 404.
-async fn own_linked(store: &dyn Store, admin: &Admin, id: i64) -> AppResult<LinkedAccount> {
+async fn own_linked(store: &dyn Store, admin: &BrandAdmin, id: i64) -> AppResult<LinkedAccount> {
     store
         .linked_by_id(id)
         .await?
-        .filter(|l| l.account_id == admin.account_id)
+        .filter(|l| l.account_id == admin.account.id)
         .ok_or_else(|| AppError::not_found("linked account"))
 }
 
 async fn overview(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
 ) -> AppResult<ApiJson<HomeOverview>> {
-    let admin = admin(&session)?;
     let store = state.store.as_ref();
     let accounts = store
-        .home_linked(admin.account_id)
+        .home_linked(admin.account.id)
         .await?
         .into_iter()
         .map(|h| LinkedRow {
@@ -200,13 +176,13 @@ async fn overview(
         })
         .collect();
     let skills = store
-        .skills(admin.account_id)
+        .skills(admin.account.id)
         .await?
         .into_iter()
         .map(|(id, name)| SkillRow { id, name })
         .collect();
     let people = store
-        .people(admin.account_id)
+        .people(admin.account.id)
         .await?
         .into_iter()
         .map(|(u, skills)| PersonRow {
@@ -218,7 +194,7 @@ async fn overview(
         })
         .collect();
     let audit = store
-        .audit_log(admin.account_id, AUDIT_SHOWN)
+        .audit_log(admin.account.id, AUDIT_SHOWN)
         .await?
         .into_iter()
         .map(|e| AuditRow {
@@ -230,13 +206,13 @@ async fn overview(
         .collect();
     let s = &state.settings;
     Ok(ApiJson(HomeOverview {
-        account_number: admin.account_number,
-        account_name: admin.account_name,
+        account_number: admin.account.number.clone(),
+        account_name: admin.account.name.clone(),
         accounts,
         skills,
         people,
         settings: HomeSettings {
-            send_image: store.send_image_enabled(admin.account_id).await?,
+            send_image: store.send_image_enabled(admin.account.id).await?,
         },
         audit,
         networks: Networks {
@@ -259,8 +235,8 @@ fn network_off(channel: Channel) -> AppError {
     ))
 }
 
-async fn begin(state: &AppState, admin: &Admin, channel: Channel) -> AppResult<String> {
-    if !admin.enabled {
+async fn begin(state: &AppState, admin: &BrandAdmin, channel: Channel) -> AppResult<String> {
+    if !admin.account.socialconnect_enabled {
         // Pages and accounts are linked once support has set the account up.
         return Err(AppError::new(
             ErrorCode::Forbidden,
@@ -274,9 +250,9 @@ async fn begin(state: &AppState, admin: &Admin, channel: Channel) -> AppResult<S
         .await?;
     let mut pending = OAuthPending {
         id: random_id(),
-        account_id: admin.account_id,
-        user_id: admin.user_id,
-        session_binding: admin.binding.clone(),
+        account_id: admin.account.id,
+        user_id: admin.user.id,
+        session_binding: binding(admin),
         channel,
         request_token: None,
         secret_sealed: None,
@@ -298,7 +274,7 @@ async fn begin(state: &AppState, admin: &Admin, channel: Channel) -> AppResult<S
                 return Err(network_off(channel));
             };
             let (token, token_secret) = oauth::twitter_request_token(
-                http(),
+                &state.network,
                 tw,
                 key,
                 secret,
@@ -318,18 +294,16 @@ async fn begin(state: &AppState, admin: &Admin, channel: Channel) -> AppResult<S
 
 async fn start_facebook(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
 ) -> AppResult<ApiJson<Redirect>> {
-    let admin = admin(&session)?;
     let url = begin(&state, &admin, Channel::Facebook).await?;
     Ok(ApiJson(Redirect { url }))
 }
 
 async fn start_twitter(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
 ) -> AppResult<ApiJson<Redirect>> {
-    let admin = admin(&session)?;
     let url = begin(&state, &admin, Channel::Twitter).await?;
     Ok(ApiJson(Redirect { url }))
 }
@@ -338,10 +312,9 @@ async fn start_twitter(
 /// conversations continue.
 async fn relink(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<Redirect>> {
-    let admin = admin(&session)?;
     let linked = own_linked(state.store.as_ref(), &admin, id).await?;
     let url = begin(&state, &admin, linked.channel).await?;
     Ok(ApiJson(Redirect { url }))
@@ -356,12 +329,16 @@ fn back_home(key: &str, message: &str) -> Response {
 }
 
 /// A flow of this session, still fresh, on `channel`.
-fn usable(p: &OAuthPending, admin: &Admin, channel: Channel) -> bool {
+fn usable(p: &OAuthPending, admin: &BrandAdmin, channel: Channel) -> bool {
     use subtle::ConstantTimeEq;
     p.channel == channel
-        && p.account_id == admin.account_id
-        && p.user_id == admin.user_id
-        && bool::from(p.session_binding.as_bytes().ct_eq(admin.binding.as_bytes()))
+        && p.account_id == admin.account.id
+        && p.user_id == admin.user.id
+        && bool::from(
+            p.session_binding
+                .as_bytes()
+                .ct_eq(binding(admin).as_bytes()),
+        )
         && p.created_at >= now_secs() - PENDING_TTL_SECS
 }
 
@@ -369,10 +346,9 @@ fn usable(p: &OAuthPending, admin: &Admin, channel: Channel) -> bool {
 /// of pages this admin manages; the browser goes back to Home to pick one.
 async fn facebook_callback(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let admin = admin(&session)?;
     let store = state.store.as_ref();
     let param = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
     let Some(pending) = store
@@ -394,7 +370,7 @@ async fn facebook_callback(
         return Err(network_off(Channel::Facebook));
     };
     let pages = match oauth::facebook_pages(
-        http(),
+        &state.network,
         fb,
         app_id,
         app_secret,
@@ -406,7 +382,7 @@ async fn facebook_callback(
         Ok(p) => p,
         Err(e) => {
             store.delete_oauth_pending(Some(&pending.id), 0).await?;
-            tracing::warn!(account = admin.account_id, error = %e, "Facebook Login failed");
+            tracing::warn!(account = admin.account.id, error = %e, "Facebook Login failed");
             return Ok(back_home("error", &format!("Facebook sign-in failed: {e}")));
         }
     };
@@ -426,7 +402,7 @@ async fn facebook_callback(
 
 async fn pending_of(
     state: &AppState,
-    admin: &Admin,
+    admin: &BrandAdmin,
     id: &str,
 ) -> AppResult<(OAuthPending, Vec<oauth::ManagedPage>)> {
     let pending = state
@@ -446,10 +422,9 @@ async fn pending_of(
 
 async fn pending_pages(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<String>,
 ) -> AppResult<ApiJson<PendingPages>> {
-    let admin = admin(&session)?;
     let (_, pages) = pending_of(&state, &admin, &id).await?;
     let mut choices = Vec::new();
     for p in pages {
@@ -457,7 +432,7 @@ async fn pending_pages(
             .store
             .linked_account(Channel::Facebook, &p.id)
             .await?
-            .is_some_and(|l| l.account_id == admin.account_id);
+            .is_some_and(|l| l.account_id == admin.account.id);
         choices.push(PageChoice {
             id: p.id,
             name: p.name,
@@ -488,23 +463,22 @@ async fn skill_for(
 /// Whether linking `network_id` now is a relink (this brand had it before).
 async fn existing_link(
     store: &dyn Store,
-    admin: &Admin,
+    admin: &BrandAdmin,
     channel: Channel,
     network_id: &str,
 ) -> AppResult<Option<LinkedAccount>> {
     Ok(store
         .linked_account(channel, network_id)
         .await?
-        .filter(|l| l.account_id == admin.account_id))
+        .filter(|l| l.account_id == admin.account.id))
 }
 
 async fn pick_page(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PickPage>,
 ) -> AppResult<(StatusCode, ApiJson<LinkedRow>)> {
-    let admin = admin(&session)?;
     let (pending, pages) = pending_of(&state, &admin, &id).await?;
     let page = pages
         .into_iter()
@@ -514,19 +488,19 @@ async fn pick_page(
         })?;
     let store = state.store.as_ref();
     let before = existing_link(store, &admin, Channel::Facebook, &page.id).await?;
-    let skill = skill_for(store, admin.account_id, before.as_ref()).await?;
+    let skill = skill_for(store, admin.account.id, before.as_ref()).await?;
     let linked = crate::link::link_facebook(
         store,
         &state.cipher,
-        http(),
+        &state.network,
         &state.settings.facebook,
         FacebookPage {
-            account_number: &admin.account_number,
+            account_number: &admin.account.number,
             page_id: &page.id,
             page_name: page.stored_name(),
             page_token: &page.access_token,
             skill: &skill,
-            by: &admin.actor,
+            by: &actor(&admin),
         },
     )
     .await?;
@@ -564,10 +538,9 @@ async fn row_of(store: &dyn Store, linked: LinkedAccount) -> AppResult<LinkedRow
 /// token, then the account linked and subscribed; back to Home.
 async fn twitter_callback(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let admin = admin(&session)?;
     let store = state.store.as_ref();
     let param = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
     let token = if param("denied").is_empty() {
@@ -601,7 +574,7 @@ async fn twitter_callback(
         .map_err(AppError::Internal)?
         .unwrap_or_default();
     let grant = match oauth::twitter_access_token(
-        http(),
+        &state.network,
         tw,
         OAuth1 {
             consumer_key: key,
@@ -615,26 +588,26 @@ async fn twitter_callback(
     {
         Ok(g) => g,
         Err(e) => {
-            tracing::warn!(account = admin.account_id, error = %e, "X sign-in failed");
+            tracing::warn!(account = admin.account.id, error = %e, "X sign-in failed");
             return Ok(back_home("error", &format!("X sign-in failed: {e}")));
         }
     };
     let before = existing_link(store, &admin, Channel::Twitter, &grant.user_id).await?;
-    let skill = skill_for(store, admin.account_id, before.as_ref()).await?;
+    let skill = skill_for(store, admin.account.id, before.as_ref()).await?;
     let linked = crate::link::link_twitter(
         store,
         &state.cipher,
-        http(),
+        &state.network,
         tw,
         Some(&state.public_url),
         TwitterAccount {
-            account_number: &admin.account_number,
+            account_number: &admin.account.number,
             user_id: &grant.user_id,
             screen_name: &grant.screen_name,
             token: &grant.token,
             token_secret: &grant.token_secret,
             skill: &skill,
-            by: &admin.actor,
+            by: &actor(&admin),
         },
     )
     .await;
@@ -659,10 +632,9 @@ async fn twitter_callback(
 /// Unlink: nothing more is received or sent for it; its conversations stay.
 async fn unlink(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<LinkedRow>> {
-    let admin = admin(&session)?;
     let store = state.store.as_ref();
     let linked = own_linked(store, &admin, id).await?;
     if linked.status == LinkStatus::Unlinked {
@@ -680,7 +652,7 @@ async fn unlink(
                 page_token,
             }) => {
                 oauth::facebook_unsubscribe(
-                    http(),
+                    &state.network,
                     &state.settings.facebook,
                     &app_secret,
                     &linked.network_id,
@@ -694,7 +666,7 @@ async fn unlink(
                 token,
                 token_secret,
             }) => oauth::twitter_unsubscribe(
-                http(),
+                &state.network,
                 &state.settings.twitter,
                 OAuth1 {
                     consumer_key: &consumer_key,
@@ -716,9 +688,9 @@ async fn unlink(
     Ok(ApiJson(row_of(store, linked).await?))
 }
 
-async fn own_skill(store: &dyn Store, admin: &Admin, skill_id: i64) -> AppResult<String> {
+async fn own_skill(store: &dyn Store, admin: &BrandAdmin, skill_id: i64) -> AppResult<String> {
     store
-        .skills(admin.account_id)
+        .skills(admin.account.id)
         .await?
         .into_iter()
         .find(|(id, _)| *id == skill_id)
@@ -728,11 +700,10 @@ async fn own_skill(store: &dyn Store, admin: &Admin, skill_id: i64) -> AppResult
 
 async fn set_skill(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<SetSkill>,
 ) -> AppResult<ApiJson<LinkedRow>> {
-    let admin = admin(&session)?;
     let store = state.store.as_ref();
     let linked = own_linked(store, &admin, id).await?;
     let skill = own_skill(store, &admin, req.skill_id).await?;
@@ -752,10 +723,9 @@ async fn set_skill(
 
 async fn new_skill(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     ApiJson(req): ApiJson<NewSkill>,
 ) -> AppResult<(StatusCode, ApiJson<SkillRow>)> {
-    let admin = admin(&session)?;
     let name = shared::home::skill_name(&req.name).ok_or_else(|| {
         AppError::bad_request(format!(
             "a skill needs a name of 1 to {} characters",
@@ -764,11 +734,11 @@ async fn new_skill(
     })?;
     let store = state.store.as_ref();
     let existed = store
-        .skills(admin.account_id)
+        .skills(admin.account.id)
         .await?
         .iter()
         .any(|(_, n)| n == name);
-    let id = store.ensure_skill(admin.account_id, name).await?;
+    let id = store.ensure_skill(admin.account.id, name).await?;
     if !existed {
         audit(store, &admin, "added skill", name.to_owned()).await?;
     }
@@ -783,18 +753,17 @@ async fn new_skill(
 
 async fn set_person_skills(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<SetPersonSkills>,
 ) -> AppResult<ApiJson<PersonRow>> {
-    let admin = admin(&session)?;
     let store = state.store.as_ref();
     let person = store
         .user_by_id(id)
         .await?
-        .filter(|u| u.account_id == Some(admin.account_id))
+        .filter(|u| u.account_id == Some(admin.account.id))
         .ok_or_else(|| AppError::not_found("person"))?;
-    let skills = store.skills(admin.account_id).await?;
+    let skills = store.skills(admin.account.id).await?;
     let mut names = Vec::new();
     let mut ids = req.skills.clone();
     ids.sort_unstable();
@@ -830,14 +799,13 @@ async fn set_person_skills(
 
 async fn set_settings(
     State(state): State<AppState>,
-    session: Session,
+    admin: BrandAdmin,
     ApiJson(req): ApiJson<HomeSettings>,
 ) -> AppResult<ApiJson<HomeSettings>> {
-    let admin = admin(&session)?;
     let store = state.store.as_ref();
-    if store.send_image_enabled(admin.account_id).await? != req.send_image {
+    if store.send_image_enabled(admin.account.id).await? != req.send_image {
         store
-            .set_send_image(admin.account_id, req.send_image)
+            .set_send_image(admin.account.id, req.send_image)
             .await?;
         let word = if req.send_image { "on" } else { "off" };
         audit(
@@ -849,7 +817,7 @@ async fn set_settings(
         .await?;
     }
     Ok(ApiJson(HomeSettings {
-        send_image: store.send_image_enabled(admin.account_id).await?,
+        send_image: store.send_image_enabled(admin.account.id).await?,
     }))
 }
 

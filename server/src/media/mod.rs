@@ -12,8 +12,7 @@ pub mod decode;
 pub mod fetch;
 
 use crate::AppState;
-use crate::auth::Session;
-use crate::conversations::brand_account;
+use crate::auth::BrandUser;
 use crate::error::{AppError, AppResult};
 use axum::Router;
 use axum::body::Body;
@@ -48,20 +47,20 @@ pub fn router() -> Router<AppState> {
 
 async fn original(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
     Path(id): Path<String>,
     req: Request,
 ) -> AppResult<Response> {
-    serve(&state, &session, &id, None, req).await
+    serve(&state, caller.account.id, &id, None, req).await
 }
 
 async fn variant(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
     Path((id, variant)): Path<(String, String)>,
     req: Request,
 ) -> AppResult<Response> {
-    serve(&state, &session, &id, Some(&variant), req).await
+    serve(&state, caller.account.id, &id, Some(&variant), req).await
 }
 
 /// The MIME type of a derivative, from the extension we gave it.
@@ -75,12 +74,11 @@ fn derivative_mime(path: &str) -> &'static str {
 
 async fn serve(
     state: &AppState,
-    session: &Session,
+    account: i64,
     id: &str,
     variant: Option<&str>,
     req: Request,
 ) -> AppResult<Response> {
-    let account = brand_account(session)?;
     let not_found = || AppError::not_found("media");
     let id: i64 = id.parse().map_err(|_| not_found())?;
     let record = state

@@ -11,7 +11,7 @@
 //! characters, bounded, stored and sent as text, and shown as text.
 
 use crate::AppState;
-use crate::auth::{Session, now_secs};
+use crate::auth::{BrandOrSupport, BrandUser, Support, now_secs};
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::NewChatMessage;
 use axum::Router;
@@ -20,11 +20,11 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::{get, post};
 use futures_util::Stream;
+use shared::ErrorCode;
 use shared::onboarding::{
     ChatAuthor, ChatMessage, ChatPost, SignupChat, SignupEvent, SignupRequest, SignupStatus,
     clean_chat_text,
 };
-use shared::{ErrorCode, Role};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -138,48 +138,23 @@ fn now_ms() -> i64 {
         .unwrap_or(now_secs() * 1000)
 }
 
-/// Who is calling, as onboarding sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Caller {
-    /// An admin or agent of this brand account.
-    Brand(i64),
-    Support,
-}
-
-fn caller(session: &Session) -> AppResult<Caller> {
-    match (session.user().role, &session.0.account) {
-        (Role::Admin | Role::Agent, Some(a)) => Ok(Caller::Brand(a.id)),
-        (Role::Support, None) => Ok(Caller::Support),
-        _ => Err(AppError::forbidden()),
-    }
-}
-
-/// The request, when this caller may see it: support any, a brand only its own (another
-/// brand's is indistinguishable from a missing one).
-async fn visible(
-    state: &AppState,
-    session: &Session,
-    id: i64,
-) -> AppResult<(Caller, i64, SignupRequest)> {
-    let who = caller(session)?;
+/// The request, when a caller of brand account `brand` (`None`: support) may see it:
+/// support any, a brand only its own (another brand's is indistinguishable from a missing
+/// one). Answers the request's brand account with it.
+async fn visible(state: &AppState, brand: Option<i64>, id: i64) -> AppResult<(i64, SignupRequest)> {
     match state.store.signup_request(id).await? {
-        Some((account, request)) if who == Caller::Support || who == Caller::Brand(account) => {
-            Ok((who, account, request))
-        }
+        Some((account, request)) if brand.is_none_or(|b| b == account) => Ok((account, request)),
         _ => Err(AppError::not_found("sign-up request")),
     }
 }
 
 async fn own_request(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
 ) -> AppResult<ApiJson<SignupRequest>> {
-    let Caller::Brand(account) = caller(&session)? else {
-        return Err(AppError::forbidden());
-    };
     state
         .store
-        .signup_of_account(account)
+        .signup_of_account(caller.account.id)
         .await?
         .map(ApiJson)
         .ok_or_else(|| AppError::not_found("sign-up request"))
@@ -188,15 +163,13 @@ async fn own_request(
 /// Makes the account's request (201), or answers the one it has (200).
 async fn sign_up(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
 ) -> AppResult<(StatusCode, ApiJson<SignupRequest>)> {
-    let (Caller::Brand(account_id), Some(account)) = (caller(&session)?, &session.0.account) else {
-        return Err(AppError::forbidden());
-    };
+    let account = &caller.account;
     if !state
         .onboarding
         .signups
-        .allow(session.user().id, Instant::now())
+        .allow(caller.user.id, Instant::now())
     {
         return Err(too_many());
     }
@@ -207,11 +180,11 @@ async fn sign_up(
     );
     let (request, made) = state
         .store
-        .signup_create(account_id, session.user().id, &greeting, now_ms())
+        .signup_create(account.id, caller.user.id, &greeting, now_ms())
         .await?;
     if made {
         tracing::info!(account = %account.number, request = request.id, "sign-up request made");
-        state.onboarding.changed(account_id, request.id);
+        state.onboarding.changed(account.id, request.id);
     }
     let status = if made {
         StatusCode::CREATED
@@ -223,50 +196,47 @@ async fn sign_up(
 
 async fn list(
     State(state): State<AppState>,
-    session: Session,
+    _support: Support,
 ) -> AppResult<ApiJson<Vec<SignupRequest>>> {
-    if caller(&session)? != Caller::Support {
-        return Err(AppError::forbidden());
-    }
     Ok(ApiJson(state.store.signup_requests().await?))
 }
 
 async fn chat(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandOrSupport,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<SignupChat>> {
-    let (_, _, request) = visible(&state, &session, id).await?;
+    let (_, request) = visible(&state, caller.account_id(), id).await?;
     let messages = state.store.signup_messages(id).await?;
     Ok(ApiJson(SignupChat { request, messages }))
 }
 
 async fn write(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandOrSupport,
     Path(id): Path<i64>,
     ApiJson(post): ApiJson<ChatPost>,
 ) -> AppResult<(StatusCode, ApiJson<ChatMessage>)> {
-    let (who, account, _) = visible(&state, &session, id).await?;
+    let (account, _) = visible(&state, caller.account_id(), id).await?;
     let text = clean_chat_text(&post.text).map_err(AppError::bad_request)?;
     if !state
         .onboarding
         .messages
-        .allow(session.user().id, Instant::now())
+        .allow(caller.user().id, Instant::now())
     {
         return Err(too_many());
     }
-    let author = match who {
-        Caller::Brand(_) => ChatAuthor::Brand,
-        Caller::Support => ChatAuthor::Support,
+    let author = match caller {
+        BrandOrSupport::Brand(_) => ChatAuthor::Brand,
+        BrandOrSupport::Support(_) => ChatAuthor::Support,
     };
     let message = state
         .store
         .signup_add_message(NewChatMessage {
             request_id: id,
-            author_id: Some(session.user().id),
+            author_id: Some(caller.user().id),
             author,
-            author_name: &session.user().name,
+            author_name: &caller.user().name,
             text: &text,
             link: None,
             now_ms: now_ms(),
@@ -283,13 +253,10 @@ pub fn home_url(public_url: &str) -> String {
 
 async fn enable(
     State(state): State<AppState>,
-    session: Session,
+    support: Support,
     Path(id): Path<i64>,
 ) -> AppResult<ApiJson<SignupRequest>> {
-    if caller(&session)? != Caller::Support {
-        return Err(AppError::forbidden());
-    }
-    let (_, account, request) = visible(&state, &session, id).await?;
+    let (account, request) = visible(&state, None, id).await?;
     if request.status == SignupStatus::Enabled {
         return Ok(ApiJson(request));
     }
@@ -303,11 +270,11 @@ async fn enable(
         .store
         .signup_enable(
             id,
-            session.user().id,
+            support.user.id,
             &home,
             NewChatMessage {
                 request_id: id,
-                author_id: Some(session.user().id),
+                author_id: Some(support.user.id),
                 author: ChatAuthor::System,
                 author_name: "SocialConnect",
                 text: &text,
@@ -319,7 +286,7 @@ async fn enable(
     tracing::info!(
         account = %request.account_number,
         request = id,
-        by = session.user().id,
+        by = support.user.id,
         "SocialConnect enabled"
     );
     state.onboarding.changed(account, id);
@@ -330,9 +297,9 @@ async fn enable(
 /// session may see (`null` after missed events), keep-alive comments in between.
 async fn events(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandOrSupport,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let who = caller(&session)?;
+    let brand = caller.account_id();
     let changes = state.onboarding.changes.subscribe();
     let stopping = state.live.stopping();
     let stream = futures_util::stream::unfold(
@@ -344,13 +311,9 @@ async fn events(
                     _ = stopping.wait_for(|s| *s) => return None,
                 };
                 let event = match next {
-                    Ok((account, request))
-                        if who == Caller::Support || who == Caller::Brand(account) =>
-                    {
-                        SignupEvent {
-                            request_id: Some(request),
-                        }
-                    }
+                    Ok((account, request)) if brand.is_none_or(|b| b == account) => SignupEvent {
+                        request_id: Some(request),
+                    },
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => SignupEvent { request_id: None },
                     Err(RecvError::Closed) => return None,

@@ -17,17 +17,17 @@
 
 use crate::connectors::facebook::{Graph, Messaging, Recipient, Sent, Writer};
 use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
-use crate::connectors::{Credentials, SendFailure, http_client};
+use crate::connectors::{Credentials, SendFailure};
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::{LinkStatus, MarkedSent, NewReply, OutboxItem};
-use crate::{AppState, auth::Session};
+use crate::{AppState, auth::BrandUser};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use rand::Rng;
 use shared::api::{LineStatus, ReplyLine, ReplyRequest};
-use shared::{Channel, ErrorCode, ReplyMode, Role, Tag, Target};
+use shared::{Channel, ErrorCode, ReplyMode, Tag, Target};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -55,14 +55,11 @@ impl SenderHandle {
 
 async fn reply(
     State(state): State<AppState>,
-    session: Session,
+    caller: BrandUser,
     Path(conversation_id): Path<i64>,
     ApiJson(req): ApiJson<ReplyRequest>,
 ) -> AppResult<(StatusCode, ApiJson<ReplyLine>)> {
-    let user = session.user();
-    if user.role == Role::Support {
-        return Err(AppError::forbidden());
-    }
+    let user = &caller.user;
     let ctx = state
         .store
         .reply_context(conversation_id)
@@ -218,7 +215,7 @@ pub fn backoff(attempts: i64) -> Duration {
 /// Runs the sender until the server stops (a send in flight is finished and recorded).
 pub fn spawn_sender(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = http_client();
+        let http = state.network.clone();
         loop {
             while !state.stopping.is_stopping() {
                 let now = crate::auth::now_secs() * 1000;

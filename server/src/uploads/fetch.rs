@@ -152,6 +152,10 @@ pub async fn get(
 
 /// Checks the URL and resolves its host; every address must pass `policy`. Returns a
 /// client that connects only to the first vetted address, and the URL to ask it for.
+///
+/// The one client not shared through `AppState`: the pinned address is a setting of the
+/// client (reqwest resolves per client, not per request), so each fetch (and each
+/// redirect hop) gets its own.
 pub(crate) async fn vetted_client(
     url: &url::Url,
     policy: &AddressPolicy,

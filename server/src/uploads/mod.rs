@@ -8,7 +8,7 @@ pub mod fetch;
 pub mod policy;
 
 use crate::error::{ApiJson, AppError, AppResult};
-use crate::{AppState, auth::Session};
+use crate::{AppState, auth::BrandUser};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
 use serde::Deserialize;
+use shared::ErrorCode;
 use shared::api::{UploadFromUrl, UploadInfo};
-use shared::{ErrorCode, Role};
 use std::time::Duration;
 
 /// The largest image or GIF stored (15 MiB: X's GIF limit, the largest of the targets
@@ -66,15 +66,6 @@ fn extension(mime: &str) -> &'static str {
         "image/png" => "png",
         "image/gif" => "gif",
         _ => "webp",
-    }
-}
-
-/// The brand account of an agent or admin; support staff and others may not upload.
-fn uploader(session: &Session) -> AppResult<i64> {
-    let user = session.user();
-    match (user.role, user.account_id) {
-        (Role::Admin | Role::Agent, Some(account)) => Ok(account),
-        _ => Err(AppError::forbidden()),
     }
 }
 
@@ -134,11 +125,11 @@ async fn store(
 /// `POST /api/uploads`: the raw image as the body, its type in `Content-Type`.
 async fn upload(
     State(state): State<AppState>,
-    session: Session,
+    uploader: BrandUser,
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<(StatusCode, ApiJson<UploadInfo>)> {
-    let account_id = uploader(&session)?;
+    let account_id = uploader.account.id;
     if !state.store.send_image_enabled(account_id).await? {
         return Err(crate::home::send_image_off());
     }
@@ -187,10 +178,10 @@ async fn upload(
 /// `POST /api/uploads/from-url {url}`: fetches a public http(s) image (see [`fetch`]).
 async fn upload_from_url(
     State(state): State<AppState>,
-    session: Session,
+    uploader: BrandUser,
     ApiJson(req): ApiJson<UploadFromUrl>,
 ) -> AppResult<(StatusCode, ApiJson<UploadInfo>)> {
-    let account_id = uploader(&session)?;
+    let account_id = uploader.account.id;
     if !state.store.send_image_enabled(account_id).await? {
         return Err(crate::home::send_image_off());
     }

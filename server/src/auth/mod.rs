@@ -2,7 +2,11 @@
 //! database (per account and email, and per client address, shared by every instance), an
 //! HttpOnly SameSite session cookie backed by the database (so it is valid on every
 //! instance), and a per-session CSRF token every state-changing request must echo in a
-//! header.
+//! header. Who may call a handler is its role extractor ([`roles`]).
+
+mod roles;
+
+pub use roles::{BrandAdmin, BrandOrSupport, BrandUser, Support};
 
 use crate::AppState;
 use crate::error::{ApiJson, AppError, AppResult};
@@ -413,24 +417,11 @@ async fn sign_out(
     ))
 }
 
-/// The signed-in user. Extracting it refuses requests without a live session (401) and
-/// state-changing requests whose CSRF header does not match the session's (403).
+/// Anyone signed in. Extracting it refuses requests without a live session (401) and
+/// state-changing requests whose CSRF header does not match the session's (403); the role
+/// extractors ([`BrandUser`], …) build on it.
 #[derive(Debug, Clone)]
 pub struct Session(pub SessionRecord);
-
-impl Session {
-    pub fn user(&self) -> &User {
-        &self.0.user
-    }
-
-    /// Refuses anyone but admins of an enabled brand account.
-    pub fn require_admin(&self) -> AppResult<()> {
-        match (&self.0.user.role, &self.0.account) {
-            (Role::Admin, Some(_)) => Ok(()),
-            _ => Err(AppError::forbidden()),
-        }
-    }
-}
 
 fn csrf_ok(method: &Method, headers: &HeaderMap, expected: &str) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
