@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, StatusCode};
 use common::world::{World, texts};
 use serde_json::{Value, json};
 use server::automation::Clock;
-use server::store::BotPhase;
 use server::store::prelude::*;
+use server::store::{BotPhase, LinkStatus};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -589,6 +589,46 @@ async fn an_external_bot_answers_hands_over_and_failing_hands_over() {
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+
+    // The agents' rules, through the agents' queue: too long is stored as failed with the
+    // same words an agent gets, nothing to send is refused, and so is an unlinked page.
+    let bot_says = |text: String| {
+        let (http, url) = (http.clone(), reply_url.clone());
+        async move {
+            let res = http
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "text": text }))
+                .send()
+                .await
+                .unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, line) = bot_says("x".repeat(2001)).await;
+    assert_eq!(status, 201, "{line}");
+    assert_eq!(line["status"], "failed");
+    assert_eq!(
+        line["error"],
+        "2001 characters, over the 2000 limit for a Messenger"
+    );
+    let (status, _) = bot_says("  ".into()).await;
+    assert_eq!(status, 400);
+    let linked = saved["linked_account_id"].as_i64().unwrap();
+    w.store
+        .set_linked_status(linked, LinkStatus::Unlinked)
+        .await
+        .unwrap();
+    let (status, error) = bot_says("still here".into()).await;
+    assert_eq!(status, 400);
+    assert!(
+        error["message"].as_str().unwrap().contains("unlinked"),
+        "{error}"
+    );
+    w.store
+        .set_linked_status(linked, LinkStatus::Linked)
+        .await
+        .unwrap();
 
     // The bot hands over on request.
     w.sb.facebook

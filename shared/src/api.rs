@@ -251,55 +251,6 @@ impl BrandFacts {
     }
 }
 
-/// Where a reply in `mode` on `channel` goes, for the Character Counter.
-pub fn reply_target(channel: Channel, mode: crate::ReplyMode) -> crate::Target {
-    use crate::{ReplyMode, Target};
-    match (channel, mode) {
-        (Channel::Twitter, ReplyMode::Public) => Target::TwitterPublic,
-        (Channel::Twitter, _) => Target::TwitterDm,
-        (Channel::Facebook, ReplyMode::Public) => Target::FacebookComment,
-        (Channel::Facebook, _) => Target::Messenger,
-    }
-}
-
-/// The image types agents may send.
-pub const IMAGE_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
-
-/// Why an image of this type and size cannot go to `channel`, before it is uploaded: X
-/// takes images up to 5 MB and GIFs up to 15 MB, Messenger attachments up to 25 MB (the
-/// server stores at most 15 MiB).
-pub fn image_refusal(channel: Channel, mime: &str, bytes: u64) -> Option<String> {
-    const MB: u64 = 1024 * 1024;
-    let mime = if mime == "image/jpg" {
-        "image/jpeg"
-    } else {
-        mime
-    };
-    if !IMAGE_TYPES.contains(&mime) {
-        let shown = if mime.is_empty() { "this file" } else { mime };
-        return Some(format!(
-            "{shown} cannot be sent: JPEG, PNG, GIF or WEBP only"
-        ));
-    }
-    let limit = match (channel, mime) {
-        (Channel::Twitter, "image/gif") => 15 * MB,
-        (Channel::Twitter, _) => 5 * MB,
-        // Messenger takes 25 MB, but the server keeps at most 15 MiB.
-        (Channel::Facebook, _) => 15 * MB,
-    };
-    // Tenths of a MB in integers: no float formatting in the widget's code.
-    let tenths = (bytes * 10).div_ceil(MB);
-    (bytes > limit).then(|| {
-        format!(
-            "the file is {}.{} MB; {} takes at most {} MB",
-            tenths / 10,
-            tenths % 10,
-            channel.label(),
-            limit / MB
-        )
-    })
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
@@ -548,8 +499,7 @@ mod tests {
     }
 
     #[test]
-    fn brand_links_targets_and_image_rules() {
-        use crate::{ReplyMode, Target};
+    fn brand_links() {
         let x = BrandFacts {
             channel: Channel::Twitter,
             name: "acme".into(),
@@ -570,35 +520,6 @@ mod tests {
             fb.private_link().as_deref(),
             Some("http://m.me/AcmeSupport")
         );
-        assert_eq!(
-            reply_target(Channel::Twitter, ReplyMode::Public),
-            Target::TwitterPublic
-        );
-        assert_eq!(
-            reply_target(Channel::Twitter, ReplyMode::Private),
-            Target::TwitterDm
-        );
-        assert_eq!(
-            reply_target(Channel::Facebook, ReplyMode::Public),
-            Target::FacebookComment
-        );
-        assert_eq!(
-            reply_target(Channel::Facebook, ReplyMode::PrivateResponse),
-            Target::Messenger
-        );
-        let mb = 1024 * 1024;
-        assert!(image_refusal(Channel::Twitter, "image/png", 5 * mb).is_none());
-        assert!(image_refusal(Channel::Twitter, "image/png", 5 * mb + 1).is_some());
-        assert!(image_refusal(Channel::Twitter, "image/gif", 15 * mb).is_none());
-        assert!(image_refusal(Channel::Facebook, "image/jpeg", 15 * mb).is_none());
-        assert!(image_refusal(Channel::Facebook, "application/pdf", 10).is_some());
-        // Sizes read in tenths, rounded up: exactly 6 MB is 6.0, a byte more is 6.1.
-        let said = |bytes| image_refusal(Channel::Twitter, "image/png", bytes).unwrap();
-        assert_eq!(
-            said(6 * mb),
-            "the file is 6.0 MB; Twitter/X takes at most 5 MB"
-        );
-        assert!(said(6 * mb + 1).starts_with("the file is 6.1 MB"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! comment was created", only one per post or comment; Messenger messages only once the
 //! person has written there.
 
-use crate::{Channel, ReplyMode, Tag};
+use crate::{Channel, ReplyMode, Tag, Target};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -148,6 +148,34 @@ pub fn refusal(
     }
 }
 
+/// Where a reply in `mode` on `channel` goes: what its text is counted against and which
+/// images it may carry. Public answers the consumer's last public line (an X reply, a
+/// Facebook comment); Private and Private Response go by Direct Message or Messenger.
+pub fn reply_target(channel: Channel, mode: ReplyMode) -> Target {
+    match (channel, mode) {
+        (Channel::Twitter, ReplyMode::Public) => Target::TwitterPublic,
+        (Channel::Twitter, _) => Target::TwitterDm,
+        (Channel::Facebook, ReplyMode::Public) => Target::FacebookComment,
+        (Channel::Facebook, _) => Target::Messenger,
+    }
+}
+
+/// The tag a reply in `mode` on `channel` carries in the transcript: Public is a comment
+/// on Facebook and a reply in the thread on X; the others are private.
+pub fn reply_tag(channel: Channel, mode: ReplyMode) -> Tag {
+    match (mode, channel) {
+        (ReplyMode::Public, Channel::Facebook) => Tag::PublicComment,
+        (ReplyMode::Public, Channel::Twitter) => Tag::PublicThread,
+        (ReplyMode::Private | ReplyMode::PrivateResponse, _) => Tag::Private,
+    }
+}
+
+/// Whether a reply in `mode` answers the consumer's last public line (Public in the open,
+/// Private Response privately); a Private reply answers no line.
+pub fn answers_last_public(mode: ReplyMode) -> bool {
+    mode != ReplyMode::Private
+}
+
 /// One reply mode of a conversation as the conversation API reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModeAvailability {
@@ -278,6 +306,49 @@ mod tests {
         assert!(why.contains("more than 7 days old"), "{why}");
         assert!(why.contains("comment"), "{why}");
         assert_eq!(availability(Channel::Twitter, &facts, NOW).len(), 2);
+    }
+
+    #[test]
+    fn each_mode_has_its_target_and_tag() {
+        let cases = [
+            (
+                Channel::Twitter,
+                ReplyMode::Public,
+                Target::TwitterPublic,
+                Tag::PublicThread,
+            ),
+            (
+                Channel::Twitter,
+                ReplyMode::Private,
+                Target::TwitterDm,
+                Tag::Private,
+            ),
+            (
+                Channel::Facebook,
+                ReplyMode::Public,
+                Target::FacebookComment,
+                Tag::PublicComment,
+            ),
+            (
+                Channel::Facebook,
+                ReplyMode::Private,
+                Target::Messenger,
+                Tag::Private,
+            ),
+            (
+                Channel::Facebook,
+                ReplyMode::PrivateResponse,
+                Target::Messenger,
+                Tag::Private,
+            ),
+        ];
+        for (channel, mode, target, tag) in cases {
+            assert_eq!(reply_target(channel, mode), target, "{channel} {mode:?}");
+            assert_eq!(reply_tag(channel, mode), tag, "{channel} {mode:?}");
+        }
+        assert!(answers_last_public(ReplyMode::Public));
+        assert!(answers_last_public(ReplyMode::PrivateResponse));
+        assert!(!answers_last_public(ReplyMode::Private));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use axum::routing::{get, post, put};
 use rand::Rng;
 use sha2::Digest;
 use shared::ErrorCode;
-use shared::api::{LineStatus, ReplyLine};
+use shared::api::ReplyLine;
 use shared::automation::{
     AutomationAccount, AutomationSettings, BotCredentials, BotHandover, BotReply,
 };
@@ -198,11 +198,7 @@ async fn bot_reply(
     bot_account(&state, &headers).await?;
     let _held = state.automation.lock(id).await;
     let ctx = held(&state, &headers, id).await?;
-    let text = req.text.trim();
-    if text.is_empty() {
-        return Err(AppError::bad_request("write something to send"));
-    }
-    let line = say(&state, &ctx, text).await?;
+    let line = say(&state, &ctx, &req.text).await?;
     if let Some(mut st) = ctx.state.clone() {
         // Answered: no longer late.
         st.answer_by_ms = None;
@@ -211,24 +207,7 @@ async fn bot_reply(
             .set_bot_state(id, &st, state.settings.clock.now_ms())
             .await?;
     }
-    let (status, error) = state
-        .store
-        .line_status(line)
-        .await?
-        .unwrap_or_else(|| ("sending".into(), None));
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(ReplyLine {
-            id: line,
-            tag: shared::Tag::Private,
-            status: if status == "failed" {
-                LineStatus::Failed
-            } else {
-                LineStatus::Sending
-            },
-            error,
-        }),
-    ))
+    Ok((StatusCode::CREATED, ApiJson(line)))
 }
 
 async fn bot_handover(

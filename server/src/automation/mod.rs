@@ -9,18 +9,20 @@
 //! public post, comment or tweet is never answered, and one arriving while the bot holds
 //! the conversation hands it to people. Once a person has the conversation (handed over
 //! or taken) the bot is quiet until it closes. A bot that fails, times out or is late
-//! hands over; nothing is dropped. Bot lines go through the agents' outbox
-//! (`enqueue_reply`, author `bot`), so limits, retries and statuses are the same.
+//! hands over; nothing is dropped. Bot lines go through the agents' `queue_reply` (author
+//! `bot`), so rules, limits, retries and statuses are the same.
 
 pub mod api;
 pub mod builtin;
 pub mod external;
 
 use crate::AppState;
-use crate::error::AppResult;
-use crate::store::{BotContext, BotPhase, BotState, NewReply};
+use crate::error::{AppError, AppResult};
+use crate::outbound::{Reply, WrittenBy, bot_may_write, queue_reply};
+use crate::store::{BotContext, BotPhase, BotState};
+use shared::api::ReplyLine;
 use shared::automation::{AutomationSettings, BotKind};
-use shared::{Channel, ReplyMode, Tag, Target};
+use shared::{ReplyMode, Tag};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,8 +30,6 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 pub use api::{PUBLIC_ROUTES, ROUTES, router};
-
-const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Automation's "now" (opening hours, the external bot's answer deadline): the system
 /// clock, or in tests one they set, so no test waits on wall time.
@@ -254,7 +254,7 @@ async fn turn(state: &AppState, id: i64) -> AppResult<()> {
                 state.store.record_survey(id, score, now).await?;
                 tracing::info!(conversation = id, score, "survey answered");
                 if let Some(thanks) = nonempty(&settings.survey_thanks) {
-                    say(state, &ctx, thanks).await?;
+                    tell(state, &ctx, thanks).await?;
                 }
                 st.phase = BotPhase::Idle;
                 continue;
@@ -294,7 +294,7 @@ async fn turn(state: &AppState, id: i64) -> AppResult<()> {
                 let t = builtin::turn(&settings, &line.text, moment);
                 st.away_sent = t.away_sent;
                 for text in &t.replies {
-                    say(state, &ctx, text).await?;
+                    tell(state, &ctx, text).await?;
                 }
                 if let Some(reason) = t.handover {
                     hand_over(state, &ctx, &mut st, &reason, None).await?;
@@ -358,7 +358,7 @@ async fn hand_over(
     message: Option<&str>,
 ) -> AppResult<()> {
     if let Some(m) = message {
-        say(state, ctx, m).await?;
+        tell(state, ctx, m).await?;
     }
     let now = state.settings.clock.now_ms();
     state
@@ -375,53 +375,38 @@ async fn hand_over(
     Ok(())
 }
 
-/// Queues a bot line in private, through the agents' outbox: counted as the network
-/// counts, and over the limit stored as failed. Messenger lets a bot write only within
-/// 24 hours of the person's last message (HUMAN_AGENT is for people).
-pub(crate) async fn say(state: &AppState, ctx: &BotContext, text: &str) -> AppResult<i64> {
-    // The system's time to the millisecond, so the bot's line sorts after the consumer's
-    // (the network's time) even within the same second.
-    let now_ms = Clock::default().now_ms();
-    let target = match ctx.linked.channel {
-        Channel::Twitter => Target::TwitterDm,
-        Channel::Facebook => Target::Messenger,
-    };
-    let count = shared::count(target, text);
-    let refused = (!count.valid)
-        .then(|| {
-            format!(
-                "{} characters, over the {} limit for a {}",
-                count.length,
-                count.limit,
-                target.label()
-            )
-        })
-        .or_else(|| {
-            (ctx.linked.channel == Channel::Facebook
-                && ctx.last_private_at_ms.is_none_or(|t| now_ms - t > DAY_MS))
-            .then(|| "outside Messenger's 24-hour window, where bots may not write".to_owned())
-        });
-    let id = state
+/// Queues a bot line in private through the agents' [`queue_reply`]: the same rules
+/// (length, the mode's availability, the page still linked), and Messenger lets a bot
+/// write only within 24 hours of the person's last message.
+pub(crate) async fn say(state: &AppState, ctx: &BotContext, text: &str) -> AppResult<ReplyLine> {
+    let reply_ctx = state
         .store
-        .enqueue_reply(NewReply {
-            conversation_id: ctx.conversation_id,
-            linked_account_id: ctx.linked.id,
-            tag: Tag::Private,
-            text,
-            mode: ReplyMode::Private,
-            in_reply_to: None,
-            author: "bot",
-            sent_by: None,
-            now_ms,
-            refused,
-            upload: None,
-        })
-        .await?;
-    state.sender.wake();
-    state
-        .live
-        .conversations_changed(ctx.account_id, &[ctx.conversation_id]);
-    Ok(id)
+        .reply_context(ctx.conversation_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("conversation"))?;
+    let reply = Reply {
+        mode: ReplyMode::Private,
+        text,
+        upload: None,
+        by: WrittenBy::Bot,
+        // The system's time to the millisecond, so the bot's line sorts after the
+        // consumer's (the network's time) even within the same second.
+        now_ms: Clock::default().now_ms(),
+    };
+    queue_reply(state, &reply_ctx, reply).await
+}
+
+/// What the bot says on its own (a turn, a handover, the survey): a line the rules refuse
+/// outright is logged and the turn goes on, as retrying it would be refused again.
+async fn tell(state: &AppState, ctx: &BotContext, text: &str) -> AppResult<()> {
+    match say(state, ctx, text).await {
+        Ok(_) => Ok(()),
+        Err(AppError::Api(why)) => {
+            tracing::info!(conversation = ctx.conversation_id, reason = %why.message, "bot line refused");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The event an external bot gets for a consumer's line.
@@ -496,14 +481,10 @@ async fn closed(state: &AppState, id: i64) -> AppResult<()> {
     }
     let (_, settings) = settings_of(&ctx);
     let now_ms = crate::auth::now_secs() * 1000;
-    let reachable = match (ctx.linked.channel, ctx.last_private_at_ms) {
-        (_, None) => false,
-        (Channel::Facebook, Some(t)) => now_ms - t <= DAY_MS,
-        (Channel::Twitter, Some(_)) => true,
-    };
+    let reachable = bot_may_write(ctx.linked.channel, ctx.last_private_at_ms, now_ms);
     let ask = ctx.automation.is_some() && settings.survey && reachable;
     if ask {
-        say(state, &ctx, settings.survey_question.trim()).await?;
+        tell(state, &ctx, settings.survey_question.trim()).await?;
     }
     let st = BotState {
         phase: if ask {

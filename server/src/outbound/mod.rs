@@ -19,18 +19,21 @@ use crate::connectors::facebook::{Graph, Messaging, Recipient, Sent, Writer};
 use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
 use crate::connectors::{Credentials, SendFailure};
 use crate::error::{ApiJson, AppError, AppResult};
-use crate::store::{LinkStatus, MarkedSent, NewReply, OutboxItem};
+use crate::store::{LinkStatus, MarkedSent, OutboxItem};
 use crate::{AppState, auth::BrandUser};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use rand::Rng;
-use shared::api::{LineStatus, ReplyLine, ReplyRequest};
-use shared::{Channel, ErrorCode, ReplyMode, Tag, Target};
+use shared::api::{ReplyLine, ReplyRequest};
+use shared::ReplyMode;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
+
+mod queue;
+pub use queue::{Reply, WrittenBy, bot_may_write, queue_reply};
 
 /// Attempts before a reply that keeps failing transiently is given up: with the backoff
 /// below (2 s doubling, capped at 5 minutes) about 70 minutes of outage are ridden out.
@@ -66,7 +69,6 @@ async fn reply(
         .await?
         .filter(|c| Some(c.account_id) == user.account_id)
         .ok_or_else(|| AppError::not_found("conversation"))?;
-    let text = req.text.trim();
     let upload = match req.upload_id {
         Some(id) => Some(
             state
@@ -78,128 +80,19 @@ async fn reply(
         ),
         None => None,
     };
-    if text.is_empty() && upload.is_none() {
-        return Err(AppError::bad_request("write something to send"));
-    }
-    let channel = ctx.linked.channel;
-    let now_ms = crate::auth::now_secs() * 1000;
-    // The networks' rules known before sending (Messenger only after the person wrote
-    // there; one private reply per post or comment, within 7 days): the same rule the
-    // widget's switch shows.
-    if let Some(why) = shared::replies::refusal(channel, req.mode, &ctx.facts(), now_ms) {
-        return Err(AppError::new(
-            ErrorCode::ReplyModeUnavailable,
-            why.to_string(),
-        ));
-    }
-    if upload.is_some() && !state.store.send_image_enabled(ctx.account_id).await? {
-        return Err(crate::home::send_image_off());
-    }
-    if ctx.linked.status == LinkStatus::Unlinked {
-        return Err(AppError::bad_request(
-            "this page or account is unlinked; relink it in SocialConnect Home",
-        ));
-    }
-    let answered = ctx
-        .last_public
-        .as_ref()
-        .map(|l| (l.network_id.as_str(), l.line.tag));
-    let (tag, in_reply_to) = match (req.mode, channel) {
-        (ReplyMode::Private, _) => (Tag::Private, None),
-        (ReplyMode::Public, Channel::Facebook) => (Tag::PublicComment, answered),
-        (ReplyMode::Public, Channel::Twitter) => (Tag::PublicThread, answered),
-        (ReplyMode::PrivateResponse, _) => (Tag::Private, answered),
-    };
-    if req.mode == ReplyMode::PrivateResponse && upload.is_some() && !text.is_empty() {
-        // Messenger carries text or an image per message, and a comment gets one private
-        // reply: both cannot go.
-        return Err(AppError::bad_request(
-            "a Private Response is one message: send the image or the text",
-        ));
-    }
-    // Counted as the network counts, by the same code the widget's counter uses.
-    let target = match (channel, req.mode) {
-        (Channel::Twitter, ReplyMode::Public) => Target::TwitterPublic,
-        (Channel::Twitter, _) => Target::TwitterDm,
-        (Channel::Facebook, ReplyMode::Public) => Target::FacebookComment,
-        (Channel::Facebook, _) => Target::Messenger,
-    };
-    let count = shared::count(target, text);
-    // An image-only reply has no text to count (the counter calls empty text invalid).
-    let refused = (!text.is_empty() && !count.valid)
-        .then(|| {
-            format!(
-                "{} characters, over the {} limit for a {}",
-                count.length,
-                count.limit,
-                target.label()
-            )
-        })
-        .or_else(|| upload.as_ref().and_then(|u| media_refusal(target, u)));
-    let id = state
-        .store
-        .enqueue_reply(NewReply {
-            conversation_id,
-            linked_account_id: ctx.linked.id,
-            tag,
-            text,
+    let line = queue_reply(
+        &state,
+        &ctx,
+        Reply {
             mode: req.mode,
-            in_reply_to,
-            author: "agent",
-            sent_by: Some(user.id),
-            now_ms,
-            refused: refused.clone(),
+            text: &req.text,
             upload: upload.as_ref(),
-        })
-        .await?;
-    state.sender.wake();
-    state
-        .live
-        .conversations_changed(ctx.account_id, &[conversation_id]);
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(ReplyLine {
-            id,
-            tag,
-            status: if refused.is_some() {
-                LineStatus::Failed
-            } else {
-                LineStatus::Sending
-            },
-            error: refused,
-        }),
-    ))
-}
-
-const MB: i64 = 1024 * 1024;
-
-/// Why this image cannot go to `target`, by the network's published limits; `None` when
-/// it can. (PLATFORMS.md: X images 5 MB and GIFs 15 MB, JPG/PNG/GIF/WEBP; Messenger
-/// attachments 25 MB; images a network fetches by URL 8 MB, which we apply to Facebook
-/// comments' `attachment_url` as Meta publishes no figure of its own for them.)
-pub fn media_refusal(target: Target, upload: &crate::store::Upload) -> Option<String> {
-    let allowed = ["image/jpeg", "image/png", "image/gif", "image/webp"];
-    if !allowed.contains(&upload.mime.as_str()) {
-        return Some(format!(
-            "{} cannot be sent on a {}",
-            upload.mime,
-            target.label()
-        ));
-    }
-    let (limit, what) = match target {
-        Target::TwitterPublic | Target::TwitterDm if upload.is_gif() => (15 * MB, "GIF"),
-        Target::TwitterPublic | Target::TwitterDm => (5 * MB, "image"),
-        Target::Messenger => (25 * MB, "image"),
-        Target::FacebookComment | Target::FacebookPost => (8 * MB, "image"),
-    };
-    (upload.bytes > limit).then(|| {
-        format!(
-            "the {what} is {:.1} MB, over the {} MB limit for a {}",
-            upload.bytes as f64 / MB as f64,
-            limit / MB,
-            target.label()
-        )
-    })
+            by: WrittenBy::Agent(user.id),
+            now_ms: crate::auth::now_secs() * 1000,
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, ApiJson(line)))
 }
 
 /// The delay before attempt `attempts + 1`: exponential from 2 s, capped at 5 minutes,

@@ -21,9 +21,8 @@ use shared::ErrorCode;
 use shared::api::{UploadFromUrl, UploadInfo};
 use std::time::Duration;
 
-/// The largest image or GIF stored (15 MiB: X's GIF limit, the largest of the targets
-/// but Messenger's 25 MB).
-pub const MAX_UPLOAD: usize = 15 * 1024 * 1024;
+/// The largest image or GIF stored (see `shared::media_limits`).
+pub const MAX_UPLOAD: usize = shared::media_limits::UPLOAD_MAX_BYTES as usize;
 /// How long a signed media URL stays valid: long enough for a network to fetch it after
 /// retries and backoff, short enough that a leaked link dies.
 pub const SIGNED_URL_TTL_SECS: i64 = 24 * 3600;
@@ -89,8 +88,7 @@ async fn store(
         ));
     };
     if let Some(declared) = declared
-        && declared != mime
-        && !(declared == "image/jpg" && mime == "image/jpeg")
+        && shared::media_limits::image_type(declared) != Some(mime)
     {
         return Err(AppError::bad_request(format!(
             "the file is {mime}, not {declared}"
@@ -145,10 +143,7 @@ async fn upload(
         })
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AppError::bad_request("send the image with its Content-Type"))?;
-    if !matches!(
-        declared.as_str(),
-        "image/jpeg" | "image/jpg" | "image/png" | "image/gif" | "image/webp"
-    ) {
+    if shared::media_limits::image_type(&declared).is_none() {
         return Err(AppError::bad_request(format!(
             "{declared} is not accepted: JPEG, PNG, GIF or WEBP only"
         )));

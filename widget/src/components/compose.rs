@@ -5,8 +5,8 @@
 use crate::api;
 use crate::state::use_draft;
 use leptos::prelude::*;
-use shared::api::{LineStatus, ReplyRequest, reply_target};
-use shared::replies::{ReplyFacts, Unavailable};
+use shared::api::{LineStatus, ReplyRequest};
+use shared::replies::{ReplyFacts, Unavailable, reply_target};
 use shared::{Channel, ReplyMode};
 
 /// What the compose box needs to know about the open conversation.

@@ -11,10 +11,11 @@ use crate::host::Host;
 use crate::state::use_draft;
 use leptos::prelude::*;
 use shared::api::{
-    Direction, LineMedia, Playback, ReplyRequest, Transcript, default_reply_mode, image_refusal,
-    reply_target, safe_media_url,
+    Direction, LineMedia, Playback, ReplyRequest, Transcript, default_reply_mode, safe_media_url,
 };
 use shared::inbound::MediaKind;
+use shared::media_limits::{image_hint, image_refusal};
+use shared::replies::reply_target;
 use shared::{Channel, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,10 +124,10 @@ pub fn SocialWidget(
         (Some(Tool::Media), Some(_), Some(_)) => {
             (move || media_view(gallery.get(), on_done)).into_any()
         }
-        (Some(Tool::Image), Some(conversation), Some(channel)) => view! {
+        (Some(Tool::Image), Some(conversation), Some(_)) => view! {
             <SendImage
                 conversation
-                channel
+                target
                 mode
                 blocked
                 on_sent=Callback::new(move |()| {
@@ -499,13 +500,20 @@ enum Chosen {
     Url(String),
 }
 
+/// Why `file` cannot go to `target`, named for the agent; `None` when it can.
+fn file_refusal(target: Target, file: &web_sys::File) -> Option<String> {
+    image_refusal(target, &file.type_(), file.size() as u64)
+        .map(|why| format!("{}: {why}", file.name()))
+}
+
 /// Send Image: an image or GIF from a pasted URL or from the desktop (drop or browse),
 /// checked before anything is sent, previewed, then sent as a reply in the current mode
 /// with the draft's text.
 #[component]
 fn SendImage(
     conversation: i64,
-    channel: Channel,
+    /// Where a reply in the switch's mode goes: which images it may carry.
+    target: Signal<Target>,
     /// The Public/Private switch's mode.
     mode: Signal<shared::ReplyMode>,
     /// Why that mode cannot be used now, when it cannot.
@@ -530,8 +538,8 @@ fn SendImage(
         chosen.set(None);
         // The file replaces whatever address was typed.
         url.set(String::new());
-        if let Some(why) = image_refusal(channel, &file.type_(), file.size() as u64) {
-            error.set(Some(format!("{}: {why}", file.name())));
+        if let Some(why) = file_refusal(target.get_untracked(), &file) {
+            error.set(Some(why));
             return;
         }
         error.set(None);
@@ -566,6 +574,13 @@ fn SendImage(
             }
             None => error.set(Some("Paste an http(s) address of an image.".into())),
         }
+    };
+    // A file chosen in one mode may be too large for the mode switched to since.
+    let refused = move || {
+        chosen.with(|c| match c {
+            Some(Chosen::File(file, _)) => file_refusal(target.get(), file),
+            _ => None,
+        })
     };
     let send = Action::new_local(move |c: &Chosen| {
         let c = c.clone();
@@ -645,15 +660,10 @@ fn SendImage(
                     accept="image/png,image/jpeg,image/gif,image/webp"
                     on:change=on_pick
                 />
-                <p class="sc-widget__hint">
-                    {match channel {
-                        Channel::Twitter => "JPEG, PNG, GIF or WEBP; images up to 5 MB, GIFs up to 15 MB.",
-                        Channel::Facebook => "JPEG, PNG, GIF or WEBP, up to 15 MB.",
-                    }}
-                </p>
+                <p class="sc-widget__hint">{move || image_hint(target.get())}</p>
             </div>
             <p class="sc-compose__error" role="alert">
-                {move || error.get()}
+                {move || error.get().or_else(refused)}
             </p>
             <p class="sc-widget__hint">{move || blocked.get()}</p>
             {preview}
@@ -667,7 +677,10 @@ fn SendImage(
                 <button
                     type="button"
                     class="sc-button"
-                    disabled=move || chosen.with(Option::is_none) || busy() || blocked.with(Option::is_some)
+                    disabled=move || {
+                        chosen.with(Option::is_none) || busy() || blocked.with(Option::is_some)
+                            || refused().is_some()
+                    }
                     on:click=move |_| {
                         if let Some(c) = chosen.get_untracked() {
                             send.dispatch_local(c);
