@@ -20,8 +20,8 @@ mod sqlite;
 /// naming `SqliteStore`, `Row` its row type and `PG` false, then for `PgStore`. sqlx's
 /// SQLite driver takes PostgreSQL's `$N` placeholders, so a query the engines agree on is
 /// one string; where their SQL differs, `if PG { … } else { … }` holds both texts side by
-/// side. A multi-statement write takes `self.write_lock()` before it begins (SQLite has
-/// one writer; see `SqliteStore::writer`; PostgreSQL's is a no-op).
+/// side. A multi-statement write holds `self.write_lock()` through its transaction
+/// (SQLite has one writer, see `SqliteStore::writer`; PostgreSQL's lock is a no-op).
 macro_rules! for_both_engines {
     ($($body:tt)*) => {
         const _: () = {
@@ -44,12 +44,8 @@ macro_rules! for_both_engines {
         };
     };
 }
-#[allow(unused_imports)]
 pub(crate) use for_both_engines;
 
-use async_trait::async_trait;
-use shared::Channel;
-use shared::inbound::InboundMessage;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,8 +53,7 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 pub use error::{StoreError, StoreResult};
-// Each feature's records and trait (the features' modules fill in as they move).
-#[allow(unused_imports)]
+// Each feature's records and trait.
 pub use {
     accounts::*, automation::*, conversations::*, ingest::*, links::*, media::*, onboarding::*,
     outbox::*,
@@ -70,49 +65,6 @@ pub mod prelude {
     pub use super::{
         Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, Store,
     };
-}
-
-/// What one batch of inbound messages did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestReport {
-    pub stored: usize,
-    pub duplicates: usize,
-    pub updated: usize,
-    /// The brand's own lines that answer nothing we know of.
-    pub unmatched: usize,
-    /// Conversations that gained or changed a line, each once.
-    pub conversations: Vec<i64>,
-}
-
-/// Storing what the networks' webhooks say.
-#[async_trait]
-pub trait Ingest: Links {
-    /// Stores a batch of one linked account's inbound messages in one transaction:
-    /// idempotent on the network's ids; a consumer's new line (re)opens their conversation.
-    async fn ingest(
-        &self,
-        linked: &LinkedAccount,
-        messages: &[InboundMessage],
-        now_ms: i64,
-    ) -> StoreResult<IngestReport>;
-    /// A webhook's messages for the page or account `brand_id` names on `channel`, stored
-    /// as `ingest` stores them, with the linked account they were stored for; `None`, and
-    /// nothing stored, when it is not linked (or was unlinked).
-    async fn ingest_for(
-        &self,
-        channel: Channel,
-        brand_id: &str,
-        messages: &[InboundMessage],
-        now_ms: i64,
-    ) -> StoreResult<Option<(LinkedAccount, IngestReport)>> {
-        match self.linked_account(channel, brand_id).await? {
-            Some(linked) if linked.status != LinkStatus::Unlinked => {
-                let report = self.ingest(&linked, messages, now_ms).await?;
-                Ok(Some((linked, report)))
-            }
-            _ => Ok(None),
-        }
-    }
 }
 
 /// Everything the server stores, whatever the engine behind it: the sum of the
