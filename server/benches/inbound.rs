@@ -14,7 +14,7 @@
 //! alternating between them; both in this process, on this machine's cores).
 
 #[allow(dead_code)]
-#[path = "../tests/common/pg.rs"]
+#[path = "../tests/it/common/pg.rs"]
 mod pg;
 
 use hmac::{Hmac, Mac};

@@ -3,7 +3,7 @@
 //! shows their checked type and size; the brand's people get them (with byte ranges),
 //! everyone else does not.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, TestServer};
 use reqwest::StatusCode;

@@ -10,7 +10,7 @@
 //! hand-written payloads for the shapes a run does not produce (postbacks, Account
 //! Activity `tweet_create_events`/`direct_message_events` batches, `oauth.revoke`).
 
-mod common;
+use crate::common;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;

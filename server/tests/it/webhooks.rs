@@ -1,6 +1,6 @@
 //! Webhooks in: handshakes, signatures, and what ends up stored, through a real server.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{ADMIN, TestServer};

@@ -3,7 +3,7 @@
 //! Each refusal stores nothing (checked through the brand's export); a replayed, correctly
 //! signed event is stored once; the server stays up throughout.
 
-mod common;
+use crate::common;
 
 use base64::Engine;
 use common::{ADMIN, TestServer};

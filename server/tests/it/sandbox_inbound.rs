@@ -2,7 +2,7 @@
 //! subscribes the page through the Graph API, the sandbox's signed webhooks arrive, and
 //! the lines are stored, tagged and routed.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, TestServer};
 use sandbox::Sandbox;

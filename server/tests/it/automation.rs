@@ -4,7 +4,7 @@
 //! marked as the bot's, an external bot on loopback answers through the bot API and hands
 //! over when it times out, errs or is late, and a survey answer is recorded and exported.
 
-mod common;
+use crate::common;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -2,7 +2,7 @@
 //! with 503 and nothing half-written; the network's redelivery after the lock is released
 //! stores it once.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};

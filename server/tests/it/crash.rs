@@ -5,7 +5,7 @@
 //! (as the network would redeliver), and `socialconnect export` must hold every event
 //! exactly once: none acknowledged and lost, none duplicated.
 
-mod common;
+use crate::common;
 
 use hmac::{Hmac, Mac};
 use serde_json::json;

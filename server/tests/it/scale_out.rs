@@ -5,7 +5,7 @@
 //! the network takes longer than the lease to accept; and killing one instance (SIGKILL)
 //! mid-burst loses neither a consumer's line nor a reply.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::extract::{Request, State};

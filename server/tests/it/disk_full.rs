@@ -4,7 +4,7 @@
 //! request is answered 200 (stored) or 503 (refused, nothing kept); the server stays up;
 //! once space is freed the network's redelivery of the refused events stores each once.
 
-mod common;
+use crate::common;
 
 use hmac::{Hmac, Mac};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! Replies out through the sandbox networks: every mode on each network, ordering,
 //! retries, the network's refusals on the agent's line, and a restart with a full outbox.
 
-mod common;
+use crate::common;
 
 use common::world::{World, start_server, texts};
 use sandbox::common::Fault;

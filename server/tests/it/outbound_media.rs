@@ -3,7 +3,7 @@
 //! Nothing here connects anywhere but loopback: private and metadata addresses are
 //! refused before any connection.
 
-mod common;
+use crate::common;
 
 use common::world::{World, texts};
 use serde_json::{Value, json};

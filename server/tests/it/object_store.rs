@@ -5,7 +5,7 @@
 //! data dir keeps no copy. The server runs on PostgreSQL, as instances sharing a bucket
 //! would (`common/pg.rs`).
 
-mod common;
+use crate::common;
 
 use common::pg::PgDb;
 use common::world::sign_in;

@@ -1,6 +1,6 @@
 //! The binary, its settings and the widget's serving, checked from outside.
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::StatusCode;

@@ -4,7 +4,7 @@
 //! unlinking stops inbound and outbound and keeps history; relinking continues it; the
 //! Send Image switch refuses uploads; every change lands in the audit log.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, TestServer, sandbox_calling_back};
 use reqwest::StatusCode;

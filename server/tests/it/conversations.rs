@@ -1,7 +1,7 @@
 //! The conversation API through a real server: queue views, transcripts, take and close,
 //! who may see what, and the live stream of changes.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};

@@ -1,6 +1,6 @@
 //! Sign-in, sessions, CSRF and tenancy against a real server on loopback.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, TestServer};
 use reqwest::StatusCode;

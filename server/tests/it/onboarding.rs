@@ -2,7 +2,7 @@
 //! support arriving live both ways (Server-Sent Events), support enabling the account and
 //! the link to SocialConnect Home; other brands, agents and strangers refused.
 
-mod common;
+use crate::common;
 
 use common::TestServer;
 use reqwest::StatusCode;

@@ -7,7 +7,7 @@
 //! never 200, for another brand's resource; and no response body carrying the other
 //! brand's data. A second test fails when a `route("…")` in the sources is not registered.
 
-mod common;
+use crate::common;
 
 use common::{ADMIN, TestServer};
 use hmac::{Hmac, Mac};

@@ -2,7 +2,7 @@
 //! recovers; afterwards every reply is delivered exactly once, in per-conversation order.
 //! Prints the figures.
 
-mod common;
+use crate::common;
 
 use common::world::{World, texts};
 use sandbox::common::Fault;

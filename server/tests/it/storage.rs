@@ -3,7 +3,7 @@
 //! `Store` interface handlers use. A few scenarios about several instances sharing one
 //! database run on PostgreSQL only (the embedded database serves one instance).
 
-mod common;
+use crate::common;
 
 use common::pg::PgDb;
 use server::store::{
