@@ -234,6 +234,18 @@ impl Harness {
             args.widget_dir = dir;
         }
         let h = Self::start_on(name, width, data, args, None, listener).await?;
+        if link {
+            // The server registers its X webhook and subscriptions once it is up, and X
+            // delivers nothing written before that: a test's consumer writes after it.
+            let brand = sb.twitter.brands()[0].0.clone();
+            let deadline = tokio::time::Instant::now() + PATIENCE;
+            while !sb.twitter.delivering(&brand) {
+                if tokio::time::Instant::now() > deadline {
+                    bail!("the server never subscribed to X's events for {brand}");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         Ok((h, sb))
     }
 

@@ -530,6 +530,27 @@ impl Twitter {
             .collect()
     }
 
+    /// Whether what `user_id`'s consumers write now reaches a webhook, in the format the
+    /// account delivers in: mentions and DMs subscribed (X Activity API), or the account
+    /// subscribed (Account Activity API), on a webhook that passed its CRC. X delivers
+    /// nothing written before that, so a test waits for it before the consumer writes.
+    pub fn delivering(&self, user_id: &str) -> bool {
+        let st = self.lock();
+        match Self::format_of(&st, user_id) {
+            Format::Aaa => st
+                .aaa_subs
+                .iter()
+                .any(|(w, u)| u == user_id && Self::webhook_url(&st, Some(w)).is_some()),
+            Format::Xaa => {
+                drop(st);
+                let events = self.subscribed_events(user_id);
+                ["post.mention.create", "dm.received"]
+                    .iter()
+                    .all(|e| events.iter().any(|s| s == e))
+            }
+        }
+    }
+
     pub fn webhooks(&self) -> Vec<WebhookView> {
         self.lock()
             .webhooks
