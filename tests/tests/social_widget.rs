@@ -390,11 +390,13 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
 
         // Refused before sending: not an image, too big for Twitter, not a web address.
         file_input.send_keys(&notes.display().to_string()).await?;
-        h.wait_for_text("notes.txt: text/plain cannot be sent: JPEG, PNG, GIF or WEBP only")
-            .await?;
+        h.wait_for_text(
+            "notes.txt: text/plain cannot be sent on a Twitter reply: JPEG, PNG, GIF or WEBP only",
+        )
+        .await?;
         anyhow::ensure!(send_disabled().await?, "Send Image enabled for a text file");
         file_input.send_keys(&big.display().to_string()).await?;
-        h.wait_for_text("big.png: the file is 6.0 MB; Twitter/X takes at most 5 MB")
+        h.wait_for_text("big.png: the image is 6.0 MB, over the 5 MB limit for a Twitter reply")
             .await?;
         anyhow::ensure!(send_disabled().await?, "Send Image enabled for 6 MB");
         h.fill("Image URL", "javascript:alert(1)").await?;
