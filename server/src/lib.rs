@@ -72,10 +72,11 @@ pub struct AppState {
     pub onboarding: onboarding::Onboarding,
     /// Tells the background workers the server is stopping.
     pub stopping: Stopping,
-    /// The one client for calls to Facebook and X (timeouts, user agent). Fetches of
-    /// addresses that consumers, agents and admins give go through [`uploads::fetch`]
-    /// instead: a client per fetch, connecting only to the address it vetted.
+    /// The one client for calls to Facebook and X (timeouts, user agent).
     pub network: reqwest::Client,
+    /// The clients for addresses the server did not choose (URLs people give, the
+    /// networks' media), each connecting only where its address policy allows.
+    pub fetchers: uploads::fetch::SafeClients,
 }
 
 /// The server is stopping: background workers finish what they are doing (a send in
@@ -119,6 +120,7 @@ impl AppState {
         AppState {
             cipher,
             network,
+            fetchers: uploads::fetch::SafeClients::new(&settings),
             sender: outbound::SenderHandle::default(),
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),

@@ -6,7 +6,7 @@
 //! a bot checks the signature in constant time and refuses old timestamps. Anything but
 //! a 2xx within the bot's timeout is a failure, and the conversation goes to people.
 
-use crate::uploads::fetch::{FetchError, vetted_client};
+use crate::uploads::fetch::{GetError, SafeClient};
 use crate::uploads::policy::AddressPolicy;
 use hmac::{Hmac, Mac};
 use std::time::Duration;
@@ -50,11 +50,11 @@ pub fn check_url(url: &str, policy: &AddressPolicy) -> Result<(), String> {
     }
 }
 
-/// POSTs `body` to the bot, signed with `secret`, within `timeout`. `Err` says why, in
-/// words for the log and the hand-over reason.
+/// POSTs `body` to the bot through `client` (URLs people give), signed with `secret`,
+/// within `timeout`. `Err` says why, in words for the log and the hand-over reason.
 pub async fn deliver(
+    client: &SafeClient,
     url: &str,
-    policy: &AddressPolicy,
     secret: &str,
     body: Vec<u8>,
     timeout: Duration,
@@ -62,21 +62,27 @@ pub async fn deliver(
     let parsed =
         url::Url::parse(url.trim()).map_err(|_| "the bot's URL is not valid".to_owned())?;
     let timestamp = crate::auth::now_secs();
-    let sig = signature(secret, timestamp, &body);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    let signed = [
+        (TIMESTAMP_HEADER, timestamp.to_string()),
+        (SIGNATURE_HEADER, signature(secret, timestamp, &body)),
+    ];
+    for (name, value) in signed {
+        let value = reqwest::header::HeaderValue::from_str(&value).expect("ASCII");
+        headers.insert(name, value);
+    }
     let attempt = async {
-        let (client, target) = vetted_client(&parsed, policy).await.map_err(|e| match e {
-            FetchError::Refused(why) | FetchError::Failed(why) => why,
-            FetchError::TooLarge(_) => "refused".to_owned(),
-        })?;
         let res = client
-            .post(target)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(TIMESTAMP_HEADER, timestamp.to_string())
-            .header(SIGNATURE_HEADER, sig)
-            .body(body)
-            .send()
+            .post(&parsed, headers, body)
             .await
-            .map_err(|e| format!("the bot could not be reached: {}", e.without_url()))?;
+            .map_err(|e| match e {
+                GetError::Refused(why) => why,
+                GetError::Failed(why) => format!("the bot could not be reached: {why}"),
+            })?;
         if res.status().is_success() {
             Ok(())
         } else {
@@ -126,9 +132,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_private_address_is_refused_before_any_connection() {
+        let strict = SafeClient::new(AddressPolicy::strict(), Default::default());
         let err = deliver(
+            &strict,
             "http://127.0.0.1:9/events",
-            &AddressPolicy::strict(),
             "s",
             b"{}".to_vec(),
             Duration::from_secs(2),

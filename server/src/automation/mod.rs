@@ -448,13 +448,9 @@ async fn send_event(
         "reply_url": format!("{base}/api/bot/conversations/{id}/replies"),
         "handover_url": format!("{base}/api/bot/conversations/{id}/handover"),
     });
-    let policy = crate::uploads::policy::AddressPolicy {
-        allow_private: state.settings.allow_private_media_urls,
-        also_allow: Vec::new(),
-    };
     external::deliver(
+        &state.fetchers.given,
         &settings.external_url,
-        &policy,
         &secret,
         body.to_string().into_bytes(),
         Duration::from_millis(u64::from(settings.external_timeout_ms)),

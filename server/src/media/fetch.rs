@@ -5,8 +5,8 @@
 //!
 //! A webhook names the URL, so it is fetched as safely as an agent's image URL
 //! (`uploads::fetch`): only over https from the network's own media hosts
-//! ([`FACEBOOK_MEDIA_HOSTS`], [`X_MEDIA_HOSTS`]), every address vetted and pinned, every
-//! redirect checked again. Plain http, and loopback or private addresses, only for the
+//! ([`FACEBOOK_MEDIA_HOSTS`], [`X_MEDIA_HOSTS`]), every address vetted, every redirect
+//! checked again. Plain http, and loopback or private addresses, only for the
 //! hosts `--media-http-hosts` names (the sandbox). A URL refused so is never asked and
 //! the item is `rejected`, saying why.
 
@@ -16,8 +16,8 @@ use crate::AppState;
 use crate::connectors::Credentials;
 use crate::connectors::twitter::OAuth1;
 use crate::store::{MediaCopy, MediaDue, MediaStatus};
-use crate::uploads::fetch::{self as safe, GetError};
-use crate::uploads::policy::{AddressPolicy, HostRule};
+use crate::uploads::fetch::{GetError, SafeClient};
+use crate::uploads::policy::HostRule;
 use shared::Channel;
 use shared::inbound::MediaKind;
 use std::path::{Path, PathBuf};
@@ -197,7 +197,7 @@ async fn publish(blobs: &crate::blobs::Blobs, copy: &MediaCopy) -> Result<(), Fa
 /// Where an item's bytes are asked: by the safe fetcher under the network's media hosts,
 /// signed for X's Direct Message media.
 struct Source {
-    policy: AddressPolicy,
+    client: SafeClient,
     rule: HostRule,
     dm_signer: Option<DmSigner>,
 }
@@ -248,7 +248,7 @@ impl Source {
         }
         Ok(Source {
             // Loopback and private addresses only for the hosts the settings name.
-            policy: AddressPolicy::strict(),
+            client: state.fetchers.media.clone(),
             rule: media_hosts(&state.settings, channel),
             dm_signer,
         })
@@ -432,19 +432,15 @@ async fn download(
     let parsed = reqwest::Url::parse(url).map_err(|_| Failure::Gone("not a URL".into()))?;
     let transient = |e: reqwest::Error| Failure::Transient(e.without_url().to_string());
     let authorize = |hop: &reqwest::Url| source.authorization(hop);
-    let mut res = safe::get(
-        &parsed,
-        &source.policy,
-        &source.rule,
-        &authorize,
-        Some(time),
-    )
-    .await
-    .map_err(|e| match e {
-        // Never asked: the reason is kept, and the network's URL is not offered.
-        GetError::Refused(why) => rejected(format!("not fetched: {why}")),
-        GetError::Failed(why) => Failure::Transient(why),
-    })?;
+    let mut res = source
+        .client
+        .get(&parsed, &source.rule, &authorize, Some(time))
+        .await
+        .map_err(|e| match e {
+            // Never asked: the reason is kept, and the network's URL is not offered.
+            GetError::Refused(why) => rejected(format!("not fetched: {why}")),
+            GetError::Failed(why) => Failure::Transient(why),
+        })?;
     let status = res.status();
     if !status.is_success() {
         let why = format!("the network answered {status}");

@@ -180,11 +180,10 @@ async fn upload_from_url(
     if !state.store.send_image_enabled(account_id).await? {
         return Err(crate::home::send_image_off());
     }
-    let policy = policy::AddressPolicy {
-        allow_private: state.settings.allow_private_media_urls,
-        also_allow: Vec::new(),
-    };
-    let fetched = fetch::fetch(req.url.trim(), &policy, MAX_UPLOAD, FETCH_DEADLINE)
+    let fetched = state
+        .fetchers
+        .given
+        .fetch(req.url.trim(), MAX_UPLOAD, FETCH_DEADLINE)
         .await
         .map_err(|e| match e {
             fetch::FetchError::TooLarge(_) => too_large(),

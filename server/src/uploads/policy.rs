@@ -14,13 +14,22 @@ use std::str::FromStr;
 pub struct AddressPolicy {
     /// Tests only (`--allow-private-media-urls`): loopback and private ranges too.
     pub allow_private: bool,
-    /// Exact addresses allowed whatever their range; only code sets these (tests).
+    /// Exact addresses allowed whatever their range, for URLs that name the address;
+    /// only code sets these (tests).
     pub also_allow: Vec<SocketAddr>,
 }
 
 impl AddressPolicy {
     pub fn strict() -> Self {
         AddressPolicy::default()
+    }
+
+    /// Public, loopback and private addresses; never the ranges [`Range::Never`] holds.
+    pub fn private() -> Self {
+        AddressPolicy {
+            allow_private: true,
+            also_allow: Vec::new(),
+        }
     }
 
     pub fn allows(&self, addr: SocketAddr) -> bool {
@@ -55,10 +64,7 @@ impl HostRule {
 
     /// Whether `host:port` is one the settings name.
     pub fn names(&self, host: &str, port: u16) -> bool {
-        self.named
-            .0
-            .iter()
-            .any(|n| n.port == port && n.host == host)
+        self.named.names(host, port)
     }
 
     /// Why `url` may not be asked at all, or `None` when its scheme and host are allowed.
@@ -129,6 +135,13 @@ impl std::fmt::Display for HostPort {
 /// `host:port`s separated by spaces or commas (empty: none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HostList(pub Vec<HostPort>);
+
+impl HostList {
+    /// Whether `host:port` (lower case, as `url::Url::host_str` gives it) is listed.
+    pub fn names(&self, host: &str, port: u16) -> bool {
+        self.0.iter().any(|n| n.port == port && n.host == host)
+    }
+}
 
 impl FromStr for HostList {
     type Err = String;

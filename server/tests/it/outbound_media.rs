@@ -478,21 +478,22 @@ async fn a_redirect_to_loopback_is_refused() {
         allow_private: false,
         also_allow: vec![redirector.trim_start_matches("http://").parse().unwrap()],
     };
-    let direct = server::uploads::fetch::fetch(
-        &format!("{redirector}/image.png"),
-        &policy,
-        1 << 20,
-        Duration::from_secs(5),
-    )
-    .await;
+    let client = server::uploads::fetch::SafeClient::new(policy, Default::default());
+    let direct = client
+        .fetch(
+            &format!("{redirector}/image.png"),
+            1 << 20,
+            Duration::from_secs(5),
+        )
+        .await;
     assert_eq!(direct.unwrap().bytes.len(), 2000);
-    let redirected = server::uploads::fetch::fetch(
-        &format!("{redirector}/redirect"),
-        &policy,
-        1 << 20,
-        Duration::from_secs(5),
-    )
-    .await;
+    let redirected = client
+        .fetch(
+            &format!("{redirector}/redirect"),
+            1 << 20,
+            Duration::from_secs(5),
+        )
+        .await;
     assert!(
         matches!(
             redirected,
@@ -508,13 +509,13 @@ async fn a_redirect_to_loopback_is_refused() {
         "the redirect was not followed"
     );
     // Too large while streaming.
-    let small = server::uploads::fetch::fetch(
-        &format!("{redirector}/image.png"),
-        &policy,
-        1000,
-        Duration::from_secs(5),
-    )
-    .await;
+    let small = client
+        .fetch(
+            &format!("{redirector}/image.png"),
+            1000,
+            Duration::from_secs(5),
+        )
+        .await;
     assert!(matches!(
         small,
         Err(server::uploads::fetch::FetchError::TooLarge(1000))
