@@ -17,6 +17,25 @@ pub struct SignIn {
     pub password: String,
 }
 
+/// `POST /api/password`: choose a password through a one-time link's token; the answer
+/// is [`Me`] (signed in), as for a sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetPassword {
+    pub token: String,
+    pub password: String,
+}
+
+/// What a password must be, in the words the set-password page shows; the server checks
+/// each (and that it is not one of the 10,000 most common passwords).
+pub const PASSWORD_RULES: &str =
+    "At least 12 characters, not your email address, and not a common password.";
+
+/// The page a one-time link opens: `PUBLIC_URL/set-password?token=TOKEN` (CONTRACT.md §5).
+pub const SET_PASSWORD_PATH: &str = "/set-password";
+
+/// The shortest password accepted.
+pub const PASSWORD_MIN_CHARS: usize = 12;
+
 /// `GET /api/session` and the answer to a sign-in: who is signed in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Me {

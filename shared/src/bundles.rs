@@ -20,8 +20,9 @@ pub const ADMIN_DIR: &str = "admin";
 /// Where the admin bundle's files are served: its directory, as a URL path.
 pub const ADMIN_ASSETS: &str = "/admin/";
 
-/// The first path segments the admin bundle's pages live under.
-const ADMIN_SECTIONS: [&str; 3] = ["home", "socialconnect", "support"];
+/// The first path segments the admin bundle's pages live under (the set-password page
+/// too: visited once per person, it need not weigh on the agent's bundle).
+const ADMIN_SECTIONS: [&str; 4] = ["home", "socialconnect", "support", "set-password"];
 
 /// The bundle that shows `path` (a URL path, without query or fragment).
 pub fn bundle_for(path: &str) -> Bundle {
@@ -46,6 +47,7 @@ mod tests {
             MARKETING_PATH,
             THANK_YOU_PATH,
             SUPPORT_PATH,
+            crate::api::SET_PASSWORD_PATH,
         ] {
             assert_eq!(bundle_for(path), Bundle::Admin, "{path}");
         }

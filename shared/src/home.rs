@@ -90,7 +90,7 @@ pub struct SkillRow {
     pub name: String,
 }
 
-/// A user of the brand and the skills they answer.
+/// A person of the brand: who they are, what they may do, the skills they answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonRow {
     pub id: i64,
@@ -98,6 +98,75 @@ pub struct PersonRow {
     pub email: String,
     pub role: Role,
     pub skills: Vec<i64>,
+    pub status: PersonStatus,
+    /// `YYYY-MM-DD HH:MM` (UTC) of their last sign-in; `None` before the first.
+    pub last_sign_in: Option<String>,
+}
+
+/// Whether a person can sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonStatus {
+    /// Signs in.
+    Active,
+    /// Created, has not yet chosen a password through their one-time link.
+    Invited,
+    /// Deactivated: cannot sign in, and their sessions have ended.
+    Disabled,
+}
+
+impl PersonStatus {
+    pub const ALL: [PersonStatus; 3] = [
+        PersonStatus::Active,
+        PersonStatus::Invited,
+        PersonStatus::Disabled,
+    ];
+
+    /// The word stored and printed by `socialconnect users list`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonStatus::Active => "active",
+            PersonStatus::Invited => "invited",
+            PersonStatus::Disabled => "disabled",
+        }
+    }
+
+    /// The words the People table shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            PersonStatus::Active => "Active",
+            PersonStatus::Invited => "Invited",
+            PersonStatus::Disabled => "Deactivated",
+        }
+    }
+}
+
+/// `POST /api/home/people`: invite a person of the brand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    pub email: String,
+    pub name: String,
+    /// `admin` or `agent`.
+    pub role: Role,
+}
+
+/// The answer to [`Invite`]: the person, and the one-time link through which they choose
+/// their password (single use, valid [`SET_PASSWORD_HOURS`] hours) for the admin to pass on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invited {
+    pub person: PersonRow,
+    pub link: String,
+    /// Whether the link was also emailed to them (SMTP is set up).
+    pub emailed: bool,
+}
+
+/// How long a set-password link is valid.
+pub const SET_PASSWORD_HOURS: i64 = 72;
+
+/// `PUT /api/home/people/{id}/role`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetRole {
+    pub role: Role,
 }
 
 /// The brand's feature switches (automation has its own section).
