@@ -40,6 +40,8 @@ pub fn main() -> ExitCode {
             Command::Link(args) => link(*args).await,
             Command::Sandbox(args) => sandbox(args).await,
             Command::Migrate(args) => migrate(args).await,
+            Command::Accounts(args) => crate::people_cmd::accounts(args).await,
+            Command::Users(args) => crate::people_cmd::users(args).await,
         }
     });
     match result {

@@ -35,6 +35,103 @@ pub enum Command {
     /// Run only the sandbox networks (simulated Facebook and Twitter/X) and print the
     /// settings that point a server at them.
     Sandbox(SandboxArgs),
+    /// Brand accounts: create one (SocialConnect enabled only with `--enabled`).
+    Accounts(AccountsArgs),
+    /// People: add one (printing their one-time set-password link), list, disable.
+    Users(UsersArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AccountsArgs {
+    #[command(subcommand)]
+    pub command: AccountsCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum AccountsCommand {
+    /// Create a brand account; its admins can sign in, and link once SocialConnect is
+    /// enabled (here with `--enabled`, or later by support).
+    Create {
+        /// The brand's account number.
+        #[arg(long)]
+        account: String,
+        /// The brand's name.
+        #[arg(long)]
+        name: String,
+        /// Enable SocialConnect for it now.
+        #[arg(long)]
+        enabled: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UsersArgs {
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+/// Whose person: a brand account's (`--account`) or support staff (`--support`).
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct UserScope {
+    /// The brand's account number.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// SocialConnect's own support staff (no account).
+    #[arg(long)]
+    pub support: bool,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UsersCommand {
+    /// Add a person and print, on its own line, the one-time link through which they
+    /// choose their password (single use, valid 72 hours). No password is ever given here.
+    Add {
+        #[command(flatten)]
+        scope: UserScope,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `admin` or `agent` (with `--account`).
+        #[arg(long, required_unless_present = "support", conflicts_with = "support")]
+        role: Option<shared::Role>,
+        /// The URL people reach the server at: the link's base [default: http://<listen address>].
+        #[arg(long, env = "SOCIALCONNECT_PUBLIC_URL")]
+        public_url: Option<String>,
+        #[arg(
+            long,
+            env = "SOCIALCONNECT_LISTEN",
+            default_value = "127.0.0.1:8080",
+            hide = true
+        )]
+        listen: SocketAddr,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// One JSON line per person: account, email, name, role, status, skills.
+    List {
+        /// The brand's account number (every person of every account when neither this
+        /// nor `--support` is given).
+        #[arg(long, conflicts_with = "support")]
+        account: Option<String>,
+        /// Support staff only.
+        #[arg(long)]
+        support: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Disable a person: they cannot sign in, and every session of theirs ends.
+    Disable {
+        #[command(flatten)]
+        scope: UserScope,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

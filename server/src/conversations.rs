@@ -11,6 +11,7 @@
 use crate::AppState;
 use crate::auth::BrandUser;
 use crate::error::{ApiJson, AppError, AppResult};
+use crate::live::Change;
 use crate::store::{QueueScope, TakeOutcome};
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -158,12 +159,12 @@ async fn close(
 
 /// Server-Sent Events: one `data: {"conversation_id": N}` per change in the session's
 /// brand account (`null` after missed events: refetch everything), keep-alive comments in
-/// between; the stream ends when the server shuts down.
+/// between; the stream ends when the server shuts down or the person is deactivated.
 async fn events(
     State(state): State<AppState>,
     caller: BrandUser,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    let account = caller.account.id;
+    let (account, user) = (caller.account.id, caller.user.id);
     let changes = state.live.subscribe();
     let stopping = state.live.stopping();
     let stream = futures_util::stream::unfold(
@@ -175,9 +176,14 @@ async fn events(
                     _ = stopping.wait_for(|s| *s) => return None,
                 };
                 let event = match next {
-                    Ok(c) if c.account_id == account => LiveEvent {
-                        conversation_id: Some(c.conversation_id),
+                    Ok(Change::Conversation {
+                        account_id,
+                        conversation_id,
+                    }) if account_id == account => LiveEvent {
+                        conversation_id: Some(conversation_id),
                     },
+                    // Deactivated: the stream ends, and the browser's reconnection is refused.
+                    Ok(Change::SignedOut { user_id }) if user_id == user => return None,
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => LiveEvent {
                         conversation_id: None,

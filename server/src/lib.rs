@@ -19,6 +19,7 @@ pub mod live;
 pub mod media;
 pub mod onboarding;
 pub mod outbound;
+pub mod people_cmd;
 pub mod profiles;
 pub mod seed;
 pub mod store;
@@ -149,6 +150,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         media::ROUTES,
         automation::ROUTES,
         onboarding::ROUTES,
+        home::people::ROUTES,
         // Last: the authorisation matrix unlinks accounts through them.
         home::ROUTES,
     ]

@@ -1,7 +1,8 @@
 //! Live updates: a broadcast of "conversation X of account A changed" that handlers publish
 //! after their change is committed, and that `GET /api/events` relays to each signed-in
 //! brand user as Server-Sent Events. The events carry no content: the browser refetches
-//! through the authorised API.
+//! through the authorised API. "Person P was signed out" (deactivated) ends P's streams, so
+//! their open pages learn at once that the session is gone.
 //!
 //! Several instances on one PostgreSQL relay their changes to each other with
 //! `NOTIFY`/`LISTEN` ([`Live::relay_postgres`]): a line stored by one instance reaches the
@@ -14,11 +15,16 @@ use tokio::sync::{broadcast, mpsc, watch};
 /// everything.
 const BACKLOG: usize = 256;
 
-/// Something in a conversation changed.
+/// Something changed that open pages must know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Change {
-    pub account_id: i64,
-    pub conversation_id: i64,
+pub enum Change {
+    /// Something in a conversation changed.
+    Conversation {
+        account_id: i64,
+        conversation_id: i64,
+    },
+    /// Every session of this person ended (deactivated): their event streams close.
+    SignedOut { user_id: i64 },
 }
 
 /// The hub every instance-local listener subscribes to.
@@ -51,15 +57,23 @@ impl Live {
     /// Tells listeners that these conversations of `account_id` changed.
     pub fn conversations_changed(&self, account_id: i64, conversations: &[i64]) {
         for &conversation_id in conversations {
-            let change = Change {
+            self.publish(Change::Conversation {
                 account_id,
                 conversation_id,
-            };
-            // No listener is not an error.
-            let _ = self.changes.send(change);
-            if let Some(relay) = self.relay.get() {
-                let _ = relay.send(change);
-            }
+            });
+        }
+    }
+
+    /// Tells every instance that `user_id`'s sessions ended: their streams close.
+    pub fn signed_out(&self, user_id: i64) {
+        self.publish(Change::SignedOut { user_id });
+    }
+
+    fn publish(&self, change: Change) {
+        // No listener is not an error.
+        let _ = self.changes.send(change);
+        if let Some(relay) = self.relay.get() {
+            let _ = relay.send(change);
         }
     }
 
@@ -140,34 +154,44 @@ impl Live {
     }
 }
 
-/// `origin:account:conversation`: ids only, never content.
+/// `origin:account:conversation`, or `origin:signed-out:user`: ids only, never content.
 fn encode(origin: u64, c: Change) -> String {
-    format!("{origin}:{}:{}", c.account_id, c.conversation_id)
+    match c {
+        Change::Conversation {
+            account_id,
+            conversation_id,
+        } => format!("{origin}:{account_id}:{conversation_id}"),
+        Change::SignedOut { user_id } => format!("{origin}:signed-out:{user_id}"),
+    }
 }
 
 fn decode(payload: &str) -> Option<(u64, Change)> {
     let mut parts = payload.split(':');
     let origin = parts.next()?.parse().ok()?;
-    let account_id = parts.next()?.parse().ok()?;
-    let conversation_id = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some((
-        origin,
-        Change {
-            account_id,
-            conversation_id,
+    let first = parts.next()?;
+    let second = parts.next()?.parse().ok()?;
+    let change = match first {
+        "signed-out" => Change::SignedOut { user_id: second },
+        account => Change::Conversation {
+            account_id: account.parse().ok()?,
+            conversation_id: second,
         },
-    ))
+    };
+    parts.next().is_none().then_some((origin, change))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn relayed_changes_read_back_as_written() {
-        let c = Change {
+        let c = Change::Conversation {
             account_id: 7,
             conversation_id: 42,
         };
         assert_eq!(decode(&encode(99, c)), Some((99, c)));
+        let out = Change::SignedOut { user_id: 5 };
+        assert_eq!(decode(&encode(99, out)), Some((99, out)));
+        assert_eq!(decode("1:signed-out:x"), None);
         assert_eq!(decode("1:2"), None);
         assert_eq!(decode("1:2:3:4"), None);
         assert_eq!(decode("x:2:3"), None);
@@ -181,13 +205,13 @@ mod tests {
         live.conversations_changed(1, &[9]);
         let mut rx = live.subscribe();
         live.conversations_changed(1, &[2, 3]);
-        assert_eq!(rx.recv().await.unwrap().conversation_id, 2);
-        assert_eq!(
-            rx.recv().await.unwrap(),
-            Change {
-                account_id: 1,
-                conversation_id: 3
-            }
-        );
+        let conversation = |account_id, conversation_id| Change::Conversation {
+            account_id,
+            conversation_id,
+        };
+        assert_eq!(rx.recv().await.unwrap(), conversation(1, 2));
+        assert_eq!(rx.recv().await.unwrap(), conversation(1, 3));
+        live.signed_out(4);
+        assert_eq!(rx.recv().await.unwrap(), Change::SignedOut { user_id: 4 });
     }
 }

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     Csrf,
     NotFound,
     Conflict,
+    /// What the request names existed but is no longer usable (a used or expired link).
+    Gone,
     PayloadTooLarge,
     RateLimited,
     Unavailable,
@@ -36,6 +38,7 @@ impl ErrorCode {
             ErrorCode::Forbidden | ErrorCode::Csrf => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
+            ErrorCode::Gone => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::RateLimited => 429,
             ErrorCode::Unavailable => 503,

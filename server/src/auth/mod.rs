@@ -4,6 +4,7 @@
 //! instance), and a per-session CSRF token every state-changing request must echo in a
 //! header. Who may call a handler is its role extractor ([`roles`]).
 
+pub mod password;
 mod roles;
 
 pub use roles::{BrandAdmin, BrandOrSupport, BrandUser, Support};
@@ -11,7 +12,7 @@ pub use roles::{BrandAdmin, BrandOrSupport, BrandUser, Support};
 use crate::AppState;
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::prelude::*;
-use crate::store::{NewUser, SessionRecord, User};
+use crate::store::{Account, NewUser, SessionRecord, User};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Router;
@@ -19,7 +20,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -35,10 +36,12 @@ const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// The session routes that need a session (see `crate::api_routes`).
 pub const ROUTES: &[(&str, &str)] = &[("GET", "/api/session"), ("DELETE", "/api/session")];
 /// Signing in needs none.
-pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("POST", "/api/session")];
+pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("POST", "/api/session"), ("POST", "/api/password")];
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/session", get(current).post(sign_in).delete(sign_out))
+    Router::new()
+        .route("/api/session", get(current).post(sign_in).delete(sign_out))
+        .route("/api/password", post(password::set_password))
 }
 
 pub fn now_secs() -> i64 {
@@ -48,13 +51,13 @@ pub fn now_secs() -> i64 {
         .unwrap_or_default()
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
-fn token_hash(token: &str) -> String {
+pub(crate) fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -370,6 +373,16 @@ async fn sign_in(
         .sign_in_succeeded(&account_key, address_key.as_deref())
         .await?;
 
+    start_session(&state, jar, credentials.user, account).await
+}
+
+/// Signs `user` in: a new session, its cookie, and who is signed in ([`Me`]).
+pub(crate) async fn start_session(
+    state: &AppState,
+    jar: CookieJar,
+    user: User,
+    account: Option<Account>,
+) -> AppResult<Response> {
     let token = random_token();
     let csrf = random_token();
     let now = now_secs();
@@ -377,16 +390,17 @@ async fn sign_in(
         .store
         .create_session(
             &token_hash(&token),
-            credentials.user.id,
+            user.id,
             &csrf,
             now,
             now + SESSION_TTL.as_secs() as i64,
         )
         .await?;
-    tracing::info!(user = credentials.user.id, role = %credentials.user.role, "signed in");
+    state.store.record_sign_in(user.id, now).await?;
+    tracing::info!(user = user.id, role = %user.role, "signed in");
     let record = SessionRecord {
         account,
-        user: credentials.user,
+        user,
         csrf_token: csrf,
     };
     let cookie = Cookie::build((SESSION_COOKIE, token))

@@ -8,6 +8,7 @@
 //! the sealed store and never reach the browser or the log.
 
 pub mod oauth;
+pub mod people;
 
 use crate::AppState;
 use crate::auth::{BrandAdmin, now_secs};
@@ -68,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/home/settings", put(set_settings))
         .route("/oauth/facebook/callback", get(facebook_callback))
         .route("/oauth/twitter/callback", get(twitter_callback))
+        .merge(people::router())
 }
 
 /// The refusal of an image while an admin has Send Image switched off.
@@ -182,16 +184,10 @@ async fn overview(
         .map(|(id, name)| SkillRow { id, name })
         .collect();
     let people = store
-        .people(admin.account.id)
+        .people_of(Some(crate::store::PeopleOf::Account(admin.account.id)))
         .await?
         .into_iter()
-        .map(|(u, skills)| PersonRow {
-            id: u.id,
-            name: u.name,
-            email: u.email,
-            role: u.role,
-            skills,
-        })
+        .map(people::row)
         .collect();
     let audit = store
         .audit_log(admin.account.id, AUDIT_SHOWN)
@@ -788,13 +784,11 @@ async fn set_person_skills(
         format!("{} ({}): {list}", person.name, person.email),
     )
     .await?;
-    Ok(ApiJson(PersonRow {
-        id: person.id,
-        name: person.name,
-        email: person.email,
-        role: person.role,
-        skills: ids,
-    }))
+    let person = store
+        .person(crate::store::PeopleOf::Account(admin.account.id), person.id)
+        .await?
+        .ok_or_else(|| AppError::not_found("person"))?;
+    Ok(ApiJson(people::row(person)))
 }
 
 async fn set_settings(

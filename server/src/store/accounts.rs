@@ -123,8 +123,6 @@ pub trait Accounts: Send + Sync {
     async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> StoreResult<()>;
     /// A brand account's skills by name: `(id, name)`.
     async fn skills(&self, account_id: i64) -> StoreResult<Vec<(i64, String)>>;
-    /// A brand account's users, each with the skills they answer.
-    async fn people(&self, account_id: i64) -> StoreResult<Vec<(User, Vec<i64>)>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// Whether agents of the account may send images (on unless switched off).
     async fn send_image_enabled(&self, account_id: i64) -> StoreResult<bool>;
@@ -205,7 +203,8 @@ for_both_engines! {
         ) -> StoreResult<Option<Credentials>> {
             let row = sqlx::query(&format!(
                 "SELECT {USER_COLUMNS}, u.password_hash FROM users u
-                 WHERE coalesce(u.account_id, 0) = coalesce($1, 0) AND lower(u.email) = lower($2)"
+                 WHERE coalesce(u.account_id, 0) = coalesce($1, 0) AND lower(u.email) = lower($2)
+                   AND u.status = 'active'"
             ))
             .bind(account_id)
             .bind(email)
@@ -269,7 +268,7 @@ for_both_engines! {
             let row = sqlx::query(&format!(
                 "SELECT {USER_COLUMNS}, s.csrf_token
                  FROM sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = $1 AND s.expires_at > $2"
+                 WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.status = 'active'"
             ))
             .bind(token_hash)
             .bind(now)
@@ -429,30 +428,6 @@ for_both_engines! {
             .bind(account_id)
             .fetch_all(&self.pool)
             .await?)
-        }
-
-        async fn people(&self, account_id: i64) -> StoreResult<Vec<(User, Vec<i64>)>> {
-            let rows = sqlx::query(&format!(
-                "SELECT {USER_COLUMNS},
-                     (SELECT string_agg(CAST(skill_id AS TEXT), ',') FROM user_skills s
-                      WHERE s.user_id = u.id) AS skills
-                 FROM users u WHERE u.account_id = $1 ORDER BY u.role, lower(u.name), u.id"
-            ))
-            .bind(account_id)
-            .fetch_all(&self.pool)
-            .await?;
-            rows.iter()
-                .map(|r| {
-                    let skills: Option<String> = r.get("skills");
-                    let mut ids: Vec<i64> = skills
-                        .unwrap_or_default()
-                        .split(',')
-                        .filter_map(|s| s.parse().ok())
-                        .collect();
-                    ids.sort_unstable();
-                    Ok((user_from(r)?, ids))
-                })
-                .collect()
         }
 
         async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {

@@ -12,6 +12,7 @@ mod links;
 mod media;
 mod onboarding;
 mod outbox;
+mod people;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
@@ -30,6 +31,8 @@ macro_rules! for_both_engines {
             #[allow(dead_code)]
             type Row = sqlx::sqlite::SqliteRow;
             #[allow(dead_code)]
+            type Db = sqlx::Sqlite;
+            #[allow(dead_code)]
             const PG: bool = false;
             $($body)*
         };
@@ -38,6 +41,8 @@ macro_rules! for_both_engines {
             use $crate::store::PgStore as Engine;
             #[allow(dead_code)]
             type Row = sqlx::postgres::PgRow;
+            #[allow(dead_code)]
+            type Db = sqlx::Postgres;
             #[allow(dead_code)]
             const PG: bool = true;
             $($body)*
@@ -56,21 +61,31 @@ pub use error::{StoreError, StoreResult};
 // Each feature's records and trait.
 pub use {
     accounts::*, automation::*, conversations::*, ingest::*, links::*, media::*, onboarding::*,
-    outbox::*,
+    outbox::*, people::*,
 };
 
 /// The features' traits, for calling the store's methods on a concrete engine
 /// (`use crate::store::prelude::*`); `dyn Store` needs no import.
 pub mod prelude {
     pub use super::{
-        Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, Store,
+        Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, People,
+        Store,
     };
 }
 
 /// Everything the server stores, whatever the engine behind it: the sum of the
 /// features' traits, so handlers hold one `Arc<dyn Store>`.
 pub trait Store:
-    Accounts + Links + Conversations + Ingest + Outbox + Media + Automation + Onboarding + 'static
+    Accounts
+    + Links
+    + Conversations
+    + Ingest
+    + Outbox
+    + Media
+    + Automation
+    + Onboarding
+    + People
+    + 'static
 {
 }
 
@@ -83,6 +98,7 @@ impl<T> Store for T where
         + Media
         + Automation
         + Onboarding
+        + People
         + 'static
 {
 }

@@ -271,6 +271,15 @@ fn request_for(
             Body::Json(json!({"skills": [target.map_or(0, |b| b.skill)]}))
         }
         ("POST", "/api/home/skills") => Body::Json(json!({"name":"billing"})),
+        ("POST", "/api/home/people") => {
+            // A new person each time it is allowed.
+            static INVITED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = INVITED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Body::Json(
+                json!({"email": format!("invited{n}@brand.example"), "name": "In", "role": "agent"}),
+            )
+        }
+        ("PUT", "/api/home/people/{id}/role") => Body::Json(json!({"role":"agent"})),
         ("PUT", "/api/home/settings") => Body::Json(json!({"send_image":true})),
         _ => Body::None,
     };

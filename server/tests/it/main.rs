@@ -19,6 +19,7 @@ mod onboarding;
 mod outage;
 mod outbound;
 mod outbound_media;
+mod people;
 mod sandbox_inbound;
 mod scale_out;
 mod serving;

@@ -100,6 +100,8 @@ on_both!(
     shared_links_are_stored_shown_and_exported_not_fetched,
     profile_pictures_are_copied_like_media_and_shown_as_ours,
     media_survive_the_move_to_owners_of_two_kinds,
+    set_password_links_are_single_use_and_expire,
+    the_last_active_admin_stays_an_active_admin,
 );
 
 /// A conversation with one reply queued: (conversation, reply line).
@@ -426,10 +428,15 @@ async fn home_settings_audit_and_sign_in_flows(db: Db) {
         .set_user_skills(agent.id, &[billing, linked.skill_id.unwrap()])
         .await
         .unwrap();
-    let people = store.people(account).await.unwrap();
-    let mut skills = vec![billing, linked.skill_id.unwrap()];
-    skills.sort_unstable();
-    assert_eq!(people, vec![(agent.clone(), skills)]);
+    let people = store
+        .people_of(Some(store::PeopleOf::Account(account)))
+        .await
+        .unwrap();
+    assert_eq!(people.len(), 1);
+    assert_eq!(people[0].user, agent);
+    // By name: Billing, then social.
+    assert_eq!(people[0].skill_ids, vec![billing, linked.skill_id.unwrap()]);
+    assert_eq!(people[0].skills, vec!["Billing", "social"]);
     assert_eq!(store.user_by_id(agent.id).await.unwrap(), Some(agent));
 
     assert!(store.send_image_enabled(account).await.unwrap());
@@ -458,7 +465,7 @@ async fn home_settings_audit_and_sign_in_flows(db: Db) {
     let pending = store::OAuthPending {
         id: "state-1".into(),
         account_id: account,
-        user_id: people[0].0.id,
+        user_id: people[0].user.id,
         session_binding: "bind".into(),
         channel: Channel::Twitter,
         request_token: Some("rt".into()),
@@ -2022,4 +2029,190 @@ async fn media_survive_the_move_to_owners_of_two_kinds(db: Db) {
     let t = store.transcript(1).await.unwrap().unwrap();
     assert_eq!(t.lines[0].media.len(), 2);
     drop(store);
+}
+
+fn link(token_hash: &str, now: i64) -> store::PasswordLink<'_> {
+    store::PasswordLink {
+        token_hash,
+        now,
+        expires_at: now + 100,
+    }
+}
+
+async fn set_password_links_are_single_use_and_expire(db: Db) {
+    let store = db.store.as_ref();
+    let account = store
+        .ensure_account("77", "Seventy", false)
+        .await
+        .unwrap()
+        .id;
+    let of = store::PeopleOf::Account(account);
+    let person = |email| store::NewPerson {
+        of,
+        email,
+        name: "Ida",
+        role: Role::Agent,
+    };
+    let ida = store
+        .invite(person("ida@x.example"), link("h1", 1_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .invite(person("IDA@x.example"), link("h2", 1_000))
+            .await
+            .unwrap()
+            .is_none(),
+        "one email per account"
+    );
+    let listed = store.people_of(Some(of)).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, shared::home::PersonStatus::Invited);
+    // An invited person has no password that verifies, and no sign-in.
+    assert!(
+        store
+            .credentials(Some(account), "ida@x.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.password_link_user("h1", 1_050).await.unwrap(),
+        Some(ida.clone())
+    );
+    assert_eq!(
+        store.password_link_user("h1", 1_100).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store
+            .redeem_password_link("h1", 1_100, "hash")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A new link replaces the unused one; redeemed once, by one of two at the same time.
+    store
+        .new_password_link(ida.id, link("h3", 2_000))
+        .await
+        .unwrap();
+    assert_eq!(store.password_link_user("h1", 1_050).await.unwrap(), None);
+    let (a, b) = tokio::join!(
+        store.redeem_password_link("h3", 2_010, "hash-a"),
+        store.redeem_password_link("h3", 2_010, "hash-b"),
+    );
+    let winners: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(winners, vec![ida.clone()]);
+    assert_eq!(
+        store
+            .redeem_password_link("h3", 2_020, "hash-c")
+            .await
+            .unwrap(),
+        None
+    );
+    let creds = store
+        .credentials(Some(account), "ida@x.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(["hash-a", "hash-b"].contains(&creds.password_hash.as_str()));
+    store.record_sign_in(ida.id, 2_030).await.unwrap();
+    let p = store.person(of, ida.id).await.unwrap().unwrap();
+    assert_eq!(
+        (p.status, p.last_sign_in_at),
+        (shared::home::PersonStatus::Active, Some(2_030))
+    );
+
+    // Deactivated: no sign-in, no session, no link; reactivated: signs in again.
+    store
+        .create_session("s", ida.id, "c", 2_040, 9_000)
+        .await
+        .unwrap();
+    store
+        .new_password_link(ida.id, link("h4", 2_050))
+        .await
+        .unwrap();
+    store.set_active(ida.id, false).await.unwrap();
+    assert!(store.session("s", 2_060).await.unwrap().is_none());
+    assert!(
+        store
+            .credentials(Some(account), "ida@x.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.password_link_user("h4", 2_060).await.unwrap(), None);
+    assert!(
+        store
+            .new_password_link(ida.id, link("h5", 2_070))
+            .await
+            .is_err()
+    );
+    store.set_active(ida.id, true).await.unwrap();
+    assert!(
+        store
+            .credentials(Some(account), "ida@x.example")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Support staff are their own people.
+    let support = store::NewPerson {
+        of: store::PeopleOf::Support,
+        email: "sue@sc.example",
+        name: "Sue",
+        role: Role::Support,
+    };
+    store
+        .invite(support, link("h6", 3_000))
+        .await
+        .unwrap()
+        .unwrap();
+    let staff = store
+        .people_of(Some(store::PeopleOf::Support))
+        .await
+        .unwrap();
+    assert_eq!(staff.len(), 1);
+    assert_eq!(
+        (staff[0].account_number.as_deref(), staff[0].user.role),
+        (None, Role::Support)
+    );
+    assert_eq!(store.people_of(None).await.unwrap().len(), 2);
+}
+
+async fn the_last_active_admin_stays_an_active_admin(db: Db) {
+    let store = db.store.as_ref();
+    let account = store.ensure_account("78", "Eighty", true).await.unwrap().id;
+    let user = |email, role| NewUser {
+        account_id: Some(account),
+        email,
+        name: "N",
+        role,
+        password_hash: "x",
+    };
+    let ann = store
+        .create_user(user("ann@x.example", Role::Admin))
+        .await
+        .unwrap()
+        .unwrap();
+    let bo = store
+        .create_user(user("bo@x.example", Role::Agent))
+        .await
+        .unwrap()
+        .unwrap();
+    let last = |r: Result<(), store::StoreError>| matches!(r, Err(store::StoreError::Conflict(m)) if m.contains("last admin"));
+    assert!(last(store.set_active(ann.id, false).await));
+    assert!(last(store.set_role(ann.id, Role::Agent).await));
+    store.set_role(bo.id, Role::Admin).await.unwrap();
+    store.set_role(ann.id, Role::Agent).await.unwrap();
+    assert!(last(store.set_active(bo.id, false).await));
+    // An admin who is deactivated does not count.
+    store.set_role(ann.id, Role::Admin).await.unwrap();
+    store.set_active(ann.id, false).await.unwrap();
+    assert!(last(store.set_role(bo.id, Role::Agent).await));
+    assert!(store.set_role(bo.id, Role::Support).await.is_err());
 }
