@@ -284,6 +284,16 @@ pub struct ServeArgs {
     )]
     pub media_http_hosts: crate::uploads::policy::HostList,
 
+    /// Where invitations are emailed from: `smtp://[USER:PASSWORD@]HOST[:PORT]` (add
+    /// `?tls=required` for STARTTLS) or `smtps://…` (TLS from the start). Unset: set-password
+    /// links are shown to the admin to pass on, never emailed.
+    #[arg(long, env = "SOCIALCONNECT_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The sender of those emails [default: SocialConnect <no-reply@PUBLIC_URL's host>].
+    #[arg(long, env = "SOCIALCONNECT_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
     /// For tests only: let `POST /api/uploads/from-url` fetch loopback and private
     /// addresses. Off by default, which refuses them (the server must never be made to
     /// reach its own network on a caller's behalf).

@@ -16,6 +16,7 @@ pub mod home;
 pub mod inbound;
 pub mod link;
 pub mod live;
+pub mod mail;
 pub mod media;
 pub mod onboarding;
 pub mod outbound;
@@ -78,6 +79,8 @@ pub struct AppState {
     /// The clients for addresses the server did not choose (URLs people give, the
     /// networks' media), each connecting only where its address policy allows.
     pub fetchers: uploads::fetch::SafeClients,
+    /// Emails invitations when SMTP settings are given.
+    pub mailer: Option<mail::Mailer>,
 }
 
 /// The server is stopping: background workers finish what they are doing (a send in
@@ -122,6 +125,7 @@ impl AppState {
             cipher,
             network,
             fetchers: uploads::fetch::SafeClients::new(&settings),
+            mailer: None,
             sender: outbound::SenderHandle::default(),
             profiles: profiles::ProfileHandle::default(),
             media: media::MediaHandle::default(),
@@ -267,6 +271,7 @@ pub async fn run(
     let postgres = settings.store.postgres_url().map(str::to_owned);
     let blobs = blobs::Blobs::from_settings(&settings.media_store, &settings.store.data_dir)?;
     let mut state = AppState::new(store.clone(), settings, public_url, cipher, network);
+    state.mailer = mail::Mailer::from_settings(&state.settings, &state.public_url)?;
     state.blobs = blobs;
     if let Some(url) = postgres {
         state.live.relay_postgres(&url).await?;

@@ -25,6 +25,14 @@ pub struct SetPassword {
     pub password: String,
 }
 
+/// `PUT /api/session/password`: a signed-in person changes their password; their other
+/// sessions end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
 /// What a password must be, in the words the set-password page shows; the server checks
 /// each (and that it is not one of the 10,000 most common passwords).
 pub const PASSWORD_RULES: &str =

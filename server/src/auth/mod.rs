@@ -20,7 +20,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -34,7 +34,12 @@ pub const SESSION_COOKIE: &str = "sc_session";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// The session routes that need a session (see `crate::api_routes`).
-pub const ROUTES: &[(&str, &str)] = &[("GET", "/api/session"), ("DELETE", "/api/session")];
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/session"),
+    ("DELETE", "/api/session"),
+    ("PUT", "/api/session/password"),
+    ("DELETE", "/api/sessions"),
+];
 /// Signing in needs none.
 pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("POST", "/api/session"), ("POST", "/api/password")];
 
@@ -42,6 +47,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/session", get(current).post(sign_in).delete(sign_out))
         .route("/api/password", post(password::set_password))
+        .route("/api/session/password", put(password::change_password))
+        .route("/api/sessions", delete(sign_out_everywhere))
 }
 
 pub fn now_secs() -> i64 {
@@ -77,7 +84,7 @@ pub async fn hash_password(password: String) -> AppResult<String> {
 
 /// Checks `password` against a stored hash; with no hash (unknown user) it still does the
 /// same work, so response time does not reveal which emails exist.
-async fn verify_password(password: String, hash: Option<String>) -> bool {
+pub(crate) async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.with(|h| h.clone()));
         PasswordHash::new(&hash)
@@ -425,6 +432,23 @@ async fn sign_out(
     if let Some(c) = jar.get(SESSION_COOKIE) {
         state.store.delete_session(&token_hash(c.value())).await?;
     }
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+/// `DELETE /api/sessions`: ends every session of the signed-in person, on every device;
+/// their open pages' event streams close.
+async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    session: Session,
+) -> AppResult<impl IntoResponse> {
+    let user = session.0.user.id;
+    state.store.end_sessions(user).await?;
+    state.live.signed_out(user);
+    tracing::info!(user, "signed out of every session");
     Ok((
         jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
         StatusCode::NO_CONTENT,

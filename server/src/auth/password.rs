@@ -8,9 +8,10 @@ use crate::error::{ApiJson, AppError, AppResult};
 use crate::store::prelude::*;
 use crate::store::{NewPerson, PasswordLink, StoreError, User};
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
-use shared::api::{PASSWORD_MIN_CHARS, SET_PASSWORD_PATH, SetPassword};
+use shared::api::{ChangePassword, PASSWORD_MIN_CHARS, SET_PASSWORD_PATH, SetPassword};
 use shared::home::SET_PASSWORD_HOURS;
 use shared::{ErrorCode, Role};
 use zxcvbn::matching::patterns::MatchPattern;
@@ -172,6 +173,38 @@ pub async fn set_password(
     start_session(&state, jar, user, account).await
 }
 
+/// `PUT /api/session/password {current_password, new_password}`: the current password
+/// checked, the new one held to the policy; every other session of theirs ends.
+pub async fn change_password(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    session: super::Session,
+    ApiJson(req): ApiJson<ChangePassword>,
+) -> AppResult<StatusCode> {
+    let user = &session.0.user;
+    let stored = state
+        .store
+        .credentials(user.account_id, &user.email)
+        .await?
+        .map(|c| c.password_hash);
+    if !super::verify_password(req.current_password, stored).await {
+        // 400, not 401: the session is fine, and pages take a 401 for "signed out".
+        return Err(AppError::bad_request("that is not your current password"));
+    }
+    check(&req.new_password, &user.email).map_err(AppError::bad_request)?;
+    let hash = super::hash_password(req.new_password).await?;
+    let keep = jar
+        .get(super::SESSION_COOKIE)
+        .map(|c| token_hash(c.value()));
+    state
+        .store
+        .change_password(user.id, &hash, keep.as_deref())
+        .await?;
+    state.live.signed_out(user.id);
+    tracing::info!(user = user.id, "password changed; other sessions ended");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +225,12 @@ mod tests {
                 .contains("email")
         );
         // Of the 10,000 most common, those of 12 characters or more (case aside).
-        for common in ["123qweasdzxc", "qwerty123456", "LeaveMeAlone", "1q2w3e4r5t6y"] {
+        for common in [
+            "123qweasdzxc",
+            "qwerty123456",
+            "LeaveMeAlone",
+            "1q2w3e4r5t6y",
+        ] {
             let err = check(common, email).err();
             assert!(err.is_some_and(|e| e.contains("common")), "{common}");
         }

@@ -78,6 +78,24 @@ async fn invite(
     };
     let (user, link) = password::invite(state.store.as_ref(), &state.public_url, person).await?;
     let person = of_brand(&state, &admin, user.id).await?;
+    let emailed = match &state.mailer {
+        Some(mailer) => match mailer
+            .invitation(
+                &person.user.name,
+                &person.user.email,
+                &admin.account.name,
+                &link,
+            )
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(person = person.user.id, error = %e, "emailing an invitation failed");
+                false
+            }
+        },
+        None => false,
+    };
     audit(
         state.store.as_ref(),
         &admin,
@@ -90,7 +108,7 @@ async fn invite(
         ApiJson(Invited {
             person: row(person),
             link,
-            emailed: false,
+            emailed,
         }),
     ))
 }

@@ -97,6 +97,15 @@ pub trait People: Send + Sync {
     /// active admin.
     async fn set_role(&self, user_id: i64, role: Role) -> StoreResult<()>;
     async fn record_sign_in(&self, user_id: i64, at: i64) -> StoreResult<()>;
+    /// Replaces an active person's password; every session of theirs but `keep` ends.
+    async fn change_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Ends every session of the person.
+    async fn end_sessions(&self, user_id: i64) -> StoreResult<()>;
 }
 
 /// The columns `person_from` reads.
@@ -374,6 +383,38 @@ for_both_engines! {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            Ok(())
+        }
+
+        async fn change_password(
+            &self,
+            user_id: i64,
+            password_hash: &str,
+            keep: Option<&str>,
+        ) -> StoreResult<()> {
+            let _writing = self.write_lock().await;
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1 AND status = 'active'")
+                .bind(user_id)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> coalesce($2, '')",
+            )
+            .bind(user_id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn end_sessions(&self, user_id: i64) -> StoreResult<()> {
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&self.pool)
+                .await?;
             Ok(())
         }
 

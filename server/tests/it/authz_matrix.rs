@@ -280,6 +280,9 @@ fn request_for(
             )
         }
         ("PUT", "/api/home/people/{id}/role") => Body::Json(json!({"role":"agent"})),
+        ("PUT", "/api/session/password") => Body::Json(
+            json!({"current_password": "not it", "new_password": "a long and unusual passphrase"}),
+        ),
         ("PUT", "/api/home/settings") => Body::Json(json!({"send_image":true})),
         _ => Body::None,
     };
@@ -476,7 +479,9 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
                     let allowed: &[u16] = match (who, with_csrf) {
                         (Who::Nobody, _) => &[401],
                         (_, false) => &[403],
-                        _ if path == "/api/session" => &[200, 204],
+                        _ if path == "/api/session" || path == "/api/sessions" => &[200, 204],
+                        // Everyone's own: refused here only for the wrong current password.
+                        _ if path == "/api/session/password" => &[400],
                         _ if path.starts_with("/api/onboarding/") => onboarding_expect(
                             who,
                             method,

@@ -497,3 +497,152 @@ async fn operator_commands_create_accounts_and_people_without_a_password_on_the_
     );
     server.stop().await;
 }
+
+/// A local SMTP listener that accepts every message: the raw messages it received.
+async fn smtp_listener() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let kept = received.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(body) = data.as_mut() {
+                        if line == "." {
+                            kept.lock().unwrap().push(data.take().unwrap());
+                            write.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            body.push_str(&line);
+                            body.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 test\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            write.write_all(b"221 bye\r\n").await.unwrap();
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    write.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test]
+async fn with_smtp_settings_the_invitation_is_emailed_too() {
+    let (port, received) = smtp_listener().await;
+    let server = TestServer::start_with(tempfile::tempdir().unwrap(), |a| {
+        a.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+        a.smtp_from = Some("Brand Support <support@brand.example>".into());
+    })
+    .await;
+    let admin = admin(&server).await;
+    let (status, invited) = admin
+        .post(
+            "/api/home/people",
+            json!({"email": AGNES, "name": "Agnes", "role": "agent"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{invited}");
+    assert_eq!(invited["emailed"], true);
+    let mail = received.lock().unwrap().concat();
+    assert!(
+        mail.contains(&format!("To: \"Agnes\" <{AGNES}>"))
+            || mail.contains(&format!("To: Agnes <{AGNES}>")),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("From: \"Brand Support\" <support@brand.example>")
+            || mail.contains("From: Brand Support <support@brand.example>"),
+        "{mail}"
+    );
+    // Quoted-printable folds the long link and escapes its `=`.
+    let unfolded = mail.replace("=\n", "").replace("=3D", "=");
+    assert!(
+        unfolded.contains(invited["link"].as_str().unwrap()),
+        "{mail}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn people_change_their_password_and_sign_out_everywhere() {
+    let server = TestServer::start(None).await;
+    let admin = admin(&server).await;
+    let (laptop, _) = agnes(&server, &admin).await;
+    let phone = Browser::sign_in(&server.url, ADMIN.0, AGNES, GOOD).await;
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let (status, body) = laptop
+        .call(
+            reqwest::Method::PUT,
+            "/api/session/password",
+            change("not it", "another long passphrase"),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = laptop
+        .call(
+            reqwest::Method::PUT,
+            "/api/session/password",
+            change(GOOD, "short"),
+        )
+        .await;
+    assert!(
+        status == 400 && body.to_string().contains("at least 12"),
+        "{body}"
+    );
+    let (status, body) = laptop
+        .call(
+            reqwest::Method::PUT,
+            "/api/session/password",
+            change(GOOD, "another long passphrase"),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        laptop.get("/api/session").await.0,
+        200,
+        "this session stays"
+    );
+    assert_eq!(phone.get("/api/session").await.0, 401, "the others end");
+    let signing_in = |password: &'static str| {
+        let url = server.url.clone();
+        async move {
+            Browser::new(&url)
+                .post(
+                    "/api/session",
+                    json!({"account_number": ADMIN.0, "email": AGNES, "password": password}),
+                )
+                .await
+                .0
+        }
+    };
+    assert_eq!(signing_in(GOOD).await, 401);
+    assert_eq!(signing_in("another long passphrase").await, 200);
+
+    let (status, _) = laptop
+        .call(reqwest::Method::DELETE, "/api/sessions", Value::Null)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(laptop.get("/api/session").await.0, 401);
+    assert_eq!(admin.get("/api/session").await.0, 200, "only hers");
+    server.stop().await;
+}
