@@ -3,16 +3,17 @@
 //!
 //! Who sees what: admins and agents of a brand account see only that account's
 //! conversations (another account's answers 404, as if it did not exist); support staff,
-//! who belong to no account, see none (403). In the queue an agent sees the skills
-//! assigned to them in `user_skills` — or every skill of the account while they have none
-//! (no admin screen assigns skills yet) — and admins see every skill. A transcript, take
-//! and close need only the account: an agent may open any of their brand's conversations.
+//! who belong to no account, see none (403). An agent sees the conversations of the
+//! skills they answer (`user_skills`, or every skill when SocialConnect Home says "all
+//! skills") and those assigned to them; others answer 404, in the queue, the transcript
+//! and every action. Admins see every skill. A conversation is transferred to another
+//! skill or handed to a named person of the brand (`POST …/transfer`).
 
 use crate::AppState;
 use crate::auth::BrandUser;
 use crate::error::{ApiJson, AppError, AppResult};
 use crate::live::Change;
-use crate::store::{QueueScope, TakeOutcome};
+use crate::store::{PeopleOf, QueueScope, TakeOutcome, TransferTo};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -20,7 +21,10 @@ use axum::routing::{get, post};
 use futures_util::Stream;
 use serde::Deserialize;
 use shared::ErrorCode;
-use shared::api::{ConversationInfo, LiveEvent, QueueItem, QueueView, Transcript};
+use shared::api::{
+    ConversationInfo, LiveEvent, QueueItem, QueueView, Team, Teammate, Transcript, Transfer,
+};
+use shared::home::PersonStatus;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -31,6 +35,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/conversations/{id}"),
     ("POST", "/api/conversations/{id}/take"),
     ("POST", "/api/conversations/{id}/close"),
+    ("POST", "/api/conversations/{id}/transfer"),
+    ("GET", "/api/team"),
     ("GET", "/api/events"),
 ];
 
@@ -38,19 +44,69 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/conversations", get(queue))
         .route("/api/conversations/{id}", get(transcript))
+        .route("/api/conversations/{id}/transfer", post(transfer))
+        .route("/api/team", get(team))
         .route("/api/conversations/{id}/take", post(take))
         .route("/api/conversations/{id}/close", post(close))
         .route("/api/events", get(events))
 }
 
 /// Checks the conversation belongs to the caller's brand account.
-async fn authorised(state: &AppState, caller: &BrandUser, id: i64) -> AppResult<i64> {
+pub(crate) async fn authorised(state: &AppState, caller: &BrandUser, id: i64) -> AppResult<i64> {
     let account = caller.account.id;
-    match state.store.conversation_account(id).await? {
-        Some(owner) if owner == account => Ok(account),
+    let missing = || AppError::not_found("conversation");
+    if state.store.conversation_account(id).await? != Some(account) {
         // Another brand's conversation is indistinguishable from a missing one.
-        _ => Err(AppError::not_found("conversation")),
+        return Err(missing());
     }
+    if caller.is_agent() && !state.store.agent_sees(id, caller.user.id).await? {
+        return Err(missing());
+    }
+    Ok(account)
+}
+
+/// `POST /api/conversations/{id}/transfer {skill_id?, agent_id?}`.
+async fn transfer(
+    State(state): State<AppState>,
+    caller: BrandUser,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<Transfer>,
+) -> AppResult<ApiJson<ConversationInfo>> {
+    let account = authorised(&state, &caller, id).await?;
+    if req.skill_id.is_none() && req.agent_id.is_none() {
+        return Err(AppError::bad_request(
+            "name a skill or a person to transfer to",
+        ));
+    }
+    let to = TransferTo {
+        skill_id: req.skill_id,
+        user_id: req.agent_id,
+    };
+    state.store.transfer(account, id, to).await?;
+    tracing::info!(conversation = id, by = caller.user.id, ?to, "transferred");
+    state.live.conversations_changed(account, &[id]);
+    info(&state, id).await
+}
+
+/// `GET /api/team`: the skills and people a conversation can be transferred to.
+async fn team(State(state): State<AppState>, caller: BrandUser) -> AppResult<ApiJson<Team>> {
+    let account = caller.account.id;
+    let people = state
+        .store
+        .people_of(Some(PeopleOf::Account(account)))
+        .await?
+        .into_iter()
+        .filter(|p| p.status == PersonStatus::Active)
+        .map(|p| Teammate {
+            id: p.user.id,
+            name: p.user.name,
+            role: p.user.role,
+        })
+        .collect();
+    Ok(ApiJson(Team {
+        skills: state.store.skills(account).await?,
+        people,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -33,6 +33,33 @@ pub struct ChangePassword {
     pub new_password: String,
 }
 
+/// `POST /api/conversations/{id}/transfer`: route a conversation to another skill and/or
+/// hand it to a named person of the brand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    #[serde(default)]
+    pub skill_id: Option<i64>,
+    #[serde(default)]
+    pub agent_id: Option<i64>,
+}
+
+/// `GET /api/team`: where a conversation can be transferred to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    /// `(id, name)` of the skills in use.
+    pub skills: Vec<(i64, String)>,
+    /// The brand's active admins and agents.
+    pub people: Vec<Teammate>,
+}
+
+/// A person a conversation can be handed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Teammate {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
 /// What a password must be, in the words the set-password page shows; the server checks
 /// each (and that it is not one of the 10,000 most common passwords).
 pub const PASSWORD_RULES: &str =

@@ -98,6 +98,8 @@ pub struct PersonRow {
     pub email: String,
     pub role: Role,
     pub skills: Vec<i64>,
+    /// Answers every skill of the account (an explicit choice; `skills` then does not count).
+    pub all_skills: bool,
     pub status: PersonStatus,
     /// `YYYY-MM-DD HH:MM` (UTC) of their last sign-in; `None` before the first.
     pub last_sign_in: Option<String>,
@@ -226,6 +228,15 @@ pub struct NewSkill {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetPersonSkills {
     pub skills: Vec<i64>,
+    /// Every skill of the account instead of `skills`.
+    #[serde(default)]
+    pub all_skills: bool,
+}
+
+/// `PUT /api/home/skills/{id}`: a new name for a skill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenameSkill {
+    pub name: String,
 }
 
 /// The longest skill name accepted.

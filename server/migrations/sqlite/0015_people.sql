@@ -17,3 +17,12 @@ CREATE TABLE password_tokens (
     used_at     INTEGER
 );
 CREATE INDEX password_tokens_user ON password_tokens (user_id);
+
+-- Skills an agent answers: those in user_skills, or, explicitly, every skill of the account.
+-- Agents who had none answered every skill until now: they keep that, as a choice.
+ALTER TABLE users ADD COLUMN all_skills BOOLEAN NOT NULL DEFAULT TRUE;
+UPDATE users SET all_skills = FALSE
+    WHERE EXISTS (SELECT 1 FROM user_skills s WHERE s.user_id = users.id);
+
+-- A retired skill takes no new routing and is offered no more; its conversations keep it.
+ALTER TABLE skills ADD COLUMN retired_at INTEGER;

@@ -771,11 +771,13 @@ async fn set_person_skills(
             .ok_or_else(|| AppError::not_found("skill"))?;
         names.push(name.clone());
     }
-    store.set_user_skills(person.id, &ids).await?;
-    let list = if names.is_empty() {
-        "none (answers every skill)".to_owned()
-    } else {
-        names.join(", ")
+    store
+        .set_user_skills(person.id, req.all_skills, &ids)
+        .await?;
+    let list = match (req.all_skills, names.is_empty()) {
+        (true, _) => "all skills".to_owned(),
+        (false, true) => "none".to_owned(),
+        (false, false) => names.join(", "),
     };
     audit(
         store,

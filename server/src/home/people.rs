@@ -1,7 +1,8 @@
 //! SocialConnect Home's People section: admins invite people of their brand (a one-time
 //! set-password link to pass on), change their role, deactivate and reactivate them. The
 //! last active admin can be neither demoted nor deactivated; deactivating ends the person's
-//! sessions and closes their open pages' event streams at once.
+//! sessions and closes their open pages' event streams at once. Admins also rename and
+//! retire the skills people answer.
 
 use super::{audit, date};
 use crate::AppState;
@@ -14,10 +15,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use shared::Role;
-use shared::home::{Invite, Invited, PersonRow, SetRole};
+use shared::home::{Invite, Invited, MAX_SKILL_NAME, PersonRow, RenameSkill, SetRole};
 
 /// The routes of [`router`], for the brand's admins (see `crate::api_routes`).
 pub const ROUTES: &[(&str, &str)] = &[
+    ("PUT", "/api/home/skills/{id}"),
+    ("POST", "/api/home/skills/{id}/retire"),
     ("POST", "/api/home/people"),
     ("PUT", "/api/home/people/{id}/role"),
     ("POST", "/api/home/people/{id}/deactivate"),
@@ -26,6 +29,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/home/skills/{id}", put(rename_skill))
+        .route("/api/home/skills/{id}/retire", post(retire_skill))
         .route("/api/home/people", post(invite))
         .route("/api/home/people/{id}/role", put(set_role))
         .route("/api/home/people/{id}/deactivate", post(deactivate))
@@ -40,6 +45,7 @@ pub fn row(p: Person) -> PersonRow {
         email: p.user.email,
         role: p.user.role,
         skills: p.skill_ids,
+        all_skills: p.all_skills,
         status: p.status,
         last_sign_in: p.last_sign_in_at.map(|at| date(at, true)),
     }
@@ -172,4 +178,51 @@ async fn set_active(
         audit(state.store.as_ref(), &admin, action, who(&after)).await?;
     }
     Ok(ApiJson(row(after)))
+}
+
+async fn rename_skill(
+    State(state): State<AppState>,
+    admin: BrandAdmin,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<RenameSkill>,
+) -> AppResult<StatusCode> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_SKILL_NAME {
+        return Err(AppError::bad_request(format!(
+            "a skill's name has 1 to {MAX_SKILL_NAME} characters"
+        )));
+    }
+    let store = state.store.as_ref();
+    let before = store
+        .skills(admin.account.id)
+        .await?
+        .into_iter()
+        .find(|(s, _)| *s == id)
+        .ok_or_else(|| AppError::not_found("skill"))?;
+    store.rename_skill(admin.account.id, id, name).await?;
+    audit(
+        store,
+        &admin,
+        "renamed skill",
+        format!("{} → {name}", before.1),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn retire_skill(
+    State(state): State<AppState>,
+    admin: BrandAdmin,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    let store = state.store.as_ref();
+    let (_, name) = store
+        .skills(admin.account.id)
+        .await?
+        .into_iter()
+        .find(|(s, _)| *s == id)
+        .ok_or_else(|| AppError::not_found("skill"))?;
+    store.retire_skill(admin.account.id, id).await?;
+    audit(store, &admin, "retired skill", name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -69,6 +69,8 @@ async fn reply(
         .await?
         .filter(|c| Some(c.account_id) == user.account_id)
         .ok_or_else(|| AppError::not_found("conversation"))?;
+    // An agent answers only what they may see (their skills, or theirs).
+    crate::conversations::authorised(&state, &caller, conversation_id).await?;
     let upload = match req.upload_id {
         Some(id) => Some(
             state

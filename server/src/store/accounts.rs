@@ -119,9 +119,9 @@ pub trait Accounts: Send + Sync {
     async fn has_key_fingerprint(&self) -> StoreResult<bool>;
     /// The skill's id, creating it when missing.
     async fn ensure_skill(&self, account_id: i64, name: &str) -> StoreResult<i64>;
-    /// Replaces the skills a user answers.
-    async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> StoreResult<()>;
-    /// A brand account's skills by name: `(id, name)`.
+    /// Replaces the skills a user answers: every skill of the account (`all`), or `skills`.
+    async fn set_user_skills(&self, user_id: i64, all: bool, skills: &[i64]) -> StoreResult<()>;
+    /// A brand account's skills in use (not retired) by name: `(id, name)`.
     async fn skills(&self, account_id: i64) -> StoreResult<Vec<(i64, String)>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// Whether agents of the account may send images (on unless switched off).
@@ -384,8 +384,10 @@ for_both_engines! {
         }
 
         async fn ensure_skill(&self, account_id: i64, name: &str) -> StoreResult<i64> {
+            // A retired skill of that name comes back.
             sqlx::query(
-                "INSERT INTO skills (account_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                "INSERT INTO skills (account_id, name) VALUES ($1, $2)
+                 ON CONFLICT (account_id, name) DO UPDATE SET retired_at = NULL",
             )
             .bind(account_id)
             .bind(name)
@@ -400,14 +402,19 @@ for_both_engines! {
             )
         }
 
-        async fn set_user_skills(&self, user_id: i64, skills: &[i64]) -> StoreResult<()> {
+        async fn set_user_skills(&self, user_id: i64, all: bool, skills: &[i64]) -> StoreResult<()> {
             let _writing = self.write_lock().await;
             let mut tx = self.pool.begin().await?;
+            sqlx::query("UPDATE users SET all_skills = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(all)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM user_skills WHERE user_id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            for skill in skills {
+            for skill in skills.iter().filter(|_| !all) {
                 sqlx::query(
                     "INSERT INTO user_skills (user_id, skill_id) VALUES ($1, $2)
                      ON CONFLICT DO NOTHING",
@@ -423,7 +430,8 @@ for_both_engines! {
 
         async fn skills(&self, account_id: i64) -> StoreResult<Vec<(i64, String)>> {
             Ok(sqlx::query_as(
-                "SELECT id, name FROM skills WHERE account_id = $1 ORDER BY lower(name), id",
+                "SELECT id, name FROM skills WHERE account_id = $1 AND retired_at IS NULL
+                 ORDER BY lower(name), id",
             )
             .bind(account_id)
             .fetch_all(&self.pool)

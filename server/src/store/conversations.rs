@@ -19,7 +19,7 @@ use std::collections::HashMap;
 pub struct QueueScope {
     pub account_id: i64,
     pub user_id: i64,
-    /// Only conversations of the skills in `user_skills` (when the user has any).
+    /// Only conversations of the skills in `user_skills` (unless the user answers all).
     pub by_skills: bool,
 }
 
@@ -474,7 +474,7 @@ for_both_engines! {
         }
 
         async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>> {
-            // An agent with no skills yet sees every skill of their account.
+            // An agent sees the skills they answer, or all of them by choice.
             let rows = sqlx::query(
                 "SELECT c.id, l.channel, k.name AS consumer_name, k.handle, c.assigned_user_id,
                         u.name AS agent_name, m.text, m.tag, m.created_at
@@ -493,7 +493,7 @@ for_both_engines! {
                        WHEN 'mine' THEN c.assigned_user_id = $2
                        ELSE ($3 = 'all' OR c.assigned_user_id IS NULL)
                             AND (NOT $4
-                                 OR NOT EXISTS (SELECT 1 FROM user_skills WHERE user_id = $2)
+                                 OR (SELECT all_skills FROM users WHERE id = $2)
                                  OR c.skill_id IN (SELECT skill_id FROM user_skills WHERE user_id = $2))
                        END
                  ORDER BY c.last_message_at DESC, c.id DESC

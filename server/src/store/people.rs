@@ -17,6 +17,8 @@ pub struct Person {
     pub status: PersonStatus,
     /// Seconds.
     pub last_sign_in_at: Option<i64>,
+    /// Every skill of the account, whatever `skill_ids` holds (an explicit choice).
+    pub all_skills: bool,
     /// The skills they answer, by id and by name, in the same order (by name).
     pub skill_ids: Vec<i64>,
     pub skills: Vec<String>,
@@ -106,14 +108,36 @@ pub trait People: Send + Sync {
     ) -> StoreResult<()>;
     /// Ends every session of the person.
     async fn end_sessions(&self, user_id: i64) -> StoreResult<()>;
+    /// Renames a skill of the account (a name in use is a conflict).
+    async fn rename_skill(&self, account_id: i64, skill_id: i64, name: &str) -> StoreResult<()>;
+    /// Retires a skill of the account: offered no more, answered by no one by name. Refused
+    /// while a linked page or account routes to it.
+    async fn retire_skill(&self, account_id: i64, skill_id: i64) -> StoreResult<()>;
+    /// Whether an agent may see a conversation: of a skill they answer (or all), or theirs.
+    async fn agent_sees(&self, conversation_id: i64, user_id: i64) -> StoreResult<bool>;
+    /// Routes a conversation of the account to another skill and/or hands it to a person of
+    /// the account (an active admin or agent).
+    async fn transfer(
+        &self,
+        account_id: i64,
+        conversation_id: i64,
+        to: TransferTo,
+    ) -> StoreResult<()>;
+}
+
+/// Where [`People::transfer`] sends a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransferTo {
+    pub skill_id: Option<i64>,
+    pub user_id: Option<i64>,
 }
 
 /// The columns `person_from` reads.
 const PERSON_QUERY: &str = "SELECT u.id, u.account_id, u.email, u.name, u.role, u.status,
-        u.last_sign_in_at, a.number AS account_number,
+        u.last_sign_in_at, u.all_skills, a.number AS account_number,
         (SELECT string_agg(CAST(s.id AS TEXT) || ':' || s.name, char(10) ORDER BY lower(s.name))
          FROM user_skills us JOIN skills s ON s.id = us.skill_id
-         WHERE us.user_id = u.id) AS skills
+         WHERE us.user_id = u.id AND s.retired_at IS NULL) AS skills
     FROM users u LEFT JOIN accounts a ON a.id = u.account_id";
 
 fn parse_status(s: &str) -> StoreResult<PersonStatus> {
@@ -145,6 +169,7 @@ for_both_engines! {
             account_number: r.get("account_number"),
             status: parse_status(r.get("status"))?,
             last_sign_in_at: r.get("last_sign_in_at"),
+            all_skills: r.get("all_skills"),
             skill_ids,
             skills,
         })
@@ -415,6 +440,124 @@ for_both_engines! {
                 .bind(user_id)
                 .execute(&self.pool)
                 .await?;
+            Ok(())
+        }
+
+        async fn rename_skill(&self, account_id: i64, skill_id: i64, name: &str) -> StoreResult<()> {
+            let taken: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM skills WHERE account_id = $1 AND name = $2 AND id <> $3",
+            )
+            .bind(account_id)
+            .bind(name)
+            .bind(skill_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!("there is a skill {name:?} already")));
+            }
+            let renamed = sqlx::query(
+                "UPDATE skills SET name = $3 WHERE account_id = $1 AND id = $2
+                   AND retired_at IS NULL",
+            )
+            .bind(account_id)
+            .bind(skill_id)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+            if renamed.rows_affected() == 0 {
+                return Err(StoreError::NotFound("skill"));
+            }
+            Ok(())
+        }
+
+        async fn retire_skill(&self, account_id: i64, skill_id: i64) -> StoreResult<()> {
+            let _writing = self.write_lock().await;
+            let mut tx = self.pool.begin().await?;
+            let routed: Option<String> = sqlx::query_scalar(
+                "SELECT name FROM linked_accounts
+                 WHERE account_id = $1 AND skill_id = $2 AND status <> 'unlinked' LIMIT 1",
+            )
+            .bind(account_id)
+            .bind(skill_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(name) = routed {
+                return Err(StoreError::Conflict(format!(
+                    "{name} routes to this skill: route it to another first"
+                )));
+            }
+            let retired = sqlx::query(
+                "UPDATE skills SET retired_at = $3
+                 WHERE account_id = $1 AND id = $2 AND retired_at IS NULL",
+            )
+            .bind(account_id)
+            .bind(skill_id)
+            .bind(super::rows::now_secs())
+            .execute(&mut *tx)
+            .await?;
+            if retired.rows_affected() == 0 {
+                return Err(StoreError::NotFound("skill"));
+            }
+            sqlx::query("DELETE FROM user_skills WHERE skill_id = $1")
+                .bind(skill_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn agent_sees(&self, conversation_id: i64, user_id: i64) -> StoreResult<bool> {
+            let seen: Option<i64> = sqlx::query_scalar(
+                "SELECT c.id FROM conversations c JOIN users u ON u.id = $2
+                 WHERE c.id = $1 AND (u.all_skills OR c.assigned_user_id = u.id
+                     OR c.skill_id IN (SELECT skill_id FROM user_skills WHERE user_id = u.id))",
+            )
+            .bind(conversation_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(seen.is_some())
+        }
+
+        async fn transfer(
+            &self,
+            account_id: i64,
+            conversation_id: i64,
+            to: TransferTo,
+        ) -> StoreResult<()> {
+            let _writing = self.write_lock().await;
+            let mut tx = self.pool.begin().await?;
+            if let Some(skill) = to.skill_id {
+                let known: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM skills WHERE id = $1 AND account_id = $2 AND retired_at IS NULL",
+                )
+                .bind(skill)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                known.ok_or(StoreError::NotFound("skill"))?;
+                sqlx::query("UPDATE conversations SET skill_id = $2 WHERE id = $1")
+                    .bind(conversation_id)
+                    .bind(skill)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(user) = to.user_id {
+                let known: Option<i64> = sqlx::query_scalar(
+                    "SELECT id FROM users WHERE id = $1 AND account_id = $2 AND status = 'active'",
+                )
+                .bind(user)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                known.ok_or(StoreError::NotFound("person"))?;
+                sqlx::query("UPDATE conversations SET assigned_user_id = $2 WHERE id = $1")
+                    .bind(conversation_id)
+                    .bind(user)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
             Ok(())
         }
 

@@ -246,6 +246,7 @@ fn request_for(
         Some(b) if path.starts_with("/api/automation/") => b.linked,
         Some(b) if path.starts_with("/api/home/accounts/") => b.linked,
         Some(b) if path.starts_with("/api/home/people/") => b.agent,
+        Some(b) if path.starts_with("/api/home/skills/") => b.skill,
         // A sign-in flow nobody started.
         Some(_) if path.starts_with("/api/home/pending/") => 0,
         Some(_) if path.starts_with("/api/onboarding/") => signup.unwrap_or_default(),
@@ -280,6 +281,10 @@ fn request_for(
             )
         }
         ("PUT", "/api/home/people/{id}/role") => Body::Json(json!({"role":"agent"})),
+        ("PUT", "/api/home/skills/{id}") => Body::Json(json!({"name":"renamed"})),
+        ("POST", "/api/conversations/{id}/transfer") => {
+            Body::Json(json!({"skill_id": target.map_or(0, |b| b.skill)}))
+        }
         ("PUT", "/api/session/password") => Body::Json(
             json!({"current_password": "not it", "new_password": "a long and unusual passphrase"}),
         ),
@@ -327,6 +332,8 @@ fn own_ok(method: &str, path: &str) -> &'static [u16] {
         ("POST", "/api/conversations/{id}/take") => &[200, 409],
         // Twitter/X is not set up on the matrix's server.
         ("POST", "/api/home/link/twitter") => &[400],
+        // The brand's page routes to its skill: it cannot be retired.
+        ("POST", "/api/home/skills/{id}/retire") => &[409],
         // No sign-in flow was started for this session.
         ("GET" | "POST", "/api/home/pending/{id}") => &[404],
         // A callback without a flow of this session goes back to Home with a message.

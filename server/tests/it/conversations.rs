@@ -49,6 +49,16 @@ impl User {
             .unwrap()
     }
 
+    async fn post_json(&self, path: &str, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn queue(&self, view: &str) -> Vec<QueueItem> {
         let res = self.get(&format!("/api/conversations?view={view}")).await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -267,17 +277,75 @@ async fn an_agents_skills_narrow_their_queue_and_admins_see_every_skill() {
         .user
         .id;
     let billing = f.store.ensure_skill(f.account_id, "billing").await.unwrap();
-    f.store.set_user_skills(agent_id, &[billing]).await.unwrap();
+    f.store
+        .set_user_skills(agent_id, false, &[billing])
+        .await
+        .unwrap();
     let agent = f.agent().await;
     assert!(agent.queue("new").await.is_empty());
     assert!(agent.queue("all").await.is_empty());
     let admin = f.sign_in(ADMIN.0, ADMIN.1, ADMIN.2).await;
     assert_eq!(admin.queue("new").await.len(), 1);
-    f.store
-        .set_user_skills(agent_id, &[billing, f.skill])
-        .await
-        .unwrap();
+    // Outside their skills, the conversation is not theirs to open or answer.
+    let id = admin.queue("new").await[0].id;
+    let one = format!("/api/conversations/{id}");
+    assert_eq!(agent.get(&one).await.status(), StatusCode::NOT_FOUND);
+    let reply = json!({"text": "hi", "mode": "private"});
+    let res = agent
+        .post_json(&format!("{one}/replies"), reply.clone())
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        agent.post(&format!("{one}/take")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Transferred to billing, it is theirs to see.
+    let res = admin
+        .post_json(&format!("{one}/transfer"), json!({"skill_id": billing}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let info: Value = res.json().await.unwrap();
+    assert_eq!(info["skill"], "billing");
     assert_eq!(agent.queue("new").await.len(), 1);
+    assert_eq!(agent.get(&one).await.status(), StatusCode::OK);
+
+    // Back to the page's skill, then handed to the agent by name: theirs again.
+    let res = admin
+        .post_json(&format!("{one}/transfer"), json!({"skill_id": f.skill}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(agent.get(&one).await.status(), StatusCode::NOT_FOUND);
+    let team: Value = agent.get("/api/team").await.json().await.unwrap();
+    let teammates = team["people"].as_array().unwrap();
+    assert!(teammates.iter().any(|p| p["id"] == agent_id), "{team}");
+    let res = admin
+        .post_json(&format!("{one}/transfer"), json!({"agent_id": agent_id}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(agent.queue("mine").await.len(), 1);
+    assert_eq!(agent.get(&one).await.status(), StatusCode::OK);
+    for bad in [
+        json!({}),
+        json!({"agent_id": 999_999}),
+        json!({"skill_id": 999_999}),
+    ] {
+        let res = admin
+            .post_json(&format!("{one}/transfer"), bad.clone())
+            .await;
+        assert!(res.status().is_client_error(), "{bad}");
+    }
+
+    // "All skills" is a choice; no skills is none.
+    f.store.set_user_skills(agent_id, false, &[]).await.unwrap();
+    assert!(
+        agent.queue("all").await.iter().all(|c| c.id == id),
+        "only theirs"
+    );
+    f.store.set_user_skills(agent_id, true, &[]).await.unwrap();
+    f.webhook(&messenger("2002", "m9", 1_700_000_002_000, "me too"))
+        .await;
+    assert_eq!(agent.queue("all").await.len(), 2);
 }
 
 #[tokio::test]

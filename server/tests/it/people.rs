@@ -646,3 +646,92 @@ async fn people_change_their_password_and_sign_out_everywhere() {
     assert_eq!(admin.get("/api/session").await.0, 200, "only hers");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn admins_rename_and_retire_skills_and_choose_all_skills_explicitly() {
+    let server = TestServer::start(None).await;
+    let admin = admin(&server).await;
+    let (_, id) = agnes(&server, &admin).await;
+    let (status, skill) = admin
+        .post("/api/home/skills", json!({"name": "billing"}))
+        .await;
+    assert_eq!(status, 201, "{skill}");
+    let skill_id = skill["id"].as_i64().unwrap();
+    let (_, second) = admin
+        .post("/api/home/skills", json!({"name": "returns"}))
+        .await;
+    let put = reqwest::Method::PUT;
+    let path = format!("/api/home/skills/{skill_id}");
+    assert_eq!(
+        admin
+            .call(put.clone(), &path, json!({"name": "returns"}))
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        admin.call(put.clone(), &path, json!({"name": " "})).await.0,
+        400
+    );
+    assert_eq!(
+        admin
+            .call(put.clone(), &path, json!({"name": "Billing"}))
+            .await
+            .0,
+        204
+    );
+
+    // An invited agent answers every skill until an admin chooses.
+    let (_, overview) = admin.get("/api/home").await;
+    assert_eq!(person(&overview, AGNES)["all_skills"], true);
+    let skills_path = format!("/api/home/people/{id}/skills");
+    let (status, row) = admin
+        .call(
+            put.clone(),
+            &skills_path,
+            json!({"skills": [skill_id, second["id"]]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{row}");
+    assert_eq!(
+        (
+            row["all_skills"].as_bool(),
+            row["skills"].as_array().map(Vec::len)
+        ),
+        (Some(false), Some(2))
+    );
+
+    let (status, _) = admin
+        .post(&format!("/api/home/skills/{skill_id}/retire"), Value::Null)
+        .await;
+    assert_eq!(status, 204);
+    let (_, overview) = admin.get("/api/home").await;
+    let names: Vec<&str> = overview["skills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.contains(&"Billing") && names.contains(&"returns"),
+        "{names:?}"
+    );
+    assert_eq!(person(&overview, AGNES)["skills"], json!([second["id"]]));
+    assert_eq!(
+        admin
+            .post(&format!("/api/home/skills/{skill_id}/retire"), Value::Null)
+            .await
+            .0,
+        404
+    );
+    let audit = overview["audit"].to_string();
+    assert!(
+        audit.contains("renamed skill") && audit.contains("retired skill"),
+        "{audit}"
+    );
+    let (status, row) = admin
+        .call(put, &skills_path, json!({"skills": [], "all_skills": true}))
+        .await;
+    assert_eq!((status, row["all_skills"].as_bool()), (200, Some(true)));
+    server.stop().await;
+}

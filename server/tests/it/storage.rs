@@ -425,7 +425,7 @@ async fn home_settings_audit_and_sign_in_flows(db: Db) {
         .unwrap()
         .unwrap();
     store
-        .set_user_skills(agent.id, &[billing, linked.skill_id.unwrap()])
+        .set_user_skills(agent.id, false, &[billing, linked.skill_id.unwrap()])
         .await
         .unwrap();
     let people = store
@@ -1194,10 +1194,13 @@ async fn queue_take_and_close(db: Db) {
         .ensure_skill(linked.account_id, "elsewhere")
         .await
         .unwrap();
-    store.set_user_skills(agent.id, &[elsewhere]).await.unwrap();
+    store
+        .set_user_skills(agent.id, false, &[elsewhere])
+        .await
+        .unwrap();
     assert!(store.queue(scope, QueueView::New).await.unwrap().is_empty());
     store
-        .set_user_skills(agent.id, &[elsewhere, linked.skill_id.unwrap()])
+        .set_user_skills(agent.id, false, &[elsewhere, linked.skill_id.unwrap()])
         .await
         .unwrap();
 
