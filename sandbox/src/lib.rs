@@ -10,6 +10,7 @@
 //! | `{url}/facebook/www/v24.0` | `https://www.facebook.com/v24.0` (Login dialog) |
 //! | `{url}/twitter/api` | `https://api.x.com` |
 //! | `{url}/twitter/upload` | the media upload host |
+//! | `{url}/oidc` | a company's OpenID Connect identity provider (single sign-on) |
 //! | `{url}/console` | a consumer's view of both networks, for people |
 //!
 //! Webhooks go to `{callback}/webhooks/facebook` and `{callback}/webhooks/twitter`.
@@ -18,6 +19,7 @@
 pub mod common;
 pub mod console;
 pub mod facebook;
+pub mod oidc;
 pub mod twitter;
 
 use anyhow::Context;
@@ -48,6 +50,9 @@ pub struct Credentials {
     pub facebook_verify_token: String,
     pub twitter_consumer_key: String,
     pub twitter_consumer_secret: String,
+    /// The product's client at the identity provider.
+    pub oidc_client_id: String,
+    pub oidc_client_secret: String,
 }
 
 impl Credentials {
@@ -58,6 +63,8 @@ impl Credentials {
             facebook_verify_token: common::random_hex(12),
             twitter_consumer_key: common::random_alnum(25),
             twitter_consumer_secret: common::random_alnum(50),
+            oidc_client_id: format!("socialconnect-{}", common::random_hex(4)),
+            oidc_client_secret: common::random_alnum(40),
         }
     }
 }
@@ -68,6 +75,7 @@ pub struct Sandbox {
     pub credentials: Credentials,
     pub facebook: facebook::Facebook,
     pub twitter: twitter::Twitter,
+    pub oidc: oidc::Oidc,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -82,7 +90,13 @@ impl Sandbox {
         let shared = Shared::new(&url, options.callback.trim_end_matches('/'));
         let facebook = facebook::Facebook::new(shared.clone(), &credentials);
         let twitter = twitter::Twitter::new(shared.clone(), &credentials);
+        let oidc = oidc::Oidc::new(
+            shared.clone(),
+            &credentials.oidc_client_id,
+            &credentials.oidc_client_secret,
+        );
         let app = Router::new()
+            .nest("/oidc", oidc.router())
             .nest("/facebook", facebook.router())
             .nest("/twitter", twitter.router())
             .merge(console::router(facebook.clone(), twitter.clone()));
@@ -100,6 +114,7 @@ impl Sandbox {
             credentials,
             facebook,
             twitter,
+            oidc,
             stop: Some(tx),
             task: Some(task),
         })

@@ -23,6 +23,7 @@ pub mod outbound;
 pub mod people_cmd;
 pub mod profiles;
 pub mod seed;
+pub mod sso;
 pub mod store;
 pub mod uploads;
 pub mod web;
@@ -155,6 +156,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         automation::ROUTES,
         onboarding::ROUTES,
         home::people::ROUTES,
+        sso::ROUTES,
         // Last: the authorisation matrix unlinks accounts through them.
         home::ROUTES,
     ]
@@ -174,6 +176,7 @@ pub fn public_routes() -> Vec<(&'static str, &'static str)> {
         inbound::PUBLIC_ROUTES,
         uploads::PUBLIC_ROUTES,
         automation::PUBLIC_ROUTES,
+        sso::PUBLIC_ROUTES,
     ]
     .concat()
 }
@@ -191,6 +194,7 @@ pub fn app(state: AppState) -> Router {
         .merge(automation::router())
         .merge(home::router())
         .merge(onboarding::router())
+        .merge(sso::router())
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 

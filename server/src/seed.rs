@@ -166,6 +166,16 @@ pub async fn demo_networks(
     )
     .await
     .map_err(|e| anyhow::anyhow!("linking the demo page: {e}"))?;
+    // Single sign-on through the sandbox's identity provider, beside passwords.
+    if let Some(account) = store.account_by_number(DEMO_ACCOUNT).await? {
+        let sso = crate::store::SsoSettings {
+            issuer: networks.oidc.issuer(),
+            client_id: c.oidc_client_id.clone(),
+            client_secret_sealed: cipher.seal(&c.oidc_client_secret),
+            password_sign_in: true,
+        };
+        store.set_sso(account.id, Some(&sso)).await?;
+    }
     Ok(networks)
 }
 

@@ -60,6 +60,15 @@ pub struct Teammate {
     pub role: Role,
 }
 
+/// `GET /api/sso?account=NUMBER`: how that account's people sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInOptions {
+    /// Its single sign-on is set up: `GET /sso/start?account=NUMBER` starts it.
+    pub sso: bool,
+    /// A password is accepted too.
+    pub password: bool,
+}
+
 /// What a password must be, in the words the set-password page shows; the server checks
 /// each (and that it is not one of the 10,000 most common passwords).
 pub const PASSWORD_RULES: &str =

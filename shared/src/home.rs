@@ -287,3 +287,28 @@ mod tests {
         );
     }
 }
+
+/// `GET /api/home/sso`: the account's single sign-on (never its client secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SsoConfig {
+    /// Whether a provider is set up.
+    pub configured: bool,
+    pub issuer: String,
+    pub client_id: String,
+    /// Whether people may still sign in with a password.
+    pub password_sign_in: bool,
+    /// Where the provider must send people back (to register with it).
+    pub redirect_uri: String,
+}
+
+/// `PUT /api/home/sso`: set up (or change) the account's OpenID Connect provider. The
+/// server checks the issuer's discovery document before saving.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetSso {
+    pub issuer: String,
+    pub client_id: String,
+    /// Empty or absent: keep the stored one.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    pub password_sign_in: bool,
+}

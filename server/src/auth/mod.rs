@@ -358,6 +358,18 @@ async fn sign_in(
     } else {
         state.store.account_by_number(account_number).await?
     };
+    if let Some(a) = &account
+        && state
+            .store
+            .sso_settings(a.id)
+            .await?
+            .is_some_and(|sso| !sso.password_sign_in)
+    {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "this account signs in through its single sign-on: use \"Sign in with single sign-on\"",
+        ));
+    }
     let credentials = match (&account, account_number.is_empty()) {
         (Some(a), _) => state.store.credentials(Some(a.id), email).await?,
         (None, true) => state.store.credentials(None, email).await?,
@@ -390,6 +402,17 @@ pub(crate) async fn start_session(
     user: User,
     account: Option<Account>,
 ) -> AppResult<Response> {
+    let (jar, me) = new_session(state, jar, user, account).await?;
+    Ok((jar, ApiJson(me)).into_response())
+}
+
+/// A new session for `user`: the jar with its cookie, and who is signed in.
+pub(crate) async fn new_session(
+    state: &AppState,
+    jar: CookieJar,
+    user: User,
+    account: Option<Account>,
+) -> AppResult<(CookieJar, Me)> {
     let token = random_token();
     let csrf = random_token();
     let now = now_secs();
@@ -417,7 +440,7 @@ pub(crate) async fn start_session(
         .path("/")
         .max_age(time::Duration::seconds(SESSION_TTL.as_secs() as i64))
         .build();
-    Ok((jar.add(cookie), ApiJson(me(&record))).into_response())
+    Ok((jar.add(cookie), me(&record)))
 }
 
 async fn current(session: Session) -> ApiJson<Me> {

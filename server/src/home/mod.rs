@@ -122,7 +122,7 @@ fn state_of(linked: &LinkedAccount) -> LinkState {
     }
 }
 
-async fn audit(
+pub(crate) async fn audit(
     store: &dyn Store,
     admin: &BrandAdmin,
     action: &str,

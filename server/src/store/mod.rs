@@ -16,6 +16,7 @@ mod people;
 mod postgres;
 pub(crate) mod rows;
 mod sqlite;
+mod sso;
 
 /// Writes items once for both engines: they are compiled twice, first with `Engine`
 /// naming `SqliteStore`, `Row` its row type and `PG` false, then for `PgStore`. sqlx's
@@ -61,14 +62,14 @@ pub use error::{StoreError, StoreResult};
 // Each feature's records and trait.
 pub use {
     accounts::*, automation::*, conversations::*, ingest::*, links::*, media::*, onboarding::*,
-    outbox::*, people::*,
+    outbox::*, people::*, sso::*,
 };
 
 /// The features' traits, for calling the store's methods on a concrete engine
 /// (`use crate::store::prelude::*`); `dyn Store` needs no import.
 pub mod prelude {
     pub use super::{
-        Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, People,
+        Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, People, Sso,
         Store,
     };
 }
@@ -85,6 +86,7 @@ pub trait Store:
     + Automation
     + Onboarding
     + People
+    + Sso
     + 'static
 {
 }
@@ -99,6 +101,7 @@ impl<T> Store for T where
         + Automation
         + Onboarding
         + People
+        + Sso
         + 'static
 {
 }

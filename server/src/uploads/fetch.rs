@@ -34,12 +34,14 @@ pub struct Fetched {
 }
 
 /// Why [`SafeClient::get`] got no answer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum GetError {
     /// The URL, a redirect or an address was refused: nothing was asked of it.
+    #[error("{0}")]
     Refused(String),
     /// Asking failed (the name did not resolve, unreachable, timed out, reset); in words
     /// without the URL.
+    #[error("{0}")]
     Failed(String),
 }
 
@@ -55,8 +57,9 @@ impl From<GetError> for FetchError {
 /// The clients for URLs the server did not choose, one per purpose.
 #[derive(Clone)]
 pub struct SafeClients {
-    /// URLs people give: an agent's image URL, an admin's bot. Public addresses only
-    /// (private ones too with `--allow-private-media-urls`, for tests).
+    /// URLs people give: an agent's image URL, an admin's bot, a single sign-on provider.
+    /// Public addresses only (private ones too with `--allow-private-media-urls`, for
+    /// tests; and the `--media-http-hosts`, the sandbox's).
     pub given: SafeClient,
     /// The networks' media: public addresses only, but the `--media-http-hosts` may be
     /// loopback or private (the sandbox on this machine).
@@ -66,12 +69,14 @@ pub struct SafeClients {
 impl SafeClients {
     pub fn new(settings: &crate::config::ServeArgs) -> Self {
         SafeClients {
+            // The sandbox's hosts (`--media-http-hosts`) may be on this machine: its
+            // identity provider is one an admin gives.
             given: SafeClient::new(
                 AddressPolicy {
                     allow_private: settings.allow_private_media_urls,
                     also_allow: Vec::new(),
                 },
-                HostList::default(),
+                settings.media_http_hosts.clone(),
             ),
             media: SafeClient::new(AddressPolicy::strict(), settings.media_http_hosts.clone()),
         }
@@ -222,6 +227,42 @@ impl SafeClient {
     ) -> Result<reqwest::Response, GetError> {
         let request = self.request(reqwest::Method::POST, url, &HostRule::any_host())?;
         send(request.headers(headers).body(body)).await
+    }
+
+    /// Sends an `http` request as it is (any host, no redirect followed), the answer's body
+    /// capped at 1 MB: the transport of OpenID Connect calls (`openidconnect` takes any
+    /// function from request to answer).
+    pub async fn http(
+        &self,
+        req: axum::http::Request<Vec<u8>>,
+    ) -> Result<axum::http::Response<Vec<u8>>, GetError> {
+        const CAP: usize = 1 << 20;
+        let url = url::Url::parse(&req.uri().to_string())
+            .map_err(|_| GetError::Refused("not a valid URL".into()))?;
+        let (parts, body) = req.into_parts();
+        let request = self
+            .request(parts.method, &url, &HostRule::any_host())?
+            .headers(parts.headers)
+            .body(body);
+        let mut res = send(request).await?;
+        let mut answer = axum::http::Response::builder().status(res.status());
+        for (name, value) in res.headers() {
+            answer = answer.header(name, value);
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = res
+            .chunk()
+            .await
+            .map_err(|e| GetError::Failed(e.without_url().to_string()))?
+        {
+            if bytes.len() + chunk.len() > CAP {
+                return Err(GetError::Refused("the answer is over 1 MB".into()));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        answer
+            .body(bytes)
+            .map_err(|e| GetError::Failed(e.to_string()))
     }
 
     /// Checks the URL before anything is asked: http(s), no credentials, a host the rule

@@ -282,6 +282,10 @@ fn request_for(
         }
         ("PUT", "/api/home/people/{id}/role") => Body::Json(json!({"role":"agent"})),
         ("PUT", "/api/home/skills/{id}") => Body::Json(json!({"name":"renamed"})),
+        ("PUT", "/api/home/sso") => Body::Json(json!({
+            "issuer": "http://127.0.0.1:9/nowhere", "client_id": "c", "client_secret": "s",
+            "password_sign_in": true,
+        })),
         ("POST", "/api/conversations/{id}/transfer") => {
             Body::Json(json!({"skill_id": target.map_or(0, |b| b.skill)}))
         }
@@ -332,6 +336,8 @@ fn own_ok(method: &str, path: &str) -> &'static [u16] {
         ("POST", "/api/conversations/{id}/take") => &[200, 409],
         // Twitter/X is not set up on the matrix's server.
         ("POST", "/api/home/link/twitter") => &[400],
+        // No provider answers there: authorisation passed, the discovery failed.
+        ("PUT", "/api/home/sso") => &[400],
         // The brand's page routes to its skill: it cannot be retired.
         ("POST", "/api/home/skills/{id}/retire") => &[409],
         // No sign-in flow was started for this session.

@@ -24,5 +24,6 @@ mod sandbox_inbound;
 mod scale_out;
 mod serving;
 mod sign_in;
+mod sso;
 mod storage;
 mod webhooks;
