@@ -81,6 +81,13 @@ pub async fn sign_in(req: &SignIn) -> Result<Me, ApiError> {
     Ok(me)
 }
 
+/// Chooses a password through a one-time link's token; the answer signs the person in.
+pub async fn set_password(req: &shared::api::SetPassword) -> Result<Me, ApiError> {
+    let me: Me = send(Method::POST, "/api/password", req).await?;
+    set_csrf(Some(me.csrf_token.clone()));
+    Ok(me)
+}
+
 pub async fn sign_out() -> Result<(), ApiError> {
     let res = with_csrf(Request::delete("/api/session"))
         .send()
