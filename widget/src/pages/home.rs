@@ -1,18 +1,22 @@
 //! SocialConnect Home, for the brand's admins: the accounts table with Add Account,
-//! Unlink and Relink; routing of each channel to a skill and of skills to agents; the
-//! Send Image switch; and the audit log. The networks' sign-in pages come back here with
+//! Unlink and Relink; routing of each channel to a skill; the People section (`people`:
+//! invitations, roles, agents' skills, deactivation); the Send Image switch; and the
+//! audit log. The networks' sign-in pages come back here with
 //! `?pick=` (choose a Facebook page), `?done=` or `?error=` in the address.
+
+mod people;
 
 use super::Shell;
 use crate::api;
 use gloo_net::http::Method;
 use leptos::prelude::*;
+pub use people::People;
 use shared::ApiError;
+use shared::Channel;
 use shared::home::{
-    HomeOverview, HomeSettings, LinkedRow, NewSkill, PendingPages, PersonRow, PickPage, Redirect,
-    SetPersonSkills, SetSkill, SkillRow,
+    AuditRow, HomeOverview, HomeSettings, LinkedRow, NewSkill, PendingPages, PickPage, Redirect,
+    SetSkill, SkillRow,
 };
-use shared::{Channel, Role};
 
 async fn overview() -> Result<HomeOverview, ApiError> {
     api::get("/api/home").await
@@ -34,7 +38,6 @@ enum Act {
     Unlink(i64),
     Route { linked: i64, skill: i64 },
     AddSkill(String),
-    PersonSkills { person: i64, skills: Vec<i64> },
     SendImage(bool),
     Pick { pending: String, page: String },
 }
@@ -68,15 +71,6 @@ async fn run(act: Act) -> Result<Option<String>, ApiError> {
             let s: SkillRow =
                 api::send(Method::POST, "/api/home/skills", &NewSkill { name }).await?;
             Ok(Some(format!("Skill {} added.", s.name)))
-        }
-        Act::PersonSkills { person, skills } => {
-            let _: PersonRow = api::send(
-                Method::PUT,
-                &format!("/api/home/people/{person}/skills"),
-                &SetPersonSkills { skills },
-            )
-            .await?;
-            Ok(None)
         }
         Act::SendImage(on) => {
             let _: HomeSettings = api::send(
@@ -145,6 +139,11 @@ pub fn Home() -> impl IntoView {
         }
     });
     let busy = Signal::derive(move || action.pending().get());
+    let people = Signal::derive(move || {
+        data.get()
+            .and_then(Result::ok)
+            .map(|home| (home.people, home.skills))
+    });
     let act = move |a: Act| {
         action.dispatch(a);
     };
@@ -175,7 +174,13 @@ pub fn Home() -> impl IntoView {
                             view! { <p class="sc-home__loading">"Loading…"</p> }.into_any()
                         })
                 }}
+                <People overview=people refresh />
                 <crate::components::AutomationSettings />
+                {move || {
+                    data.get()
+                        .and_then(Result::ok)
+                        .map(|home| view! { <AuditLog entries=home.audit /> })
+                }}
             </div>
         </Shell>
     }
@@ -380,76 +385,7 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
         })
         .collect_view();
 
-    let agents = home
-        .people
-        .iter()
-        .filter(|p| p.role == Role::Agent)
-        .cloned()
-        .map(|p| {
-            let person = p.id;
-            let held = p.skills.clone();
-            let boxes = skills
-                .iter()
-                .map(|s| {
-                    let skill = s.id;
-                    let held = held.clone();
-                    let checked = held.contains(&skill);
-                    view! {
-                        <label class="sc-home__check">
-                            <input
-                                type="checkbox"
-                                checked=checked
-                                disabled=busy
-                                on:change=move |ev| {
-                                    let on = event_target_checked(&ev);
-                                    let mut next: Vec<i64> =
-                                        held.iter().copied().filter(|h| *h != skill).collect();
-                                    if on {
-                                        next.push(skill);
-                                    }
-                                    act.run(Act::PersonSkills { person, skills: next });
-                                }
-                            />
-                            {s.name.clone()}
-                        </label>
-                    }
-                })
-                .collect_view();
-            view! {
-                <fieldset class="sc-home__person">
-                    <legend>
-                        {p.name.clone()}
-                        <span class="sc-home__email">{p.email.clone()}</span>
-                    </legend>
-                    {boxes}
-                    <Show when=move || p.skills.is_empty()>
-                        <p class="sc-home__hint">"No skills held: answers every skill."</p>
-                    </Show>
-                </fieldset>
-            }
-        })
-        .collect_view();
-
-    let audit = home
-        .audit
-        .iter()
-        .cloned()
-        .map(|e| {
-            view! {
-                <li class="sc-home__event">
-                    <span class="sc-home__when">{e.at}</span>
-                    " "
-                    <strong>{e.actor}</strong>
-                    " "
-                    {e.action}
-                    " "
-                    <span class="sc-home__detail">{e.detail}</span>
-                </li>
-            }
-        })
-        .collect_view();
     let no_accounts = accounts.is_empty();
-    let no_audit = home.audit.is_empty();
 
     view! {
         <p class="sc-home__account">
@@ -519,7 +455,7 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
         <section class="sc-home__section" aria-labelledby="sc-home-routing">
             <h2 id="sc-home-routing">"Routing"</h2>
             <p class="sc-home__hint">
-                "Each channel's conversations go to one skill; agents answer the skills they hold."
+                "Each channel's conversations go to one skill; agents answer the skills they hold (People, below)."
             </p>
             <ul class="sc-home__routes">{routing}</ul>
             <form
@@ -546,8 +482,6 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                     "Add skill"
                 </button>
             </form>
-            <h3>"Agents and their skills"</h3>
-            <div class="sc-home__people">{agents}</div>
         </section>
         <section class="sc-home__section" aria-labelledby="sc-home-features">
             <h2 id="sc-home-features">"Features"</h2>
@@ -564,9 +498,33 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                 "Agents can send images and GIFs with their replies (the Social Widget's Add Image)."
             </p>
         </section>
+    }
+}
+
+/// What changed in the brand's SocialConnect, latest first.
+#[component]
+fn AuditLog(entries: Vec<AuditRow>) -> impl IntoView {
+    let empty = entries.is_empty();
+    let audit = entries
+        .into_iter()
+        .map(|e| {
+            view! {
+                <li class="sc-home__event">
+                    <span class="sc-home__when">{e.at}</span>
+                    " "
+                    <strong>{e.actor}</strong>
+                    " "
+                    {e.action}
+                    " "
+                    <span class="sc-home__detail">{e.detail}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
         <section class="sc-home__section" aria-labelledby="sc-home-audit">
             <h2 id="sc-home-audit">"Audit log"</h2>
-            {if no_audit {
+            {if empty {
                 view! { <p class="sc-home__hint">"Nothing changed yet."</p> }.into_any()
             } else {
                 view! { <ol class="sc-home__audit">{audit}</ol> }.into_any()
