@@ -133,9 +133,23 @@ async fn people_table_offers_each_person_the_right_controls() {
             name: "vip".into(),
         },
     ];
+    let overview = shared::home::HomeOverview {
+        account_number: "1000".into(),
+        account_name: "Acme".into(),
+        accounts: vec![],
+        skills,
+        people,
+        settings: shared::home::HomeSettings { send_image: true },
+        audit: vec![],
+        networks: shared::home::Networks {
+            facebook: true,
+            twitter: true,
+        },
+    };
     let refresh = RwSignal::new(0u64);
     let root = mount(move || {
-        view! { <People overview=Signal::stored(Some((people, skills))) refresh /> }
+        let overview = RwSignal::new_local(Some(Ok(overview))).read_only();
+        view! { <People overview refresh /> }
     });
     leptos::task::tick().await;
 

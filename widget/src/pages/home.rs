@@ -22,15 +22,6 @@ async fn overview() -> Result<HomeOverview, ApiError> {
     api::get("/api/home").await
 }
 
-/// Starts a network's sign-in and sends the browser there.
-async fn start(path: String) -> Result<(), ApiError> {
-    let to: Redirect = api::send(Method::POST, &path, &()).await?;
-    if let Some(w) = web_sys::window() {
-        let _ = w.location().set_href(&to.url);
-    }
-    Ok(())
-}
-
 /// What the admin did, for the one action running at a time.
 #[derive(Clone)]
 enum Act {
@@ -42,62 +33,69 @@ enum Act {
     Pick { pending: String, page: String },
 }
 
+/// Sends what the admin did; the note to show, if any. One request path for every act
+/// (only the answer's parsing differs), which keeps the bundle small.
 async fn run(act: Act) -> Result<Option<String>, ApiError> {
-    match act {
-        Act::Start(path) => start(path).await.map(|()| None),
-        Act::Unlink(id) => {
-            let row: LinkedRow = api::send(
-                Method::POST,
-                &format!("/api/home/accounts/{id}/unlink"),
-                &(),
-            )
-            .await?;
-            Ok(Some(format!(
+    let none = || "null".to_owned();
+    let (method, path, body) = match &act {
+        // Starts a network's sign-in; the answer says where to send the browser.
+        Act::Start(path) => (Method::POST, path.clone(), none()),
+        Act::Unlink(id) => (
+            Method::POST,
+            format!("/api/home/accounts/{id}/unlink"),
+            none(),
+        ),
+        Act::Route { linked, skill } => (
+            Method::PUT,
+            format!("/api/home/accounts/{linked}/skill"),
+            api::json(&SetSkill { skill_id: *skill }),
+        ),
+        Act::AddSkill(name) => (
+            Method::POST,
+            "/api/home/skills".to_owned(),
+            api::json(&NewSkill { name: name.clone() }),
+        ),
+        Act::SendImage(on) => (
+            Method::PUT,
+            "/api/home/settings".to_owned(),
+            api::json(&HomeSettings { send_image: *on }),
+        ),
+        Act::Pick { pending, page } => (
+            Method::POST,
+            format!("/api/home/pending/{pending}"),
+            api::json(&PickPage {
+                page_id: page.clone(),
+            }),
+        ),
+    };
+    let answer = api::fetch(method, &path, Some(body)).await?;
+    Ok(match act {
+        Act::Start(_) => {
+            let to: Redirect = api::parse(&answer)?;
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_href(&to.url);
+            }
+            None
+        }
+        Act::Unlink(_) => {
+            let row: LinkedRow = api::parse(&answer)?;
+            Some(format!(
                 "{} {} is unlinked; its conversations are kept.",
                 row.channel.label(),
                 row.name
-            )))
+            ))
         }
-        Act::Route { linked, skill } => {
-            let _: LinkedRow = api::send(
-                Method::PUT,
-                &format!("/api/home/accounts/{linked}/skill"),
-                &SetSkill { skill_id: skill },
-            )
-            .await?;
-            Ok(None)
+        Act::Route { .. } => None,
+        Act::AddSkill(_) => {
+            let s: SkillRow = api::parse(&answer)?;
+            Some(format!("Skill {} added.", s.name))
         }
-        Act::AddSkill(name) => {
-            let s: SkillRow =
-                api::send(Method::POST, "/api/home/skills", &NewSkill { name }).await?;
-            Ok(Some(format!("Skill {} added.", s.name)))
+        Act::SendImage(on) => Some(format!("Send Image is {}.", if on { "on" } else { "off" })),
+        Act::Pick { .. } => {
+            let row: LinkedRow = api::parse(&answer)?;
+            Some(format!("{} {} is linked.", row.channel.label(), row.name))
         }
-        Act::SendImage(on) => {
-            let _: HomeSettings = api::send(
-                Method::PUT,
-                "/api/home/settings",
-                &HomeSettings { send_image: on },
-            )
-            .await?;
-            Ok(Some(format!(
-                "Send Image is {}.",
-                if on { "on" } else { "off" }
-            )))
-        }
-        Act::Pick { pending, page } => {
-            let row: LinkedRow = api::send(
-                Method::POST,
-                &format!("/api/home/pending/{pending}"),
-                &PickPage { page_id: page },
-            )
-            .await?;
-            Ok(Some(format!(
-                "{} {} is linked.",
-                row.channel.label(),
-                row.name
-            )))
-        }
-    }
+    })
 }
 
 #[component]
@@ -139,11 +137,6 @@ pub fn Home() -> impl IntoView {
         }
     });
     let busy = Signal::derive(move || action.pending().get());
-    let people = Signal::derive(move || {
-        data.get()
-            .and_then(Result::ok)
-            .map(|home| (home.people, home.skills))
-    });
     let act = move |a: Act| {
         action.dispatch(a);
     };
@@ -174,7 +167,7 @@ pub fn Home() -> impl IntoView {
                             view! { <p class="sc-home__loading">"Loading…"</p> }.into_any()
                         })
                 }}
-                <People overview=people refresh />
+                <People overview=data refresh />
                 <crate::components::AutomationSettings />
                 {move || {
                     data.get()

@@ -17,24 +17,30 @@ pub fn SetPasswordPage() -> impl IntoView {
         .filter(|t| !t.trim().is_empty());
     let password = RwSignal::new(String::new());
 
-    let submit = Action::new_local(|req: &SetPassword| {
-        let req = req.clone();
-        async move { api::set_password(&req).await }
-    });
-    let error = move || submit.value().get().and_then(Result::err);
-    Effect::new(move |_| {
-        if let Some(Ok(me)) = submit.value().get() {
-            auth.me.set(Some(Some(me)));
-            nav.push(AFTER);
-        }
-    });
-
+    let pending = RwSignal::new(false);
+    let failed = RwSignal::new(None::<String>);
+    let error = move || failed.get();
     let form = move |token: String| {
         let on_submit = move |ev: leptos::ev::SubmitEvent| {
             ev.prevent_default();
-            submit.dispatch(SetPassword {
+            if pending.get_untracked() {
+                return;
+            }
+            pending.set(true);
+            let req = SetPassword {
                 token: token.clone(),
                 password: password.get_untracked(),
+            };
+            leptos::task::spawn_local(async move {
+                let answer = api::set_password(&req).await;
+                pending.set(false);
+                match answer {
+                    Ok(me) => {
+                        auth.me.set(Some(Some(me)));
+                        nav.push(AFTER);
+                    }
+                    Err(e) => failed.set(Some(e.message)),
+                }
             });
         };
         view! {
@@ -54,13 +60,9 @@ pub fn SetPasswordPage() -> impl IntoView {
                         bind:value=password
                     />
                 </div>
-                <Show when=move || error().is_some()>
-                    <p class="sc-form__error" role="alert">
-                        {move || error().map(|e| e.message)}
-                    </p>
-                </Show>
-                <button class="sc-button" type="submit" disabled=move || submit.pending().get()>
-                    {move || if submit.pending().get() { "Setting password…" } else { "Set password" }}
+                {move || error().map(|e| view! { <p class="sc-form__error" role="alert">{e}</p> })}
+                <button class="sc-button" type="submit" disabled=move || pending.get()>
+                    "Set password"
                 </button>
             </form>
         }

@@ -9,8 +9,8 @@ use leptos::prelude::*;
 use shared::ApiError;
 use shared::Role;
 use shared::home::{
-    Invite, Invited, PersonRow, PersonStatus, SET_PASSWORD_HOURS, SetPersonSkills, SetRole,
-    SkillRow,
+    HomeOverview, Invite, Invited, PersonRow, PersonStatus, SET_PASSWORD_HOURS, SetPersonSkills,
+    SetRole, SkillRow,
 };
 
 /// What the admin did to a person.
@@ -33,55 +33,56 @@ enum Change {
 }
 
 /// What a change has to show.
-#[derive(Clone)]
 enum Done {
     Invited(Invited),
     Note(String),
     Quiet,
 }
 
+/// Sends a change and says what came of it. One request path for every change (only the
+/// answer's parsing differs), which keeps the bundle small.
 async fn apply(change: Change) -> Result<Done, ApiError> {
-    match change {
-        Change::Invite(invite) => api::send(Method::POST, "/api/home/people", &invite)
-            .await
-            .map(Done::Invited),
-        Change::Role { person, role } => {
-            let p: PersonRow = api::send(
-                Method::PUT,
-                &format!("/api/home/people/{person}/role"),
-                &SetRole { role },
-            )
-            .await?;
-            Ok(Done::Note(format!(
-                "{} is now {}.",
-                p.name,
-                article(p.role)
-            )))
-        }
-        Change::Access { person, active } => {
-            let verb = if active { "reactivate" } else { "deactivate" };
-            let p: PersonRow = api::send(
-                Method::POST,
-                &format!("/api/home/people/{person}/{verb}"),
-                &(),
-            )
-            .await?;
-            Ok(Done::Note(if active {
-                format!("{} is reactivated.", p.name)
-            } else {
-                format!("{} is deactivated; their sessions have ended.", p.name)
-            }))
-        }
-        Change::Skills { person, skills } => {
-            let _: PersonRow = api::send(
-                Method::PUT,
-                &format!("/api/home/people/{person}/skills"),
-                &SetPersonSkills { skills },
-            )
-            .await?;
-            Ok(Done::Quiet)
-        }
+    let (method, path, body) = match &change {
+        Change::Invite(invite) => (
+            Method::POST,
+            "/api/home/people".to_owned(),
+            api::json(invite),
+        ),
+        Change::Role { person, role } => (
+            Method::PUT,
+            format!("/api/home/people/{person}/role"),
+            api::json(&SetRole { role: *role }),
+        ),
+        Change::Access { person, active } => (
+            Method::POST,
+            format!(
+                "/api/home/people/{person}/{}",
+                if *active { "reactivate" } else { "deactivate" }
+            ),
+            "null".to_owned(),
+        ),
+        Change::Skills { person, skills } => (
+            Method::PUT,
+            format!("/api/home/people/{person}/skills"),
+            api::json(&SetPersonSkills {
+                skills: skills.clone(),
+            }),
+        ),
+    };
+    let answer = api::fetch(method, &path, Some(body)).await?;
+    if let Change::Invite(_) = change {
+        return api::parse(&answer).map(Done::Invited);
     }
+    let p: PersonRow = api::parse(&answer)?;
+    Ok(match change {
+        Change::Role { .. } => Done::Note(format!("{} is now {}.", p.name, article(p.role))),
+        Change::Access { active: true, .. } => Done::Note(format!("{} is reactivated.", p.name)),
+        Change::Access { active: false, .. } => Done::Note(format!(
+            "{} is deactivated; their sessions have ended.",
+            p.name
+        )),
+        _ => Done::Quiet,
+    })
 }
 
 fn article(role: Role) -> &'static str {
@@ -118,54 +119,111 @@ pub fn last_sign_in(p: &PersonRow) -> String {
 /// fetched again after each change.
 #[component]
 pub fn People(
-    /// The brand's people and skills from the overview; `None` until it arrives.
-    #[prop(into)]
-    overview: Signal<Option<(Vec<PersonRow>, Vec<SkillRow>)>>,
+    /// Home's overview (its people and skills); `None` until it arrives. The very signal
+    /// Home reads, rather than a derived one: less code in the bundle.
+    overview: ReadSignal<Option<Result<HomeOverview, ApiError>>, LocalStorage>,
     /// Bumped to fetch the overview again.
     refresh: RwSignal<u64>,
 ) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
-    let role = RwSignal::new(Role::Agent);
-    let invited = RwSignal::new(None::<Invited>);
+    let role = RwSignal::new(Role::Agent.as_str().to_owned());
+    // The last invitation: what to say, and the link to pass on.
+    let invited = RwSignal::new(None::<String>);
+    let link = RwSignal::new(None::<String>);
     let note = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
-    let copied = RwSignal::new(None::<&'static str>);
+    let copied = RwSignal::new(None::<String>);
     // The control to give the focus back to once the table is drawn again.
     let refocus = StoredValue::new(None::<String>);
 
-    let action = Action::new_local(|change: &Change| {
-        let change = change.clone();
-        async move { apply(change).await }
-    });
-    Effect::new(move |_| {
-        let Some(result) = action.value().get() else {
+    let busy = RwSignal::new(false);
+    // One change at a time (the controls are disabled meanwhile); a plain task rather
+    // than an `Action`, for the bundle's size.
+    let change = move |c: Change, control: Option<String>| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        refocus.set_value(control);
+        leptos::task::spawn_local(async move {
+            let result = apply(c).await;
+            busy.set(false);
+            match result {
+                Ok(Done::Invited(i)) => {
+                    error.set(None);
+                    note.set(None);
+                    email.set(String::new());
+                    name.set(String::new());
+                    copied.set(None);
+                    invited.set(Some(invited_sentence(&i)));
+                    link.set(Some(i.link));
+                }
+                Ok(Done::Note(msg)) => {
+                    error.set(None);
+                    note.set(Some(msg));
+                }
+                Ok(Done::Quiet) => error.set(None),
+                Err(e) => {
+                    note.set(None);
+                    error.set(Some(e.message));
+                }
+            }
+            // Also after a refusal: the table shows again what the server holds.
+            refresh.update(|n| *n += 1);
+        });
+    };
+    let busy = busy.read_only();
+
+    let on_invite = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        invited.set(None);
+        link.set(None);
+        change(
+            Change::Invite(Invite {
+                email: email.get_untracked().trim().to_owned(),
+                name: name.get_untracked().trim().to_owned(),
+                role: role.get_untracked().parse().unwrap_or(Role::Agent),
+            }),
+            None,
+        );
+    };
+    let copy = move |_| {
+        let Some(text) = link.get_untracked() else {
             return;
         };
-        match result {
-            Ok(Done::Invited(i)) => {
-                error.set(None);
-                note.set(None);
-                email.set(String::new());
-                name.set(String::new());
-                copied.set(None);
-                invited.set(Some(i));
+        // Browsers offer the clipboard to secure pages only (https, or this machine).
+        let navigator = window().navigator();
+        let clipboard = js_sys::Reflect::get(&navigator, &"clipboard".into())
+            .ok()
+            .filter(|c| !c.is_undefined())
+            .map(|_| navigator.clipboard());
+        leptos::task::spawn_local(async move {
+            let written = match clipboard {
+                Some(c) => wasm_bindgen_futures::JsFuture::from(c.write_text(&text))
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            if written {
+                copied.set(Some("Link copied.".into()));
+            } else {
+                // The link selected instead, for the keyboard's copy.
+                if let Some(field) = document().get_element_by_id("sc-people-link") {
+                    use wasm_bindgen::JsCast;
+                    let field = field.unchecked_into::<web_sys::HtmlInputElement>();
+                    let _ = field.focus();
+                    field.select();
+                }
+                copied.set(Some(
+                    "The link is selected: copy it with your keyboard.".into(),
+                ));
             }
-            Ok(Done::Note(msg)) => {
-                error.set(None);
-                note.set(Some(msg));
-            }
-            Ok(Done::Quiet) => error.set(None),
-            Err(e) => {
-                note.set(None);
-                error.set(Some(e.message));
-            }
-        }
-        // Also after a refusal: the table shows again what the server holds.
-        refresh.update(|n| *n += 1);
-    });
-    Effect::new(move |_| {
-        overview.track();
+        });
+    };
+
+    let table = move || {
+        // Drawn anew after each change: the control used gets the focus back.
         if let Some(id) = refocus.try_update_value(Option::take).flatten() {
             request_animation_frame(move || {
                 if let Some(el) = document().get_element_by_id(&id) {
@@ -174,51 +232,15 @@ pub fn People(
                 }
             });
         }
-    });
-    let busy = Signal::derive(move || action.pending().get());
-    let change = move |c: Change, control: String| {
-        refocus.set_value(Some(control));
-        action.dispatch(c);
-    };
-
-    let on_invite = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        invited.set(None);
-        action.dispatch(Change::Invite(Invite {
-            email: email.get_untracked().trim().to_owned(),
-            name: name.get_untracked().trim().to_owned(),
-            role: role.get_untracked(),
-        }));
-    };
-    let copy = move |_| {
-        let Some(link) = invited.get_untracked().map(|i| i.link) else {
-            return;
-        };
-        let clipboard = window().navigator().clipboard();
-        leptos::task::spawn_local(async move {
-            let written = wasm_bindgen_futures::JsFuture::from(clipboard.write_text(&link)).await;
-            if written.is_ok() {
-                copied.set(Some("Link copied."));
-            } else {
-                // No clipboard for this page: the link selected, for the keyboard's copy.
-                if let Some(field) = document().get_element_by_id("sc-people-link") {
-                    use wasm_bindgen::JsCast;
-                    let field = field.unchecked_into::<web_sys::HtmlInputElement>();
-                    let _ = field.focus();
-                    field.select();
-                }
-                copied.set(Some("The link is selected: copy it with your keyboard."));
-            }
-        });
-    };
-
-    let table = move || {
-        overview.get().map(|(people, skills)| {
-            let rows = people
-                .into_iter()
-                .map(|p| view! { <PersonLine p skills=skills.clone() busy change /> })
+        overview.with(|home| {
+            let home = home.as_ref()?.as_ref().ok()?;
+            let rows = home
+                .people
+                .iter()
+                .cloned()
+                .map(|p| person_line(p, &home.skills, busy, change))
                 .collect_view();
-            view! {
+            Some(view! {
                 <table class="sc-home__table sc-people__table">
                     <thead>
                         <tr>
@@ -235,19 +257,15 @@ pub fn People(
                     </thead>
                     <tbody>{rows}</tbody>
                 </table>
-            }
+            })
         })
     };
 
     view! {
         <section class="sc-home__section sc-people" aria-labelledby="sc-home-people">
             <h2 id="sc-home-people">"People"</h2>
-            <Show when=move || note.get().is_some()>
-                <p class="sc-home__note" role="status">{move || note.get()}</p>
-            </Show>
-            <Show when=move || error.get().is_some()>
-                <p class="sc-form__error" role="alert">{move || error.get()}</p>
-            </Show>
+            {move || note.get().map(|n| view! { <p class="sc-home__note" role="status">{n}</p> })}
+            {move || error.get().map(|e| view! { <p class="sc-form__error" role="alert">{e}</p> })}
             {table}
             <h3>"Invite a person"</h3>
             <form class="sc-home__inline sc-people__invite" on:submit=on_invite>
@@ -276,12 +294,7 @@ pub fn People(
                     <label for="sc-people-role">"Role"</label>
                     <select
                         id="sc-people-role"
-                        prop:value=move || role.get().as_str()
-                        on:change=move |ev| {
-                            if let Ok(r) = event_target_value(&ev).parse() {
-                                role.set(r);
-                            }
-                        }
+                        on:change=move |ev| role.set(event_target_value(&ev))
                     >
                         <option value="agent">"Agent"</option>
                         <option value="admin">"Admin"</option>
@@ -294,10 +307,10 @@ pub fn People(
             {move || {
                 invited
                     .get()
-                    .map(|i| {
+                    .map(|sentence| {
                         view! {
                             <div class="sc-people__invited">
-                                <p role="status">{invited_sentence(&i)}</p>
+                                <p role="status">{sentence}</p>
                                 <div class="sc-people__link">
                                     <div class="sc-form__field">
                                         <label for="sc-people-link">"Set-password link"</label>
@@ -305,7 +318,7 @@ pub fn People(
                                             id="sc-people-link"
                                             type="text"
                                             readonly
-                                            prop:value=i.link.clone()
+                                            prop:value=move || link.get()
                                             on:focus=move |ev| {
                                                 use wasm_bindgen::JsCast;
                                                 if let Some(t) = ev.target() {
@@ -328,14 +341,14 @@ pub fn People(
     }
 }
 
-/// One person's row: what they are, and the controls that change it.
-#[component]
-fn PersonLine(
+/// One person's row: what they are, and the controls that change it (`change` takes the
+/// change and the id of the control to give the focus back to).
+fn person_line(
     p: PersonRow,
-    skills: Vec<SkillRow>,
-    busy: Signal<bool>,
-    change: impl Fn(Change, String) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
+    skills: &[SkillRow],
+    busy: ReadSignal<bool>,
+    change: impl Fn(Change, Option<String>) + Copy + 'static,
+) -> AnyView {
     let person = p.id;
     let role_id = format!("sc-person-{person}-role");
     let access_id = format!("sc-person-{person}-access");
@@ -363,7 +376,7 @@ fn PersonLine(
                                 if on {
                                     next.push(skill);
                                 }
-                                change(Change::Skills { person, skills: next }, control.clone());
+                                change(Change::Skills { person, skills: next }, Some(control.clone()));
                             }
                         />
                         {s.name.clone()}
@@ -374,12 +387,11 @@ fn PersonLine(
         view! {
             <div role="group" aria-label=format!("Skills of {}", p.name)>
                 {boxes}
-                <Show when={
-                    let none = held.is_empty();
-                    move || none
-                }>
-                    <p class="sc-home__hint">"No skills held: answers every skill."</p>
-                </Show>
+                {held
+                    .is_empty()
+                    .then(|| {
+                        view! { <p class="sc-home__hint">"No skills held: answers every skill."</p> }
+                    })}
             </div>
         }
         .into_any()
@@ -412,7 +424,7 @@ fn PersonLine(
                     disabled=busy
                     on:change=move |ev| {
                         if let Ok(role) = event_target_value(&ev).parse::<Role>() {
-                            change(Change::Role { person, role }, role_control.clone());
+                            change(Change::Role { person, role }, Some(role_control.clone()));
                         }
                     }
                 >
@@ -435,7 +447,7 @@ fn PersonLine(
                     class=if active { "sc-button sc-button--danger" } else { "sc-button" }
                     disabled=busy
                     on:click=move |_| {
-                        change(Change::Access { person, active: !active }, access_control.clone())
+                        change(Change::Access { person, active: !active }, Some(access_control.clone()))
                     }
                 >
                     {if active { "Deactivate" } else { "Reactivate" }}
@@ -443,4 +455,5 @@ fn PersonLine(
             </td>
         </tr>
     }
+    .into_any()
 }
