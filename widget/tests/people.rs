@@ -5,8 +5,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use leptos::prelude::*;
-use shared::home::{PersonRow, PersonStatus, SkillRow};
-use shared::{Role, bundles::Bundle};
+use shared::bundles::Bundle;
+use shared::home::HomeOverview;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use widget::pages::{People, SetPasswordPage};
@@ -98,54 +98,38 @@ async fn set_password_page_names_its_field_and_shows_why_it_failed() {
     );
 }
 
-fn person(id: i64, name: &str, role: Role, status: PersonStatus, skills: Vec<i64>) -> PersonRow {
-    PersonRow {
-        id,
-        name: name.into(),
-        email: format!("{}@demo.example", name.to_lowercase().replace(' ', ".")),
-        role,
-        skills,
-        status,
-        last_sign_in: (status == PersonStatus::Active).then(|| "2026-12-01 09:30".into()),
-    }
+/// A row as the server sends it (built from JSON, so fields the server adds later, such
+/// as `all_skills`, need no change here).
+fn person(id: i64, name: &str, role: &str, status: &str, skills: &[i64]) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "name": name,
+        "email": format!("{}@demo.example", name.to_lowercase().replace(' ', ".")),
+        "role": role,
+        "skills": skills,
+        "all_skills": false,
+        "status": status,
+        "last_sign_in": (status == "active").then_some("2026-12-01 09:30"),
+    })
 }
 
 #[wasm_bindgen_test]
 async fn people_table_offers_each_person_the_right_controls() {
-    let people = vec![
-        person(1, "Dana Admin", Role::Admin, PersonStatus::Active, vec![]),
-        person(
-            2,
-            "Alex Agent",
-            Role::Agent,
-            PersonStatus::Disabled,
-            vec![7],
-        ),
-        person(3, "Sam Ortiz", Role::Agent, PersonStatus::Invited, vec![]),
-    ];
-    let skills = vec![
-        SkillRow {
-            id: 7,
-            name: "social".into(),
-        },
-        SkillRow {
-            id: 8,
-            name: "vip".into(),
-        },
-    ];
-    let overview = shared::home::HomeOverview {
-        account_number: "1000".into(),
-        account_name: "Acme".into(),
-        accounts: vec![],
-        skills,
-        people,
-        settings: shared::home::HomeSettings { send_image: true },
-        audit: vec![],
-        networks: shared::home::Networks {
-            facebook: true,
-            twitter: true,
-        },
-    };
+    let overview: HomeOverview = serde_json::from_value(serde_json::json!({
+        "account_number": "1000",
+        "account_name": "Acme",
+        "accounts": [],
+        "skills": [{"id": 7, "name": "social"}, {"id": 8, "name": "vip"}],
+        "people": [
+            person(1, "Dana Admin", "admin", "active", &[]),
+            person(2, "Alex Agent", "agent", "disabled", &[7]),
+            person(3, "Sam Ortiz", "agent", "invited", &[]),
+        ],
+        "settings": {"send_image": true},
+        "audit": [],
+        "networks": {"facebook": true, "twitter": true},
+    }))
+    .unwrap();
     let refresh = RwSignal::new(0u64);
     let root = mount(move || {
         let overview = RwSignal::new_local(Some(Ok(overview))).read_only();
