@@ -50,7 +50,8 @@ pub struct Harness {
     driver: Child,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<Result<()>>>,
-    _data: tempfile::TempDir,
+    /// Shared with the browsers [`Harness::another_browser`] opens on the same server.
+    _data: std::sync::Arc<tempfile::TempDir>,
 }
 
 fn widget_dir() -> Result<PathBuf> {
@@ -85,6 +86,57 @@ fn reqwest_client() -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .expect("HTTP client")
+}
+
+/// Starts a ChromeDriver of its own and, through it, a headless Chromium whose viewport is
+/// `width` × 900 CSS pixels, with a profile (cookies) of its own.
+async fn launch_browser(width: u32) -> Result<(Child, Client)> {
+    let port = free_port()?;
+    let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let driver = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {chromedriver} (cargo xtask test installs it)"))?;
+
+    let mut caps = serde_json::Map::new();
+    // Headless windows are at least 500 px wide, so narrower viewports (the widget's
+    // side panel) are emulated.
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--no-first-run", "--disable-sync", "--hide-scrollbars",
+                format!("--window-size={},900", width.max(500)),
+            ],
+            "mobileEmulation": {
+                "deviceMetrics": {"width": width, "height": 900, "pixelRatio": 1.0, "touch": false}
+            },
+        }),
+    );
+    let mut last = None;
+    let mut browser = None;
+    for _ in 0..100 {
+        match ClientBuilder::rustls()?
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => {
+                browser = Some(c);
+                break;
+            }
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let browser = browser.ok_or_else(|| anyhow!("ChromeDriver never answered: {last:?}"))?;
+    Ok((driver, browser))
 }
 
 fn free_port() -> Result<u16> {
@@ -320,51 +372,7 @@ impl Harness {
             let _ = rx.await;
         }));
 
-        let port = free_port()?;
-        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        let driver = Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {chromedriver} (cargo xtask test installs it)"))?;
-
-        let mut caps = serde_json::Map::new();
-        // Headless windows are at least 500 px wide, so narrower viewports (the widget's
-        // side panel) are emulated.
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--no-first-run", "--disable-sync", "--hide-scrollbars",
-                    format!("--window-size={},900", width.max(500)),
-                ],
-                "mobileEmulation": {
-                    "deviceMetrics": {"width": width, "height": 900, "pixelRatio": 1.0, "touch": false}
-                },
-            }),
-        );
-        let mut last = None;
-        let mut browser = None;
-        for _ in 0..100 {
-            match ClientBuilder::rustls()?
-                .capabilities(caps.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(c) => {
-                    browser = Some(c);
-                    break;
-                }
-                Err(e) => {
-                    last = Some(e);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        }
-        let browser = browser.ok_or_else(|| anyhow!("ChromeDriver never answered: {last:?}"))?;
+        let (driver, browser) = launch_browser(width).await?;
         let h = Harness {
             url,
             browser,
@@ -373,7 +381,7 @@ impl Harness {
             driver,
             stop: Some(tx),
             server: Some(server),
-            _data: data,
+            _data: std::sync::Arc::new(data),
         };
         h.wait_healthy().await?;
         Ok(h)
@@ -424,13 +432,26 @@ impl Harness {
     /// The one visible element with ARIA `role` and accessible name `name`, waiting for it
     /// to appear.
     pub async fn by_role(&self, role: &str, name: &str) -> Result<Element> {
+        self.find_by_role(role, name, None).await
+    }
+
+    /// Like [`Harness::by_role`], among the controls of the table row whose text contains
+    /// `row` (a row's `Deactivate`, say, where every row has one).
+    pub async fn by_role_in_row(&self, role: &str, name: &str, row: &str) -> Result<Element> {
+        self.find_by_role(role, name, Some(row)).await
+    }
+
+    async fn find_by_role(&self, role: &str, name: &str, row: Option<&str>) -> Result<Element> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let mark = format!("e2e-{}", NEXT.fetch_add(1, Ordering::Relaxed));
             let found = self
                 .browser
-                .execute(FIND_BY_ROLE, vec![json!(role), json!(name), json!(mark)])
+                .execute(
+                    FIND_BY_ROLE,
+                    vec![json!(role), json!(name), json!(mark), json!(row)],
+                )
                 .await?;
             if found == json!(1) {
                 return Ok(self
@@ -439,7 +460,12 @@ impl Harness {
                     .await?);
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("expected one {role} named {name:?}, found {found}");
+                match row {
+                    Some(row) => bail!(
+                        "expected one {role} named {name:?} in the row showing {row:?}, found {found}"
+                    ),
+                    None => bail!("expected one {role} named {name:?}, found {found}"),
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -498,15 +524,38 @@ impl Harness {
 
     /// Runs the test's steps; when one fails, saves a screenshot and fails with its path.
     pub async fn run(self, steps: impl AsyncFnOnce(&Harness) -> Result<()>) {
+        if let Err(e) = self.run_within(steps).await {
+            panic!("{e:#}");
+        }
+    }
+
+    /// Like [`Harness::run`], but hands the failure back (its screenshot's path in the
+    /// error) instead of failing the test: for a second browser's steps inside the first's.
+    pub async fn run_within(self, steps: impl AsyncFnOnce(&Harness) -> Result<()>) -> Result<()> {
         let outcome = steps(&self).await;
         let shot = match &outcome {
             Err(_) => self.screenshot("failure").await.ok(),
             Ok(()) => None,
         };
         self.shutdown().await;
-        if let Err(e) = outcome {
-            panic!("{e:#}\nscreenshot: {shot:?}");
-        }
+        outcome.with_context(|| format!("screenshot: {shot:?}"))
+    }
+
+    /// Another browser, with cookies of its own (another person's session), on this
+    /// harness's server, `width` × 900 CSS pixels; its screenshots are named `name-…`.
+    /// Run its steps with [`Harness::run_within`] inside this harness's.
+    pub async fn another_browser(&self, name: &str, width: u32) -> Result<Harness> {
+        let (driver, browser) = launch_browser(width).await?;
+        Ok(Harness {
+            url: self.url.clone(),
+            browser,
+            facebook_secret: self.facebook_secret.clone(),
+            name: name.to_owned(),
+            driver,
+            stop: None,
+            server: None,
+            _data: self._data.clone(),
+        })
     }
 
     async fn shutdown(mut self) {
@@ -611,9 +660,10 @@ const FOCUSED: &str = r#"
 
 /// Finds visible elements by ARIA role and accessible name (explicit role or the
 /// element's implicit one; name from aria-label, aria-labelledby, the label, alt, or the
-/// text), marks a single match with `data-e2e`, and returns how many matched.
+/// text), only inside a table row whose text contains `row` when that is given, marks a
+/// single match with `data-e2e`, and returns how many matched.
 const FIND_BY_ROLE: &str = r#"
-const [role, name, mark] = arguments;
+const [role, name, mark, row] = arguments;
 const text = (el) => (el.textContent || '').replace(/\s+/g, ' ').trim();
 function implicitRole(el) {
   const tag = el.tagName.toLowerCase();
@@ -625,6 +675,7 @@ function implicitRole(el) {
   if (tag === 'input' && type === 'radio') return 'radio';
   if (tag === 'input' && ['text', 'email', 'password', 'search', 'tel', 'url', 'number'].includes(type)) return 'textbox';
   if (tag === 'textarea') return 'textbox';
+  if (tag === 'select') return el.multiple || el.size > 1 ? 'listbox' : 'combobox';
   if (/^h[1-6]$/.test(tag)) return 'heading';
   if (tag === 'img') return 'img';
   return null;
@@ -641,7 +692,8 @@ function accName(el) {
 }
 const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
 const found = [...document.querySelectorAll('*')].filter((el) =>
-  (el.getAttribute('role') || implicitRole(el)) === role && accName(el) === name && visible(el));
+  (el.getAttribute('role') || implicitRole(el)) === role && accName(el) === name && visible(el)
+  && (row == null || text(el.closest('tr') || document.createElement('tr')).includes(row)));
 if (found.length === 1 && mark) found[0].setAttribute('data-e2e', mark);
 return found.length;
 "#;

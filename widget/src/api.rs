@@ -26,17 +26,32 @@ fn network_error(e: gloo_net::Error) -> ApiError {
     )
 }
 
-async fn decode<T: DeserializeOwned>(res: Response) -> Result<T, ApiError> {
-    if res.ok() {
-        return res.json::<T>().await.map_err(network_error);
-    }
+/// The body of an answer, or the shared error it carries. Only [`parse`] depends on the
+/// answer's type, so each call's own code stays small (the bundles' size).
+async fn answer(res: Response) -> Result<String, ApiError> {
     let status = res.status();
-    Err(res.json::<ApiError>().await.unwrap_or_else(|_| {
+    let ok = res.ok();
+    let text = res.text().await.map_err(network_error)?;
+    if ok {
+        return Ok(text);
+    }
+    Err(serde_json::from_str::<ApiError>(&text).unwrap_or_else(|_| {
         ApiError::new(
             ErrorCode::Unknown,
             format!("the server answered {status} unexpectedly"),
         )
     }))
+}
+
+/// A request's body as JSON (the API's types always serialise).
+pub fn json<B: Serialize>(body: &B) -> String {
+    serde_json::to_string(body).unwrap_or_default()
+}
+
+/// An answer's body as `T`.
+pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, ApiError> {
+    serde_json::from_str(text)
+        .map_err(|_| ApiError::new(ErrorCode::Unknown, "the server's answer could not be read"))
 }
 
 fn with_csrf(builder: RequestBuilder) -> RequestBuilder {
@@ -46,9 +61,23 @@ fn with_csrf(builder: RequestBuilder) -> RequestBuilder {
     }
 }
 
+/// One request: a JSON `body` (with the CSRF token) or none; the answer's body, for
+/// [`parse`]. Callers with several kinds of answer share this one request path.
+pub async fn fetch(method: Method, path: &str, body: Option<String>) -> Result<String, ApiError> {
+    let builder = RequestBuilder::new(path).method(method);
+    let req = match body {
+        Some(body) => with_csrf(builder)
+            .header("Content-Type", "application/json")
+            .body(body),
+        None => builder.build(),
+    }
+    .map_err(network_error)?;
+    let res = req.send().await.map_err(network_error)?;
+    answer(res).await
+}
+
 pub async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    let res = Request::get(path).send().await.map_err(network_error)?;
-    decode(res).await
+    parse(&fetch(Method::GET, path, None).await?)
 }
 
 pub async fn send<B: Serialize, T: DeserializeOwned>(
@@ -56,11 +85,7 @@ pub async fn send<B: Serialize, T: DeserializeOwned>(
     path: &str,
     body: &B,
 ) -> Result<T, ApiError> {
-    let req = with_csrf(RequestBuilder::new(path).method(method))
-        .json(body)
-        .map_err(network_error)?;
-    let res = req.send().await.map_err(network_error)?;
-    decode(res).await
+    parse(&fetch(method, path, Some(json(body))).await?)
 }
 
 /// Who is signed in, `Ok(None)` when no one is.
@@ -81,17 +106,20 @@ pub async fn sign_in(req: &SignIn) -> Result<Me, ApiError> {
     Ok(me)
 }
 
+/// Chooses a password through a one-time link's token; the answer signs the person in.
+pub async fn set_password(req: &shared::api::SetPassword) -> Result<Me, ApiError> {
+    let me: Me = send(Method::POST, "/api/password", req).await?;
+    set_csrf(Some(me.csrf_token.clone()));
+    Ok(me)
+}
+
 pub async fn sign_out() -> Result<(), ApiError> {
     let res = with_csrf(Request::delete("/api/session"))
         .send()
         .await
         .map_err(network_error)?;
     set_csrf(None);
-    if res.ok() {
-        Ok(())
-    } else {
-        Err(decode::<()>(res).await.unwrap_err())
-    }
+    answer(res).await.map(drop)
 }
 
 pub async fn meta() -> Result<Meta, ApiError> {

@@ -1,8 +1,9 @@
 //! The SocialConnect SPA, built as two bundles (`shared::bundles`): the agent's
 //! ([`AgentApp`]: start page, sign-in, workspace, and the Social Widget page that
 //! LiveEngage loads in its iframe) and the admin's ([`AdminApp`]: SocialConnect Home,
-//! onboarding, support's pages). Each picks its page by the path (`nav`) and hands the
-//! other's paths to the browser as a page load, so links between them work like any link.
+//! onboarding, support's pages, the set-password page). Each picks its page by the path
+//! (`nav`) and hands the other's paths to the browser as a page load, so links between
+//! them work like any link.
 
 pub mod api;
 pub mod components;
@@ -14,8 +15,8 @@ pub mod state;
 
 use leptos::prelude::*;
 use pages::{
-    Home, Landing, MarketingPage, NotFound, SignInPage, SocialWidgetPage, SupportSignupsPage,
-    ThankYouPage, Workspace,
+    Home, Landing, MarketingPage, NotFound, SetPasswordPage, SignInPage, SocialWidgetPage,
+    SupportSignupsPage, ThankYouPage, Workspace,
 };
 use shared::bundles::Bundle;
 use shared::onboarding::{SUPPORT_PATH, THANK_YOU_PATH, encode_component};
@@ -65,6 +66,7 @@ pub fn AdminApp() -> impl IntoView {
     move || match nav.path.get().as_str() {
         SIGN_IN_PATH => view! { <SignInPage /> }.into_any(),
         shared::onboarding::MARKETING_PATH => view! { <MarketingPage /> }.into_any(),
+        shared::api::SET_PASSWORD_PATH => view! { <SetPasswordPage /> }.into_any(),
         THANK_YOU_PATH => nav.protect(
             signed_in.get(),
             format!("{SIGN_IN_PATH}?next={}", encode_component(THANK_YOU_PATH)),

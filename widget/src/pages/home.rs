@@ -1,30 +1,25 @@
 //! SocialConnect Home, for the brand's admins: the accounts table with Add Account,
-//! Unlink and Relink; routing of each channel to a skill and of skills to agents; the
-//! Send Image switch; and the audit log. The networks' sign-in pages come back here with
+//! Unlink and Relink; routing of each channel to a skill; the People section (`people`:
+//! invitations, roles, agents' skills, deactivation); the Send Image switch; and the
+//! audit log. The networks' sign-in pages come back here with
 //! `?pick=` (choose a Facebook page), `?done=` or `?error=` in the address.
+
+mod people;
 
 use super::Shell;
 use crate::api;
 use gloo_net::http::Method;
 use leptos::prelude::*;
+pub use people::People;
 use shared::ApiError;
+use shared::Channel;
 use shared::home::{
-    HomeOverview, HomeSettings, LinkedRow, NewSkill, PendingPages, PersonRow, PickPage, Redirect,
-    SetPersonSkills, SetSkill, SkillRow,
+    AuditRow, HomeOverview, HomeSettings, LinkedRow, NewSkill, PendingPages, PickPage, Redirect,
+    SetSkill, SkillRow,
 };
-use shared::{Channel, Role};
 
 async fn overview() -> Result<HomeOverview, ApiError> {
     api::get("/api/home").await
-}
-
-/// Starts a network's sign-in and sends the browser there.
-async fn start(path: String) -> Result<(), ApiError> {
-    let to: Redirect = api::send(Method::POST, &path, &()).await?;
-    if let Some(w) = web_sys::window() {
-        let _ = w.location().set_href(&to.url);
-    }
-    Ok(())
 }
 
 /// What the admin did, for the one action running at a time.
@@ -34,76 +29,73 @@ enum Act {
     Unlink(i64),
     Route { linked: i64, skill: i64 },
     AddSkill(String),
-    PersonSkills { person: i64, skills: Vec<i64> },
     SendImage(bool),
     Pick { pending: String, page: String },
 }
 
+/// Sends what the admin did; the note to show, if any. One request path for every act
+/// (only the answer's parsing differs), which keeps the bundle small.
 async fn run(act: Act) -> Result<Option<String>, ApiError> {
-    match act {
-        Act::Start(path) => start(path).await.map(|()| None),
-        Act::Unlink(id) => {
-            let row: LinkedRow = api::send(
-                Method::POST,
-                &format!("/api/home/accounts/{id}/unlink"),
-                &(),
-            )
-            .await?;
-            Ok(Some(format!(
+    let none = || "null".to_owned();
+    let (method, path, body) = match &act {
+        // Starts a network's sign-in; the answer says where to send the browser.
+        Act::Start(path) => (Method::POST, path.clone(), none()),
+        Act::Unlink(id) => (
+            Method::POST,
+            format!("/api/home/accounts/{id}/unlink"),
+            none(),
+        ),
+        Act::Route { linked, skill } => (
+            Method::PUT,
+            format!("/api/home/accounts/{linked}/skill"),
+            api::json(&SetSkill { skill_id: *skill }),
+        ),
+        Act::AddSkill(name) => (
+            Method::POST,
+            "/api/home/skills".to_owned(),
+            api::json(&NewSkill { name: name.clone() }),
+        ),
+        Act::SendImage(on) => (
+            Method::PUT,
+            "/api/home/settings".to_owned(),
+            api::json(&HomeSettings { send_image: *on }),
+        ),
+        Act::Pick { pending, page } => (
+            Method::POST,
+            format!("/api/home/pending/{pending}"),
+            api::json(&PickPage {
+                page_id: page.clone(),
+            }),
+        ),
+    };
+    let answer = api::fetch(method, &path, Some(body)).await?;
+    Ok(match act {
+        Act::Start(_) => {
+            let to: Redirect = api::parse(&answer)?;
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_href(&to.url);
+            }
+            None
+        }
+        Act::Unlink(_) => {
+            let row: LinkedRow = api::parse(&answer)?;
+            Some(format!(
                 "{} {} is unlinked; its conversations are kept.",
                 row.channel.label(),
                 row.name
-            )))
+            ))
         }
-        Act::Route { linked, skill } => {
-            let _: LinkedRow = api::send(
-                Method::PUT,
-                &format!("/api/home/accounts/{linked}/skill"),
-                &SetSkill { skill_id: skill },
-            )
-            .await?;
-            Ok(None)
+        Act::Route { .. } => None,
+        Act::AddSkill(_) => {
+            let s: SkillRow = api::parse(&answer)?;
+            Some(format!("Skill {} added.", s.name))
         }
-        Act::AddSkill(name) => {
-            let s: SkillRow =
-                api::send(Method::POST, "/api/home/skills", &NewSkill { name }).await?;
-            Ok(Some(format!("Skill {} added.", s.name)))
+        Act::SendImage(on) => Some(format!("Send Image is {}.", if on { "on" } else { "off" })),
+        Act::Pick { .. } => {
+            let row: LinkedRow = api::parse(&answer)?;
+            Some(format!("{} {} is linked.", row.channel.label(), row.name))
         }
-        Act::PersonSkills { person, skills } => {
-            let _: PersonRow = api::send(
-                Method::PUT,
-                &format!("/api/home/people/{person}/skills"),
-                &SetPersonSkills { skills },
-            )
-            .await?;
-            Ok(None)
-        }
-        Act::SendImage(on) => {
-            let _: HomeSettings = api::send(
-                Method::PUT,
-                "/api/home/settings",
-                &HomeSettings { send_image: on },
-            )
-            .await?;
-            Ok(Some(format!(
-                "Send Image is {}.",
-                if on { "on" } else { "off" }
-            )))
-        }
-        Act::Pick { pending, page } => {
-            let row: LinkedRow = api::send(
-                Method::POST,
-                &format!("/api/home/pending/{pending}"),
-                &PickPage { page_id: page },
-            )
-            .await?;
-            Ok(Some(format!(
-                "{} {} is linked.",
-                row.channel.label(),
-                row.name
-            )))
-        }
-    }
+    })
 }
 
 #[component]
@@ -175,7 +167,13 @@ pub fn Home() -> impl IntoView {
                             view! { <p class="sc-home__loading">"Loading…"</p> }.into_any()
                         })
                 }}
+                <People overview=data refresh />
                 <crate::components::AutomationSettings />
+                {move || {
+                    data.get()
+                        .and_then(Result::ok)
+                        .map(|home| view! { <AuditLog entries=home.audit /> })
+                }}
             </div>
         </Shell>
     }
@@ -380,76 +378,7 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
         })
         .collect_view();
 
-    let agents = home
-        .people
-        .iter()
-        .filter(|p| p.role == Role::Agent)
-        .cloned()
-        .map(|p| {
-            let person = p.id;
-            let held = p.skills.clone();
-            let boxes = skills
-                .iter()
-                .map(|s| {
-                    let skill = s.id;
-                    let held = held.clone();
-                    let checked = held.contains(&skill);
-                    view! {
-                        <label class="sc-home__check">
-                            <input
-                                type="checkbox"
-                                checked=checked
-                                disabled=busy
-                                on:change=move |ev| {
-                                    let on = event_target_checked(&ev);
-                                    let mut next: Vec<i64> =
-                                        held.iter().copied().filter(|h| *h != skill).collect();
-                                    if on {
-                                        next.push(skill);
-                                    }
-                                    act.run(Act::PersonSkills { person, skills: next });
-                                }
-                            />
-                            {s.name.clone()}
-                        </label>
-                    }
-                })
-                .collect_view();
-            view! {
-                <fieldset class="sc-home__person">
-                    <legend>
-                        {p.name.clone()}
-                        <span class="sc-home__email">{p.email.clone()}</span>
-                    </legend>
-                    {boxes}
-                    <Show when=move || p.skills.is_empty()>
-                        <p class="sc-home__hint">"No skills held: answers every skill."</p>
-                    </Show>
-                </fieldset>
-            }
-        })
-        .collect_view();
-
-    let audit = home
-        .audit
-        .iter()
-        .cloned()
-        .map(|e| {
-            view! {
-                <li class="sc-home__event">
-                    <span class="sc-home__when">{e.at}</span>
-                    " "
-                    <strong>{e.actor}</strong>
-                    " "
-                    {e.action}
-                    " "
-                    <span class="sc-home__detail">{e.detail}</span>
-                </li>
-            }
-        })
-        .collect_view();
     let no_accounts = accounts.is_empty();
-    let no_audit = home.audit.is_empty();
 
     view! {
         <p class="sc-home__account">
@@ -519,7 +448,7 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
         <section class="sc-home__section" aria-labelledby="sc-home-routing">
             <h2 id="sc-home-routing">"Routing"</h2>
             <p class="sc-home__hint">
-                "Each channel's conversations go to one skill; agents answer the skills they hold."
+                "Each channel's conversations go to one skill; agents answer the skills they hold (People, below)."
             </p>
             <ul class="sc-home__routes">{routing}</ul>
             <form
@@ -546,8 +475,6 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                     "Add skill"
                 </button>
             </form>
-            <h3>"Agents and their skills"</h3>
-            <div class="sc-home__people">{agents}</div>
         </section>
         <section class="sc-home__section" aria-labelledby="sc-home-features">
             <h2 id="sc-home-features">"Features"</h2>
@@ -564,9 +491,33 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                 "Agents can send images and GIFs with their replies (the Social Widget's Add Image)."
             </p>
         </section>
+    }
+}
+
+/// What changed in the brand's SocialConnect, latest first.
+#[component]
+fn AuditLog(entries: Vec<AuditRow>) -> impl IntoView {
+    let empty = entries.is_empty();
+    let audit = entries
+        .into_iter()
+        .map(|e| {
+            view! {
+                <li class="sc-home__event">
+                    <span class="sc-home__when">{e.at}</span>
+                    " "
+                    <strong>{e.actor}</strong>
+                    " "
+                    {e.action}
+                    " "
+                    <span class="sc-home__detail">{e.detail}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
         <section class="sc-home__section" aria-labelledby="sc-home-audit">
             <h2 id="sc-home-audit">"Audit log"</h2>
-            {if no_audit {
+            {if empty {
                 view! { <p class="sc-home__hint">"Nothing changed yet."</p> }.into_any()
             } else {
                 view! { <ol class="sc-home__audit">{audit}</ol> }.into_any()

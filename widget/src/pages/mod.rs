@@ -2,11 +2,13 @@
 
 mod home;
 mod onboarding;
+mod set_password;
 mod sign_in;
 mod workspace;
 
-pub use home::Home;
+pub use home::{Home, People};
 pub use onboarding::{MarketingPage, SupportSignupsPage, ThankYouPage};
+pub use set_password::SetPasswordPage;
 pub use sign_in::SignInPage;
 pub use workspace::Workspace;
 
