@@ -66,6 +66,7 @@ async fn apply(change: Change) -> Result<Done, ApiError> {
             format!("/api/home/people/{person}/skills"),
             api::json(&SetPersonSkills {
                 skills: skills.clone(),
+                all_skills: false,
             }),
         ),
     };
