@@ -40,8 +40,13 @@ pub fn main() -> ExitCode {
             Command::Link(args) => link(*args).await,
             Command::Sandbox(args) => sandbox(args).await,
             Command::Migrate(args) => migrate(args).await,
-            Command::Accounts(args) => crate::people_cmd::accounts(args).await,
-            Command::Users(args) => crate::people_cmd::users(args).await,
+            Command::Accounts(args) => {
+                crate::people_cmd::accounts(args, &mut std::io::stdout().lock()).await
+            }
+            Command::Users(args) => {
+                let (mut out, mut note) = (std::io::stdout(), std::io::stderr());
+                crate::people_cmd::users(args, &mut out, &mut note).await
+            }
         }
     });
     match result {

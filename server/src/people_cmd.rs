@@ -1,6 +1,7 @@
 //! `socialconnect accounts` and `socialconnect users`: brand accounts and people for
 //! operators, with no password ever on a command line. Each works whether or not a server
-//! runs on the same data.
+//! runs on the same data. Data goes to `out` (stdout), words for the operator to `note`
+//! (stderr).
 
 use crate::auth::password;
 use crate::config::{AccountsArgs, AccountsCommand, UserScope, UsersArgs, UsersCommand};
@@ -10,7 +11,7 @@ use serde_json::json;
 use shared::Role;
 use std::io::Write;
 
-pub async fn accounts(args: AccountsArgs) -> anyhow::Result<()> {
+pub async fn accounts(args: AccountsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     match args.command {
         AccountsCommand::Create {
             account,
@@ -32,13 +33,17 @@ pub async fn accounts(args: AccountsArgs) -> anyhow::Result<()> {
             } else {
                 "SocialConnect not enabled yet"
             };
-            println!("created brand account {number} ({name}); {state}");
+            writeln!(out, "created brand account {number} ({name}); {state}")?;
         }
     }
     Ok(())
 }
 
-pub async fn users(args: UsersArgs) -> anyhow::Result<()> {
+pub async fn users(
+    args: UsersArgs,
+    out: &mut dyn Write,
+    note: &mut dyn Write,
+) -> anyhow::Result<()> {
     match args.command {
         UsersCommand::Add {
             scope,
@@ -64,12 +69,13 @@ pub async fn users(args: UsersArgs) -> anyhow::Result<()> {
                 role,
             };
             let (_, link) = password::invite(store.as_ref(), &public_url, person).await?;
-            eprintln!(
+            writeln!(
+                note,
                 "added {} as {role}; they choose their password through this link \
                  (single use, valid 72 hours):",
                 email.trim()
-            );
-            println!("{link}");
+            )?;
+            writeln!(out, "{link}")?;
         }
         UsersCommand::List {
             account,
@@ -84,12 +90,9 @@ pub async fn users(args: UsersArgs) -> anyhow::Result<()> {
                 (None, true) => Some(PeopleOf::Support),
                 (None, false) => None,
             };
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for p in store.people_of(of).await? {
-                serde_json::to_writer(&mut out, &listed(&p))?;
-                out.write_all(b"\n")?;
+                writeln!(out, "{}", listed(&p))?;
             }
-            out.flush()?;
         }
         UsersCommand::Disable {
             scope,
@@ -103,7 +106,11 @@ pub async fn users(args: UsersArgs) -> anyhow::Result<()> {
                 .await?
                 .with_context(|| format!("no person {} there", email.trim()))?;
             store.set_active(person.user.id, false).await?;
-            eprintln!("disabled {}; their sessions have ended", person.user.email);
+            writeln!(
+                note,
+                "disabled {}; their sessions have ended",
+                person.user.email
+            )?;
         }
     }
     Ok(())
@@ -134,4 +141,20 @@ async fn scope_of(store: &dyn Store, scope: &UserScope) -> anyhow::Result<People
         Some(number) => Ok(PeopleOf::Account(account_id(store, number).await?)),
         None => Ok(PeopleOf::Support),
     }
+}
+
+/// Runs `socialconnect accounts …` or `socialconnect users …`, given as the words after
+/// `socialconnect`, in this process: what it wrote to stdout. For tests that drive a server
+/// they run in-process, as an operator would beside it.
+pub async fn run(words: &[&str]) -> anyhow::Result<String> {
+    use crate::config::{Cli, Command};
+    use clap::Parser;
+    let cli = Cli::try_parse_from(std::iter::once("socialconnect").chain(words.iter().copied()))?;
+    let (mut out, mut note) = (Vec::new(), Vec::new());
+    match cli.command {
+        Command::Accounts(args) => accounts(args, &mut out).await?,
+        Command::Users(args) => users(args, &mut out, &mut note).await?,
+        _ => bail!("only `accounts` and `users` run here"),
+    }
+    Ok(String::from_utf8(out)?)
 }
