@@ -154,13 +154,7 @@ impl SafeClient {
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
+            .map(super::media_type);
         let mut bytes = Vec::new();
         while let Some(chunk) = res
             .chunk()

@@ -134,13 +134,7 @@ async fn upload(
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(media_type)
         .filter(|v| !v.is_empty())
         .ok_or_else(|| AppError::bad_request("send the image with its Content-Type"))?;
     if shared::media_limits::image_type(&declared).is_none() {
@@ -168,6 +162,12 @@ async fn upload(
     }
     let info = store(&state, account_id, Some(&declared), bytes).await?;
     Ok((StatusCode::CREATED, ApiJson(info)))
+}
+
+/// A `Content-Type` value's media type, lower case, without parameters.
+pub(crate) fn media_type(value: &str) -> String {
+    let essence = value.split(';').next().unwrap_or("");
+    essence.trim().to_ascii_lowercase()
 }
 
 /// `POST /api/uploads/from-url {url}`: fetches a public http(s) image (see [`fetch`]).

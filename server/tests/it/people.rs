@@ -96,6 +96,17 @@ fn person<'a>(overview: &'a Value, email: &str) -> &'a Value {
 }
 
 const AGNES: &str = "agnes@brand.example";
+
+/// The status a password sign-in as Agnes gets, in a fresh browser.
+async fn agnes_signs_in(server: &TestServer, password: &str) -> u16 {
+    Browser::new(&server.url)
+        .post(
+            "/api/session",
+            json!({"account_number": ADMIN.0, "email": AGNES, "password": password}),
+        )
+        .await
+        .0
+}
 const GOOD: &str = "a long and unusual passphrase";
 
 /// Invites Agnes (agent) and has her choose [`GOOD`]: her signed-in browser and id.
@@ -142,20 +153,8 @@ async fn an_invited_person_chooses_a_password_once_and_is_signed_in() {
     }
 
     // Not signed in before choosing a password, whatever is tried.
-    let try_sign_in = |password: &'static str| {
-        let url = server.url.clone();
-        async move {
-            Browser::new(&url)
-                .post(
-                    "/api/session",
-                    json!({"account_number": ADMIN.0, "email": AGNES, "password": password}),
-                )
-                .await
-                .0
-        }
-    };
-    assert_eq!(try_sign_in("").await, 400);
-    assert_eq!(try_sign_in(GOOD).await, 401);
+    assert_eq!(agnes_signs_in(&server, "").await, 400);
+    assert_eq!(agnes_signs_in(&server, GOOD).await, 401);
 
     let mut agnes = Browser::new(&server.url);
     for (password, rule) in [
@@ -181,7 +180,7 @@ async fn an_invited_person_chooses_a_password_once_and_is_signed_in() {
     let (status, body) = Browser::new(&server.url).set_password(link, GOOD).await;
     assert_eq!(status, 410, "single use: {body}");
 
-    assert_eq!(try_sign_in(GOOD).await, 200);
+    assert_eq!(agnes_signs_in(&server, GOOD).await, 200);
     let (_, overview) = admin.get("/api/home").await;
     let row = person(&overview, AGNES);
     assert_eq!(row["status"], "active");
@@ -231,13 +230,7 @@ async fn deactivating_ends_sessions_and_event_streams_and_the_last_admin_stays()
     assert!(ended.is_ok(), "the deactivated person's event stream ended");
     assert_eq!(agnes.get("/api/session").await.0, 401);
     assert_eq!(agnes.get("/api/events").await.0, 401);
-    let signing_in = Browser::new(&server.url)
-        .post(
-            "/api/session",
-            json!({"account_number": ADMIN.0, "email": AGNES, "password": GOOD}),
-        )
-        .await;
-    assert_eq!(signing_in.0, 401);
+    assert_eq!(agnes_signs_in(&server, GOOD).await, 401);
 
     // The bootstrap admin is the last admin: neither deactivated nor demoted.
     let (_, me) = admin.get("/api/session").await;
@@ -623,20 +616,11 @@ async fn people_change_their_password_and_sign_out_everywhere() {
         "this session stays"
     );
     assert_eq!(phone.get("/api/session").await.0, 401, "the others end");
-    let signing_in = |password: &'static str| {
-        let url = server.url.clone();
-        async move {
-            Browser::new(&url)
-                .post(
-                    "/api/session",
-                    json!({"account_number": ADMIN.0, "email": AGNES, "password": password}),
-                )
-                .await
-                .0
-        }
-    };
-    assert_eq!(signing_in(GOOD).await, 401);
-    assert_eq!(signing_in("another long passphrase").await, 200);
+    assert_eq!(agnes_signs_in(&server, GOOD).await, 401);
+    assert_eq!(
+        agnes_signs_in(&server, "another long passphrase").await,
+        200
+    );
 
     let (status, _) = laptop
         .call(reqwest::Method::DELETE, "/api/sessions", Value::Null)

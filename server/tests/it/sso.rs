@@ -103,17 +103,7 @@ async fn people_sign_in_through_their_provider_and_forged_or_replayed_tokens_are
     let (listener, _, sb) = sandbox_calling_back().await;
     let server = start_server(listener, tempfile::tempdir().unwrap(), &sb, false).await;
     let base = server.url.clone();
-    let admin = browser();
-    let me: Value = admin
-        .post(format!("{base}/api/session"))
-        .json(&json!({"account_number": ADMIN.0, "email": ADMIN.1, "password": ADMIN.2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let csrf = me["csrf_token"].as_str().unwrap().to_owned();
+    let (admin, csrf) = common::world::sign_in(&base).await;
     let set = |body: Value| {
         admin
             .put(format!("{base}/api/home/sso"))
