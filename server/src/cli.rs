@@ -14,7 +14,10 @@ pub fn main() -> ExitCode {
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     // The server logs to stdout; commands whose stdout is data log to stderr.
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    match cli.command {
+    match &cli.command {
+        Command::Serve(args) if args.log_format == crate::config::LogFormat::Json => {
+            logs.json().with_current_span(false).init()
+        }
         Command::Serve(_) => logs.with_ansi(std::io::stdout().is_terminal()).init(),
         _ => logs
             .with_ansi(std::io::stderr().is_terminal())

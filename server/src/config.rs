@@ -41,6 +41,13 @@ pub enum Command {
     Users(UsersArgs),
 }
 
+/// How the server writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct AccountsArgs {
     #[command(subcommand)]
@@ -283,6 +290,20 @@ pub struct ServeArgs {
         hide_default_value = true
     )]
     pub media_http_hosts: crate::uploads::policy::HostList,
+
+    /// The bearer token `GET /metrics` (Prometheus' text format) requires. Unset: no
+    /// `/metrics`.
+    #[arg(long, env = "SOCIALCONNECT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// `text`, or `json` for log pipelines (one JSON object per line).
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
 
     /// Where invitations are emailed from: `smtp://[USER:PASSWORD@]HOST[:PORT]` (add
     /// `?tls=required` for STARTTLS) or `smtps://…` (TLS from the start). Unset: set-password

@@ -223,9 +223,11 @@ async fn events(
     let (account, user) = (caller.account.id, caller.user.id);
     let changes = state.live.subscribe();
     let stopping = state.live.stopping();
+    // Counted open for as long as the stream lives.
+    let open = crate::metrics::StreamOpen::count();
     let stream = futures_util::stream::unfold(
-        (changes, stopping),
-        move |(mut changes, mut stopping)| async move {
+        (changes, stopping, open),
+        move |(mut changes, mut stopping, open)| async move {
             loop {
                 let next = tokio::select! {
                     next = changes.recv() => next,
@@ -249,7 +251,7 @@ async fn events(
                 let event = Event::default()
                     .json_data(event)
                     .unwrap_or_else(|_| Event::default().data("{}"));
-                return Some((Ok(event), (changes, stopping)));
+                return Some((Ok(event), (changes, stopping, open)));
             }
         },
     );

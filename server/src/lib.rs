@@ -18,6 +18,7 @@ pub mod link;
 pub mod live;
 pub mod mail;
 pub mod media;
+pub mod metrics;
 pub mod onboarding;
 pub mod outbound;
 pub mod people_cmd;
@@ -177,6 +178,7 @@ pub fn public_routes() -> Vec<(&'static str, &'static str)> {
         uploads::PUBLIC_ROUTES,
         automation::PUBLIC_ROUTES,
         sso::PUBLIC_ROUTES,
+        metrics::PUBLIC_ROUTES,
     ]
     .concat()
 }
@@ -195,6 +197,7 @@ pub fn app(state: AppState) -> Router {
         .merge(home::router())
         .merge(onboarding::router())
         .merge(sso::router())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());
 
@@ -249,6 +252,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // The recorder first, so nothing recorded from here on is lost.
+    metrics::handle();
     let bound = listener.local_addr()?;
     let (store, cipher) = settings.store.open_sealed().await?;
     if let Some(b) = &settings.bootstrap_admin {

@@ -247,6 +247,46 @@ async fn facebook_verify(
 }
 
 async fn facebook_event(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    observed(Channel::Facebook, facebook_checked(state, headers, body)).await
+}
+
+async fn twitter_event(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    observed(Channel::Twitter, twitter_checked(state, headers, body)).await
+}
+
+/// Counts a webhook delivery by what became of it, and times the accepted ones to their
+/// 200 (`crate::metrics`).
+async fn observed(
+    channel: Channel,
+    handling: impl Future<Output = AppResult<Response>>,
+) -> AppResult<Response> {
+    let started = std::time::Instant::now();
+    let answer = handling.await;
+    let network = channel.as_str();
+    let outcome = match &answer {
+        Ok(r) if r.status() == StatusCode::OK => {
+            metrics::histogram!("socialconnect_webhook_seconds", "network" => network)
+                .record(started.elapsed().as_secs_f64());
+            "accepted"
+        }
+        Ok(_) => "refused",
+        Err(crate::error::AppError::Api(e)) if e.code.status() < 500 => "refused",
+        Err(_) => "failed",
+    };
+    metrics::counter!("socialconnect_webhooks_total", "network" => network, "outcome" => outcome)
+        .increment(1);
+    answer
+}
+
+async fn facebook_checked(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -288,7 +328,7 @@ async fn twitter_crc(
     .into_response())
 }
 
-async fn twitter_event(
+async fn twitter_checked(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
@@ -335,7 +375,9 @@ pub async fn ingest(
             }
         }
     }
+    let network = channel.as_str();
     for (brand_id, messages) in by_brand {
+        let started = std::time::Instant::now();
         let stored = state
             .store
             .ingest_for(
@@ -345,8 +387,19 @@ pub async fn ingest(
                 crate::auth::now_secs() * 1000,
             )
             .await?;
+        metrics::histogram!("socialconnect_ingest_seconds", "network" => network)
+            .record(started.elapsed().as_secs_f64());
         match stored {
             Some((linked, report)) => {
+                for (result, n) in [
+                    ("stored", report.stored),
+                    ("duplicate", report.duplicates),
+                    ("updated", report.updated),
+                ] {
+                    metrics::counter!("socialconnect_webhook_events_total",
+                        "network" => network, "result" => result)
+                    .increment(n as u64);
+                }
                 state
                     .live
                     .conversations_changed(linked.account_id, &report.conversations);

@@ -136,6 +136,13 @@ async fn copy_one(state: &AppState, due: MediaDue) {
         Err(e) => Err(Failure::Gone(e.to_string())),
     };
     let store = &state.store;
+    let counted = match &outcome {
+        Ok(_) => "copied",
+        Err(Failure::Transient(_)) if due.attempts + 1 < MAX_ATTEMPTS => "retried",
+        Err(Failure::Transient(_) | Failure::Gone(_)) => "gone",
+        Err(Failure::Rejected { .. }) => "rejected",
+    };
+    metrics::counter!("socialconnect_media_fetches_total", "outcome" => counted).increment(1);
     let recorded = match outcome {
         Ok(copy) => {
             tracing::debug!(mime = %copy.mime, bytes = copy.bytes, "media copied");

@@ -203,6 +203,14 @@ async fn record(
     let store = &state.store;
     let owner = state.instance.as_str();
     let line = item.message_id;
+    let sent = match &outcome {
+        Ok(_) => "sent",
+        Err(SendFailure::Transient { .. }) if item.attempts + 1 < MAX_ATTEMPTS => "retried",
+        Err(_) => "failed",
+    };
+    metrics::counter!("socialconnect_sends_total",
+        "network" => item.linked.channel.as_str(), "outcome" => sent)
+    .increment(1);
     let held = match outcome {
         Ok(Delivered { network_id, psid }) => {
             tracing::info!(line, %network_id, "reply sent");

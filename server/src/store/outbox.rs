@@ -144,6 +144,8 @@ pub trait Outbox: Send + Sync {
     /// It will not go: the line is `failed` with the reason and the row goes; `false`
     /// (nothing changed) when the row is no longer `owner`'s.
     async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> StoreResult<bool>;
+    /// Replies waiting to go: how many, and how long (ms) the oldest has waited by `now_ms`.
+    async fn outbox_backlog(&self, now_ms: i64) -> StoreResult<(i64, i64)>;
     /// Try again at `next_at_ms` (the claim is released); `false` (nothing changed) when
     /// the row is no longer `owner`'s.
     async fn reschedule(
@@ -477,6 +479,14 @@ for_both_engines! {
             } else {
                 MarkedSent::SentLate
             })
+        }
+
+        async fn outbox_backlog(&self, now_ms: i64) -> StoreResult<(i64, i64)> {
+            let (depth, oldest): (i64, Option<i64>) =
+                sqlx::query_as("SELECT count(*), min(created_at) FROM outbox")
+                    .fetch_one(&self.pool)
+                    .await?;
+            Ok((depth, oldest.map_or(0, |at| (now_ms - at).max(0))))
         }
 
         async fn mark_failed(&self, owner: &str, message_id: i64, error: &str) -> StoreResult<bool> {

@@ -14,6 +14,7 @@ mod home;
 mod hostile;
 mod locked;
 mod media;
+mod metrics;
 mod object_store;
 mod onboarding;
 mod outage;
