@@ -581,7 +581,7 @@ mod tests {
         };
         assert_eq!(
             fb.private_link().as_deref(),
-            Some("http://m.me/AcmeSupport")
+            Some("https://m.me/AcmeSupport")
         );
     }
 

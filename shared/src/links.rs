@@ -14,7 +14,7 @@ pub fn messenger_link(page_name: &str) -> Option<String> {
         && page_name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.');
-    valid.then(|| format!("http://m.me/{page_name}"))
+    valid.then(|| format!("https://m.me/{page_name}"))
 }
 
 #[cfg(test)]
@@ -33,11 +33,11 @@ mod tests {
     fn messenger_link_takes_only_page_usernames() {
         assert_eq!(
             messenger_link("AcmeSupport").as_deref(),
-            Some("http://m.me/AcmeSupport")
+            Some("https://m.me/AcmeSupport")
         );
         assert_eq!(
             messenger_link("acme.help").as_deref(),
-            Some("http://m.me/acme.help")
+            Some("https://m.me/acme.help")
         );
         assert_eq!(messenger_link(""), None);
         assert_eq!(messenger_link("a/../evil"), None);

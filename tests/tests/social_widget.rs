@@ -58,7 +58,7 @@ async fn facebook_profile_link_media_and_send_image() {
         h.click("button", "Add Public to Private").await?;
         let reply = value(h, "Reply").await?;
         anyhow::ensure!(
-            reply == "Write to us: http://m.me/AcmeOutdoor",
+            reply == "Write to us: https://m.me/AcmeOutdoor",
             "reply box holds {reply:?}"
         );
         h.screenshot("profile").await?;
@@ -219,7 +219,7 @@ async fn liveengage_host_gets_the_widgets_writes() {
             .execute("return window.__commands;", vec![])
             .await?;
         let expected = serde_json::json!([
-            {"name": "Write ChatLine", "data": {"text": "http://m.me/AcmeOutdoor"}},
+            {"name": "Write ChatLine", "data": {"text": "https://m.me/AcmeOutdoor"}},
             {"name": "Write ChatLine", "data": {"text": "We open at nine"}},
         ]);
         anyhow::ensure!(commands == expected, "commands: {commands}");
