@@ -190,3 +190,34 @@ async fn every_workspace_control_is_reached_by_tab_with_its_focus_shown() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn conversations_loaded_by_address_again_and_again_all_load() {
+    Harness::start_with_webhooks("workspace-reloads", 1280)
+        .await
+        .unwrap()
+        .run(async |h| {
+            sign_in_agent(h).await?;
+            h.facebook_webhook(&page_post(
+                "2001",
+                "Ann Lee",
+                "1",
+                1_795_600_000,
+                "Still there?",
+            ))
+            .await?;
+            h.wait_for_text("Still there?").await?;
+            let link = h.by_role("link", "Open conversation with Ann Lee").await?;
+            let href = link.attr("href").await?.unwrap_or_default();
+            ensure!(href.contains("conversation="), "{href}");
+            // Each load leaves a page behind (the back/forward cache may keep it); its
+            // event stream must not hold one of the browser's few connections per host.
+            for _ in 0..8 {
+                h.open(&href).await?;
+                h.by_role("heading", "Ann Lee").await?;
+                h.wait_for_text("Still there?").await?;
+            }
+            Ok(())
+        })
+        .await;
+}

@@ -17,12 +17,39 @@ pub struct UseLiveReturn {
     pub connected: ReadSignal<bool>,
 }
 
-type Handlers = (
-    web_sys::EventSource,
-    Closure<dyn FnMut(web_sys::MessageEvent)>,
+type PageListeners = (
     Closure<dyn FnMut(web_sys::Event)>,
     Closure<dyn FnMut(web_sys::Event)>,
 );
+
+/// The stream and what it calls; the stream is `None` while the page is hidden.
+struct Stream {
+    url: String,
+    source: Option<web_sys::EventSource>,
+    on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    on_open: Closure<dyn FnMut(web_sys::Event)>,
+    on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Stream {
+    fn connect(&mut self) {
+        if self.source.is_some() {
+            return;
+        }
+        if let Ok(source) = web_sys::EventSource::new(&self.url) {
+            source.set_onmessage(Some(self.on_message.as_ref().unchecked_ref()));
+            source.set_onopen(Some(self.on_open.as_ref().unchecked_ref()));
+            source.set_onerror(Some(self.on_error.as_ref().unchecked_ref()));
+            self.source = Some(source);
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(source) = self.source.take() {
+            source.close();
+        }
+    }
+}
 
 /// Subscribes to `/api/events` for as long as the calling component lives. The browser
 /// reconnects by itself after a network error; a stream refused because the session has
@@ -31,13 +58,13 @@ pub fn use_live() -> UseLiveReturn {
     use_live_at("/api/events")
 }
 
-/// Like [`use_live`], on another event stream of the same shape (`url`).
+/// Like [`use_live`], on another event stream of the same shape (`url`). The stream is
+/// closed when the page is hidden (`pagehide`: a page left for another may stay in the
+/// back/forward cache, and its open stream would hold one of the browser's few
+/// connections per host) and opened again when it is shown (`pageshow`).
 pub fn use_live_at(url: &str) -> UseLiveReturn {
     let (changes, set_changes) = signal(0u64);
     let (connected, set_connected) = signal(false);
-    let Ok(source) = web_sys::EventSource::new(url) else {
-        return UseLiveReturn { changes, connected };
-    };
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
         set_changes.update(|n| *n += 1);
     });
@@ -63,14 +90,39 @@ pub fn use_live_at(url: &str) -> UseLiveReturn {
             });
         }
     });
-    source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-    let held: StoredValue<Option<Handlers>, LocalStorage> =
-        StoredValue::new_local(Some((source, on_message, on_open, on_error)));
+    let mut stream = Stream {
+        url: url.to_owned(),
+        source: None,
+        on_message,
+        on_open,
+        on_error,
+    };
+    stream.connect();
+    let held: StoredValue<Option<Stream>, LocalStorage> = StoredValue::new_local(Some(stream));
+    let on_hide = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        held.update_value(|s| s.iter_mut().for_each(Stream::close));
+        set_connected.set(false);
+    });
+    let on_show = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        held.update_value(|s| s.iter_mut().for_each(Stream::connect));
+    });
+    if let Some(w) = web_sys::window() {
+        let _ = w.add_event_listener_with_callback("pagehide", on_hide.as_ref().unchecked_ref());
+        let _ = w.add_event_listener_with_callback("pageshow", on_show.as_ref().unchecked_ref());
+    }
+    let listeners: StoredValue<Option<PageListeners>, LocalStorage> =
+        StoredValue::new_local(Some((on_hide, on_show)));
     on_cleanup(move || {
-        if let Some(Some((source, ..))) = held.try_update_value(Option::take) {
-            source.close();
+        if let (Some(w), Some(Some((on_hide, on_show)))) =
+            (web_sys::window(), listeners.try_update_value(Option::take))
+        {
+            let _ =
+                w.remove_event_listener_with_callback("pagehide", on_hide.as_ref().unchecked_ref());
+            let _ =
+                w.remove_event_listener_with_callback("pageshow", on_show.as_ref().unchecked_ref());
+        }
+        if let Some(Some(mut stream)) = held.try_update_value(Option::take) {
+            stream.close();
         }
     });
     UseLiveReturn { changes, connected }
