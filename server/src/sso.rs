@@ -107,11 +107,14 @@ async fn start(
     jar: CookieJar,
     Query(q): Query<AccountParam>,
 ) -> AppResult<Response> {
+    // One answer for an unknown account and one without single sign-on: which account
+    // numbers exist is not told here.
+    let not_set_up = "single sign-on is not set up for that account number";
     let Some(account) = state.store.account_by_number(q.account.trim()).await? else {
-        return Ok(back_to_sign_in(jar, "no such account number"));
+        return Ok(back_to_sign_in(jar, not_set_up));
     };
     let Some(sso) = state.store.sso_settings(account.id).await? else {
-        return Ok(back_to_sign_in(jar, "this account has no single sign-on"));
+        return Ok(back_to_sign_in(jar, not_set_up));
     };
     let client = match client_for(&state, &sso).await {
         Ok(c) => c,
