@@ -8,7 +8,10 @@ use shared::api::{ChangePassword, PASSWORD_RULES};
 
 /// A small menu in the frame's bar, closed until opened (a `<details>`).
 #[component]
-pub fn AccountMenu() -> impl IntoView {
+pub fn AccountMenu(
+    /// What opens it: who is signed in.
+    children: Children,
+) -> impl IntoView {
     let auth = use_auth();
     let nav = crate::nav::use_nav();
     let current = RwSignal::new(String::new());
@@ -64,7 +67,10 @@ pub fn AccountMenu() -> impl IntoView {
 
     view! {
         <details class="sc-account">
-            <summary class="sc-account__toggle">"Account"</summary>
+            <summary class="sc-account__toggle">
+                <span class="sc-visually-hidden">"Account: "</span>
+                {children()}
+            </summary>
             <div class="sc-account__panel">
                 <form class="sc-form sc-account__form" on:submit=on_change>
                     <div class="sc-form__field">

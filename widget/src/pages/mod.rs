@@ -48,19 +48,20 @@ fn Shell(
                     <onboarding::QuickLaunch />
                 </nav>
                 <div class="sc-shell__account">
-                    <span class="sc-shell__who">
-                        {move || {
-                            user()
-                                .map(|me| {
-                                    let account = me
-                                        .account
-                                        .map(|a| a.name)
-                                        .unwrap_or_else(|| "Support".into());
-                                    format!("{} · {} · {}", me.name, me.role, account)
-                                })
-                        }}
-                    </span>
-                    <account::AccountMenu />
+                    <account::AccountMenu>
+                        <span class="sc-shell__who">
+                            {move || {
+                                user()
+                                    .map(|me| {
+                                        let account = me
+                                            .account
+                                            .map(|a| a.name)
+                                            .unwrap_or_else(|| "Support".into());
+                                        format!("{} · {} · {}", me.name, me.role, account)
+                                    })
+                            }}
+                        </span>
+                    </account::AccountMenu>
                     <button
                         class="sc-button sc-button--quiet"
                         on:click=move |_| {
