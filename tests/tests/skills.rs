@@ -72,6 +72,23 @@ async fn an_agent_with_one_skill_sees_only_its_queue_and_what_is_transferred_to_
             .await?
             .click()
             .await?;
+        // The box ticks at the click; the hint goes only once the server has the skill
+        // and the table is fetched again.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while h
+            .browser
+            .execute("return document.body.textContent", vec![])
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .contains("No skills: sees no conversations")
+        {
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the agent still holds no skill"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         wait_checked(h, "vip", AGENT_EMAIL, true).await?;
         wait_checked(h, "social", AGENT_EMAIL, false).await?;
         h.screenshot("people").await?;
@@ -154,7 +171,55 @@ async fn an_agent_with_one_skill_sees_only_its_queue_and_what_is_transferred_to_
                 agent.wait_for_text("No new conversations.").await?;
                 Ok(())
             })
-            .await
+            .await?;
+
+        // Skills in Home's Routing: one a page routes to cannot be retired (the page
+        // says why); another is renamed, then retired.
+        h.click("link", "SocialConnect Home").await?;
+        h.wait_for_path("/home").await?;
+        h.click("button", "Retire social").await?;
+        let said = any_alert(h).await?;
+        ensure!(
+            said.contains("social") || said.contains("rout"),
+            "the refusal says {said:?}"
+        );
+        h.by_role("button", "Rename social").await?;
+        h.click("button", "Rename vip").await?;
+        h.fill("New name for vip", "vip care").await?;
+        h.click("button", "Save vip").await?;
+        h.wait_for_text("Skill renamed vip care.").await?;
+        h.by_role_in_row("checkbox", "vip care", AGENT_EMAIL)
+            .await?;
+        h.click("button", "Retire vip care").await?;
+        h.wait_for_text("Skill vip care retired.").await?;
+        ensure!(
+            h.count_role("button", "Rename vip care").await? == 0,
+            "a retired skill is still listed"
+        );
+        h.screenshot("routing").await?;
+        Ok(())
     })
     .await;
+}
+
+/// Waits for a visible alert; its text.
+async fn any_alert(h: &Harness) -> Result<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = h
+            .browser
+            .execute(
+                "return [...document.querySelectorAll('[role=alert]')]
+                    .filter((el) => el.offsetWidth || el.offsetHeight)
+                    .map((el) => el.textContent.trim()).join(' | ')",
+                vec![],
+            )
+            .await?;
+        let shown = shown.as_str().unwrap_or_default();
+        if !shown.is_empty() {
+            return Ok(shown.to_owned());
+        }
+        ensure!(tokio::time::Instant::now() < deadline, "no alert shown");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

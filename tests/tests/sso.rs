@@ -140,6 +140,27 @@ async fn an_admin_sets_up_single_sign_on_and_people_sign_in_through_it() {
             )
             .await?;
         keep_shot(&h.screenshot("home-1366").await?)?;
+        let narrow = h.another_browser("sso-admin", 360).await?;
+        narrow
+            .run_within(async |admin| {
+                admin
+                    .sign_in("1000", "admin@demo.example", "demo-admin")
+                    .await?;
+                admin.wait_for_path("/workspace").await?;
+                admin.open("/home").await?;
+                admin.by_role("heading", "Single sign-on").await?;
+                admin.wait_for_text("stored").await.ok();
+                admin
+                    .browser
+                    .execute(
+                        "document.getElementById('sc-home-sso').scrollIntoView()",
+                        vec![],
+                    )
+                    .await?;
+                keep_shot(&admin.screenshot("home-360").await?)?;
+                Ok(())
+            })
+            .await?;
 
         let person = h.another_browser("sso-person", 360).await?;
         person

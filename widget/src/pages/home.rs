@@ -461,7 +461,12 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                                     on:input=move |ev| new_name.set(event_target_value(&ev))
                                 />
                             </label>
-                            <button class="sc-button" type="submit" disabled=busy>
+                            <button
+                                class="sc-button"
+                                type="submit"
+                                aria-label=format!("Save {name}")
+                                disabled=busy
+                            >
                                 "Save"
                             </button>
                             <button
