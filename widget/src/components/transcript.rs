@@ -84,30 +84,21 @@ pub fn ConversationView(
                     >
                         "Close"
                     </button>
-                    <Show
-                        when=move || transferring.get()
-                        fallback=move || {
-                            view! {
-                                <button
-                                    id=format!("sc-transfer-open-{id}")
-                                    class="sc-button sc-button--quiet"
-                                    aria-expanded="false"
-                                    disabled=move || busy.get() || !open
-                                    on:click=move |_| transferring.set(true)
-                                >
-                                    "Transfer"
-                                </button>
-                            }
-                        }
-                    >
-                        <super::TransferForm
-                            conversation=id
-                            open=transferring
-                            busy
-                            on_transfer
-                        />
+                    <Show when=move || !transferring.get()>
+                        <button
+                            id=format!("sc-transfer-open-{id}")
+                            class="sc-button sc-button--quiet"
+                            aria-expanded="false"
+                            disabled=move || busy.get() || !open
+                            on:click=move |_| transferring.set(true)
+                        >
+                            "Transfer"
+                        </button>
                     </Show>
                 </div>
+                <Show when=move || transferring.get()>
+                    <super::TransferForm conversation=id open=transferring busy on_transfer />
+                </Show>
             </header>
             <ol class="sc-transcript" aria-label="Transcript">
                 {lines}

@@ -19,7 +19,15 @@ pub fn TransferForm(
     /// Called with the conversation and where it goes.
     on_transfer: Callback<(i64, Transfer)>,
 ) -> impl IntoView {
-    let team = crate::state::load(|| api::get::<Team>("/api/team"));
+    // Asked once per opening: who and what there is to transfer to.
+    let team = RwSignal::new(None::<Team>);
+    let failed = RwSignal::new(None::<String>);
+    leptos::task::spawn_local(async move {
+        match api::get::<Team>("/api/team").await {
+            Ok(t) => team.set(Some(t)),
+            Err(e) => failed.set(Some(e.message)),
+        }
+    });
     let skill = RwSignal::new(String::new());
     let person = RwSignal::new(String::new());
     let missing = RwSignal::new(false);
@@ -38,7 +46,7 @@ pub fn TransferForm(
     };
     let options = move |people: bool| {
         team.with(|t| {
-            let t = t.as_ref()?.as_ref().ok()?;
+            let t = t.as_ref()?;
             Some(if people {
                 t.people
                     .iter()
@@ -74,11 +82,9 @@ pub fn TransferForm(
                 </select>
             </div>
             {move || {
-                team.with(|t| match t {
-                    Some(Err(e)) => Some(e.message.clone()),
-                    _ if missing.get() => Some("Choose a skill, a person, or both.".to_owned()),
-                    _ => None,
-                })
+                failed
+                    .get()
+                    .or_else(|| missing.get().then(|| "Choose a skill, a person, or both.".into()))
                     .map(|e| view! { <p class="sc-form__error" role="alert">{e}</p> })
             }}
             <button class="sc-button" type="submit" disabled=busy>
