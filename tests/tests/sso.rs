@@ -31,7 +31,7 @@ async fn admin_sets_up_sso(h: &Harness, sb: &sandbox::Sandbox) -> Result<()> {
     h.by_role("heading", "Single sign-on").await?;
     // Not set up yet: nothing to remove.
     ensure!(
-        h.count_role("button", "Remove").await? == 0,
+        h.count_role("button", "Remove single sign-on").await? == 0,
         "Remove offered before anything is set up"
     );
     h.fill("Issuer", &sb.oidc.issuer()).await?;
@@ -42,11 +42,11 @@ async fn admin_sets_up_sso(h: &Harness, sb: &sandbox::Sandbox) -> Result<()> {
         allow.prop("checked").await?.as_deref() == Some("true"),
         "password sign-in is not allowed by default"
     );
-    h.click("button", "Save").await?;
+    h.click("button", "Save single sign-on").await?;
     h.wait_for_text("Single sign-on is saved.").await?;
     // The URI to register at the provider is the one the provider sends people back to.
     h.wait_for_text(&sb.oidc.redirect_uri()).await?;
-    h.by_role("button", "Remove").await?;
+    h.by_role("button", "Remove single sign-on").await?;
     let placeholder = h
         .by_role("textbox", "Client secret")
         .await?
@@ -214,7 +214,7 @@ async fn an_admin_sets_up_single_sign_on_and_people_sign_in_through_it() {
             .await?
             .click()
             .await?;
-        h.click("button", "Save").await?;
+        h.click("button", "Save single sign-on").await?;
         h.wait_for_text("Single sign-on is saved.").await?;
         let only = h.another_browser("sso-only", 360).await?;
         only.run_within(async |person| {
@@ -240,10 +240,10 @@ async fn an_admin_sets_up_single_sign_on_and_people_sign_in_through_it() {
         .await?;
 
         // Removed: nothing left to remove, and the sign-in page offers passwords again.
-        h.click("button", "Remove").await?;
+        h.click("button", "Remove single sign-on").await?;
         h.wait_for_text("Single sign-on is removed.").await?;
         ensure!(
-            h.count_role("button", "Remove").await? == 0,
+            h.count_role("button", "Remove single sign-on").await? == 0,
             "Remove still offered"
         );
         Ok(())

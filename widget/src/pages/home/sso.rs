@@ -156,13 +156,19 @@ pub fn SingleSignOn(
                         })
                 }}
                 <div class="sc-home__actions">
-                    <button class="sc-button" type="submit" disabled=busy>
+                    <button
+                        class="sc-button"
+                        type="submit"
+                        aria-label="Save single sign-on"
+                        disabled=busy
+                    >
                         "Save"
                     </button>
                     <Show when=configured>
                         <button
                             class="sc-button sc-button--danger"
                             type="button"
+                            aria-label="Remove single sign-on"
                             disabled=busy
                             on:click=move |_| change(None)
                         >
