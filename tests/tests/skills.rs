@@ -135,7 +135,7 @@ async fn an_agent_with_one_skill_sees_only_its_queue_and_what_is_transferred_to_
                 agent.wait_for_text("My tent zip broke").await?;
 
                 // The agent hands it back to `social`, by keyboard in a 360 px panel.
-                agent.by_role("button", "Transfer").await?.click().await?;
+                agent.click("button", "Transfer").await?;
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
                 loop {
                     let focused = agent
