@@ -454,10 +454,16 @@ impl Harness {
                 )
                 .await?;
             if found == json!(1) {
-                return Ok(self
+                match self
                     .browser
                     .find(Locator::Css(&format!("[data-e2e=\"{mark}\"]")))
-                    .await?);
+                    .await
+                {
+                    Ok(el) => return Ok(el),
+                    // Drawn again (a live update) between marking and finding: look again.
+                    Err(e) if e.is_no_such_element() => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
             if tokio::time::Instant::now() > deadline {
                 match row {
@@ -489,8 +495,15 @@ impl Harness {
     }
 
     pub async fn click(&self, role: &str, name: &str) -> Result<()> {
-        self.by_role(role, name).await?.click().await?;
-        Ok(())
+        let mut tries = 0;
+        loop {
+            match self.by_role(role, name).await?.click().await {
+                Ok(_) => return Ok(()),
+                // Drawn again by a live update as it was clicked: click the new one.
+                Err(e) if tries < 5 && e.is_stale_element_reference() => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Waits until the page's visible text contains `text`.

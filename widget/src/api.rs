@@ -144,6 +144,16 @@ pub async fn close(id: i64) -> Result<ConversationInfo, ApiError> {
     send(Method::POST, &format!("/api/conversations/{id}/close"), &()).await
 }
 
+/// Routes the conversation to another skill and/or hands it to a named person.
+pub async fn transfer(id: i64, to: &shared::api::Transfer) -> Result<ConversationInfo, ApiError> {
+    send(
+        Method::POST,
+        &format!("/api/conversations/{id}/transfer"),
+        to,
+    )
+    .await
+}
+
 pub async fn reply(
     conversation: i64,
     req: &shared::api::ReplyRequest,

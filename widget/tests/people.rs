@@ -115,6 +115,8 @@ fn person(id: i64, name: &str, role: &str, status: &str, skills: &[i64]) -> serd
 
 #[wasm_bindgen_test]
 async fn people_table_offers_each_person_the_right_controls() {
+    let mut all_skills = person(4, "Kim Lee", "agent", "active", &[8]);
+    all_skills["all_skills"] = true.into();
     let overview: HomeOverview = serde_json::from_value(serde_json::json!({
         "account_number": "1000",
         "account_name": "Acme",
@@ -124,6 +126,7 @@ async fn people_table_offers_each_person_the_right_controls() {
             person(1, "Dana Admin", "admin", "active", &[]),
             person(2, "Alex Agent", "agent", "disabled", &[7]),
             person(3, "Sam Ortiz", "agent", "invited", &[]),
+            all_skills,
         ],
         "settings": {"send_image": true},
         "audit": [],
@@ -161,15 +164,39 @@ async fn people_table_offers_each_person_the_right_controls() {
             .map(|i| list.item(i).unwrap().text_content().unwrap())
             .collect()
     };
-    assert_eq!(buttons, ["Deactivate", "Reactivate", "Deactivate"]);
+    assert_eq!(
+        buttons,
+        ["Deactivate", "Reactivate", "Deactivate", "Deactivate"]
+    );
 
-    // An agent's skills are checkboxes in their row, named by a group.
+    // An agent's skills are checkboxes in their row, named by a group, beside an
+    // explicit All skills choice (here not made: the boxes are live).
     let held: web_sys::HtmlInputElement = one(
         &root,
-        "[aria-label='Skills of Alex Agent'] input[type=checkbox]",
+        "[aria-label='Skills of Alex Agent'] input[id$='-skill-7']",
     )
     .unchecked_into();
     assert!(held.checked());
+    assert!(!held.disabled());
+    let all: web_sys::HtmlInputElement =
+        one(&root, "input[aria-label='All skills for Alex Agent']").unchecked_into();
+    assert!(!all.checked());
+    // No skill and not all of them: the row says what that means.
+    assert!(
+        text.contains("No skills: sees no conversations until given some."),
+        "{text}"
+    );
+    assert!(!text.contains("answers every skill"), "{text}");
+    // All skills chosen: ticked, and the single skills wait, unticked and disabled.
+    let all: web_sys::HtmlInputElement =
+        one(&root, "input[aria-label='All skills for Kim Lee']").unchecked_into();
+    assert!(all.checked());
+    let vip: web_sys::HtmlInputElement = one(
+        &root,
+        "[aria-label='Skills of Kim Lee'] input[id$='-skill-8']",
+    )
+    .unchecked_into();
+    assert!(vip.disabled() && !vip.checked());
 
     // The invite form's fields carry visible labels.
     for (id, label) in [

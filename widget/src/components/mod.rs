@@ -1,5 +1,5 @@
-//! Building blocks of the pages: the queue, the transcript, the compose box and the
-//! Social Widget.
+//! Building blocks of the pages: the queue, the transcript, transfer, the compose box and
+//! the Social Widget.
 
 mod automation;
 mod compose;
@@ -7,6 +7,7 @@ mod queue;
 mod shared_links;
 mod social_widget;
 mod transcript;
+mod transfer;
 
 pub use automation::AutomationSettings;
 pub use compose::{Compose, ComposeFacts};
@@ -14,3 +15,4 @@ pub use queue::QueueList;
 pub use shared_links::SharedLinks;
 pub use social_widget::{CharacterCounter, SocialWidget};
 pub use transcript::ConversationView;
+pub use transfer::TransferForm;

@@ -1,4 +1,4 @@
-//! One conversation: who the consumer is, Take and Close, and every line with its tag,
+//! One conversation: who the consumer is, Take, Close and Transfer, and every line with its tag,
 //! author, time and (for our lines) status.
 //!
 //! Consumer text only ever becomes text nodes (never HTML), and media URLs are used only
@@ -23,6 +23,10 @@ pub fn ConversationView(
     busy: Signal<bool>,
     on_take: Callback<i64>,
     on_close: Callback<i64>,
+    /// Whether the Transfer form is open (kept by the page, across new transcripts).
+    transferring: RwSignal<bool>,
+    /// Transfers the conversation (see [`super::TransferForm`]).
+    on_transfer: Callback<(i64, shared::api::Transfer)>,
 ) -> impl IntoView {
     let c = &transcript.conversation;
     let id = c.id;
@@ -80,7 +84,21 @@ pub fn ConversationView(
                     >
                         "Close"
                     </button>
+                    <Show when=move || !transferring.get()>
+                        <button
+                            id=format!("sc-transfer-open-{id}")
+                            class="sc-button sc-button--quiet"
+                            aria-expanded="false"
+                            disabled=move || busy.get() || !open
+                            on:click=move |_| transferring.set(true)
+                        >
+                            "Transfer"
+                        </button>
+                    </Show>
                 </div>
+                <Show when=move || transferring.get()>
+                    <super::TransferForm conversation=id open=transferring busy on_transfer />
+                </Show>
             </header>
             <ol class="sc-transcript" aria-label="Transcript">
                 {lines}

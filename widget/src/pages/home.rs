@@ -1,12 +1,13 @@
 //! SocialConnect Home, for the brand's admins: the accounts table with Add Account,
 //! Unlink and Relink; routing of each channel to a skill; the People section (`people`:
-//! invitations, roles, agents' skills, deactivation); the Send Image switch; and the
-//! audit log. The networks' sign-in pages come back here with
+//! invitations, roles, agents' skills, deactivation); single sign-on (`sso`); the Send
+//! Image switch; and the audit log. The networks' sign-in pages come back here with
 //! `?pick=` (choose a Facebook page), `?done=` or `?error=` in the address.
 
 mod people;
+mod sso;
 
-use super::Shell;
+use super::{Shell, focus_later};
 use crate::api;
 use gloo_net::http::Method;
 use leptos::prelude::*;
@@ -15,7 +16,7 @@ use shared::ApiError;
 use shared::Channel;
 use shared::home::{
     AuditRow, HomeOverview, HomeSettings, LinkedRow, NewSkill, PendingPages, PickPage, Redirect,
-    SetSkill, SkillRow,
+    RenameSkill, SetSkill, SkillRow,
 };
 
 async fn overview() -> Result<HomeOverview, ApiError> {
@@ -29,6 +30,8 @@ enum Act {
     Unlink(i64),
     Route { linked: i64, skill: i64 },
     AddSkill(String),
+    RenameSkill { id: i64, name: String },
+    RetireSkill { id: i64, name: String },
     SendImage(bool),
     Pick { pending: String, page: String },
 }
@@ -54,6 +57,16 @@ async fn run(act: Act) -> Result<Option<String>, ApiError> {
             Method::POST,
             "/api/home/skills".to_owned(),
             api::json(&NewSkill { name: name.clone() }),
+        ),
+        Act::RenameSkill { id, name } => (
+            Method::PUT,
+            format!("/api/home/skills/{id}"),
+            api::json(&RenameSkill { name: name.clone() }),
+        ),
+        Act::RetireSkill { id, .. } => (
+            Method::POST,
+            format!("/api/home/skills/{id}/retire"),
+            none(),
         ),
         Act::SendImage(on) => (
             Method::PUT,
@@ -90,6 +103,8 @@ async fn run(act: Act) -> Result<Option<String>, ApiError> {
             let s: SkillRow = api::parse(&answer)?;
             Some(format!("Skill {} added.", s.name))
         }
+        Act::RenameSkill { name, .. } => Some(format!("Skill renamed {name}.")),
+        Act::RetireSkill { name, .. } => Some(format!("Skill {name} retired.")),
         Act::SendImage(on) => Some(format!("Send Image is {}.", if on { "on" } else { "off" })),
         Act::Pick { .. } => {
             let row: LinkedRow = api::parse(&answer)?;
@@ -168,6 +183,7 @@ pub fn Home() -> impl IntoView {
                         })
                 }}
                 <People overview=data refresh />
+                <sso::SingleSignOn refresh />
                 <crate::components::AutomationSettings />
                 {move || {
                     data.get()
@@ -379,6 +395,93 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
         .collect_view();
 
     let no_accounts = accounts.is_empty();
+    let renaming = RwSignal::new(None::<i64>);
+    let new_name = RwSignal::new(String::new());
+    let skill_rows = skills
+        .iter()
+        .cloned()
+        .map(|s| {
+            let id = s.id;
+            let name = s.name;
+            let shown = name.clone();
+            let retired = name.clone();
+            let field = format!("sc-skill-{id}-name");
+            let focus_id = field.clone();
+            view! {
+                <li class="sc-home__skill">
+                    <Show
+                        when=move || renaming.get() == Some(id)
+                        fallback=move || {
+                            let start = shown.clone();
+                            let retired = retired.clone();
+                            let focus = focus_id.clone();
+                            view! {
+                                <span class="sc-home__name">{shown.clone()}</span>
+                                <button
+                                    class="sc-button sc-button--quiet"
+                                    aria-label=format!("Rename {shown}")
+                                    disabled=busy
+                                    on:click=move |_| {
+                                        new_name.set(start.clone());
+                                        renaming.set(Some(id));
+                                        focus_later(focus.clone());
+                                    }
+                                >
+                                    "Rename"
+                                </button>
+                                <button
+                                    class="sc-button sc-button--quiet"
+                                    aria-label=format!("Retire {shown}")
+                                    disabled=busy
+                                    on:click=move |_| {
+                                        act.run(Act::RetireSkill { id, name: retired.clone() })
+                                    }
+                                >
+                                    "Retire"
+                                </button>
+                            }
+                        }
+                    >
+                        <form
+                            class="sc-home__inline"
+                            on:submit=move |ev| {
+                                ev.prevent_default();
+                                let name = new_name.get_untracked().trim().to_owned();
+                                act.run(Act::RenameSkill { id, name });
+                            }
+                        >
+                            <label class="sc-form__field">
+                                <span>{format!("New name for {name}")}</span>
+                                <input
+                                    id=field.clone()
+                                    type="text"
+                                    maxlength="60"
+                                    required
+                                    prop:value=move || new_name.get()
+                                    on:input=move |ev| new_name.set(event_target_value(&ev))
+                                />
+                            </label>
+                            <button
+                                class="sc-button"
+                                type="submit"
+                                aria-label=format!("Save {name}")
+                                disabled=busy
+                            >
+                                "Save"
+                            </button>
+                            <button
+                                class="sc-button sc-button--quiet"
+                                type="button"
+                                on:click=move |_| renaming.set(None)
+                            >
+                                "Cancel"
+                            </button>
+                        </form>
+                    </Show>
+                </li>
+            }
+        })
+        .collect_view();
 
     view! {
         <p class="sc-home__account">
@@ -451,6 +554,8 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                 "Each channel's conversations go to one skill; agents answer the skills they hold (People, below)."
             </p>
             <ul class="sc-home__routes">{routing}</ul>
+            <h3>"Skills"</h3>
+            <ul class="sc-home__skills">{skill_rows}</ul>
             <form
                 class="sc-home__inline"
                 on:submit=move |ev| {

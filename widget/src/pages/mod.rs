@@ -1,5 +1,6 @@
 //! The app's pages and the shell around the signed-in ones.
 
+mod account;
 mod home;
 mod onboarding;
 mod set_password;
@@ -17,7 +18,7 @@ use crate::{api, state::use_auth};
 use leptos::prelude::*;
 
 /// The frame around every signed-in page: product name, navigation for this user's role,
-/// who is signed in, and sign-out.
+/// who is signed in, their account menu (password, sign-out everywhere), and sign-out.
 #[component]
 fn Shell(
     /// The page's heading.
@@ -47,18 +48,20 @@ fn Shell(
                     <onboarding::QuickLaunch />
                 </nav>
                 <div class="sc-shell__account">
-                    <span class="sc-shell__who">
-                        {move || {
-                            user()
-                                .map(|me| {
-                                    let account = me
-                                        .account
-                                        .map(|a| a.name)
-                                        .unwrap_or_else(|| "Support".into());
-                                    format!("{} · {} · {}", me.name, me.role, account)
-                                })
-                        }}
-                    </span>
+                    <account::AccountMenu>
+                        <span class="sc-shell__who">
+                            {move || {
+                                user()
+                                    .map(|me| {
+                                        let account = me
+                                            .account
+                                            .map(|a| a.name)
+                                            .unwrap_or_else(|| "Support".into());
+                                        format!("{} · {} · {}", me.name, me.role, account)
+                                    })
+                            }}
+                        </span>
+                    </account::AccountMenu>
                     <button
                         class="sc-button sc-button--quiet"
                         on:click=move |_| {
@@ -75,6 +78,16 @@ fn Shell(
             </main>
         </div>
     }
+}
+
+/// Gives the focus to the element `id` once the page is drawn again.
+pub fn focus_later(id: String) {
+    request_animation_frame(move || {
+        if let Some(el) = document().get_element_by_id(&id) {
+            use wasm_bindgen::JsCast;
+            let _ = el.unchecked_into::<web_sys::HtmlElement>().focus();
+        }
+    });
 }
 
 /// The public front page.

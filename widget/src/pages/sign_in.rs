@@ -1,8 +1,10 @@
-//! The sign-in page: account number, email, password.
+//! The sign-in page: account number, email, password; and, for an account with single
+//! sign-on, the way to its provider (whose refusals come back here as `?error=`).
 
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
-use shared::api::SignIn;
+use shared::api::{SignIn, SignInOptions};
+use shared::onboarding::encode_component;
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
@@ -21,12 +23,51 @@ pub fn SignInPage() -> impl IntoView {
         .unwrap_or_else(|| "/workspace".to_owned());
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    // How the account typed signs in, asked once the field is left (not per keystroke).
+    let options = RwSignal::new(None::<(String, SignInOptions)>);
+    let look_up = move || {
+        let number = account.get_untracked().trim().to_owned();
+        if options.with_untracked(|o| o.as_ref().map(|(n, _)| n) == Some(&number)) {
+            return;
+        }
+        options.set(None);
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/sso?account={number}");
+            if let Ok(found) = api::get::<SignInOptions>(&path).await
+                && account.get_untracked().trim() == number
+            {
+                options.set(Some((number, found)));
+            }
+        });
+    };
+    look_up();
+    let sso = move || options.with(|o| o.as_ref().is_some_and(|(_, o)| o.sso));
+    let passwords = move || options.with(|o| o.as_ref().is_none_or(|(_, o)| o.password));
+    let sso_href = move || {
+        format!(
+            "/sso/start?account={}&login_hint={}",
+            encode_component(account.get().trim()),
+            encode_component(email.get().trim())
+        )
+    };
+    // A refusal from the single sign-on flow.
+    let refused = nav.query_untracked("error");
 
     let submit = Action::new_local(|req: &SignIn| {
         let req = req.clone();
         async move { api::sign_in(&req).await }
     });
-    let error = move || submit.value().get().and_then(Result::err);
+    let error = move || {
+        submit
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e| e.message)
+            .or_else(|| refused.clone())
+    };
 
     Effect::new(move |_| {
         if let Some(Ok(me)) = submit.value().get() {
@@ -58,6 +99,7 @@ pub fn SignInPage() -> impl IntoView {
                         autocomplete="organization"
                         aria-describedby="sign-in-account-hint"
                         bind:value=account
+                        on:change=move |_| look_up()
                     />
                     <small id="sign-in-account-hint" class="sc-form__hint">
                         "Support staff leave this empty."
@@ -74,6 +116,12 @@ pub fn SignInPage() -> impl IntoView {
                         bind:value=email
                     />
                 </div>
+                <Show when=sso>
+                    <a class="sc-button sc-sign-in__sso" rel="external" href=sso_href>
+                        "Sign in with single sign-on"
+                    </a>
+                </Show>
+                <Show when=passwords>
                 <div class="sc-form__field">
                     <label for="sign-in-password">"Password"</label>
                     <input
@@ -85,14 +133,17 @@ pub fn SignInPage() -> impl IntoView {
                         bind:value=password
                     />
                 </div>
-                <Show when=move || error().is_some()>
-                    <p class="sc-form__error" role="alert">
-                        {move || error().map(|e| e.message)}
-                    </p>
                 </Show>
-                <button class="sc-button" type="submit" disabled=move || submit.pending().get()>
-                    {move || if submit.pending().get() { "Signing in…" } else { "Sign in" }}
-                </button>
+                {move || error().map(|e| view! { <p class="sc-form__error" role="alert">{e}</p> })}
+                <Show when=passwords>
+                    <button
+                        class="sc-button"
+                        type="submit"
+                        disabled=move || submit.pending().get()
+                    >
+                        {move || if submit.pending().get() { "Signing in…" } else { "Sign in" }}
+                    </button>
+                </Show>
             </form>
         </main>
     }

@@ -63,7 +63,33 @@ pub fn Workspace() -> impl IntoView {
         let id = *id;
         async move { act(api::close(id).await) }
     });
-    let busy = Signal::derive(move || take.pending().get() || close.pending().get());
+    // Transfer: the form stays open across live updates, and closes with another
+    // conversation.
+    let transferring = RwSignal::new(false);
+    Effect::new(move |_| {
+        selected.track();
+        transferring.set(false);
+    });
+    let moving = RwSignal::new(false);
+    let on_transfer = Callback::new(move |(id, to): (i64, shared::api::Transfer)| {
+        moving.set(true);
+        leptos::task::spawn_local(async move {
+            let result = api::transfer(id, &to).await;
+            moving.set(false);
+            if result.is_ok() {
+                transferring.set(false);
+                // Sent beyond the agent's skills, it is no longer theirs to see.
+                if let Err(e) = api::transcript(id).await
+                    && e.code == shared::ErrorCode::NotFound
+                {
+                    nav.push("/workspace");
+                }
+            }
+            act(result);
+        });
+    });
+    let busy =
+        Signal::derive(move || take.pending().get() || close.pending().get() || moving.get());
     let on_take = Callback::new(move |id: i64| {
         take.dispatch(id);
     });
@@ -187,6 +213,8 @@ pub fn Workspace() -> impl IntoView {
                                         busy
                                         on_take
                                         on_close
+                                        transferring
+                                        on_transfer
                                     />
                                 }
                                     .into_any()

@@ -26,9 +26,11 @@ enum Change {
         person: i64,
         active: bool,
     },
+    /// Exactly `skills`, or every skill (`all`: an explicit choice).
     Skills {
         person: i64,
         skills: Vec<i64>,
+        all: bool,
     },
 }
 
@@ -61,12 +63,16 @@ async fn apply(change: Change) -> Result<Done, ApiError> {
             ),
             "null".to_owned(),
         ),
-        Change::Skills { person, skills } => (
+        Change::Skills {
+            person,
+            skills,
+            all,
+        } => (
             Method::PUT,
             format!("/api/home/people/{person}/skills"),
             api::json(&SetPersonSkills {
                 skills: skills.clone(),
-                all_skills: false,
+                all_skills: *all,
             }),
         ),
     };
@@ -355,6 +361,7 @@ fn person_line(
     let access_id = format!("sc-person-{person}-access");
     let active = p.status != PersonStatus::Disabled;
     let held = p.skills.clone();
+    let all = p.all_skills;
     let skills_cell = if p.role == Role::Agent {
         let boxes = skills
             .iter()
@@ -368,8 +375,8 @@ fn person_line(
                         <input
                             id=id
                             type="checkbox"
-                            checked=held.contains(&skill)
-                            disabled=busy
+                            checked=!all && held.contains(&skill)
+                            disabled=move || all || busy.get()
                             on:change=move |ev| {
                                 let on = event_target_checked(&ev);
                                 let mut next: Vec<i64> =
@@ -377,7 +384,10 @@ fn person_line(
                                 if on {
                                     next.push(skill);
                                 }
-                                change(Change::Skills { person, skills: next }, Some(control.clone()));
+                                change(
+                                    Change::Skills { person, skills: next, all: false },
+                                    Some(control.clone()),
+                                );
                             }
                         />
                         {s.name.clone()}
@@ -385,13 +395,39 @@ fn person_line(
                 }
             })
             .collect_view();
+        let all_id = format!("sc-person-{person}-all");
+        let all_control = all_id.clone();
+        let kept = held.clone();
         view! {
             <div role="group" aria-label=format!("Skills of {}", p.name)>
+                <label class="sc-home__check sc-people__all">
+                    <input
+                        id=all_id
+                        type="checkbox"
+                        aria-label=format!("All skills for {}", p.name)
+                        checked=all
+                        disabled=busy
+                        on:change=move |ev| {
+                            change(
+                                Change::Skills {
+                                    person,
+                                    skills: kept.clone(),
+                                    all: event_target_checked(&ev),
+                                },
+                                Some(all_control.clone()),
+                            );
+                        }
+                    />
+                    "All skills"
+                </label>
                 {boxes}
-                {held
-                    .is_empty()
+                {(!all && held.is_empty())
                     .then(|| {
-                        view! { <p class="sc-home__hint">"No skills held: answers every skill."</p> }
+                        view! {
+                            <p class="sc-home__hint">
+                                "No skills: sees no conversations until given some."
+                            </p>
+                        }
                     })}
             </div>
         }
