@@ -175,6 +175,14 @@ pub struct SetRole {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HomeSettings {
     pub send_image: bool,
+    /// An agent's reply takes a conversation nobody holds (Chatwoot's rule), so two agents
+    /// do not answer the same person.
+    #[serde(default = "on")]
+    pub reply_takes: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

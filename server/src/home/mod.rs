@@ -207,9 +207,7 @@ async fn overview(
         accounts,
         skills,
         people,
-        settings: HomeSettings {
-            send_image: store.send_image_enabled(admin.account.id).await?,
-        },
+        settings: settings_of(store, admin.account.id).await?,
         audit,
         networks: Networks {
             facebook: s.facebook.facebook_app_id.is_some()
@@ -799,22 +797,35 @@ async fn set_settings(
     ApiJson(req): ApiJson<HomeSettings>,
 ) -> AppResult<ApiJson<HomeSettings>> {
     let store = state.store.as_ref();
-    if store.send_image_enabled(admin.account.id).await? != req.send_image {
-        store
-            .set_send_image(admin.account.id, req.send_image)
-            .await?;
-        let word = if req.send_image { "on" } else { "off" };
-        audit(
-            store,
-            &admin,
-            "changed settings",
-            format!("Send Image {word}"),
-        )
-        .await?;
+    let id = admin.account.id;
+    let before = settings_of(store, id).await?;
+    if before.send_image != req.send_image {
+        store.set_send_image(id, req.send_image).await?;
     }
-    Ok(ApiJson(HomeSettings {
-        send_image: store.send_image_enabled(admin.account.id).await?,
-    }))
+    if before.reply_takes != req.reply_takes {
+        store.set_reply_takes(id, req.reply_takes).await?;
+    }
+    for (name, was, now) in [
+        ("Send Image", before.send_image, req.send_image),
+        (
+            "Replying takes the conversation",
+            before.reply_takes,
+            req.reply_takes,
+        ),
+    ] {
+        if was != now {
+            let word = if now { "on" } else { "off" };
+            audit(store, &admin, "changed settings", format!("{name} {word}")).await?;
+        }
+    }
+    Ok(ApiJson(settings_of(store, id).await?))
+}
+
+async fn settings_of(store: &dyn Store, account_id: i64) -> AppResult<HomeSettings> {
+    Ok(HomeSettings {
+        send_image: store.send_image_enabled(account_id).await?,
+        reply_takes: store.reply_takes(account_id).await?,
+    })
 }
 
 #[cfg(test)]

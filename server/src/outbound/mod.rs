@@ -19,7 +19,7 @@ use crate::connectors::facebook::{Graph, Messaging, Recipient, Sent, Writer};
 use crate::connectors::twitter::{MediaUpload, OAuth1, XApi};
 use crate::connectors::{Credentials, SendFailure};
 use crate::error::{ApiJson, AppError, AppResult};
-use crate::store::{LinkStatus, MarkedSent, OutboxItem};
+use crate::store::{LinkStatus, MarkedSent, OutboxItem, TakeOutcome};
 use crate::{AppState, auth::BrandUser};
 use axum::Router;
 use axum::extract::{Path, State};
@@ -94,6 +94,15 @@ async fn reply(
         },
     )
     .await?;
+    // Who answers holds a conversation nobody held (unless Home says otherwise), so no
+    // other agent answers the same person meanwhile.
+    if state.store.reply_takes(ctx.account_id).await?
+        && state.store.take(conversation_id, user.id).await? == TakeOutcome::Taken
+    {
+        state
+            .live
+            .conversations_changed(ctx.account_id, &[conversation_id]);
+    }
     Ok((StatusCode::CREATED, ApiJson(line)))
 }
 

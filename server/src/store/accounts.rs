@@ -127,6 +127,9 @@ pub trait Accounts: Send + Sync {
     /// Whether agents of the account may send images (on unless switched off).
     async fn send_image_enabled(&self, account_id: i64) -> StoreResult<bool>;
     async fn set_send_image(&self, account_id: i64, on: bool) -> StoreResult<()>;
+    /// Whether an agent's reply takes a conversation nobody holds (on unless switched off).
+    async fn reply_takes(&self, account_id: i64) -> StoreResult<bool>;
+    async fn set_reply_takes(&self, account_id: i64, on: bool) -> StoreResult<()>;
     async fn audit(&self, account_id: i64, entry: &AuditEntry) -> StoreResult<()>;
     /// The latest `limit` entries, latest first.
     async fn audit_log(&self, account_id: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
@@ -460,6 +463,27 @@ for_both_engines! {
             sqlx::query(
                 "INSERT INTO account_features (account_id, send_image) VALUES ($1, $2)
                  ON CONFLICT (account_id) DO UPDATE SET send_image = excluded.send_image",
+            )
+            .bind(account_id)
+            .bind(on)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
+        }
+
+        async fn reply_takes(&self, account_id: i64) -> StoreResult<bool> {
+            let on: Option<bool> =
+                sqlx::query_scalar("SELECT reply_takes FROM account_features WHERE account_id = $1")
+                    .bind(account_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(on.unwrap_or(true))
+        }
+
+        async fn set_reply_takes(&self, account_id: i64, on: bool) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO account_features (account_id, reply_takes) VALUES ($1, $2)
+                 ON CONFLICT (account_id) DO UPDATE SET reply_takes = excluded.reply_takes",
             )
             .bind(account_id)
             .bind(on)

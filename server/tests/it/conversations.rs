@@ -463,3 +463,51 @@ async fn the_event_stream_tells_the_brands_people_when_a_line_is_stored() {
     drop((mine, theirs));
     f.server.stop().await;
 }
+
+#[tokio::test]
+async fn replying_takes_a_conversation_nobody_holds_unless_home_says_otherwise() {
+    let f = Fixture::start().await;
+    f.webhook(&messenger("2001", "m1", 1_700_000_001_000, "hello"))
+        .await;
+    let agent = f.agent().await;
+    let id = agent.queue("new").await[0].id;
+    let reply = json!({"text": "Hi, how can we help?", "mode": "private"});
+    let res = agent
+        .post_json(&format!("/api/conversations/{id}/replies"), reply.clone())
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert!(agent.queue("new").await.is_empty(), "no longer new");
+    assert_eq!(agent.queue("mine").await[0].id, id, "the replier's");
+    // A second agent's reply does not take it from the first.
+    let second = f
+        .sign_in(ADMIN.0, "agent2@brand.example", "pass-word-1")
+        .await;
+    let res = second
+        .post_json(&format!("/api/conversations/{id}/replies"), reply.clone())
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(agent.queue("mine").await[0].id, id);
+    assert!(second.queue("mine").await.is_empty());
+
+    // Switched off in Home: a reply leaves the conversation to the queue.
+    let admin = f.sign_in(ADMIN.0, ADMIN.1, ADMIN.2).await;
+    let res = admin
+        .http
+        .put(format!("{}/api/home/settings", admin.base))
+        .header("x-csrf-token", &admin.csrf)
+        .json(&json!({"send_image": true, "reply_takes": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let settings: Value = res.json().await.unwrap();
+    assert_eq!(settings["reply_takes"], false);
+    f.webhook(&messenger("2002", "m2", 1_700_000_002_000, "me too"))
+        .await;
+    let other = agent.queue("new").await[0].id;
+    let res = agent
+        .post_json(&format!("/api/conversations/{other}/replies"), reply)
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(agent.queue("new").await[0].id, other, "still new");
+}

@@ -28,13 +28,29 @@ async fn overview() -> Result<HomeOverview, ApiError> {
 enum Act {
     Start(String),
     Unlink(i64),
-    Route { linked: i64, skill: i64 },
+    Route {
+        linked: i64,
+        skill: i64,
+    },
     AddSkill(String),
-    RenameSkill { id: i64, name: String },
-    RetireSkill { id: i64, name: String },
-    SendImage(bool),
-    Pick { pending: String, page: String },
+    RenameSkill {
+        id: i64,
+        name: String,
+    },
+    RetireSkill {
+        id: i64,
+        name: String,
+    },
+    /// The feature switches, and the name of the one changed (for the note).
+    Settings(HomeSettings, &'static str),
+    Pick {
+        pending: String,
+        page: String,
+    },
 }
+
+const SEND_IMAGE: &str = "Send Image";
+const REPLY_TAKES: &str = "Replying takes the conversation";
 
 /// Sends what the admin did; the note to show, if any. One request path for every act
 /// (only the answer's parsing differs), which keeps the bundle small.
@@ -68,10 +84,10 @@ async fn run(act: Act) -> Result<Option<String>, ApiError> {
             format!("/api/home/skills/{id}/retire"),
             none(),
         ),
-        Act::SendImage(on) => (
+        Act::Settings(settings, _) => (
             Method::PUT,
             "/api/home/settings".to_owned(),
-            api::json(&HomeSettings { send_image: *on }),
+            api::json(settings),
         ),
         Act::Pick { pending, page } => (
             Method::POST,
@@ -105,7 +121,13 @@ async fn run(act: Act) -> Result<Option<String>, ApiError> {
         }
         Act::RenameSkill { name, .. } => Some(format!("Skill renamed {name}.")),
         Act::RetireSkill { name, .. } => Some(format!("Skill {name} retired.")),
-        Act::SendImage(on) => Some(format!("Send Image is {}.", if on { "on" } else { "off" })),
+        Act::Settings(settings, name) => {
+            let on = match name {
+                SEND_IMAGE => settings.send_image,
+                _ => settings.reply_takes,
+            };
+            Some(format!("{name} is {}.", if on { "on" } else { "off" }))
+        }
         Act::Pick { .. } => {
             let row: LinkedRow = api::parse(&answer)?;
             Some(format!("{} {} is linked.", row.channel.label(), row.name))
@@ -284,7 +306,8 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
     let networks = home.networks;
     let skills = home.skills.clone();
     let accounts = home.accounts.clone();
-    let send_image = home.settings.send_image;
+    let settings = home.settings;
+    let send_image = settings.send_image;
 
     let rows = accounts
         .iter()
@@ -588,12 +611,30 @@ fn HomeSections(home: HomeOverview, busy: Signal<bool>, act: Callback<Act>) -> i
                     type="checkbox"
                     checked=send_image
                     disabled=busy
-                    on:change=move |ev| act.run(Act::SendImage(event_target_checked(&ev)))
+                    on:change=move |ev| {
+                        let send_image = event_target_checked(&ev);
+                        act.run(Act::Settings(HomeSettings { send_image, ..settings }, SEND_IMAGE))
+                    }
                 />
                 "Send Image"
             </label>
             <p class="sc-home__hint">
                 "Agents can send images and GIFs with their replies (the Social Widget's Add Image)."
+            </p>
+            <label class="sc-home__check">
+                <input
+                    type="checkbox"
+                    checked=settings.reply_takes
+                    disabled=busy
+                    on:change=move |ev| {
+                        let reply_takes = event_target_checked(&ev);
+                        act.run(Act::Settings(HomeSettings { reply_takes, ..settings }, REPLY_TAKES))
+                    }
+                />
+                "Replying takes the conversation"
+            </label>
+            <p class="sc-home__hint">
+                "An agent who answers a conversation nobody holds takes it, so no one else answers the same person."
             </p>
         </section>
     }
