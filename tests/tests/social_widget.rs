@@ -467,3 +467,37 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_tools_note_stays_with_its_conversation() {
+    let (h, sb) = Harness::start_with_sandbox("social-widget-note", 1280)
+        .await
+        .unwrap();
+    let page = sb.facebook.pages()[0].clone();
+    let ann = sb.facebook.add_consumer("Ann Lee", true);
+    let bo = sb.facebook.add_consumer("Bo Diaz", true);
+    sb.facebook
+        .consumer_message(&page, &ann, "Is my order on its way?", &[]);
+    sb.facebook
+        .consumer_message(&page, &bo, "Do you ship to Norway?", &[]);
+    h.run(async |h| {
+        h.agent_opens("Ann Lee", "Is my order on its way?").await?;
+        h.click("button", "Add Public to Private").await?;
+        h.wait_for_text("Added to the Reply box.").await?;
+        h.click("link", "Open conversation with Bo Diaz").await?;
+        h.wait_for_text("Do you ship to Norway?").await?;
+        let shown = h
+            .browser
+            .execute(
+                "return document.body.innerText.includes('Added to the Reply box.')",
+                vec![],
+            )
+            .await?;
+        anyhow::ensure!(
+            shown == serde_json::json!(false),
+            "Ann's note followed the agent to Bo's conversation"
+        );
+        Ok(())
+    })
+    .await;
+}

@@ -71,6 +71,11 @@ pub fn SocialWidget(
     let send_image_on =
         Memo::new(move |_| transcript.with(|t| t.as_ref().is_some_and(|t| t.brand.send_image)));
     let note = RwSignal::new(None::<&'static str>);
+    // What a tool did is news about this conversation only.
+    Effect::new(move |_| {
+        id.track();
+        note.set(None);
+    });
     let written = move |what: &'static str| {
         note.set(Some(if host.is_liveengage() {
             what
