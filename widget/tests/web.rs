@@ -7,25 +7,11 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 use widget::pages::SignInPage;
 
+mod common;
+
+use common::{mount, until};
+
 wasm_bindgen_test_configure!(run_in_browser);
-
-fn mount<V: IntoView + 'static>(view: impl FnOnce() -> V + 'static) -> web_sys::HtmlElement {
-    let root: web_sys::HtmlElement = document().create_element("div").unwrap().unchecked_into();
-    document().body().unwrap().append_child(&root).unwrap();
-    std::mem::forget(leptos::mount::mount_to(root.clone(), view));
-    root
-}
-
-/// Waits, a tick at a time, until `f` holds (the network answer arrives asynchronously).
-async fn until(mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        gloo_timers::future::TimeoutFuture::new(20).await;
-    }
-    panic!("condition never held");
-}
 
 #[wasm_bindgen_test]
 async fn sign_in_form_is_labelled_and_shows_why_it_failed() {
