@@ -14,55 +14,9 @@ use server::store::SqliteStore;
 use server::store::prelude::*;
 use std::time::Duration;
 
-struct Admin {
-    http: reqwest::Client,
-    csrf: String,
-    base: String,
-}
+type Admin = common::client::Client;
 
 impl Admin {
-    async fn sign_in(base: &str, account: &str, email: &str, password: &str) -> Admin {
-        let http = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let res = http
-            .post(format!("{base}/api/session"))
-            .json(&json!({"account_number": account, "email": email, "password": password}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
-        let me: Value = res.json().await.unwrap();
-        Admin {
-            http,
-            csrf: me["csrf_token"].as_str().unwrap().to_owned(),
-            base: base.to_owned(),
-        }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .header("x-csrf-token", &self.csrf);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
     async fn home(&self) -> Value {
         let (status, home) = self.call(reqwest::Method::GET, "/api/home", None).await;
         assert_eq!(status, 200, "{home}");

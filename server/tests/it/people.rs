@@ -11,61 +11,10 @@ use serde_json::{Value, json};
 use std::process::Output;
 use std::time::Duration;
 
-/// A signed-in browser: its cookie jar and CSRF token.
-struct Browser {
-    http: reqwest::Client,
-    csrf: String,
-    base: String,
-}
+/// A browser: its cookie jar and, once signed in, its CSRF token.
+type Browser = common::client::Client;
 
 impl Browser {
-    fn new(base: &str) -> Browser {
-        Browser {
-            http: TestServer::client(),
-            csrf: String::new(),
-            base: base.to_owned(),
-        }
-    }
-
-    async fn sign_in(base: &str, account: &str, email: &str, password: &str) -> Browser {
-        let mut b = Browser::new(base);
-        let (status, me) = b
-            .call(
-                reqwest::Method::POST,
-                "/api/session",
-                json!({"account_number": account, "email": email, "password": password}),
-            )
-            .await;
-        assert_eq!(status, 200, "{me}");
-        b.csrf = me["csrf_token"].as_str().unwrap().to_owned();
-        b
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base))
-            .header("x-csrf-token", &self.csrf);
-        if method != reqwest::Method::GET {
-            req = req.json(&body);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, body).await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, Value::Null).await
-    }
-
     /// Chooses a password through a link's token; on success this browser is signed in.
     async fn set_password(&mut self, link: &str, password: &str) -> (u16, Value) {
         let token = link.split("token=").nth(1).expect("a token in the link");
@@ -247,7 +196,7 @@ async fn deactivating_ends_sessions_and_event_streams_and_the_last_admin_stays()
             json!({"role": "agent"}),
         ),
     ] {
-        let (status, body) = admin.call(method, &path, body).await;
+        let (status, body) = admin.call(method, &path, Some(body)).await;
         assert_eq!(status, 409, "{path}: {body}");
         assert!(
             body["message"].as_str().unwrap().contains("last admin"),
@@ -268,7 +217,7 @@ async fn deactivating_ends_sessions_and_event_streams_and_the_last_admin_stays()
         .call(
             reqwest::Method::PUT,
             &format!("/api/home/people/{id}/role"),
-            json!({"role": "admin"}),
+            Some(json!({"role": "admin"})),
         )
         .await;
     assert_eq!(
@@ -281,7 +230,7 @@ async fn deactivating_ends_sessions_and_event_streams_and_the_last_admin_stays()
         .call(
             reqwest::Method::PUT,
             &format!("/api/home/people/{admin_id}/role"),
-            json!({"role": "agent"}),
+            Some(json!({"role": "agent"})),
         )
         .await;
     assert_eq!(status, 200);
@@ -587,7 +536,7 @@ async fn people_change_their_password_and_sign_out_everywhere() {
         .call(
             reqwest::Method::PUT,
             "/api/session/password",
-            change("not it", "another long passphrase"),
+            Some(change("not it", "another long passphrase")),
         )
         .await;
     assert_eq!(status, 400, "{body}");
@@ -595,7 +544,7 @@ async fn people_change_their_password_and_sign_out_everywhere() {
         .call(
             reqwest::Method::PUT,
             "/api/session/password",
-            change(GOOD, "short"),
+            Some(change(GOOD, "short")),
         )
         .await;
     assert!(
@@ -606,7 +555,7 @@ async fn people_change_their_password_and_sign_out_everywhere() {
         .call(
             reqwest::Method::PUT,
             "/api/session/password",
-            change(GOOD, "another long passphrase"),
+            Some(change(GOOD, "another long passphrase")),
         )
         .await;
     assert_eq!(status, 204, "{body}");
@@ -623,7 +572,7 @@ async fn people_change_their_password_and_sign_out_everywhere() {
     );
 
     let (status, _) = laptop
-        .call(reqwest::Method::DELETE, "/api/sessions", Value::Null)
+        .call(reqwest::Method::DELETE, "/api/sessions", Some(Value::Null))
         .await;
     assert_eq!(status, 204);
     assert_eq!(laptop.get("/api/session").await.0, 401);
@@ -648,18 +597,21 @@ async fn admins_rename_and_retire_skills_and_choose_all_skills_explicitly() {
     let path = format!("/api/home/skills/{skill_id}");
     assert_eq!(
         admin
-            .call(put.clone(), &path, json!({"name": "returns"}))
+            .call(put.clone(), &path, Some(json!({"name": "returns"})))
             .await
             .0,
         409
     );
     assert_eq!(
-        admin.call(put.clone(), &path, json!({"name": " "})).await.0,
+        admin
+            .call(put.clone(), &path, Some(json!({"name": " "})))
+            .await
+            .0,
         400
     );
     assert_eq!(
         admin
-            .call(put.clone(), &path, json!({"name": "Billing"}))
+            .call(put.clone(), &path, Some(json!({"name": "Billing"})))
             .await
             .0,
         204
@@ -673,7 +625,7 @@ async fn admins_rename_and_retire_skills_and_choose_all_skills_explicitly() {
         .call(
             put.clone(),
             &skills_path,
-            json!({"skills": [skill_id, second["id"]]}),
+            Some(json!({"skills": [skill_id, second["id"]]})),
         )
         .await;
     assert_eq!(status, 200, "{row}");
@@ -714,7 +666,11 @@ async fn admins_rename_and_retire_skills_and_choose_all_skills_explicitly() {
         "{audit}"
     );
     let (status, row) = admin
-        .call(put, &skills_path, json!({"skills": [], "all_skills": true}))
+        .call(
+            put,
+            &skills_path,
+            Some(json!({"skills": [], "all_skills": true})),
+        )
         .await;
     assert_eq!((status, row["all_skills"].as_bool()), (200, Some(true)));
     server.stop().await;
