@@ -82,15 +82,19 @@ fn project_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// `PATH` with Cargo's bin directory first, so the tools `cargo install` put there win
-/// over older copies elsewhere (Debian's wasm-opt, say).
+/// `PATH` with `xtask/npm`'s binaries (binaryen's wasm-opt) and Cargo's bin directory
+/// first, so the tools installed there win over older copies elsewhere (Debian's
+/// wasm-opt, say).
 pub fn tool_path() -> std::ffi::OsString {
+    let npm_bin = project_root().join("xtask/npm/node_modules/.bin");
     let cargo_bin = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .map(|home| home.join("bin"));
     let rest = std::env::var_os("PATH").unwrap_or_default();
-    let dirs = cargo_bin.into_iter().chain(std::env::split_paths(&rest));
+    let dirs = std::iter::once(npm_bin)
+        .chain(cargo_bin)
+        .chain(std::env::split_paths(&rest));
     std::env::join_paths(dirs).unwrap_or(rest)
 }
 

@@ -1,8 +1,10 @@
 //! Installs what the build and the tests need when it is missing or at the wrong version,
 //! from the places reachable offline: rustup for the wasm target, crates.io for trunk and
-//! wasm-bindgen-cli and wasm-opt (binaryen), Debian's packages for Chromium and ChromeDriver
-//! and for Node.js and npm, the npm registry for the pinned twitter-text of `tests/js`.
-//! A second run finds everything current and installs nothing.
+//! wasm-bindgen-cli, Debian's packages for Chromium and ChromeDriver and for Node.js and
+//! npm, the npm registry for binaryen's `wasm-opt` (`xtask/npm`, a ready build that runs on
+//! Node.js, where crates.io's `wasm-opt` compiles binaryen from source for ten minutes) and
+//! for the pinned twitter-text of `tests/js`. Each install prints how long it took; a
+//! second run finds everything current and installs nothing.
 
 use crate::sh;
 use anyhow::{Context, Result, bail};
@@ -53,13 +55,26 @@ pub fn trunk_tool(trunk_toml: &str, key: &str) -> Option<String> {
         })
 }
 
+/// Runs one install step, printing how long it took.
+fn timed(what: &str, step: impl FnOnce() -> Result<()>) -> Result<()> {
+    let started = std::time::Instant::now();
+    step()?;
+    println!(
+        "xtask: installed {what} in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 pub fn ensure_wasm_tools(root: &Path) -> Result<()> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .context("running rustup (the Rust toolchain is needed)")?;
     if !String::from_utf8_lossy(&installed.stdout).contains("wasm32-unknown-unknown") {
-        sh(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+        timed("the wasm32-unknown-unknown target", || {
+            sh(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))
+        })?;
     }
 
     let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
@@ -71,25 +86,56 @@ pub fn ensure_wasm_tools(root: &Path) -> Result<()> {
     }
     let have_bindgen = version_of("wasm-bindgen");
     if have_bindgen.as_deref() != Some(&format!("wasm-bindgen {bindgen}")) {
-        // Not --locked: its lock pins a webpki-roots the registry here does not serve.
-        sh(crate::cargo().args(["install", "wasm-bindgen-cli", "--version", &bindgen]))?;
+        timed(&format!("wasm-bindgen-cli {bindgen}"), || {
+            // Not --locked: its lock pins a webpki-roots the registry here does not serve.
+            sh(crate::cargo().args(["install", "wasm-bindgen-cli", "--version", &bindgen]))
+        })?;
     }
 
     if !version_of("trunk").is_some_and(|v| v.starts_with(TRUNK_PREFIX)) {
-        sh(crate::cargo().args(["install", "--locked", "trunk", "--version", TRUNK_REQ]))?;
+        timed("trunk", || {
+            sh(crate::cargo().args(["install", "--locked", "trunk", "--version", TRUNK_REQ]))
+        })?;
     }
 
     let wasm_opt = trunk_tool(&trunk_toml, "wasm_opt").context("Trunk.toml names no wasm_opt")?;
     let want = wasm_opt.trim_start_matches("version_");
+    let npm_tools = root.join("xtask/npm");
+    let pinned = std::fs::read_to_string(npm_tools.join("package.json"))
+        .context("reading xtask/npm/package.json")?;
+    if !pinned.contains(&format!("\"binaryen\": \"{want}.")) {
+        bail!("Trunk.toml's [tools] wasm_opt must name xtask/npm's binaryen ({wasm_opt})");
+    }
+    ensure_node_runtime()?;
+    npm_ci(&npm_tools, "binaryen (wasm-opt)")?;
     if !version_of("wasm-opt").is_some_and(|v| v.split_whitespace().any(|w| w == want)) {
-        // crates.io's `wasm-opt` 0.N.x builds binaryen N from source.
-        sh(crate::cargo().args([
-            "install",
-            "--locked",
-            "wasm-opt",
-            "--version",
-            &format!("~0.{want}"),
-        ]))?;
+        bail!("wasm-opt on the tools' PATH is not binaryen {want}");
+    }
+    Ok(())
+}
+
+/// Node.js and npm, Debian's, installed when missing.
+fn ensure_node_runtime() -> Result<()> {
+    if version_of("node").is_none() || version_of("npm").is_none() {
+        timed("Node.js and npm", || apt_install(&["nodejs", "npm"]))?;
+    }
+    Ok(())
+}
+
+/// `dir/node_modules` from its lock file (`npm ci`) when missing or older than
+/// `package-lock.json`.
+fn npm_ci(dir: &Path, what: &str) -> Result<()> {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock = modified(&dir.join("package-lock.json"))
+        .with_context(|| format!("{}/package-lock.json is missing", dir.display()))?;
+    // npm ci rewrites node_modules/.package-lock.json on every install.
+    let installed = modified(&dir.join("node_modules/.package-lock.json"));
+    if installed.is_none_or(|installed| installed < lock) {
+        timed(what, || {
+            sh(Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(dir))
+        })?;
     }
     Ok(())
 }
@@ -106,30 +152,18 @@ pub fn ensure_browser() -> Result<Browser> {
         chromedriver: PathBuf::from("/usr/bin/chromedriver"),
     };
     if !browser.chromium.exists() || !browser.chromedriver.exists() {
-        apt_install(&["chromium", "chromium-driver"])?;
+        timed("Chromium and ChromeDriver", || {
+            apt_install(&["chromium", "chromium-driver"])
+        })?;
     }
     Ok(browser)
 }
 
-/// Node.js and npm (Debian's, installed when missing) and `tests/js/node_modules` from
-/// its lock file (`npm ci`) when missing or older than `package-lock.json`: the
-/// differential test of the character counter runs the official twitter-text there.
+/// Node.js and npm and `tests/js`'s modules: the differential test of the character
+/// counter runs the official twitter-text there.
 pub fn ensure_node(root: &Path) -> Result<()> {
-    if version_of("node").is_none() || version_of("npm").is_none() {
-        apt_install(&["nodejs", "npm"])?;
-    }
-    let js = root.join("tests/js");
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let lock =
-        modified(&js.join("package-lock.json")).context("tests/js/package-lock.json is missing")?;
-    // npm ci rewrites node_modules/.package-lock.json on every install.
-    let installed = modified(&js.join("node_modules/.package-lock.json"));
-    if installed.is_none_or(|installed| installed < lock) {
-        sh(Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-            .arg(&js))?;
-    }
-    Ok(())
+    ensure_node_runtime()?;
+    npm_ci(&root.join("tests/js"), "tests/js (twitter-text)")
 }
 
 /// Whether this process runs as root.
