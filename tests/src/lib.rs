@@ -88,9 +88,16 @@ fn reqwest_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// The viewport's height for a width: a phone's 740 CSS pixels for a narrow panel (the
+/// issue's 360 × 740), else a laptop's 900.
+pub fn height_for(width: u32) -> u32 {
+    if width < 500 { 740 } else { 900 }
+}
+
 /// Starts a ChromeDriver of its own and, through it, a headless Chromium whose viewport is
-/// `width` × 900 CSS pixels, with a profile (cookies) of its own.
+/// `width` × [`height_for`] CSS pixels, with a profile (cookies) of its own.
 async fn launch_browser(width: u32) -> Result<(Child, Client)> {
+    let height = height_for(width);
     let port = free_port()?;
     let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let driver = Command::new(&chromedriver)
@@ -110,10 +117,10 @@ async fn launch_browser(width: u32) -> Result<(Child, Client)> {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
                 "--no-first-run", "--disable-sync", "--hide-scrollbars",
-                format!("--window-size={},900", width.max(500)),
+                format!("--window-size={},{height}", width.max(500)),
             ],
             "mobileEmulation": {
-                "deviceMetrics": {"width": width, "height": 900, "pixelRatio": 1.0, "touch": false}
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": false}
             },
         }),
     );
@@ -147,7 +154,7 @@ fn free_port() -> Result<u16> {
 
 impl Harness {
     /// Starts a demo server (its sign-ins seeded), ChromeDriver and a browser window of
-    /// `width` × 900 CSS pixels.
+    /// `width` × [`height_for`] CSS pixels.
     pub async fn start(name: &str, width: u32) -> Result<Harness> {
         // WebDriver's client and the server's HTTP client bring different rustls crypto
         // providers into this one process; pick one.
@@ -507,6 +514,22 @@ impl Harness {
     }
 
     /// Waits until the page's visible text contains `text`.
+    /// Waits until `script` (JavaScript) returns `true`; on time out, fails with `what`
+    /// and the script's last answer.
+    pub async fn until_js(&self, what: &str, script: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let answer = self.browser.execute(script, vec![]).await?;
+            if answer == serde_json::Value::Bool(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("expected {what}; the page answers {answer}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_for_text(&self, text: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -555,7 +578,7 @@ impl Harness {
     }
 
     /// Another browser, with cookies of its own (another person's session), on this
-    /// harness's server, `width` × 900 CSS pixels; its screenshots are named `name-…`.
+    /// harness's server, `width` × [`height_for`] CSS pixels; its screenshots are named `name-…`.
     /// Run its steps with [`Harness::run_within`] inside this harness's.
     pub async fn another_browser(&self, name: &str, width: u32) -> Result<Harness> {
         let (driver, browser) = launch_browser(width).await?;
@@ -644,6 +667,16 @@ impl Harness {
         self.fill("Email", email).await?;
         self.fill("Password", password).await?;
         self.click("button", "Sign in").await
+    }
+
+    /// Shows the Social Widget beside the open conversation (in a narrow panel: instead of
+    /// it) when it is folded away.
+    pub async fn show_widget(&self) -> Result<()> {
+        let toggle = self.by_role("button", "Tools").await?;
+        if toggle.attr("aria-expanded").await?.as_deref() == Some("false") {
+            toggle.click().await?;
+        }
+        Ok(())
     }
 
     /// Signs in as the demo agent and opens the conversation with `consumer` from the

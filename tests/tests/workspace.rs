@@ -143,7 +143,11 @@ async fn every_workspace_control_is_reached_by_tab_with_its_focus_shown() {
             .consumer_tweet(&cy, "@acme where is my order", vec![]);
         h.run(async |h| {
             h.agent_opens("Bo Diaz", "@acme my tent leaks").await?;
-            h.wait_for_text("Followers").await?;
+            // In a narrow panel the widget waits behind Tools (social_widget.rs works it
+            // by keyboard there).
+            if width > 1200 {
+                h.wait_for_text("Followers").await?;
+            }
             let names = h.browser.execute(KEYBOARD_CONTROLS, vec![]).await?;
             let names: Vec<String> = serde_json::from_value(names)?;
             ensure!(

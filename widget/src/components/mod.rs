@@ -3,6 +3,7 @@
 
 mod automation;
 mod compose;
+mod follow;
 mod queue;
 mod shared_links;
 mod social_widget;
@@ -11,6 +12,7 @@ mod transfer;
 
 pub use automation::AutomationSettings;
 pub use compose::{Compose, ComposeFacts};
+pub use follow::Follow;
 pub use queue::QueueList;
 pub use shared_links::SharedLinks;
 pub use social_widget::{CharacterCounter, SocialWidget};

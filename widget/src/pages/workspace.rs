@@ -1,9 +1,11 @@
-//! The agent workspace: the queue (New, Mine, All open) beside the open conversation, kept
-//! current by the server's live events without a reload. In a narrow panel the queue and
-//! the conversation take turns; on a wide screen they sit side by side.
+//! The agent workspace: the queue (New, Mine, All open) beside the open conversation and
+//! the Social Widget, kept current by the server's live events without a reload. It fills
+//! the window: each column scrolls on its own, the transcript opens at its newest line and
+//! the Reply box stays in view below it. On a wide screen the three sit side by side (the
+//! queue and the widget can be folded away); in a narrow panel one shows at a time.
 
 use super::Shell;
-use crate::components::{Compose, ComposeFacts, ConversationView, QueueList, SocialWidget};
+use crate::components::{Compose, ComposeFacts, ConversationView, Follow, QueueList, SocialWidget};
 use crate::host::Host;
 use crate::live::use_live;
 use crate::{api, state::use_auth};
@@ -106,7 +108,11 @@ pub fn Workspace() -> impl IntoView {
             reply: t.reply_facts,
         })
     });
-    let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
+    let follow = Follow::new();
+    let on_sent = Callback::new(move |()| {
+        follow.stick();
+        refresh.update(|n| *n += 1);
+    });
     // The last transcript that loaded: the widget keeps showing it while the next loads.
     let loaded = Signal::derive(move || transcript.get().flatten().and_then(Result::ok));
 
@@ -115,18 +121,58 @@ pub fn Workspace() -> impl IntoView {
         QueueView::Mine => "No conversations assigned to you.",
         QueueView::All => "No open conversations.",
     };
-    let layout = move || {
-        if selected.get().is_some() {
-            "sc-workspace sc-workspace--open"
-        } else {
-            "sc-workspace"
+    // Which columns show beside the conversation. The widget starts open where there is
+    // room for three columns; in a narrow panel it replaces the conversation while open.
+    let queue_open = RwSignal::new(true);
+    let tools_open = RwSignal::new(wide_enough_for_three());
+    // In a narrow panel, a tool that fills the Reply box (Use, Add Public to Private)
+    // brings the conversation back to show it.
+    Effect::new(move |seen: Option<()>| {
+        draft.text.track();
+        if seen.is_some() && !media_matches("(min-width: 900px)") {
+            tools_open.set(false);
+        }
+    });
+    let panels = move || {
+        view! {
+            <button
+                type="button"
+                class="sc-button sc-button--quiet sc-workspace__queue-toggle"
+                aria-controls="sc-queue"
+                aria-expanded=move || queue_open.get().to_string()
+                on:click=move |_| queue_open.update(|o| *o = !*o)
+            >
+                "Queue"
+            </button>
+            <button
+                type="button"
+                id="sc-tools-toggle"
+                class="sc-button sc-button--quiet"
+                aria-controls="sc-workspace-side"
+                aria-expanded=move || tools_open.get().to_string()
+                on:click=move |_| {
+                    tools_open.update(|o| *o = !*o);
+                    // In a narrow panel the widget takes the conversation's place: the
+                    // focus goes with it.
+                    if tools_open.get_untracked() && !media_matches("(min-width: 900px)") {
+                        super::focus_later("sc-workspace-back".into());
+                    }
+                }
+            >
+                "Tools"
+            </button>
         }
     };
 
     view! {
-        <Shell title="Workspace">
-            <div class=layout>
-                <section class="sc-queue" aria-labelledby="sc-queue-title">
+        <Shell title="Workspace" full=true>
+            <div
+                class="sc-workspace"
+                class:sc-workspace--open=move || selected.get().is_some()
+                class:sc-workspace--folded=move || !queue_open.get()
+                class:sc-workspace--tools=move || tools_open.get()
+            >
+                <section id="sc-queue" class="sc-queue" aria-labelledby="sc-queue-title">
                     <div class="sc-queue__head">
                         <h2 class="sc-queue__title" id="sc-queue-title">
                             "Queue"
@@ -215,6 +261,8 @@ pub fn Workspace() -> impl IntoView {
                                         on_close
                                         transferring
                                         on_transfer
+                                        follow
+                                        panels
                                     />
                                 }
                                     .into_any()
@@ -235,11 +283,34 @@ pub fn Workspace() -> impl IntoView {
                     </Show>
                 </section>
                 <Show when=move || selected.get().is_some()>
-                    <div class="sc-workspace__side">
+                    <div id="sc-workspace-side" class="sc-workspace__side">
+                        <button
+                            type="button"
+                            id="sc-workspace-back"
+                            class="sc-button sc-button--quiet sc-workspace__back"
+                            on:click=move |_| {
+                                tools_open.set(false);
+                                super::focus_later("sc-tools-toggle".into());
+                            }
+                        >
+                            "Back to conversation"
+                        </button>
                         <SocialWidget transcript=loaded host on_sent />
                     </div>
                 </Show>
             </div>
         </Shell>
     }
+}
+
+/// Whether the window has room for the queue, the conversation and the widget side by side
+/// (the stylesheet's three-column width).
+fn wide_enough_for_three() -> bool {
+    media_matches("(min-width: 1200px)")
+}
+
+fn media_matches(query: &str) -> bool {
+    web_sys::window()
+        .and_then(|w| w.match_media(query).ok().flatten())
+        .is_some_and(|m| m.matches())
 }
