@@ -48,7 +48,7 @@ fn run(args: &[String]) -> Result<()> {
         "test" => test(&root),
         "widget" => {
             tools::ensure_wasm_tools(&root)?;
-            build_widget(&root).map(drop)
+            build_widget(&root)
         }
         "budgets" => budgets(&root),
         "setup" => {
@@ -123,8 +123,8 @@ fn target_dir(root: &Path) -> PathBuf {
 /// Both bundles of the SPA (`shared::bundles`) with `trunk build --release --offline`: the
 /// agent's from `index.html` into `dist/`, then the admin's from `admin.html` into
 /// `dist/admin/` (in this order: Trunk empties its dist directory first); then the
-/// transfer size of what a browser downloads for each, which it returns.
-fn build_widget(root: &Path) -> Result<[(&'static str, size::SizeReport); 2]> {
+/// transfer size of what a browser downloads for each.
+fn build_widget(root: &Path) -> Result<()> {
     sh(Command::new("trunk")
         .args(["build", "--release", "--offline"])
         .current_dir(root))?;
@@ -144,17 +144,15 @@ fn build_widget(root: &Path) -> Result<[(&'static str, size::SizeReport); 2]> {
         .arg(&admin_dir)
         .current_dir(root))?;
     loader::externalize(&admin_dir, admin_url)?;
-    let agent = size::measure(&root.join("dist"))?;
     println!(
         "transfer size (gzip) of the agent's bundle (index.html: start page, sign-in, workspace, Social Widget):"
     );
-    print!("{agent}");
-    let admin = size::measure(&admin_dir)?;
+    print!("{}", size::measure(&root.join("dist"))?);
     println!(
         "transfer size (gzip) of the admin's bundle (admin.html: SocialConnect Home, onboarding, support):"
     );
-    print!("{admin}");
-    Ok([("agent's", agent), ("admin's", admin)])
+    print!("{}", size::measure(&admin_dir)?);
+    Ok(())
 }
 
 /// Builds the widget (printing its transfer size), the minimal Leptos page it is timed
@@ -236,9 +234,8 @@ fn test(root: &Path) -> Result<()> {
         ])
         .env(services::DATABASE_VAR, postgres))?;
 
-    // The widget in release, as it ships; the browser tests load this build. A bundle
-    // over its budget fails the run.
-    size::within_budget(&build_widget(root)?)?;
+    // The widget in release, as it ships; the browser tests load this build.
+    build_widget(root)?;
 
     // Wasm: the widget's DOM tests in headless Chromium.
     sh(cargo()

@@ -25,26 +25,6 @@ impl SizeReport {
 /// Issue #8's budget for what one page load of the SPA downloads, gzipped.
 pub const BUDGET_KB: f64 = 250.0;
 
-/// Fails, naming them, when any of the `bundles` is over [`BUDGET_KB`].
-pub fn within_budget(bundles: &[(&str, SizeReport)]) -> Result<()> {
-    let over: Vec<String> = bundles
-        .iter()
-        .filter(|(_, r)| r.total_gzip() as f64 / 1024.0 > BUDGET_KB)
-        .map(|(name, r)| {
-            format!(
-                "the {name} bundle is {:.1} KB",
-                r.total_gzip() as f64 / 1024.0
-            )
-        })
-        .collect();
-    anyhow::ensure!(
-        over.is_empty(),
-        "over the {BUDGET_KB:.0} KB gzip budget: {}",
-        over.join("; ")
-    );
-    Ok(())
-}
-
 pub fn gzip_len(bytes: &[u8]) -> Result<u64> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::best());
     enc.write_all(bytes)?;
@@ -97,19 +77,6 @@ impl fmt::Display for SizeReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_bundle_over_the_budget_fails() {
-        let report = |kb: u64| SizeReport {
-            files: vec![("app.wasm".into(), kb * 4096, kb * 1024)],
-        };
-        assert!(within_budget(&[("agent's", report(250)), ("admin's", report(10))]).is_ok());
-        let err = within_budget(&[("agent's", report(251)), ("admin's", report(10))])
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("the agent's bundle is 251.0 KB"), "{err}");
-        assert!(!err.contains("admin's"), "{err}");
-    }
 
     #[test]
     fn counts_only_what_the_browser_downloads_for_the_app() {
