@@ -3,7 +3,9 @@
 //! the conversation take turns; on a wide screen they sit side by side.
 
 use super::Shell;
-use crate::components::{Compose, ComposeFacts, ConversationView, QueueList, SocialWidget};
+use crate::components::{
+    Compose, ComposeFacts, ConversationView, QueueList, QueueSearch, SocialWidget,
+};
 use crate::host::Host;
 use crate::live::use_live;
 use crate::{api, state::use_auth};
@@ -107,6 +109,19 @@ pub fn Workspace() -> impl IntoView {
         })
     });
     let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
+    // What canned responses' placeholders become in the open conversation.
+    let canned_values = Signal::derive(move || {
+        transcript.with(|t| {
+            let t = t.as_ref()?.as_ref()?.as_ref().ok()?;
+            Some(shared::canned::Values {
+                consumer_name: t.consumer.name.clone(),
+                consumer_handle: t.consumer.handle.clone(),
+                agent_name: auth.user().map(|me| me.name).unwrap_or_default(),
+            })
+        })
+    });
+    // Search in the queue column; while it holds something, its results replace the queue.
+    let search = RwSignal::new(String::new());
     // The last transcript that loaded: the widget keeps showing it while the next loads.
     let loaded = Signal::derive(move || transcript.get().flatten().and_then(Result::ok));
 
@@ -126,7 +141,11 @@ pub fn Workspace() -> impl IntoView {
     view! {
         <Shell title="Workspace">
             <div class=layout>
-                <section class="sc-queue" aria-labelledby="sc-queue-title">
+                <section
+                    class="sc-queue"
+                    class:sc-queue--searching=move || !search.with(|q| q.trim().is_empty())
+                    aria-labelledby="sc-queue-title"
+                >
                     <div class="sc-queue__head">
                         <h2 class="sc-queue__title" id="sc-queue-title">
                             "Queue"
@@ -135,6 +154,7 @@ pub fn Workspace() -> impl IntoView {
                             {move || if live.connected.get() { "Live" } else { "Connecting…" }}
                         </span>
                     </div>
+                    <QueueSearch query=search selected />
                     <div class="sc-queue__views" role="group" aria-label="Queue view">
                         {QueueView::ALL
                             .into_iter()
@@ -231,7 +251,7 @@ pub fn Workspace() -> impl IntoView {
                         }
                     }}
                     <Show when=move || selected.get().is_some()>
-                        <Compose conversation=selected facts on_sent />
+                        <Compose conversation=selected facts on_sent values=canned_values />
                     </Show>
                 </section>
                 <Show when=move || selected.get().is_some()>
