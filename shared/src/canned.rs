@@ -105,22 +105,25 @@ fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(out)
 }
 
-/// A shortcut as stored: trimmed, without a leading `/`, lower-case; letters, digits, `-`
-/// and `_` only, at most [`SHORTCUT_MAX`] characters.
+/// Whether `c` may be in a shortcut: ASCII letters and digits, `-` and `_` (ASCII only, so
+/// the widget carries no Unicode case tables for them).
+fn shortcut_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+/// A shortcut as stored: trimmed, without a leading `/`, lower-case; ASCII letters,
+/// digits, `-` and `_` only, at most [`SHORTCUT_MAX`] characters.
 pub fn shortcut(raw: &str) -> Result<String, String> {
-    let s = raw.trim().trim_start_matches('/').to_lowercase();
+    let s = raw.trim().trim_start_matches('/').to_ascii_lowercase();
     if s.is_empty() {
         return Err("a shortcut is needed, such as greet (typed /greet)".into());
     }
     if s.chars().count() > SHORTCUT_MAX {
         return Err(format!("a shortcut has at most {SHORTCUT_MAX} characters"));
     }
-    if let Some(bad) = s
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || *c == '-' || *c == '_'))
-    {
+    if let Some(bad) = s.chars().find(|c| !shortcut_char(*c)) {
         return Err(format!(
-            "a shortcut holds letters, digits, - and _ only, not {bad:?}"
+            "a shortcut holds letters a-z, digits, - and _ only, not {bad:?}"
         ));
     }
     Ok(s)
@@ -194,10 +197,7 @@ pub fn slash_word(draft: &str) -> Option<(usize, &str)> {
     });
     let word = &draft[start..];
     let typed = word.strip_prefix('/')?;
-    typed
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-        .then_some((start, typed))
+    typed.chars().all(shortcut_char).then_some((start, typed))
 }
 
 /// The responses whose shortcut starts with `typed` (case-insensitive), then those that
@@ -207,7 +207,7 @@ pub fn matching<'a>(
     typed: &str,
     limit: usize,
 ) -> Vec<&'a CannedResponse> {
-    let typed = typed.to_lowercase();
+    let typed = typed.to_ascii_lowercase();
     let mut starts: Vec<_> = all
         .iter()
         .filter(|c| c.shortcut.starts_with(&typed))
@@ -295,6 +295,7 @@ mod tests {
         assert!(shortcut("/").is_err());
         assert!(shortcut("two words").unwrap_err().contains("' '"));
         assert!(shortcut("a/b").is_err());
+        assert!(shortcut("café").unwrap_err().contains("'é'"));
         assert!(shortcut(&"a".repeat(SHORTCUT_MAX + 1)).is_err());
     }
 
