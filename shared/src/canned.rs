@@ -85,14 +85,20 @@ enum Piece<'a> {
     Placeholder(&'a str),
 }
 
+/// Where the pair of ASCII bytes `pair` first is in `s` (a byte scan: `str::find` with a
+/// `&str` would bring a general substring search into the widget).
+fn find_pair(s: &str, pair: &[u8; 2]) -> Option<usize> {
+    s.as_bytes().windows(2).position(|w| w == pair)
+}
+
 /// Splits `text` at its placeholders; `Err` names a `{{` that is never closed.
 fn pieces(text: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut out = Vec::new();
     let mut rest = text;
-    while let Some(open) = rest.find("{{") {
+    while let Some(open) = find_pair(rest, b"{{") {
         out.push(Piece::Text(&rest[..open]));
         let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
+        let Some(close) = find_pair(after, b"}}") else {
             let start: String = rest[open..].chars().take(24).collect();
             return Err(format!(
                 "a placeholder is not closed: {start:?} needs its }}}}"
@@ -200,27 +206,19 @@ pub fn slash_word(draft: &str) -> Option<(usize, &str)> {
     typed.chars().all(shortcut_char).then_some((start, typed))
 }
 
-/// The responses whose shortcut starts with `typed` (case-insensitive), then those that
-/// merely contain it, each group in shortcut order; at most `limit`.
+/// The responses whose shortcut starts with `typed` (case-insensitive), in the order given
+/// (the server's: by shortcut); at most `limit`. Nothing is sorted or searched within
+/// words here, so the widget carries neither a sort nor a substring search for it.
 pub fn matching<'a>(
     all: &'a [CannedResponse],
     typed: &str,
     limit: usize,
 ) -> Vec<&'a CannedResponse> {
     let typed = typed.to_ascii_lowercase();
-    let mut starts: Vec<_> = all
-        .iter()
+    all.iter()
         .filter(|c| c.shortcut.starts_with(&typed))
-        .collect();
-    let mut contains: Vec<_> = all
-        .iter()
-        .filter(|c| !c.shortcut.starts_with(&typed) && c.shortcut.contains(&typed))
-        .collect();
-    starts.sort_by(|a, b| a.shortcut.cmp(&b.shortcut));
-    contains.sort_by(|a, b| a.shortcut.cmp(&b.shortcut));
-    starts.extend(contains);
-    starts.truncate(limit);
-    starts
+        .take(limit)
+        .collect()
 }
 
 /// `draft` with the `/word` at its end (from `start`, see [`slash_word`]) replaced by
@@ -315,8 +313,8 @@ mod tests {
     }
 
     #[test]
-    fn matches_start_with_what_was_typed_then_contain_it() {
-        let all: Vec<CannedResponse> = ["thanks", "greet", "regret", "great-news"]
+    fn matches_start_with_what_was_typed_in_the_servers_order() {
+        let all: Vec<CannedResponse> = ["great-news", "greet", "regret", "thanks"]
             .iter()
             .enumerate()
             .map(|(i, s)| CannedResponse {
@@ -331,9 +329,13 @@ mod tests {
                 .map(|c| c.shortcut.clone())
                 .collect()
         };
-        assert_eq!(names("gr", 10), ["great-news", "greet", "regret"]);
-        assert_eq!(names("GR", 1), ["great-news"]);
+        assert_eq!(names("gr", 10), ["great-news", "greet"]);
+        assert_eq!(names("GRE", 10), ["great-news", "greet"]);
+        assert_eq!(names("gr", 1), ["great-news"]);
         assert_eq!(names("", 10).len(), 4);
-        assert!(names("zzz", 10).is_empty());
+        assert!(
+            names("egret", 10).is_empty(),
+            "the start of a shortcut only"
+        );
     }
 }

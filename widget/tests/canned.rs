@@ -15,14 +15,14 @@ use common::{mount, until};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// The brand's canned responses, as `GET /api/canned` gives them.
+/// The brand's canned responses, as `GET /api/canned` gives them (by shortcut).
 const STAND_IN: &str = r#"
 window.fetch = async (req) => {
   const url = typeof req === 'string' ? req : req.url;
   const body = url.includes('/api/canned')
-    ? [{"id": 1, "shortcut": "greet", "text": "Hi {{consumer.first_name}}, {{agent.name}} here."},
+    ? [{"id": 3, "shortcut": "bye", "text": "Bye"},
        {"id": 2, "shortcut": "gratitude", "text": "Thanks, {{consumer.name}}!"},
-       {"id": 3, "shortcut": "bye", "text": "Bye"}]
+       {"id": 1, "shortcut": "greet", "text": "Hi {{consumer.first_name}}, {{agent.name}} here."}]
     : {"code": "not_found", "message": "not here"};
   return new Response(JSON.stringify(body), {
     status: url.includes('/api/canned') ? 200 : 404,

@@ -22,22 +22,24 @@ fn option_id(c: &CannedResponse) -> String {
 #[derive(Clone, Copy)]
 pub struct CannedMenu {
     text: RwSignal<String>,
-    values: Signal<Values>,
+    values: MaybeProp<Values>,
     shown: Memo<Vec<CannedResponse>>,
     active: RwSignal<usize>,
     /// The draft Escape was pressed on: the list stays closed until the draft changes.
     dismissed: RwSignal<Option<String>>,
 }
 
-/// The menu for the draft `text`, filling placeholders from `values`.
-pub fn use_canned(text: RwSignal<String>, values: Signal<Values>) -> CannedMenu {
+/// The menu for the draft `text`, filling placeholders from `values` (empty while unknown).
+pub fn use_canned(text: RwSignal<String>, values: MaybeProp<Values>) -> CannedMenu {
     let all = RwSignal::new(Vec::<CannedResponse>::new());
     let dismissed = RwSignal::new(None::<String>);
     let typing = Memo::new(move |_| text.with(|t| slash_word(t).is_some()));
     Effect::new(move |_| {
         if typing.get() {
+            // `fetch` then `parse`: only the parsing is made for this type (the bundle's size).
             leptos::task::spawn_local(async move {
-                if let Ok(list) = api::get::<Vec<CannedResponse>>("/api/canned").await {
+                let answer = api::fetch(gloo_net::http::Method::GET, "/api/canned", None).await;
+                if let Ok(list) = answer.and_then(|a| api::parse::<Vec<CannedResponse>>(&a)) {
                     let _ = all.try_set(list);
                 }
             });
@@ -84,7 +86,7 @@ impl CannedMenu {
         let Some(c) = self.shown.with_untracked(|s| s.get(i).cloned()) else {
             return;
         };
-        let filled = fill(&c.text, &self.values.get_untracked());
+        let filled = fill(&c.text, &self.values.get_untracked().unwrap_or_default());
         self.text.update(|t| {
             if let Some((start, _)) = slash_word(t) {
                 *t = insert(t, start, &filled);
@@ -125,7 +127,7 @@ impl CannedMenu {
             }
         };
         let options = move || {
-            let values = menu.values.get();
+            let values = menu.values.get().unwrap_or_default();
             menu.shown
                 .get()
                 .into_iter()

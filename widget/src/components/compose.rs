@@ -9,7 +9,7 @@ use crate::state::use_draft;
 use gloo_net::http::Method;
 use leptos::prelude::*;
 use shared::api::{LineStatus, ReplyRequest};
-use shared::notes::{NewNote, Note};
+use shared::notes::NewNote;
 use shared::replies::{ReplyFacts, Unavailable, reply_target};
 use shared::{Channel, ReplyMode};
 
@@ -84,10 +84,7 @@ pub fn Compose(
         error.set(None);
         noting.set(false);
     });
-    let canned = super::canned::use_canned(
-        text,
-        Signal::derive(move || values.get().unwrap_or_default()),
-    );
+    let canned = super::canned::use_canned(text, values);
     let mode = Signal::derive(move || {
         chosen
             .get()
@@ -119,27 +116,30 @@ pub fn Compose(
         Some(Err(e)) => error.set(Some(format!("message not sent: {}", e.message))),
         None => {}
     });
-    let note = Action::new_local(move |(id, req): &(i64, NewNote)| {
-        let (id, req) = (*id, req.clone());
-        async move {
-            api::send::<_, Note>(
+    // A note: posted, then the transcript fetched again to show it (its answer unread).
+    let adding = RwSignal::new(false);
+    let add_note = move |id: i64, body: String| {
+        adding.set(true);
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/conversations/{id}/notes");
+            let result = api::fetch(
                 Method::POST,
-                &format!("/api/conversations/{id}/notes"),
-                &req,
+                &path,
+                Some(api::json(&NewNote { text: body })),
             )
-            .await
-        }
-    });
-    Effect::new(move |_| match note.value().get() {
-        Some(Ok(_)) => {
-            text.set(String::new());
-            error.set(None);
-            on_sent.run(());
-        }
-        Some(Err(e)) => error.set(Some(format!("note not added: {}", e.message))),
-        None => {}
-    });
-    let pending = move || send.pending().get() || note.pending().get();
+            .await;
+            let _ = adding.try_set(false);
+            match result {
+                Ok(_) => {
+                    text.set(String::new());
+                    error.set(None);
+                    on_sent.run(());
+                }
+                Err(e) => error.set(Some(format!("note not added: {}", e.message))),
+            }
+        });
+    };
+    let pending = move || send.pending().get() || adding.get();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(id) = conversation.get_untracked() else {
@@ -150,7 +150,7 @@ pub fn Compose(
             if body.trim().is_empty() {
                 error.set(Some("Write the note first.".into()));
             } else {
-                note.dispatch((id, NewNote { text: body }));
+                add_note(id, body);
             }
             return;
         }
