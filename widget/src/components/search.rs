@@ -67,7 +67,7 @@ pub fn QueueSearch(
                 class="sc-search__input"
                 type="search"
                 autocomplete="off"
-                placeholder="Search: name, @handle or words"
+                placeholder="Name, @handle or words"
                 bind:value=query
             />
         </form>
