@@ -143,6 +143,8 @@ async fn transcript(
     };
     // The rule the reply endpoint refuses by, so the switch offers only what will be taken.
     t.reply_facts = ctx.facts();
+    // The brand's private notes, beside the lines (never among them).
+    t.notes = store.notes(id).await?;
     t.reply_modes = shared::replies::availability(
         t.conversation.channel,
         &t.reply_facts,

@@ -182,6 +182,9 @@ pub struct QueueItem {
     /// Not assigned to anyone yet.
     pub new: bool,
     pub assigned_to: Option<AgentRef>,
+    /// Closed: search finds closed conversations too; the queue lists open ones only.
+    #[serde(default)]
+    pub closed: bool,
 }
 
 impl QueueItem {
@@ -447,6 +450,10 @@ pub struct Transcript {
     /// The brand's page or account the conversation came through.
     pub brand: BrandFacts,
     pub lines: Vec<Line>,
+    /// The brand's private notes on the conversation, oldest first: never sent, never a
+    /// line (so they count for no reply mode).
+    #[serde(default)]
+    pub notes: Vec<crate::notes::Note>,
     /// What decides which reply modes are open (`shared::replies`); the widget applies the
     /// rule with its own clock, so a window that closes while the page is open shows closed.
     #[serde(default)]

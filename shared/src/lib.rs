@@ -7,6 +7,7 @@
 pub mod api;
 pub mod automation;
 pub mod bundles;
+pub mod canned;
 pub mod count;
 pub mod error;
 pub mod home;
@@ -14,6 +15,7 @@ pub mod ids;
 pub mod inbound;
 pub mod links;
 pub mod media_limits;
+pub mod notes;
 pub mod onboarding;
 pub mod replies;
 pub mod vocab;

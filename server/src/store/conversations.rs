@@ -396,7 +396,8 @@ for_both_engines! {
                 return Ok(None);
             }
             // The same person met in Messenger first has a conversation of their own: its
-            // lines (and replies waiting to go) join this one, and the two become one.
+            // lines (and replies waiting to go, and the brand's notes) join this one, and the
+            // two become one.
             let other: Option<(i64, i64)> = sqlx::query_as(&format!(
                 "SELECT k.id, c.id FROM consumers k JOIN conversations c ON c.consumer_id = k.id
                   WHERE k.linked_account_id = $1 AND k.id != $2 AND (k.psid = $3 OR k.network_id = $3)
@@ -409,7 +410,7 @@ for_both_engines! {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some((other_consumer, other_conversation)) = other {
-                for table in ["messages", "outbox"] {
+                for table in ["messages", "outbox", "notes"] {
                     sqlx::query(&format!(
                         "UPDATE {table} SET conversation_id = $1 WHERE conversation_id = $2"
                     ))
@@ -525,6 +526,7 @@ for_both_engines! {
                             .transpose()?,
                         new: assigned_to.is_none(),
                         assigned_to,
+                        closed: false,
                     })
                 })
                 .collect()
@@ -683,6 +685,8 @@ for_both_engines! {
                 consumer,
                 brand,
                 lines,
+                // Like the reply modes, the handler's to add (`conversations::transcript`).
+                notes: Vec::new(),
                 // The reply modes are the handler's to add (`conversations::transcript`).
                 reply_facts: Default::default(),
                 reply_modes: Vec::new(),

@@ -5,16 +5,19 @@
 
 mod accounts;
 mod automation;
+mod canned;
 mod conversations;
 mod error;
 mod ingest;
 mod links;
 mod media;
+mod notes;
 mod onboarding;
 mod outbox;
 mod people;
 mod postgres;
 pub(crate) mod rows;
+mod search;
 mod sqlite;
 mod sso;
 
@@ -64,6 +67,8 @@ pub use {
     accounts::*, automation::*, conversations::*, ingest::*, links::*, media::*, onboarding::*,
     outbox::*, people::*, sso::*,
 };
+// The agent's tools (canned responses, private notes, search).
+pub use {canned::Canned, notes::Notes, search::Search};
 
 /// The features' traits, for calling the store's methods on a concrete engine
 /// (`use crate::store::prelude::*`); `dyn Store` needs no import.
@@ -72,6 +77,7 @@ pub mod prelude {
         Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, People, Sso,
         Store,
     };
+    pub use super::{Canned, Notes, Search};
 }
 
 /// Everything the server stores, whatever the engine behind it: the sum of the
@@ -87,6 +93,9 @@ pub trait Store:
     + Onboarding
     + People
     + Sso
+    + Canned
+    + Notes
+    + Search
     + 'static
 {
 }
@@ -102,6 +111,9 @@ impl<T> Store for T where
         + Onboarding
         + People
         + Sso
+        + Canned
+        + Notes
+        + Search
         + 'static
 {
 }

@@ -6,6 +6,7 @@ mod common;
 
 mod authz_matrix;
 mod automation;
+mod canned_notes_search;
 mod conversations;
 mod crash;
 mod disk_full;

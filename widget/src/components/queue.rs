@@ -32,6 +32,11 @@ pub fn QueueList(
                         None => ("", String::new(), String::new()),
                     };
                     let state = match &item.assigned_to {
+                        // Found by search: the queue itself lists open ones only.
+                        _ if item.closed => view! {
+                            <span class="sc-badge sc-badge--closed">"Closed"</span>
+                        }
+                            .into_any(),
                         None => view! { <span class="sc-badge sc-badge--new">"New"</span> }
                             .into_any(),
                         Some(agent) => view! {

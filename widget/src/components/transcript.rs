@@ -1,16 +1,18 @@
 //! One conversation: who the consumer is, Take, Close and Transfer, and every line with its tag,
-//! author, time and (for our lines) status.
+//! author, time and (for our lines) status, with the brand's private notes among them.
 //!
 //! Consumer text only ever becomes text nodes (never HTML), and media URLs are used only
 //! when they are http(s) or on this server.
 
 use super::SharedLinks;
+use super::notes::NoteView;
 use leptos::prelude::*;
 use shared::api::{
     Author, ConversationStatus, Direction, Line, LineStatus, Playback, Transcript, consumer_label,
     display_time, safe_media_url,
 };
 use shared::inbound::MediaKind;
+use shared::notes::{Entry, interleave};
 
 /// The open conversation.
 #[component]
@@ -63,7 +65,7 @@ pub fn ConversationView(
             let _ = p.mark("sc-interactive");
         }
     });
-    let count = transcript.lines.len();
+    let count = transcript.lines.len() + transcript.notes.len();
     let scroller = NodeRef::<leptos::html::Ol>::new();
     Effect::new(move |_| {
         if let Some(el) = scroller.get() {
@@ -81,10 +83,15 @@ pub fn ConversationView(
             follow.to_end(&el);
         }
     };
-    let lines = transcript
-        .lines
+    // The brand's private notes among the lines, each where it was written.
+    let lines = interleave(transcript.lines, transcript.notes)
         .into_iter()
-        .map(|line| view! { <LineView line=line consumer=who.clone() grew /> })
+        .map(|entry| match entry {
+            Entry::Line(line) => {
+                view! { <LineView line=line consumer=who.clone() grew /> }.into_any()
+            }
+            Entry::Note(note) => view! { <NoteView note /> }.into_any(),
+        })
         .collect_view();
     view! {
         <article class="sc-conversation__body" aria-labelledby="sc-conversation-title">

@@ -5,7 +5,9 @@
 //! queue and the widget can be folded away); in a narrow panel one shows at a time.
 
 use super::Shell;
-use crate::components::{Compose, ComposeFacts, ConversationView, Follow, QueueList, SocialWidget};
+use crate::components::{
+    Compose, ComposeFacts, ConversationView, Follow, QueueList, QueueSearch, SocialWidget,
+};
 use crate::host::Host;
 use crate::live::use_live;
 use crate::{api, state::use_auth};
@@ -113,6 +115,19 @@ pub fn Workspace() -> impl IntoView {
         follow.stick();
         refresh.update(|n| *n += 1);
     });
+    // What canned responses' placeholders become in the open conversation.
+    let canned_values = Signal::derive(move || {
+        transcript.with(|t| {
+            let t = t.as_ref()?.as_ref()?.as_ref().ok()?;
+            Some(shared::canned::Values {
+                consumer_name: t.consumer.name.clone(),
+                consumer_handle: t.consumer.handle.clone(),
+                agent_name: auth.user().map(|me| me.name).unwrap_or_default(),
+            })
+        })
+    });
+    // Search in the queue column; while it holds something, its results replace the queue.
+    let search = RwSignal::new(String::new());
     // The last transcript that loaded: the widget keeps showing it while the next loads.
     let loaded = Signal::derive(move || transcript.get().flatten().and_then(Result::ok));
 
@@ -172,7 +187,12 @@ pub fn Workspace() -> impl IntoView {
                 class:sc-workspace--folded=move || !queue_open.get()
                 class:sc-workspace--tools=move || tools_open.get()
             >
-                <section id="sc-queue" class="sc-queue" aria-labelledby="sc-queue-title">
+                <section
+                    id="sc-queue"
+                    class="sc-queue"
+                    class:sc-queue--searching=move || !search.with(|q| q.trim().is_empty())
+                    aria-labelledby="sc-queue-title"
+                >
                     <div class="sc-queue__head">
                         <h2 class="sc-queue__title" id="sc-queue-title">
                             "Queue"
@@ -181,6 +201,7 @@ pub fn Workspace() -> impl IntoView {
                             {move || if live.connected.get() { "Live" } else { "Connecting…" }}
                         </span>
                     </div>
+                    <QueueSearch query=search selected />
                     <div class="sc-queue__views" role="group" aria-label="Queue view">
                         {QueueView::ALL
                             .into_iter()
@@ -279,7 +300,7 @@ pub fn Workspace() -> impl IntoView {
                         }
                     }}
                     <Show when=move || selected.get().is_some()>
-                        <Compose conversation=selected facts on_sent />
+                        <Compose conversation=selected facts on_sent values=canned_values />
                     </Show>
                 </section>
                 <Show when=move || selected.get().is_some()>
