@@ -16,6 +16,7 @@ pub mod links;
 pub mod media_limits;
 pub mod onboarding;
 pub mod replies;
+pub mod time;
 pub mod vocab;
 
 pub use count::{Count, count};
