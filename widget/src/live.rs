@@ -15,6 +15,8 @@ pub struct UseLiveReturn {
     pub changes: ReadSignal<u64>,
     /// Whether the stream is open right now.
     pub connected: ReadSignal<bool>,
+    /// The latest "someone else is typing" (a `typing` event; others only say "changed").
+    pub typing: ReadSignal<Option<shared::api::Typing>>,
 }
 
 type PageListeners = (
@@ -29,6 +31,7 @@ struct Stream {
     on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     on_open: Closure<dyn FnMut(web_sys::Event)>,
     on_error: Closure<dyn FnMut(web_sys::Event)>,
+    on_typing: Closure<dyn FnMut(web_sys::MessageEvent)>,
 }
 
 impl Stream {
@@ -40,6 +43,10 @@ impl Stream {
             source.set_onmessage(Some(self.on_message.as_ref().unchecked_ref()));
             source.set_onopen(Some(self.on_open.as_ref().unchecked_ref()));
             source.set_onerror(Some(self.on_error.as_ref().unchecked_ref()));
+            let _ = source.add_event_listener_with_callback(
+                shared::api::TYPING_EVENT,
+                self.on_typing.as_ref().unchecked_ref(),
+            );
             self.source = Some(source);
         }
     }
@@ -65,6 +72,17 @@ pub fn use_live() -> UseLiveReturn {
 pub fn use_live_at(url: &str) -> UseLiveReturn {
     let (changes, set_changes) = signal(0u64);
     let (connected, set_connected) = signal(false);
+    let (typing, set_typing) = signal(None);
+    let on_typing =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(t) = e
+                .data()
+                .as_string()
+                .and_then(|d| serde_json::from_str(&d).ok())
+            {
+                set_typing.set(Some(t));
+            }
+        });
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
         set_changes.update(|n| *n += 1);
     });
@@ -96,6 +114,7 @@ pub fn use_live_at(url: &str) -> UseLiveReturn {
         on_message,
         on_open,
         on_error,
+        on_typing,
     };
     stream.connect();
     let held: StoredValue<Option<Stream>, LocalStorage> = StoredValue::new_local(Some(stream));
@@ -125,7 +144,11 @@ pub fn use_live_at(url: &str) -> UseLiveReturn {
             stream.close();
         }
     });
-    UseLiveReturn { changes, connected }
+    UseLiveReturn {
+        changes,
+        connected,
+        typing,
+    }
 }
 
 /// Asks the server whether this page's session still holds; when it answers that no one

@@ -62,6 +62,12 @@ pub fn Compose(
     facts: Signal<Option<ComposeFacts>>,
     /// Called after a reply was accepted (to refresh the transcript at once).
     on_sent: Callback<()>,
+    /// The name of another person who holds the conversation (see [`super::guards`]).
+    #[prop(optional, into)]
+    held_by: Signal<Option<String>>,
+    /// The latest "someone is typing" from the server's event stream.
+    #[prop(optional, into)]
+    typing: Signal<Option<shared::api::Typing>>,
 ) -> impl IntoView {
     let draft = use_draft();
     let text = draft.text;
@@ -99,14 +105,18 @@ pub fn Compose(
         }
         Some(Ok(_)) => {
             text.set(String::new());
+            // A new draft: the switch follows the consumer again.
+            chosen.set(None);
             error.set(None);
             on_sent.run(());
         }
         Some(Err(e)) => error.set(Some(format!("message not sent: {}", e.message))),
         None => {}
     });
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    let guard = super::guards::use_guard(conversation, held_by, mode);
+    let notify_typing = super::guards::use_typing_notifier(conversation);
+    // `asked`: the agent has answered the question about a reply going the other way.
+    let submit = move |mode: ReplyMode, asked: bool| {
         let Some(id) = conversation.get_untracked() else {
             return;
         };
@@ -115,15 +125,36 @@ pub fn Compose(
             error.set(Some("Write a reply first.".into()));
             return;
         }
+        guard.asking.set(None);
+        if !asked && let Some(f) = facts.get_untracked() {
+            let theirs_open = mode_refusal(&f, f.default_mode, now_ms()).is_none();
+            let other = super::guards::other_way(mode, f.default_mode, theirs_open);
+            if other.is_some() {
+                guard.asking.set(other);
+                return;
+            }
+        }
         send.dispatch((
             id,
             ReplyRequest {
                 text: body,
-                mode: mode.get_untracked(),
+                mode,
                 upload_id: None,
             },
         ));
     };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if !guard.locked.get_untracked() {
+            submit(mode.get_untracked(), false);
+        }
+    };
+    let on_choose = Callback::new(move |m: ReplyMode| {
+        if m != mode.get_untracked() {
+            chosen.set(Some(m));
+        }
+        submit(m, true);
+    });
     let modes = move || {
         let channel = facts.get().map(|f| f.channel);
         ReplyMode::ALL
@@ -180,6 +211,8 @@ pub fn Compose(
             </div>
             {reasons}
             <p class="sc-compose__note">{last}</p>
+            <super::guards::HeldNote guard />
+            <super::guards::TypingNote conversation typing />
             <label class="sc-compose__label" for="sc-reply">
                 "Reply"
             </label>
@@ -189,6 +222,7 @@ pub fn Compose(
                 rows="3"
                 aria-describedby="sc-reply-count"
                 bind:value=text
+                on:input=move |_| notify_typing()
             ></textarea>
             <p
                 id="sc-reply-count"
@@ -204,11 +238,14 @@ pub fn Compose(
                 <button
                     class="sc-button"
                     type="submit"
-                    disabled=move || send.pending().get() || closed() || blocked()
+                    disabled=move || {
+                        send.pending().get() || closed() || blocked() || guard.locked.get()
+                    }
                 >
                     {move || if send.pending().get() { "Sending…" } else { "Send" }}
                 </button>
             </div>
+            <super::guards::OtherWayQuestion guard mode on_choose />
         </form>
     }
 }

@@ -3,12 +3,14 @@
 //! the conversation take turns; on a wide screen they sit side by side.
 
 use super::Shell;
-use crate::components::{Compose, ComposeFacts, ConversationView, QueueList, SocialWidget};
+use crate::components::{
+    Compose, ComposeFacts, ConversationView, QueueList, QueueSortSwitch, SocialWidget,
+};
 use crate::host::Host;
 use crate::live::use_live;
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
-use shared::api::QueueView;
+use shared::api::{QueueSort, QueueView};
 
 #[component]
 pub fn Workspace() -> impl IntoView {
@@ -17,6 +19,8 @@ pub fn Workspace() -> impl IntoView {
     let draft = crate::state::provide_draft();
     let host = Host::detect(draft);
     let (view_sel, set_view) = signal(QueueView::New);
+    let sort = RwSignal::new(QueueSort::Activity);
+    crate::components::provide_clock();
     // Bumped after our own Take/Close so the page does not wait for the event.
     let refresh = RwSignal::new(0u64);
     let nav = crate::nav::use_nav();
@@ -28,8 +32,10 @@ pub fn Workspace() -> impl IntoView {
     let queue = crate::state::load(move || {
         live.changes.track();
         refresh.track();
-        let view = view_sel.get();
-        async move { api::queue(view).await }
+        // Opening a conversation reads it: the queue's unread counts move.
+        selected.track();
+        let (view, sort) = (view_sel.get(), sort.get());
+        async move { api::queue(view, sort).await }
     });
     let fetched = crate::state::load(move || {
         live.changes.track();
@@ -107,6 +113,15 @@ pub fn Workspace() -> impl IntoView {
         })
     });
     let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
+    // Another person holds the open conversation: the compose box asks before answering.
+    let held_by = Signal::derive(move || {
+        let t = transcript.get().flatten()?.ok()?;
+        let me = auth.user().map(|m| m.user_id);
+        (t.conversation.status == shared::api::ConversationStatus::Open)
+            .then_some(t.conversation.assigned_to)?
+            .filter(|a| Some(a.id) != me)
+            .map(|a| a.name)
+    });
     // The last transcript that loaded: the widget keeps showing it while the next loads.
     let loaded = Signal::derive(move || transcript.get().flatten().and_then(Result::ok));
 
@@ -151,6 +166,7 @@ pub fn Workspace() -> impl IntoView {
                             })
                             .collect_view()}
                     </div>
+                    <QueueSortSwitch sort />
                     {move || {
                         match queue.get() {
                             None => {
@@ -231,7 +247,7 @@ pub fn Workspace() -> impl IntoView {
                         }
                     }}
                     <Show when=move || selected.get().is_some()>
-                        <Compose conversation=selected facts on_sent />
+                        <Compose conversation=selected facts on_sent held_by typing=live.typing />
                     </Show>
                 </section>
                 <Show when=move || selected.get().is_some()>
