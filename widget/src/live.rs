@@ -15,9 +15,13 @@ pub struct UseLiveReturn {
     pub changes: ReadSignal<u64>,
     /// Whether the stream is open right now.
     pub connected: ReadSignal<bool>,
-    /// The latest "someone else is typing" (a `typing` event; others only say "changed").
+    /// The latest "someone else is typing" (a `typing` event; others only say "changed"),
+    /// for [`TYPING_SHOWN`] after it came.
     pub typing: ReadSignal<Option<shared::api::Typing>>,
 }
+
+/// How long "NAME is typing…" lasts after the last `typing` event.
+pub const TYPING_SHOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 type PageListeners = (
     Closure<dyn FnMut(web_sys::Event)>,
@@ -73,14 +77,23 @@ pub fn use_live_at(url: &str) -> UseLiveReturn {
     let (changes, set_changes) = signal(0u64);
     let (connected, set_connected) = signal(false);
     let (typing, set_typing) = signal(None);
+    let told = std::rc::Rc::new(std::cell::Cell::new(0u32));
     let on_typing =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-            if let Some(t) = e
-                .data()
-                .as_string()
-                .and_then(|d| serde_json::from_str(&d).ok())
-            {
+            if let Some(t) = e.data().as_string().as_deref().and_then(typing_event) {
+                // Kept until a timer ends it, unless newer news came meanwhile.
+                let this = told.get().wrapping_add(1);
+                told.set(this);
                 set_typing.set(Some(t));
+                let told = told.clone();
+                set_timeout(
+                    move || {
+                        if told.get() == this {
+                            set_typing.try_set(None);
+                        }
+                    },
+                    TYPING_SHOWN,
+                );
             }
         });
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
@@ -149,6 +162,21 @@ pub fn use_live_at(url: &str) -> UseLiveReturn {
         connected,
         typing,
     }
+}
+
+/// Reads a `typing` event's data through the browser's own JSON parser (a serde decoder
+/// for it would weigh more in the bundle).
+fn typing_event(data: &str) -> Option<shared::api::Typing> {
+    let value = js_sys::JSON::parse(data).ok()?;
+    let get = |o: &wasm_bindgen::JsValue, key: &str| js_sys::Reflect::get(o, &key.into()).ok();
+    let agent = get(&value, "agent")?;
+    Some(shared::api::Typing {
+        conversation_id: get(&value, "conversation_id")?.as_f64()? as i64,
+        agent: shared::api::AgentRef {
+            id: get(&agent, "id")?.as_f64()? as i64,
+            name: get(&agent, "name")?.as_string()?,
+        },
+    })
 }
 
 /// Asks the server whether this page's session still holds; when it answers that no one

@@ -113,7 +113,7 @@ pub fn Compose(
         Some(Err(e)) => error.set(Some(format!("message not sent: {}", e.message))),
         None => {}
     });
-    let guard = super::guards::use_guard(conversation, held_by, mode);
+    let guard = super::guards::use_guard(conversation, held_by);
     let notify_typing = super::guards::use_typing_notifier(conversation);
     // `asked`: the agent has answered the question about a reply going the other way.
     let submit = move |mode: ReplyMode, asked: bool| {
@@ -128,9 +128,9 @@ pub fn Compose(
         guard.asking.set(None);
         if !asked && let Some(f) = facts.get_untracked() {
             let theirs_open = mode_refusal(&f, f.default_mode, now_ms()).is_none();
-            let other = super::guards::other_way(mode, f.default_mode, theirs_open);
-            if other.is_some() {
-                guard.asking.set(other);
+            if super::guards::goes_other_way(mode, f.default_mode, theirs_open) {
+                guard.asking.set(Some(mode));
+                crate::pages::focus_later(super::guards::FIRST_CHOICE.into());
                 return;
             }
         }
