@@ -18,6 +18,7 @@ pub mod media_limits;
 pub mod notes;
 pub mod onboarding;
 pub mod replies;
+pub mod time;
 pub mod vocab;
 
 pub use count::{Count, count};

@@ -442,6 +442,33 @@ impl Harness {
         self.find_by_role(role, name, None).await
     }
 
+    /// The one visible element with ARIA `role` whose accessible name starts with
+    /// `prefix`, waiting for it to appear (a queue link: "Ann Lee, Facebook, …").
+    pub async fn by_role_starting(&self, role: &str, prefix: &str) -> Result<Element> {
+        self.find(role, prefix, None, true).await
+    }
+
+    /// The queue's link to the one conversation with `consumer` (its name starts with
+    /// theirs: "Ann Lee, Facebook, Public/Comment, 3 min ago"); `"Ann Lee, Twitter/X"`
+    /// picks one of several.
+    pub async fn conversation_link(&self, consumer: &str) -> Result<Element> {
+        self.by_role_starting("link", &format!("{consumer},")).await
+    }
+
+    /// Opens the one conversation with `consumer` from the queue (see
+    /// [`Harness::conversation_link`]).
+    pub async fn open_conversation(&self, consumer: &str) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.conversation_link(consumer).await?.click().await {
+                Ok(_) => return Ok(()),
+                // Drawn again by a live update as it was clicked: click the new one.
+                Err(e) if tries < 5 && e.is_stale_element_reference() => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Like [`Harness::by_role`], among the controls of the table row whose text contains
     /// `row` (a row's `Deactivate`, say, where every row has one).
     pub async fn by_role_in_row(&self, role: &str, name: &str, row: &str) -> Result<Element> {
@@ -449,6 +476,16 @@ impl Harness {
     }
 
     async fn find_by_role(&self, role: &str, name: &str, row: Option<&str>) -> Result<Element> {
+        self.find(role, name, row, false).await
+    }
+
+    async fn find(
+        &self,
+        role: &str,
+        name: &str,
+        row: Option<&str>,
+        prefix: bool,
+    ) -> Result<Element> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -457,7 +494,13 @@ impl Harness {
                 .browser
                 .execute(
                     FIND_BY_ROLE,
-                    vec![json!(role), json!(name), json!(mark), json!(row)],
+                    vec![
+                        json!(role),
+                        json!(name),
+                        json!(mark),
+                        json!(row),
+                        json!(prefix),
+                    ],
                 )
                 .await?;
             if found == json!(1) {
@@ -477,6 +520,9 @@ impl Harness {
                     Some(row) => bail!(
                         "expected one {role} named {name:?} in the row showing {row:?}, found {found}"
                     ),
+                    None if prefix => {
+                        bail!("expected one {role} named {name:?}…, found {found}")
+                    }
                     None => bail!("expected one {role} named {name:?}, found {found}"),
                 }
             }
@@ -685,8 +731,7 @@ impl Harness {
         self.sign_in("1000", "agent@demo.example", "demo-agent")
             .await?;
         self.wait_for_path("/workspace").await?;
-        self.click("link", &format!("Open conversation with {consumer}"))
-            .await?;
+        self.open_conversation(consumer).await?;
         self.wait_for_text(text).await
     }
 }
@@ -706,10 +751,10 @@ const FOCUSED: &str = r#"
 
 /// Finds visible elements by ARIA role and accessible name (explicit role or the
 /// element's implicit one; name from aria-label, aria-labelledby, the label, alt, or the
-/// text), only inside a table row whose text contains `row` when that is given, marks a
+/// text; or a name that starts with `name` when `prefix`), only inside a table row whose text contains `row` when that is given, marks a
 /// single match with `data-e2e`, and returns how many matched.
 const FIND_BY_ROLE: &str = r#"
-const [role, name, mark, row] = arguments;
+const [role, name, mark, row, prefix] = arguments;
 const text = (el) => (el.textContent || '').replace(/\s+/g, ' ').trim();
 function implicitRole(el) {
   const tag = el.tagName.toLowerCase();
@@ -738,7 +783,8 @@ function accName(el) {
 }
 const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
 const found = [...document.querySelectorAll('*')].filter((el) =>
-  (el.getAttribute('role') || implicitRole(el)) === role && accName(el) === name && visible(el)
+  (el.getAttribute('role') || implicitRole(el)) === role
+  && (prefix ? accName(el).startsWith(name) : accName(el) === name) && visible(el)
   && (row == null || text(el.closest('tr') || document.createElement('tr')).includes(row)));
 if (found.length === 1 && mark) found[0].setAttribute('data-e2e', mark);
 return found.length;

@@ -138,13 +138,13 @@ async fn canned_response_private_note_and_search_in_the_workspace() {
                 // queue (Bo's conversation is in New too: one link means the queue is hidden);
                 // emptied, the queue is back.
                 a.fill("Search conversations", "@bo_diaz").await?;
-                a.by_role("link", "Open conversation with Bo Diaz").await?;
+                a.conversation_link("Bo Diaz").await?;
                 ensure!(
                     a.count_role("button", "New").await? == 0,
                     "the queue's views give way to the results"
                 );
                 a.screenshot("search").await?;
-                a.click("link", "Open conversation with Bo Diaz").await?;
+                a.open_conversation("Bo Diaz").await?;
                 a.wait_for_text("@acme my tent leaks").await?;
                 // Emptied key by key, as a person does (each key an input event).
                 a.by_role("textbox", "Search conversations")
@@ -152,7 +152,7 @@ async fn canned_response_private_note_and_search_in_the_workspace() {
                     .send_keys(&BACKSPACE.repeat(12))
                     .await?;
                 a.by_role("button", "New").await?;
-                a.by_role("link", "Open conversation with Bo Diaz").await?;
+                a.conversation_link("Bo Diaz").await?;
                 Ok(())
             })
             .await

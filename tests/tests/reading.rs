@@ -59,7 +59,7 @@ async fn a_long_conversation_opens_at_its_newest_line_and_keeps_the_agents_place
                     .await?;
             }
             h.wait_for_text("Line 30:").await?;
-            h.click("link", "Open conversation with Ann Lee").await?;
+            h.open_conversation("Ann Lee").await?;
             h.until_js("the newest line in view on open", &newest_in_view("true"))
                 .await?;
             h.until_js("Reply and Send in view without scrolling", COMPOSER_IN_VIEW)

@@ -269,7 +269,7 @@ async fn the_widget_works_by_keyboard_alone() {
         h.sign_in("1000", "agent@demo.example", "demo-agent")
             .await?;
         h.wait_for_path("/workspace").await?;
-        h.by_role("link", "Open conversation with Bo Diaz")
+        h.conversation_link("Bo Diaz")
             .await?
             .send_keys(ENTER)
             .await?;
@@ -491,7 +491,7 @@ async fn a_tools_note_stays_with_its_conversation() {
         h.agent_opens("Ann Lee", "Is my order on its way?").await?;
         h.click("button", "Add Public to Private").await?;
         h.wait_for_text("Added to the Reply box.").await?;
-        h.click("link", "Open conversation with Bo Diaz").await?;
+        h.open_conversation("Bo Diaz").await?;
         h.wait_for_text("Do you ship to Norway?").await?;
         let shown = h
             .browser

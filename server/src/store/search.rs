@@ -60,7 +60,7 @@ for_both_engines! {
             let handle = (!handle.is_empty()).then(|| contains_pattern(handle));
             let rows = sqlx::query(&format!(
                 "SELECT c.id, c.status, l.channel, k.name AS consumer_name, k.handle,
-                        c.assigned_user_id, holder.name AS agent_name, m.text, m.tag, m.created_at
+                        c.assigned_user_id, holder.name AS agent_name, m.text, m.tag, m.author, m.created_at
                  FROM conversations c
                  JOIN linked_accounts l ON l.id = c.linked_account_id
                  JOIN consumers k ON k.id = c.consumer_id
@@ -105,6 +105,7 @@ for_both_engines! {
                                 Ok::<_, StoreError>(LinePreview {
                                     text: r.get("text"),
                                     tag: parse_word(&t)?,
+                                    author: parse_word(r.get("author"))?,
                                     at: rfc3339(r.get("created_at")),
                                 })
                             })
@@ -112,6 +113,10 @@ for_both_engines! {
                         new: assigned_to.is_none() && !closed,
                         assigned_to,
                         closed,
+                        // A search answers where a conversation is, not what awaits in it.
+                        unread: 0,
+                        reply_failed: false,
+                        waiting_since: None,
                     })
                 })
                 .collect()

@@ -22,6 +22,7 @@ mod outage;
 mod outbound;
 mod outbound_media;
 mod people;
+mod queue;
 mod sandbox_inbound;
 mod scale_out;
 mod serving;

@@ -69,6 +69,12 @@ pub fn Compose(
     /// What canned responses' placeholders become here: the consumer and the agent.
     #[prop(into, optional)]
     values: MaybeProp<shared::canned::Values>,
+    /// The name of another person who holds the conversation (see [`super::guards`]).
+    #[prop(optional, into)]
+    held_by: Signal<Option<String>>,
+    /// The latest "someone is typing" from the server's event stream.
+    #[prop(optional, into)]
+    typing: Signal<Option<shared::api::Typing>>,
 ) -> impl IntoView {
     let draft = use_draft();
     let text = draft.text;
@@ -110,6 +116,8 @@ pub fn Compose(
         }
         Some(Ok(_)) => {
             text.set(String::new());
+            // A new draft: the switch follows the consumer again.
+            chosen.set(None);
             error.set(None);
             on_sent.run(());
         }
@@ -140,8 +148,10 @@ pub fn Compose(
         });
     };
     let pending = move || send.pending().get() || adding.get();
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    let guard = super::guards::use_guard(conversation, held_by);
+    let notify_typing = super::guards::use_typing_notifier(conversation);
+    // `asked`: the agent has answered the question about a reply going the other way.
+    let submit = move |mode: ReplyMode, asked: bool| {
         let Some(id) = conversation.get_untracked() else {
             return;
         };
@@ -158,15 +168,37 @@ pub fn Compose(
             error.set(Some("Write a reply first.".into()));
             return;
         }
+        guard.asking.set(None);
+        if !asked && let Some(f) = facts.get_untracked() {
+            let theirs_open = mode_refusal(&f, f.default_mode, now_ms()).is_none();
+            if super::guards::goes_other_way(mode, f.default_mode, theirs_open) {
+                guard.asking.set(Some(mode));
+                crate::pages::focus_later(super::guards::FIRST_CHOICE.into());
+                return;
+            }
+        }
         send.dispatch((
             id,
             ReplyRequest {
                 text: body,
-                mode: mode.get_untracked(),
+                mode,
                 upload_id: None,
             },
         ));
     };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        // A note needs no deliberate step: it reaches no one outside the brand.
+        if noting.get_untracked() || !guard.locked.get_untracked() {
+            submit(mode.get_untracked(), false);
+        }
+    };
+    let on_choose = Callback::new(move |m: ReplyMode| {
+        if m != mode.get_untracked() {
+            chosen.set(Some(m));
+        }
+        submit(m, true);
+    });
     let modes = move || {
         let channel = facts.get().map(|f| f.channel);
         ReplyMode::ALL
@@ -242,6 +274,8 @@ pub fn Compose(
                     }
                 }}
             </p>
+            <super::guards::HeldNote guard />
+            <super::guards::TypingNote conversation typing />
             <label class="sc-compose__label" for="sc-reply">
                 {move || if noting.get() { "Note" } else { "Reply" }}
             </label>
@@ -255,6 +289,7 @@ pub fn Compose(
                 aria-activedescendant=move || canned.active_id()
                 on:keydown=move |ev| canned.keydown(&ev)
                 bind:value=text
+                on:input=move |_| notify_typing()
             ></textarea>
             {canned.view()}
             <p
@@ -271,7 +306,12 @@ pub fn Compose(
                 <button
                     class="sc-button"
                     type="submit"
-                    disabled=move || pending() || (closed() && !noting.get()) || blocked()
+                    disabled=move || {
+                        pending()
+                            || (closed() && !noting.get())
+                            || blocked()
+                            || (guard.locked.get() && !noting.get())
+                    }
                 >
                     {move || match (noting.get(), pending()) {
                         (true, true) => "Adding…",
@@ -281,6 +321,7 @@ pub fn Compose(
                     }}
                 </button>
             </div>
+            <super::guards::OtherWayQuestion guard mode on_choose />
         </form>
     }
 }

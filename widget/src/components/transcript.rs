@@ -9,7 +9,7 @@ use super::notes::NoteView;
 use leptos::prelude::*;
 use shared::api::{
     Author, ConversationStatus, Direction, Line, LineStatus, Playback, Transcript, consumer_label,
-    display_time, safe_media_url,
+    safe_media_url,
 };
 use shared::inbound::MediaKind;
 use shared::notes::{Entry, interleave};
@@ -245,9 +245,7 @@ fn LineView(
             <div class="sc-line__meta">
                 <span class="sc-tag">{line.tag.as_str()}</span>
                 <span class="sc-line__who">{author.clone()}</span>
-                <time class="sc-line__time" datetime=line.created_at.clone()>
-                    {display_time(&line.created_at)}
-                </time>
+                <super::Time at=line.created_at.clone() />
             </div>
             {(!line.text.is_empty() || line.removed)
                 .then(|| {

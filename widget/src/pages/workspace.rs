@@ -6,13 +6,14 @@
 
 use super::Shell;
 use crate::components::{
-    Compose, ComposeFacts, ConversationView, Follow, QueueList, QueueSearch, SocialWidget,
+    Compose, ComposeFacts, ConversationView, Follow, QueueList, QueueSearch, QueueSortSwitch,
+    SocialWidget,
 };
 use crate::host::Host;
 use crate::live::use_live;
 use crate::{api, state::use_auth};
 use leptos::prelude::*;
-use shared::api::QueueView;
+use shared::api::{QueueSort, QueueView};
 
 #[component]
 pub fn Workspace() -> impl IntoView {
@@ -21,6 +22,8 @@ pub fn Workspace() -> impl IntoView {
     let draft = crate::state::provide_draft();
     let host = Host::detect(draft);
     let (view_sel, set_view) = signal(QueueView::New);
+    let sort = RwSignal::new(QueueSort::Activity);
+    crate::components::provide_clock();
     // Bumped after our own Take/Close so the page does not wait for the event.
     let refresh = RwSignal::new(0u64);
     let nav = crate::nav::use_nav();
@@ -32,8 +35,10 @@ pub fn Workspace() -> impl IntoView {
     let queue = crate::state::load(move || {
         live.changes.track();
         refresh.track();
-        let view = view_sel.get();
-        async move { api::queue(view).await }
+        // Opening a conversation reads it: the queue's unread counts move.
+        selected.track();
+        let (view, sort) = (view_sel.get(), sort.get());
+        async move { api::queue(view, sort).await }
     });
     let fetched = crate::state::load(move || {
         live.changes.track();
@@ -128,6 +133,15 @@ pub fn Workspace() -> impl IntoView {
     });
     // Search in the queue column; while it holds something, its results replace the queue.
     let search = RwSignal::new(String::new());
+    // Another person holds the open conversation: the compose box asks before answering.
+    let held_by = Signal::derive(move || {
+        let t = transcript.get().flatten()?.ok()?;
+        let me = auth.user().map(|m| m.user_id);
+        (t.conversation.status == shared::api::ConversationStatus::Open)
+            .then_some(t.conversation.assigned_to)?
+            .filter(|a| Some(a.id) != me)
+            .map(|a| a.name)
+    });
     // The last transcript that loaded: the widget keeps showing it while the next loads.
     let loaded = Signal::derive(move || transcript.get().flatten().and_then(Result::ok));
 
@@ -218,6 +232,7 @@ pub fn Workspace() -> impl IntoView {
                             })
                             .collect_view()}
                     </div>
+                    <QueueSortSwitch sort />
                     {move || {
                         match queue.get() {
                             None => {
@@ -300,7 +315,14 @@ pub fn Workspace() -> impl IntoView {
                         }
                     }}
                     <Show when=move || selected.get().is_some()>
-                        <Compose conversation=selected facts on_sent values=canned_values />
+                        <Compose
+                            conversation=selected
+                            facts
+                            on_sent
+                            values=canned_values
+                            held_by
+                            typing=live.typing
+                        />
                     </Show>
                 </section>
                 <Show when=move || selected.get().is_some()>
