@@ -107,21 +107,37 @@ impl Fault {
 
 /// Faults keyed by `(network, endpoint)`; an endpoint is `"METHOD /path-pattern"` as each
 /// network names it (e.g. `"POST /me/messages"`, `"POST /2/tweets"`, `"webhook"`).
-/// Each fault applies to the next `times` matching requests.
+/// Each fault applies to the next `times` matching requests; faults queued with
+/// [`Faults::inject_after`] start when the ones before them are used up.
 #[derive(Clone, Default)]
 pub struct Faults(Arc<Mutex<FaultTable>>);
 
-/// Pending faults and how many more requests each applies to, by (network, endpoint).
-type FaultTable = HashMap<(String, String), Vec<(Fault, u32)>>;
+/// Pending faults, how many more requests each applies to and its phase (faults of the
+/// lowest phase apply), by (network, endpoint).
+type FaultTable = HashMap<(String, String), Vec<(Fault, u32, u32)>>;
 
 impl Faults {
     pub fn inject(&self, network: &str, endpoint: &str, fault: Fault, times: u32) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.queue(network, endpoint, fault, times, false);
+    }
+
+    /// Like [`Faults::inject`], but the fault starts only when every fault already queued
+    /// for the endpoint is used up (an outage, then rate limiting, with no gap between).
+    pub fn inject_after(&self, network: &str, endpoint: &str, fault: Fault, times: u32) {
+        self.queue(network, endpoint, fault, times, true);
+    }
+
+    fn queue(&self, network: &str, endpoint: &str, fault: Fault, times: u32, after: bool) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let list = map
             .entry((network.to_owned(), endpoint.to_owned()))
-            .or_default()
-            .push((fault, times));
+            .or_default();
+        let last = list.iter().map(|f| f.2).max();
+        let phase = match (after, last) {
+            (true, Some(last)) => last + 1,
+            _ => last.map_or(0, |_| list.iter().map(|f| f.2).min().unwrap_or(0)),
+        };
+        list.push((fault, times, phase));
     }
 
     /// Takes the faults that apply to this request (each use counts down).
@@ -130,9 +146,17 @@ impl Faults {
         let Some(list) = map.get_mut(&(network.to_owned(), endpoint.to_owned())) else {
             return Vec::new();
         };
-        let taken = list.iter().map(|(f, _)| f.clone()).collect();
-        list.iter_mut().for_each(|(_, n)| *n -= 1);
-        list.retain(|(_, n)| *n > 0);
+        let Some(now) = list.iter().map(|f| f.2).min() else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        for (fault, times, phase) in list.iter_mut() {
+            if *phase == now {
+                taken.push(fault.clone());
+                *times -= 1;
+            }
+        }
+        list.retain(|f| f.1 > 0);
         taken
     }
 
@@ -292,5 +316,32 @@ mod tests {
         assert_eq!(id.len(), 15);
         assert!(id.chars().all(|c| c.is_ascii_digit()) && !id.starts_with('0'));
         assert_eq!(random_hex(16).len(), 32);
+    }
+
+    #[test]
+    fn faults_queued_after_start_when_the_ones_before_are_used_up() {
+        let faults = Faults::default();
+        let ep = "POST /me/messages";
+        faults.inject("facebook", ep, Fault::ServerError(503), 2);
+        faults.inject(
+            "facebook",
+            ep,
+            Fault::Latency(std::time::Duration::from_millis(1)),
+            1,
+        );
+        faults.inject_after("facebook", ep, Fault::ServerError(429), 1);
+        let kinds = |f: Vec<Fault>| {
+            f.iter()
+                .map(|f| match f {
+                    Fault::ServerError(code) => code.to_string(),
+                    Fault::Latency(_) => "latency".to_owned(),
+                    _ => "other".to_owned(),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(faults.take("facebook", ep)), ["503", "latency"]);
+        assert_eq!(kinds(faults.take("facebook", ep)), ["503"]);
+        assert_eq!(kinds(faults.take("facebook", ep)), ["429"]);
+        assert!(faults.take("facebook", ep).is_empty());
     }
 }

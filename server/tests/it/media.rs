@@ -855,7 +855,7 @@ async fn a_facebook_profile_picture_is_copied_and_served_as_ours() {
     sb.facebook.consumer_message(&page, &ann, "hello", &[]);
 
     let agent = sign_in(&server, ADMIN.0, "agent@brand.example").await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let (t, picture) = loop {
         let queue: Vec<Value> = agent
             .get(format!("{}/api/conversations?view=all", server.url))

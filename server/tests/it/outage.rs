@@ -25,11 +25,18 @@ async fn replies_queued_through_an_outage_are_delivered_once_in_order() {
         people.push((c, conv));
     }
 
-    // The outage: every send fails with 503 for a while, then is rate limited (the
-    // sandbox applies every fault queued for a request at once, so the 429s are queued
-    // only when the 503s are used up).
+    // The outage: every send fails with 503 for a while, then is rate limited, the 429s
+    // starting as the 503s are used up.
     let faults = w.sb.facebook.faults();
     faults.inject("facebook", "POST /me/messages", Fault::ServerError(503), 30);
+    faults.inject_after(
+        "facebook",
+        "POST /me/messages",
+        Fault::RateLimited {
+            retry_after: Duration::from_secs(1),
+        },
+        20,
+    );
     let mut lines = Vec::new();
     for i in 0..REPLIES_EACH {
         for (_, conv) in &people {
@@ -46,22 +53,6 @@ async fn replies_queued_through_an_outage_are_delivered_once_in_order() {
             .filter(|c| c.status == code)
             .count()
     };
-    let outage = tokio::time::Instant::now() + Duration::from_secs(120);
-    while refused_with(503) < 30 {
-        assert!(
-            tokio::time::Instant::now() < outage,
-            "the 503s were never reached"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    faults.inject(
-        "facebook",
-        "POST /me/messages",
-        Fault::RateLimited {
-            retry_after: Duration::from_secs(1),
-        },
-        20,
-    );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     let mut outcome: HashMap<String, usize> = HashMap::new();
