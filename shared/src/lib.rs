@@ -13,6 +13,7 @@ pub mod home;
 pub mod ids;
 pub mod inbound;
 pub mod links;
+pub mod liveengage;
 pub mod media_limits;
 pub mod onboarding;
 pub mod replies;
