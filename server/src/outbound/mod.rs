@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 mod queue;
-pub use queue::{Reply, WrittenBy, bot_may_write, queue_reply};
+pub use queue::{Checked, Reply, WrittenBy, bot_may_write, check_reply, queue_reply};
 
 /// Attempts before a reply that keeps failing transiently is given up: with the backoff
 /// below (2 s doubling, capped at 5 minutes) about 70 minutes of outage are ridden out.

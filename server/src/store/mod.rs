@@ -9,6 +9,7 @@ mod conversations;
 mod error;
 mod ingest;
 mod links;
+mod liveengage;
 mod media;
 mod onboarding;
 mod outbox;
@@ -61,16 +62,16 @@ pub use sqlite::SqliteStore;
 pub use error::{StoreError, StoreResult};
 // Each feature's records and trait.
 pub use {
-    accounts::*, automation::*, conversations::*, ingest::*, links::*, media::*, onboarding::*,
-    outbox::*, people::*, sso::*,
+    accounts::*, automation::*, conversations::*, ingest::*, links::*, liveengage::*, media::*,
+    onboarding::*, outbox::*, people::*, sso::*,
 };
 
 /// The features' traits, for calling the store's methods on a concrete engine
 /// (`use crate::store::prelude::*`); `dyn Store` needs no import.
 pub mod prelude {
     pub use super::{
-        Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, People, Sso,
-        Store,
+        Accounts, Automation, Conversations, Ingest, Links, LiveEngage, Media, Onboarding, Outbox,
+        People, Sso, Store,
     };
 }
 
@@ -87,6 +88,7 @@ pub trait Store:
     + Onboarding
     + People
     + Sso
+    + LiveEngage
     + 'static
 {
 }
@@ -102,6 +104,7 @@ impl<T> Store for T where
         + Onboarding
         + People
         + Sso
+        + LiveEngage
         + 'static
 {
 }
