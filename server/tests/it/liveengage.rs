@@ -40,6 +40,7 @@ on_both!(
     redelivered_webhooks_store_once_and_forged_ones_nothing,
     an_outage_delays_lines_without_losing_doubling_or_reordering_them,
     closing_either_side_closes_the_other,
+    images_go_as_liveengage_files_and_other_media_as_links,
 );
 
 /// A server and the sandbox pointed at each other, the sandbox's page linked to the test
@@ -632,6 +633,27 @@ async fn closing_either_side_closes_the_other(w: LeWorld) {
     .await;
     assert_eq!(status().await, Some(json!("closed")));
     assert_eq!(w.sb.liveengage.conversations().len(), 2);
+    w.server.stop().await;
+}
+
+async fn images_go_as_liveengage_files_and_other_media_as_links(w: LeWorld) {
+    use sandbox::facebook::MediaKind;
+    let fb = &w.sb.facebook;
+    let eve = fb.add_consumer("Eve Moss", true);
+    fb.consumer_message(&w.page, &eve, "look", &[MediaKind::Image, MediaKind::File]);
+    let c = w.le("Eve's line", |c| c.lines.len() == 2).await;
+    let sent = fb.inbox(&w.page, &eve)[0].attachments.clone();
+    let (image, file) = (&sent[0].url, &sent[1].url);
+    assert_eq!(
+        c.lines[0].text.as_deref(),
+        Some(format!("[Private] look\nfile: {file}").as_str()),
+        "the text, then the file as a link"
+    );
+    let shared = c.lines[1].file.clone().expect("the image as a file");
+    assert_eq!(shared.caption.as_deref(), Some("[Private]"));
+    assert_eq!(shared.file_type, "PNG");
+    let (_, bytes) = w.sb.liveengage.file(&shared.relative_path).unwrap();
+    assert_eq!(bytes, fb.media(image).unwrap().1, "our copy of the image");
     w.server.stop().await;
 }
 
