@@ -4,6 +4,7 @@
 //! Image switch; and the audit log. The networks' sign-in pages come back here with
 //! `?pick=` (choose a Facebook page), `?done=` or `?error=` in the address.
 
+mod liveengage;
 mod people;
 mod sso;
 
@@ -206,6 +207,7 @@ pub fn Home() -> impl IntoView {
                 }}
                 <People overview=data refresh />
                 <sso::SingleSignOn refresh />
+                <liveengage::LiveEngage refresh />
                 <crate::components::AutomationSettings />
                 {move || {
                     data.get()
