@@ -241,7 +241,12 @@ for_both_engines! {
                     .await?;
                 return Ok(());
             };
-            let mut tx = self.pool.begin().await?;
+            // SQLite: writing from the start (it reads, then writes; see `learn_psid`).
+            let mut tx = if PG {
+                self.pool.begin().await?
+            } else {
+                self.pool.begin_with("BEGIN IMMEDIATE").await?
+            };
             let taken: Option<i64> = sqlx::query_scalar(
                 "SELECT account_id FROM liveengage_links
                  WHERE le_account_id = $1 AND client_id = $2 AND account_id != $3",
