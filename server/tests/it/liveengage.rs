@@ -41,6 +41,7 @@ on_both!(
     an_outage_delays_lines_without_losing_doubling_or_reordering_them,
     closing_either_side_closes_the_other,
     images_go_as_liveengage_files_and_other_media_as_links,
+    a_folded_conversation_keeps_its_liveengage_conversation,
 );
 
 /// A server and the sandbox pointed at each other, the sandbox's page linked to the test
@@ -227,7 +228,16 @@ impl LeWorld {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "{text:?} never sent; lines {lines:#?}"
+                "{text:?} never sent; lines {lines:#?}; Facebook's last calls {:#?}",
+                self.sb
+                    .facebook
+                    .calls()
+                    .all()
+                    .into_iter()
+                    .filter(|c| c.network == "facebook")
+                    .rev()
+                    .take(3)
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -281,6 +291,8 @@ async fn a_facebook_comment_reaches_liveengage_and_the_agent_answers_in_the_chos
     let fb = &w.sb.facebook;
     let ann = fb.add_consumer("Ann Lee", true);
     let post = fb.consumer_post(&w.page, &ann, "The zip broke", None);
+    // Facebook's webhooks may cross: the comment is written once the post is through.
+    w.le("the post", |c| le_texts(c).len() == 1).await;
     let comment = fb
         .consumer_comment(&w.page, &post, &ann, "Can you help?")
         .unwrap();
@@ -654,6 +666,55 @@ async fn images_go_as_liveengage_files_and_other_media_as_links(w: LeWorld) {
     assert_eq!(shared.file_type, "PNG");
     let (_, bytes) = w.sb.liveengage.file(&shared.relative_path).unwrap();
     assert_eq!(bytes, fb.media(image).unwrap().1, "our copy of the image");
+    w.server.stop().await;
+}
+
+/// Fay wrote in Messenger, then commented; a Private Response to the comment tells
+/// Facebook's two ids of hers apart no more, and her Messenger conversation is folded into
+/// the comment's. An agent answering in the Messenger one's LiveEngage conversation still
+/// reaches her.
+async fn a_folded_conversation_keeps_its_liveengage_conversation(w: LeWorld) {
+    let fb = &w.sb.facebook;
+    let fay = fb.add_consumer("Fay Ito", true);
+    fb.consumer_message(&w.page, &fay, "Are you open Sunday?", &[]);
+    let messenger = w
+        .le("Fay's message", |c| {
+            le_texts(c) == ["[Private] Are you open Sunday?"]
+        })
+        .await;
+    let post = fb.consumer_post(&w.page, &fay, "Great shop", None);
+    let feed = w
+        .le("Fay's post", |c| {
+            le_texts(c) == ["[Public/Post] Great shop"]
+        })
+        .await;
+    let ours = w.ours(&feed.id).await;
+    w.host_mode(ours, "private_response").await;
+    w.sb.liveengage
+        .agent_says(&feed.id, "Thank you, Fay!")
+        .unwrap();
+    w.sent(ours, "Thank you, Fay!").await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while w.ours(&messenger.id).await != ours {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not folded: {:#?}",
+            w.store.export(w.account_id, i64::MIN).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Her Messenger line is ours now: a private reply goes to Messenger.
+    w.host_mode(ours, "private").await;
+    w.sb.liveengage
+        .agent_says(&messenger.id, "Yes, 10 to 4")
+        .unwrap();
+    w.sent(ours, "Yes, 10 to 4").await;
+    assert!(
+        fb.inbox(&w.page, &fay)
+            .iter()
+            .any(|m| m.from_page && m.text.as_deref() == Some("Yes, 10 to 4"))
+    );
+    let _ = post;
     w.server.stop().await;
 }
 
