@@ -682,7 +682,7 @@ async fn a_folded_conversation_keeps_its_liveengage_conversation(w: LeWorld) {
             le_texts(c) == ["[Private] Are you open Sunday?"]
         })
         .await;
-    let post = fb.consumer_post(&w.page, &fay, "Great shop", None);
+    fb.consumer_post(&w.page, &fay, "Great shop", None);
     let feed = w
         .le("Fay's post", |c| {
             le_texts(c) == ["[Public/Post] Great shop"]
@@ -714,7 +714,6 @@ async fn a_folded_conversation_keeps_its_liveengage_conversation(w: LeWorld) {
             .iter()
             .any(|m| m.from_page && m.text.as_deref() == Some("Yes, 10 to 4"))
     );
-    let _ = post;
     w.server.stop().await;
 }
 
