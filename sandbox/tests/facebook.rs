@@ -1415,3 +1415,72 @@ async fn consumer_console() {
     assert!(html.contains("Page answer"));
     assert!(html.contains(".gif") && html.contains("<video"));
 }
+
+/// The brand publishes from the console; a consumer comments on the brand's post (the
+/// common public case): Facebook tells the app of both, the post `from` the page and the
+/// comment on it. Every field of the console has a visible label.
+#[tokio::test]
+async fn the_console_publishes_as_the_brand_for_consumers_to_comment_on() {
+    let e = env().await;
+    e.subscribe().await;
+    let fb = &e.sb.facebook;
+    let ann = fb.add_consumer("Ann Lee", true);
+    let console = format!("{}/facebook/console", e.sb.url);
+    let ids = [("page", e.page.id.as_str()), ("consumer", ann.id.as_str())];
+    let r = e
+        .http
+        .post(format!("{console}/brand-post"))
+        .form(&[ids[0], ids[1], ("text", "Our winter tents are here")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let post = fb.posts(&e.page)[0].clone();
+    assert!(post.from.is_page, "published as the page");
+    assert_eq!(post.from.id, e.page.id);
+    e.webhook(|v| change(v)["message"] == "Our winter tents are here")
+        .await;
+
+    let r = e
+        .http
+        .post(format!("{console}/comment"))
+        .form(&[
+            ids[0],
+            ids[1],
+            ("parent", post.id.as_str()),
+            ("text", "Do they fit four?"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        fb.comments(&post.id).len(),
+        1,
+        "the comment is on the brand's post"
+    );
+    e.webhook(|v| {
+        change(v)["message"] == "Do they fit four?"
+            && change(v)["post_id"] == post.id.as_str()
+            && change(v)["from"]["name"] == "Ann Lee"
+    })
+    .await;
+
+    let html = e
+        .http
+        .get(&console)
+        .query(&ids)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Publish as the brand"));
+    // Every field a person types in or picks from sits inside a visible label.
+    let fields = html.matches("<textarea").count()
+        + html.matches("<select").count()
+        + html.matches("<input").count()
+        - html.matches("type=hidden").count();
+    assert_eq!(html.matches("<label>").count(), fields, "{html}");
+}

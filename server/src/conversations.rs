@@ -22,7 +22,8 @@ use futures_util::Stream;
 use serde::Deserialize;
 use shared::ErrorCode;
 use shared::api::{
-    ConversationInfo, LiveEvent, QueueItem, QueueView, Team, Teammate, Transcript, Transfer,
+    AgentRef, ConversationInfo, LiveEvent, QueueItem, QueueSort, QueueView, Team, Teammate,
+    Transcript, Transfer, Typing,
 };
 use shared::home::PersonStatus;
 use std::convert::Infallible;
@@ -36,6 +37,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/conversations/{id}/take"),
     ("POST", "/api/conversations/{id}/close"),
     ("POST", "/api/conversations/{id}/transfer"),
+    ("POST", "/api/conversations/{id}/typing"),
     ("GET", "/api/team"),
     ("GET", "/api/events"),
 ];
@@ -45,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/conversations", get(queue))
         .route("/api/conversations/{id}", get(transcript))
         .route("/api/conversations/{id}/transfer", post(transfer))
+        .route("/api/conversations/{id}/typing", post(typing))
         .route("/api/team", get(team))
         .route("/api/conversations/{id}/take", post(take))
         .route("/api/conversations/{id}/close", post(close))
@@ -113,6 +116,8 @@ async fn team(State(state): State<AppState>, caller: BrandUser) -> AppResult<Api
 struct QueueParams {
     #[serde(default)]
     view: QueueView,
+    #[serde(default)]
+    sort: QueueSort,
 }
 
 async fn queue(
@@ -120,14 +125,20 @@ async fn queue(
     caller: BrandUser,
     params: Result<Query<QueueParams>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<ApiJson<Vec<QueueItem>>> {
-    let Query(params) =
-        params.map_err(|_| AppError::bad_request("view must be new, mine or all"))?;
+    let Query(params) = params.map_err(|_| {
+        AppError::bad_request("view must be new, mine or all, and sort activity or waiting")
+    })?;
     let scope = QueueScope {
         account_id: caller.account.id,
         user_id: caller.user.id,
         by_skills: caller.is_agent(),
     };
-    Ok(ApiJson(state.store.queue(scope, params.view).await?))
+    Ok(ApiJson(
+        state
+            .store
+            .queue_sorted(scope, params.view, params.sort)
+            .await?,
+    ))
 }
 
 async fn transcript(
@@ -143,12 +154,20 @@ async fn transcript(
     };
     // The rule the reply endpoint refuses by, so the switch offers only what will be taken.
     t.reply_facts = ctx.facts();
+    // The brand's private notes, beside the lines (never among them).
+    t.notes = store.notes(id).await?;
     t.reply_modes = shared::replies::availability(
         t.conversation.channel,
         &t.reply_facts,
         crate::auth::now_secs() * 1000,
     );
     offer_only_network_media(&state.settings, &mut t);
+    // Reading the transcript is reading the conversation: what the queue counts as unread
+    // for this person starts after its newest line.
+    if let Some(newest) = t.lines.iter().map(|l| l.id).max() {
+        let now = crate::auth::now_secs() * 1000;
+        store.mark_read(id, caller.user.id, newest, now).await?;
+    }
     Ok(ApiJson(t))
 }
 
@@ -215,6 +234,49 @@ async fn close(
     info(&state, id).await
 }
 
+/// `POST /api/conversations/{id}/typing`: the caller is writing a reply here. The others
+/// who may see the conversation are told on their event stream (at most once every
+/// [`crate::live::TYPING_EVERY`] per person and conversation); nothing is stored.
+async fn typing(
+    State(state): State<AppState>,
+    caller: BrandUser,
+    Path(id): Path<i64>,
+) -> AppResult<axum::http::StatusCode> {
+    let account = authorised(&state, &caller, id).await?;
+    state.live.typing(account, id, caller.user.id);
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Whether the reader of a stream (`user`, an agent or not) is told that `typist` writes in
+/// `conversation`, and the typist's name: never about themselves, and only about what the
+/// reader may see. Names are looked up once per stream.
+async fn typing_for_reader(
+    state: &AppState,
+    (account, user, agent): (i64, i64, bool),
+    (conversation, typist): (i64, i64),
+    names: &mut std::collections::HashMap<i64, String>,
+) -> Option<Typing> {
+    if typist == user || (agent && !state.store.agent_sees(conversation, user).await.ok()?) {
+        return None;
+    }
+    let name = match names.get(&typist) {
+        Some(n) => n.clone(),
+        None => {
+            let person = state
+                .store
+                .person(PeopleOf::Account(account), typist)
+                .await
+                .ok()??;
+            names.insert(typist, person.user.name.clone());
+            person.user.name
+        }
+    };
+    Some(Typing {
+        conversation_id: conversation,
+        agent: AgentRef { id: typist, name },
+    })
+}
+
 /// Server-Sent Events: one `data: {"conversation_id": N}` per change in the session's
 /// brand account (`null` after missed events: refetch everything), keep-alive comments in
 /// between; the stream ends when the server shuts down or the person is deactivated.
@@ -223,37 +285,63 @@ async fn events(
     caller: BrandUser,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let (account, user) = (caller.account.id, caller.user.id);
+    let reader = (account, user, caller.is_agent());
     let changes = state.live.subscribe();
     let stopping = state.live.stopping();
     // Counted open for as long as the stream lives.
     let open = crate::metrics::StreamOpen::count();
     let stream = futures_util::stream::unfold(
-        (changes, stopping, open),
-        move |(mut changes, mut stopping, open)| async move {
-            loop {
-                let next = tokio::select! {
-                    next = changes.recv() => next,
-                    _ = stopping.wait_for(|s| *s) => return None,
-                };
-                let event = match next {
-                    Ok(Change::Conversation {
-                        account_id,
-                        conversation_id,
-                    }) if account_id == account => LiveEvent {
-                        conversation_id: Some(conversation_id),
-                    },
-                    // Deactivated: the stream ends, and the browser's reconnection is refused.
-                    Ok(Change::SignedOut { user_id }) if user_id == user => return None,
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => LiveEvent {
-                        conversation_id: None,
-                    },
-                    Err(RecvError::Closed) => return None,
-                };
-                let event = Event::default()
-                    .json_data(event)
-                    .unwrap_or_else(|_| Event::default().data("{}"));
-                return Some((Ok(event), (changes, stopping, open)));
+        (changes, stopping, open, Default::default()),
+        move |(mut changes, mut stopping, open, mut names)| {
+            let state = state.clone();
+            async move {
+                loop {
+                    let next = tokio::select! {
+                        next = changes.recv() => next,
+                        _ = stopping.wait_for(|s| *s) => return None,
+                    };
+                    let event = match next {
+                        Ok(Change::Conversation {
+                            account_id,
+                            conversation_id,
+                        }) if account_id == account => LiveEvent {
+                            conversation_id: Some(conversation_id),
+                        },
+                        // A named event: pages that do not listen for it never see it.
+                        Ok(Change::Typing {
+                            account_id,
+                            conversation_id,
+                            user_id,
+                        }) if account_id == account => {
+                            let Some(typing) = typing_for_reader(
+                                &state,
+                                reader,
+                                (conversation_id, user_id),
+                                &mut names,
+                            )
+                            .await
+                            else {
+                                continue;
+                            };
+                            let event = Event::default()
+                                .event(shared::api::TYPING_EVENT)
+                                .json_data(typing)
+                                .unwrap_or_else(|_| Event::default().comment("typing"));
+                            return Some((Ok(event), (changes, stopping, open, names)));
+                        }
+                        // Deactivated: the stream ends, and the browser's reconnection is refused.
+                        Ok(Change::SignedOut { user_id }) if user_id == user => return None,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(_)) => LiveEvent {
+                            conversation_id: None,
+                        },
+                        Err(RecvError::Closed) => return None,
+                    };
+                    let event = Event::default()
+                        .json_data(event)
+                        .unwrap_or_else(|_| Event::default().data("{}"));
+                    return Some((Ok(event), (changes, stopping, open, names)));
+                }
             }
         },
     );

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod automation;
 pub mod blobs;
+pub mod canned;
 pub mod claims;
 pub mod cli;
 pub mod config;
@@ -20,10 +21,12 @@ pub mod liveengage;
 pub mod mail;
 pub mod media;
 pub mod metrics;
+pub mod notes;
 pub mod onboarding;
 pub mod outbound;
 pub mod people_cmd;
 pub mod profiles;
+pub mod search;
 pub mod seed;
 pub mod sso;
 pub mod store;
@@ -163,6 +166,9 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         home::people::ROUTES,
         sso::ROUTES,
         liveengage::ROUTES,
+        notes::ROUTES,
+        search::ROUTES,
+        canned::ROUTES,
         // Last: the authorisation matrix unlinks accounts through them.
         home::ROUTES,
     ]
@@ -204,6 +210,9 @@ pub fn app(state: AppState) -> Router {
         .merge(onboarding::router())
         .merge(sso::router())
         .merge(liveengage::router())
+        .merge(canned::router())
+        .merge(notes::router())
+        .merge(search::router())
         .route("/metrics", axum::routing::get(metrics::scrape))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .with_state(state.clone());

@@ -2,13 +2,17 @@
 //! after their change is committed, and that `GET /api/events` relays to each signed-in
 //! brand user as Server-Sent Events. The events carry no content: the browser refetches
 //! through the authorised API. "Person P was signed out" (deactivated) ends P's streams, so
-//! their open pages learn at once that the session is gone.
+//! their open pages learn at once that the session is gone. "Person P is typing in
+//! conversation X" goes the same way (a named event to those who may see X), and is never
+//! stored.
 //!
 //! Several instances on one PostgreSQL relay their changes to each other with
 //! `NOTIFY`/`LISTEN` ([`Live::relay_postgres`]): a line stored by one instance reaches the
 //! browsers connected to every other.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, watch};
 
 /// How many changes a slow listener may fall behind before it is told to refetch
@@ -25,7 +29,16 @@ pub enum Change {
     },
     /// Every session of this person ended (deactivated): their event streams close.
     SignedOut { user_id: i64 },
+    /// A person is writing a reply in a conversation (collision detection; never stored).
+    Typing {
+        account_id: i64,
+        conversation_id: i64,
+        user_id: i64,
+    },
 }
+
+/// A person's typing in one conversation is told at most this often.
+pub const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The hub every instance-local listener subscribes to.
 #[derive(Clone)]
@@ -34,6 +47,8 @@ pub struct Live {
     stopping: watch::Sender<bool>,
     /// This instance's changes, for the other instances (set by [`Live::relay_postgres`]).
     relay: Arc<OnceLock<mpsc::UnboundedSender<Change>>>,
+    /// When each (person, conversation) typing was last told.
+    typing: Arc<std::sync::Mutex<HashMap<(i64, i64), Instant>>>,
 }
 
 /// The PostgreSQL channel the instances tell each other on.
@@ -51,6 +66,7 @@ impl Live {
             changes: broadcast::channel(BACKLOG).0,
             stopping: watch::channel(false).0,
             relay: Arc::default(),
+            typing: Arc::default(),
         }
     }
 
@@ -62,6 +78,33 @@ impl Live {
                 conversation_id,
             });
         }
+    }
+
+    /// Tells every instance that `user_id` is writing in a conversation of `account_id`,
+    /// unless that was told less than [`TYPING_EVERY`] ago; whether it was told.
+    pub fn typing(&self, account_id: i64, conversation_id: i64, user_id: i64) -> bool {
+        let now = Instant::now();
+        {
+            let Ok(mut told) = self.typing.lock() else {
+                return false;
+            };
+            if told
+                .get(&(user_id, conversation_id))
+                .is_some_and(|at| now.duration_since(*at) < TYPING_EVERY)
+            {
+                return false;
+            }
+            if told.len() >= 4096 {
+                told.retain(|_, at| now.duration_since(*at) < TYPING_EVERY);
+            }
+            told.insert((user_id, conversation_id), now);
+        }
+        self.publish(Change::Typing {
+            account_id,
+            conversation_id,
+            user_id,
+        });
+        true
     }
 
     /// Tells every instance that `user_id`'s sessions ended: their streams close.
@@ -154,9 +197,15 @@ impl Live {
     }
 }
 
-/// `origin:account:conversation`, or `origin:signed-out:user`: ids only, never content.
+/// `origin:account:conversation`, `origin:signed-out:user`, or
+/// `origin:typing:account:conversation:user`: ids only, never content.
 fn encode(origin: u64, c: Change) -> String {
     match c {
+        Change::Typing {
+            account_id,
+            conversation_id,
+            user_id,
+        } => format!("{origin}:typing:{account_id}:{conversation_id}:{user_id}"),
         Change::Conversation {
             account_id,
             conversation_id,
@@ -169,6 +218,15 @@ fn decode(payload: &str) -> Option<(u64, Change)> {
     let mut parts = payload.split(':');
     let origin = parts.next()?.parse().ok()?;
     let first = parts.next()?;
+    if first == "typing" {
+        let mut id = || parts.next()?.parse().ok();
+        let change = Change::Typing {
+            account_id: id()?,
+            conversation_id: id()?,
+            user_id: id()?,
+        };
+        return parts.next().is_none().then_some((origin, change));
+    }
     let second = parts.next()?.parse().ok()?;
     let change = match first {
         "signed-out" => Change::SignedOut { user_id: second },
@@ -191,6 +249,14 @@ mod tests {
         assert_eq!(decode(&encode(99, c)), Some((99, c)));
         let out = Change::SignedOut { user_id: 5 };
         assert_eq!(decode(&encode(99, out)), Some((99, out)));
+        let typing = Change::Typing {
+            account_id: 7,
+            conversation_id: 42,
+            user_id: 5,
+        };
+        assert_eq!(decode(&encode(99, typing)), Some((99, typing)));
+        assert_eq!(decode("1:typing:2:3"), None);
+        assert_eq!(decode("1:typing:2:3:4:5"), None);
         assert_eq!(decode("1:signed-out:x"), None);
         assert_eq!(decode("1:2"), None);
         assert_eq!(decode("1:2:3:4"), None);
@@ -213,5 +279,24 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap(), conversation(1, 3));
         live.signed_out(4);
         assert_eq!(rx.recv().await.unwrap(), Change::SignedOut { user_id: 4 });
+    }
+
+    #[tokio::test]
+    async fn typing_is_told_once_per_person_and_conversation_in_a_while() {
+        let live = Live::new();
+        let mut rx = live.subscribe();
+        assert!(live.typing(1, 9, 5));
+        assert!(!live.typing(1, 9, 5), "the same person again at once");
+        assert!(live.typing(1, 9, 6), "another person");
+        assert!(live.typing(1, 8, 5), "another conversation");
+        let typing = |conversation_id, user_id| Change::Typing {
+            account_id: 1,
+            conversation_id,
+            user_id,
+        };
+        assert_eq!(rx.recv().await.unwrap(), typing(9, 5));
+        assert_eq!(rx.recv().await.unwrap(), typing(9, 6));
+        assert_eq!(rx.recv().await.unwrap(), typing(8, 5));
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -169,6 +169,8 @@ pub struct LinePreview {
     pub tag: Tag,
     /// RFC 3339, the network's time.
     pub at: String,
+    /// Who wrote it: the consumer, an agent or the bot.
+    pub author: Author,
 }
 
 /// One conversation in the queue.
@@ -182,6 +184,61 @@ pub struct QueueItem {
     /// Not assigned to anyone yet.
     pub new: bool,
     pub assigned_to: Option<AgentRef>,
+    /// Closed: search finds closed conversations too; the queue lists open ones only.
+    #[serde(default)]
+    pub closed: bool,
+    /// The consumer's lines that arrived since the asking person last read the transcript.
+    #[serde(default)]
+    pub unread: u32,
+    /// The newest of the brand's lines failed (the consumer did not get it).
+    #[serde(default)]
+    pub reply_failed: bool,
+    /// Since when the consumer has waited for an answer (RFC 3339): their first line after
+    /// the brand's last line that did not fail; `None` when answered.
+    #[serde(default)]
+    pub waiting_since: Option<String>,
+}
+
+/// The order of `GET /api/conversations?sort=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueSort {
+    /// Latest activity first.
+    #[default]
+    Activity,
+    /// Longest waiting consumer first; answered conversations after, latest activity first.
+    Waiting,
+}
+
+impl QueueSort {
+    pub const ALL: [QueueSort; 2] = [QueueSort::Activity, QueueSort::Waiting];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueSort::Activity => "activity",
+            QueueSort::Waiting => "waiting",
+        }
+    }
+
+    /// The name people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            QueueSort::Activity => "Newest activity",
+            QueueSort::Waiting => "Longest waiting",
+        }
+    }
+}
+
+/// The event name of [`Typing`] on `GET /api/events` (other events are unnamed).
+pub const TYPING_EVENT: &str = "typing";
+
+/// `event: typing` on `GET /api/events`: another person is writing a reply in a
+/// conversation the reader may see (`POST /api/conversations/{id}/typing`, sent at most
+/// every few seconds while they type).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Typing {
+    pub conversation_id: i64,
+    pub agent: AgentRef,
 }
 
 impl QueueItem {
@@ -447,6 +504,10 @@ pub struct Transcript {
     /// The brand's page or account the conversation came through.
     pub brand: BrandFacts,
     pub lines: Vec<Line>,
+    /// The brand's private notes on the conversation, oldest first: never sent, never a
+    /// line (so they count for no reply mode).
+    #[serde(default)]
+    pub notes: Vec<crate::notes::Note>,
     /// What decides which reply modes are open (`shared::replies`); the widget applies the
     /// rule with its own clock, so a window that closes while the page is open shows closed.
     #[serde(default)]

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod automation;
 pub mod bundles;
+pub mod canned;
 pub mod count;
 pub mod error;
 pub mod home;
@@ -15,8 +16,10 @@ pub mod inbound;
 pub mod links;
 pub mod liveengage;
 pub mod media_limits;
+pub mod notes;
 pub mod onboarding;
 pub mod replies;
+pub mod time;
 pub mod vocab;
 
 pub use count::{Count, count};

@@ -88,9 +88,16 @@ fn reqwest_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// The viewport's height for a width: a phone's 740 CSS pixels for a narrow panel (the
+/// issue's 360 × 740), else a laptop's 900.
+pub fn height_for(width: u32) -> u32 {
+    if width < 500 { 740 } else { 900 }
+}
+
 /// Starts a ChromeDriver of its own and, through it, a headless Chromium whose viewport is
-/// `width` × 900 CSS pixels, with a profile (cookies) of its own.
+/// `width` × [`height_for`] CSS pixels, with a profile (cookies) of its own.
 async fn launch_browser(width: u32) -> Result<(Child, Client)> {
+    let height = height_for(width);
     let port = free_port()?;
     let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
     let driver = Command::new(&chromedriver)
@@ -110,10 +117,10 @@ async fn launch_browser(width: u32) -> Result<(Child, Client)> {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
                 "--no-first-run", "--disable-sync", "--hide-scrollbars",
-                format!("--window-size={},900", width.max(500)),
+                format!("--window-size={},{height}", width.max(500)),
             ],
             "mobileEmulation": {
-                "deviceMetrics": {"width": width, "height": 900, "pixelRatio": 1.0, "touch": false}
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": false}
             },
         }),
     );
@@ -147,7 +154,7 @@ fn free_port() -> Result<u16> {
 
 impl Harness {
     /// Starts a demo server (its sign-ins seeded), ChromeDriver and a browser window of
-    /// `width` × 900 CSS pixels.
+    /// `width` × [`height_for`] CSS pixels.
     pub async fn start(name: &str, width: u32) -> Result<Harness> {
         // WebDriver's client and the server's HTTP client bring different rustls crypto
         // providers into this one process; pick one.
@@ -436,6 +443,33 @@ impl Harness {
         self.find_by_role(role, name, None).await
     }
 
+    /// The one visible element with ARIA `role` whose accessible name starts with
+    /// `prefix`, waiting for it to appear (a queue link: "Ann Lee, Facebook, …").
+    pub async fn by_role_starting(&self, role: &str, prefix: &str) -> Result<Element> {
+        self.find(role, prefix, None, true).await
+    }
+
+    /// The queue's link to the one conversation with `consumer` (its name starts with
+    /// theirs: "Ann Lee, Facebook, Public/Comment, 3 min ago"); `"Ann Lee, Twitter/X"`
+    /// picks one of several.
+    pub async fn conversation_link(&self, consumer: &str) -> Result<Element> {
+        self.by_role_starting("link", &format!("{consumer},")).await
+    }
+
+    /// Opens the one conversation with `consumer` from the queue (see
+    /// [`Harness::conversation_link`]).
+    pub async fn open_conversation(&self, consumer: &str) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.conversation_link(consumer).await?.click().await {
+                Ok(_) => return Ok(()),
+                // Drawn again by a live update as it was clicked: click the new one.
+                Err(e) if tries < 5 && e.is_stale_element_reference() => tries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// Like [`Harness::by_role`], among the controls of the table row whose text contains
     /// `row` (a row's `Deactivate`, say, where every row has one).
     pub async fn by_role_in_row(&self, role: &str, name: &str, row: &str) -> Result<Element> {
@@ -443,6 +477,16 @@ impl Harness {
     }
 
     async fn find_by_role(&self, role: &str, name: &str, row: Option<&str>) -> Result<Element> {
+        self.find(role, name, row, false).await
+    }
+
+    async fn find(
+        &self,
+        role: &str,
+        name: &str,
+        row: Option<&str>,
+        prefix: bool,
+    ) -> Result<Element> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -451,7 +495,13 @@ impl Harness {
                 .browser
                 .execute(
                     FIND_BY_ROLE,
-                    vec![json!(role), json!(name), json!(mark), json!(row)],
+                    vec![
+                        json!(role),
+                        json!(name),
+                        json!(mark),
+                        json!(row),
+                        json!(prefix),
+                    ],
                 )
                 .await?;
             if found == json!(1) {
@@ -471,6 +521,9 @@ impl Harness {
                     Some(row) => bail!(
                         "expected one {role} named {name:?} in the row showing {row:?}, found {found}"
                     ),
+                    None if prefix => {
+                        bail!("expected one {role} named {name:?}…, found {found}")
+                    }
                     None => bail!("expected one {role} named {name:?}, found {found}"),
                 }
             }
@@ -508,6 +561,22 @@ impl Harness {
     }
 
     /// Waits until the page's visible text contains `text`.
+    /// Waits until `script` (JavaScript) returns `true`; on time out, fails with `what`
+    /// and the script's last answer.
+    pub async fn until_js(&self, what: &str, script: &str) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let answer = self.browser.execute(script, vec![]).await?;
+            if answer == serde_json::Value::Bool(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("expected {what}; the page answers {answer}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn wait_for_text(&self, text: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
@@ -556,7 +625,7 @@ impl Harness {
     }
 
     /// Another browser, with cookies of its own (another person's session), on this
-    /// harness's server, `width` × 900 CSS pixels; its screenshots are named `name-…`.
+    /// harness's server, `width` × [`height_for`] CSS pixels; its screenshots are named `name-…`.
     /// Run its steps with [`Harness::run_within`] inside this harness's.
     pub async fn another_browser(&self, name: &str, width: u32) -> Result<Harness> {
         let (driver, browser) = launch_browser(width).await?;
@@ -647,14 +716,23 @@ impl Harness {
         self.click("button", "Sign in").await
     }
 
+    /// Shows the Social Widget beside the open conversation (in a narrow panel: instead of
+    /// it) when it is folded away.
+    pub async fn show_widget(&self) -> Result<()> {
+        let toggle = self.by_role("button", "Tools").await?;
+        if toggle.attr("aria-expanded").await?.as_deref() == Some("false") {
+            toggle.click().await?;
+        }
+        Ok(())
+    }
+
     /// Signs in as the demo agent and opens the conversation with `consumer` from the
     /// queue, waiting until its transcript shows `text`.
     pub async fn agent_opens(&self, consumer: &str, text: &str) -> Result<()> {
         self.sign_in("1000", "agent@demo.example", "demo-agent")
             .await?;
         self.wait_for_path("/workspace").await?;
-        self.click("link", &format!("Open conversation with {consumer}"))
-            .await?;
+        self.open_conversation(consumer).await?;
         self.wait_for_text(text).await
     }
 }
@@ -674,10 +752,10 @@ const FOCUSED: &str = r#"
 
 /// Finds visible elements by ARIA role and accessible name (explicit role or the
 /// element's implicit one; name from aria-label, aria-labelledby, the label, alt, or the
-/// text), only inside a table row whose text contains `row` when that is given, marks a
+/// text; or a name that starts with `name` when `prefix`), only inside a table row whose text contains `row` when that is given, marks a
 /// single match with `data-e2e`, and returns how many matched.
 const FIND_BY_ROLE: &str = r#"
-const [role, name, mark, row] = arguments;
+const [role, name, mark, row, prefix] = arguments;
 const text = (el) => (el.textContent || '').replace(/\s+/g, ' ').trim();
 function implicitRole(el) {
   const tag = el.tagName.toLowerCase();
@@ -706,7 +784,8 @@ function accName(el) {
 }
 const visible = (el) => !!(el.offsetWidth || el.offsetHeight || el.getClientRects().length);
 const found = [...document.querySelectorAll('*')].filter((el) =>
-  (el.getAttribute('role') || implicitRole(el)) === role && accName(el) === name && visible(el)
+  (el.getAttribute('role') || implicitRole(el)) === role
+  && (prefix ? accName(el).startsWith(name) : accName(el) === name) && visible(el)
   && (row == null || text(el.closest('tr') || document.createElement('tr')).includes(row)));
 if (found.length === 1 && mark) found[0].setAttribute('data-e2e', mark);
 return found.length;

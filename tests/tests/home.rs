@@ -313,7 +313,7 @@ async fn send_image_switched_off_hides_add_image() {
         h.sign_in("1000", "admin@demo.example", "demo-admin")
             .await?;
         h.wait_for_path("/workspace").await?;
-        h.click("link", "Open conversation with Ann Lee").await?;
+        h.open_conversation("Ann Lee").await?;
         h.wait_for_text("Can you show me?").await?;
         h.by_role("button", "Add Image").await?;
 
@@ -323,7 +323,7 @@ async fn send_image_switched_off_hides_add_image() {
         h.wait_for_text("Send Image off").await?; // the audit log
 
         h.click("link", "Workspace").await?;
-        h.click("link", "Open conversation with Ann Lee").await?;
+        h.open_conversation("Ann Lee").await?;
         h.wait_for_text("Can you show me?").await?;
         ensure!(
             h.count_role("button", "Add Image").await? == 0,

@@ -41,7 +41,7 @@ async fn agent_answers_messenger_privately_and_a_tweet_publicly() {
             .twitter
             .consumer_tweet(&bo, "@acme my tent leaks", vec![]);
         h.click("button", "All open").await?;
-        h.click("link", "Open conversation with Bo Diaz").await?;
+        h.open_conversation("Bo Diaz").await?;
         h.wait_for_text("@acme my tent leaks").await?;
         h.wait_for_text("The consumer last wrote in public.")
             .await?;

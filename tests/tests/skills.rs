@@ -47,7 +47,7 @@ async fn an_agent_with_one_skill_sees_only_its_queue_and_what_is_transferred_to_
         h.sign_in("1000", "admin@demo.example", "demo-admin")
             .await?;
         h.wait_for_path("/workspace").await?;
-        h.by_role("link", "Open conversation with Ann Lee").await?;
+        h.conversation_link("Ann Lee").await?;
         h.click("link", "SocialConnect Home").await?;
         h.wait_for_path("/home").await?;
         h.fill("New skill", "vip").await?;
@@ -107,7 +107,7 @@ async fn an_agent_with_one_skill_sees_only_its_queue_and_what_is_transferred_to_
 
                 // The admin transfers it to `vip`.
                 h.click("link", "Workspace").await?;
-                h.click("link", "Open conversation with Ann Lee").await?;
+                h.open_conversation("Ann Lee").await?;
                 h.by_role("heading", "Ann Lee").await?;
                 h.click("button", "Transfer").await?;
                 h.by_role("combobox", "To skill")
@@ -129,9 +129,7 @@ async fn an_agent_with_one_skill_sees_only_its_queue_and_what_is_transferred_to_
                 h.by_role("heading", "Ann Lee").await?;
 
                 // It appears in the agent's queue without a reload.
-                agent
-                    .click("link", "Open conversation with Ann Lee")
-                    .await?;
+                agent.open_conversation("Ann Lee").await?;
                 agent.wait_for_text("My tent zip broke").await?;
 
                 // The agent hands it back to `social`, by keyboard in a 360 px panel.

@@ -120,17 +120,20 @@ async fn twitter_counter_counts_weighted_and_use_pastes() {
             .consumer_tweet(&bo, "@acme my tent leaks", vec![]);
         h.run(async |h| {
             h.agent_opens("Bo Diaz", "@acme my tent leaks").await?;
+            h.show_widget().await?;
             h.wait_for_text("Followers").await?;
             h.wait_for_text("Biography").await?;
             h.screenshot("profile").await?;
 
             h.click("button", "Add Public to Private").await?;
+            // In a narrow panel the conversation comes back to show the Reply box.
             let reply = value(h, "Reply").await?;
             anyhow::ensure!(
                 reply.starts_with("https://twitter.com/messages/compose?recipient_id="),
                 "reply box holds {reply:?}"
             );
 
+            h.show_widget().await?;
             h.click("button", "Character Counter").await?;
             let label = "Text to count (Twitter reply)";
             h.fill(label, &"a".repeat(281)).await?;
@@ -266,11 +269,14 @@ async fn the_widget_works_by_keyboard_alone() {
         h.sign_in("1000", "agent@demo.example", "demo-agent")
             .await?;
         h.wait_for_path("/workspace").await?;
-        h.by_role("link", "Open conversation with Bo Diaz")
+        h.conversation_link("Bo Diaz")
             .await?
             .send_keys(ENTER)
             .await?;
         h.wait_for_text("@acme the zip broke").await?;
+        // In a narrow panel the Social Widget takes the conversation's place when asked.
+        tab_to(h, "Tools").await?;
+        h.press(ENTER).await?;
         h.wait_for_text("Followers").await?;
         for control in [
             "Add Public to Private",
@@ -362,6 +368,7 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
     h.run(async |h| {
         h.agent_opens("Bo Diaz", "@acme is this the right pole?")
             .await?;
+        h.show_widget().await?;
         h.click("button", "Add Image").await?;
         let file_input = h
             .browser
@@ -484,7 +491,7 @@ async fn a_tools_note_stays_with_its_conversation() {
         h.agent_opens("Ann Lee", "Is my order on its way?").await?;
         h.click("button", "Add Public to Private").await?;
         h.wait_for_text("Added to the Reply box.").await?;
-        h.click("link", "Open conversation with Bo Diaz").await?;
+        h.open_conversation("Bo Diaz").await?;
         h.wait_for_text("Do you ship to Norway?").await?;
         let shown = h
             .browser

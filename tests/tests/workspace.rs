@@ -34,7 +34,7 @@ async fn a_consumer_line_arrives_live_and_reads_as_text() {
             // No reload: the queue refetches on the server's event.
             h.wait_for_text("My tent zip broke on the first night")
                 .await?;
-            h.click("link", "Open conversation with Ann Lee").await?;
+            h.open_conversation("Ann Lee").await?;
             h.by_role("heading", "Ann Lee").await?;
             h.wait_for_text("Public/Post").await?;
 
@@ -57,7 +57,7 @@ async fn a_consumer_line_arrives_live_and_reads_as_text() {
             h.click("button", "Take").await?;
             h.wait_for_text("Assigned to you").await?;
             h.click("button", "Mine").await?;
-            h.by_role("link", "Open conversation with Ann Lee").await?;
+            h.conversation_link("Ann Lee").await?;
             let reply = h.by_role("textbox", "Reply").await?;
             ensure!(
                 reply.is_enabled().await?,
@@ -99,15 +99,14 @@ async fn the_workspace_fits_a_narrow_panel() {
             h.wait_for_text("Do you ship to the Azores?").await?;
             h.wait_for_text("My tent zip broke").await?;
             h.screenshot("360-queue").await?;
-            h.click("link", "Open conversation with Ann Lee").await?;
+            h.open_conversation("Ann Lee").await?;
             h.by_role("heading", "Ann Lee").await?;
             h.facebook_webhook(&messenger("2001", "m.2", 1_795_600_200_000, HOSTILE))
                 .await?;
             h.wait_for_text(HOSTILE).await?;
             h.screenshot("360").await?;
             h.click("link", "Back to queue").await?;
-            h.by_role("link", "Open conversation with Bruno Diaz")
-                .await?;
+            h.conversation_link("Bruno Diaz").await?;
             Ok(())
         })
         .await;
@@ -143,7 +142,11 @@ async fn every_workspace_control_is_reached_by_tab_with_its_focus_shown() {
             .consumer_tweet(&cy, "@acme where is my order", vec![]);
         h.run(async |h| {
             h.agent_opens("Bo Diaz", "@acme my tent leaks").await?;
-            h.wait_for_text("Followers").await?;
+            // In a narrow panel the widget waits behind Tools (social_widget.rs works it
+            // by keyboard there).
+            if width > 1200 {
+                h.wait_for_text("Followers").await?;
+            }
             let names = h.browser.execute(KEYBOARD_CONTROLS, vec![]).await?;
             let names: Vec<String> = serde_json::from_value(names)?;
             ensure!(
@@ -207,7 +210,7 @@ async fn conversations_loaded_by_address_again_and_again_all_load() {
             ))
             .await?;
             h.wait_for_text("Still there?").await?;
-            let link = h.by_role("link", "Open conversation with Ann Lee").await?;
+            let link = h.conversation_link("Ann Lee").await?;
             let href = link.attr("href").await?.unwrap_or_default();
             ensure!(href.contains("conversation="), "{href}");
             // Each load leaves a page behind (the back/forward cache may keep it); its

@@ -130,6 +130,7 @@ async fn an_x_gif_plays_as_a_looping_video_and_a_video_behind_a_play_control() {
         .await?;
 
         // View Media: the GIF loops, muted, by itself, from our copy.
+        h.show_widget().await?;
         h.click("button", "View Media").await?;
         let gif = "video.sc-media__video--gif";
         // Looked at, as the agent would: Chromium pauses a muted video that plays by

@@ -5,7 +5,7 @@ use gloo_net::http::{Method, Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::api::{
-    CSRF_HEADER, ConversationInfo, Me, Meta, QueueItem, QueueView, SignIn, Transcript,
+    CSRF_HEADER, ConversationInfo, Me, Meta, QueueItem, QueueSort, QueueView, SignIn, Transcript,
 };
 use shared::{ApiError, ErrorCode};
 use std::cell::RefCell;
@@ -127,8 +127,21 @@ pub async fn meta() -> Result<Meta, ApiError> {
 }
 
 /// The queue in one view, latest activity first.
-pub async fn queue(view: QueueView) -> Result<Vec<QueueItem>, ApiError> {
-    get(&format!("/api/conversations?view={}", view.as_str())).await
+pub async fn queue(view: QueueView, sort: QueueSort) -> Result<Vec<QueueItem>, ApiError> {
+    get(&format!(
+        "/api/conversations?view={}&sort={}",
+        view.as_str(),
+        sort.as_str()
+    ))
+    .await
+}
+
+/// Tells the others who may see the conversation that the agent is typing in it.
+pub async fn typing(id: i64) -> Result<(), ApiError> {
+    let path = format!("/api/conversations/{id}/typing");
+    fetch(Method::POST, &path, Some("{}".into()))
+        .await
+        .map(drop)
 }
 
 pub async fn transcript(id: i64) -> Result<Transcript, ApiError> {

@@ -15,7 +15,13 @@ pub struct UseLiveReturn {
     pub changes: ReadSignal<u64>,
     /// Whether the stream is open right now.
     pub connected: ReadSignal<bool>,
+    /// The latest "someone else is typing" (a `typing` event; others only say "changed"),
+    /// for [`TYPING_SHOWN`] after it came.
+    pub typing: ReadSignal<Option<shared::api::Typing>>,
 }
+
+/// How long "NAME is typing…" lasts after the last `typing` event.
+pub const TYPING_SHOWN: std::time::Duration = std::time::Duration::from_secs(5);
 
 type PageListeners = (
     Closure<dyn FnMut(web_sys::Event)>,
@@ -29,6 +35,7 @@ struct Stream {
     on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
     on_open: Closure<dyn FnMut(web_sys::Event)>,
     on_error: Closure<dyn FnMut(web_sys::Event)>,
+    on_typing: Closure<dyn FnMut(web_sys::MessageEvent)>,
 }
 
 impl Stream {
@@ -40,6 +47,10 @@ impl Stream {
             source.set_onmessage(Some(self.on_message.as_ref().unchecked_ref()));
             source.set_onopen(Some(self.on_open.as_ref().unchecked_ref()));
             source.set_onerror(Some(self.on_error.as_ref().unchecked_ref()));
+            let _ = source.add_event_listener_with_callback(
+                shared::api::TYPING_EVENT,
+                self.on_typing.as_ref().unchecked_ref(),
+            );
             self.source = Some(source);
         }
     }
@@ -65,6 +76,26 @@ pub fn use_live() -> UseLiveReturn {
 pub fn use_live_at(url: &str) -> UseLiveReturn {
     let (changes, set_changes) = signal(0u64);
     let (connected, set_connected) = signal(false);
+    let (typing, set_typing) = signal(None);
+    let told = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let on_typing =
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(t) = e.data().as_string().as_deref().and_then(typing_event) {
+                // Kept until a timer ends it, unless newer news came meanwhile.
+                let this = told.get().wrapping_add(1);
+                told.set(this);
+                set_typing.set(Some(t));
+                let told = told.clone();
+                set_timeout(
+                    move || {
+                        if told.get() == this {
+                            set_typing.try_set(None);
+                        }
+                    },
+                    TYPING_SHOWN,
+                );
+            }
+        });
     let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
         set_changes.update(|n| *n += 1);
     });
@@ -96,6 +127,7 @@ pub fn use_live_at(url: &str) -> UseLiveReturn {
         on_message,
         on_open,
         on_error,
+        on_typing,
     };
     stream.connect();
     let held: StoredValue<Option<Stream>, LocalStorage> = StoredValue::new_local(Some(stream));
@@ -125,7 +157,26 @@ pub fn use_live_at(url: &str) -> UseLiveReturn {
             stream.close();
         }
     });
-    UseLiveReturn { changes, connected }
+    UseLiveReturn {
+        changes,
+        connected,
+        typing,
+    }
+}
+
+/// Reads a `typing` event's data through the browser's own JSON parser (a serde decoder
+/// for it would weigh more in the bundle).
+fn typing_event(data: &str) -> Option<shared::api::Typing> {
+    let value = js_sys::JSON::parse(data).ok()?;
+    let get = |o: &wasm_bindgen::JsValue, key: &str| js_sys::Reflect::get(o, &key.into()).ok();
+    let agent = get(&value, "agent")?;
+    Some(shared::api::Typing {
+        conversation_id: get(&value, "conversation_id")?.as_f64()? as i64,
+        agent: shared::api::AgentRef {
+            id: get(&agent, "id")?.as_f64()? as i64,
+            name: get(&agent, "name")?.as_string()?,
+        },
+    })
 }
 
 /// Asks the server whether this page's session still holds; when it answers that no one

@@ -53,9 +53,9 @@ fn media_html(a: &Attachment) -> String {
 }
 
 fn media_select() -> &'static str {
-    "<select name=media aria-label=\"Media\"><option value=\"\">no media</option>\
+    "<label>Media <select name=media aria-label=\"Media\"><option value=\"\">no media</option>\
      <option value=image>image</option><option value=gif>GIF</option>\
-     <option value=video>video</option></select>"
+     <option value=video>video</option></select></label>"
 }
 
 fn hidden(page: &Page, consumer: &Consumer) -> String {
@@ -100,13 +100,19 @@ pub(crate) async fn page(State(fb): State<Facebook>, Query(q): Query<Params>) ->
     html.push_str("</select></label> <button>Switch</button></form>");
     let h = hidden(&page, &consumer);
 
-    // Timeline.
+    // Timeline: the brand publishes (consumers then comment on its post), the consumer
+    // posts.
     html.push_str(&format!(
-        "<h2>{} — page timeline</h2><form method=post action=\"/facebook/console/post\">{h}\
-         <textarea name=text aria-label=\"Post text\" required></textarea> {} \
+        "<h2>{name} — page timeline</h2>\
+         <form method=post action=\"/facebook/console/brand-post\">{h}\
+         <label>Post as {name} <textarea name=text required></textarea></label> \
+         <button>Publish as the brand</button></form>\
+         <form method=post action=\"/facebook/console/post\">{h}\
+         <label>Post as {consumer} <textarea name=text required></textarea></label> {media} \
          <button>Post</button></form>",
-        esc(&page.name),
-        media_select()
+        name = esc(&page.name),
+        consumer = esc(&consumer.name),
+        media = media_select()
     ));
     for post in fb.posts(&page).iter().rev().filter(|p| !p.removed) {
         let class = if post.from.is_page { " class=page" } else { "" };
@@ -138,14 +144,14 @@ pub(crate) async fn page(State(fb): State<Facebook>, Query(q): Query<Params>) ->
             }
             html.push_str(&format!(
                 "<div class=c><form method=post action=\"/facebook/console/comment\">{h}\
-                 <input type=hidden name=parent value=\"{}\"><input name=text aria-label=\"Reply\" required> \
+                 <input type=hidden name=parent value=\"{}\"><label>Reply <input name=text aria-label=\"Reply\" required></label> \
                  <button>Reply</button></form></div>",
                 esc(&top.id)
             ));
         }
         html.push_str(&format!(
             "<form method=post action=\"/facebook/console/comment\">{h}\
-             <input type=hidden name=parent value=\"{}\"><input name=text aria-label=\"Comment\" required> \
+             <input type=hidden name=parent value=\"{}\"><label>Comment <input name=text aria-label=\"Comment\" required></label> \
              <button>Comment</button></form></article><hr>",
             esc(&post.id)
         ));
@@ -180,8 +186,8 @@ pub(crate) async fn page(State(fb): State<Facebook>, Query(q): Query<Params>) ->
     }
     html.push_str(&format!(
         "</ol><form method=post action=\"/facebook/console/message\">{h}\
-         <input name=text aria-label=\"Message\"> {} <input name=link type=url \
-         aria-label=\"Link to share\" placeholder=\"link to share\"> <button>Send</button></form></html>",
+         <label>Message <input name=text aria-label=\"Message\"></label> {} <label>Link to share <input name=link type=url \
+         aria-label=\"Link to share\"></label> <button>Send</button></form></html>",
         media_select()
     ));
     Html(html)
@@ -190,7 +196,7 @@ pub(crate) async fn page(State(fb): State<Facebook>, Query(q): Query<Params>) ->
 fn own_controls(h: &str, id: &str) -> String {
     format!(
         "<form method=post action=\"/facebook/console/edit\">{h}<input type=hidden name=id value=\"{id}\">\
-         <input name=text aria-label=\"New text\" required> <button>Edit</button></form>\
+         <label>New text <input name=text aria-label=\"New text\" required></label> <button>Edit</button></form>\
          <form method=post action=\"/facebook/console/remove\">{h}<input type=hidden name=id value=\"{id}\">\
          <button>Remove</button></form>",
         id = esc(id)
@@ -234,6 +240,13 @@ pub(crate) async fn post(State(fb): State<Facebook>, Form(q): Form<Params>) -> R
             q.get("text").map(String::as_str).unwrap_or(""),
             kind(&q),
         );
+    }
+    back(&q)
+}
+
+pub(crate) async fn brand_post(State(fb): State<Facebook>, Form(q): Form<Params>) -> Response {
+    if let Some((p, _)) = chosen(&fb, &q) {
+        fb.brand_post(&p, q.get("text").map(String::as_str).unwrap_or(""));
     }
     back(&q)
 }

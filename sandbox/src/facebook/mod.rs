@@ -274,6 +274,7 @@ impl Facebook {
             .route("/media/{id}", get(serve_media))
             .route("/console", get(console::page))
             .route("/console/post", post(console::post))
+            .route("/console/brand-post", post(console::brand_post))
             .route("/console/comment", post(console::comment))
             .route("/console/message", post(console::message))
             .route("/console/edit", post(console::edit))
@@ -533,6 +534,31 @@ impl Facebook {
             },
             message: text.to_owned(),
             media,
+            created: now_millis(),
+            removed: false,
+        };
+        st.posts.push(post.clone());
+        let value = post_value(&post, "add");
+        self.deliver_feed(&st, &page.id, value);
+        post.id
+    }
+
+    /// The brand publishes a post on its own page (as it would from Facebook itself), for
+    /// consumers to comment on: the most common public case. Facebook tells the app of it
+    /// too (`feed`, `from` the page); the product starts no conversation from it. Returns
+    /// the post id.
+    pub fn brand_post(&self, page: &Page, text: &str) -> String {
+        let mut st = self.lock();
+        let post = Post {
+            id: format!("{}_{}", page.id, random_digits(16)),
+            page_id: page.id.clone(),
+            from: Author {
+                id: page.id.clone(),
+                name: page.name.clone(),
+                is_page: true,
+            },
+            message: text.to_owned(),
+            media: None,
             created: now_millis(),
             removed: false,
         };

@@ -57,8 +57,8 @@ pub(crate) async fn page(
     h.push_str(&format!(
         "<h2>Post</h2><form method=post action=\"/twitter/console/tweet\" enctype=multipart/form-data>\
          <input type=hidden name=consumer value=\"{me_id}\">\
-         <textarea name=text aria-label=\"Post text\" rows=3 cols=60>{}</textarea><br>\
-         <input type=file name=media aria-label=\"Post media\" accept=\"image/*,video/mp4\"> \
+         <label>Post text <textarea name=text aria-label=\"Post text\" rows=3 cols=60>{}</textarea></label><br>\
+         <label>Post media <input type=file name=media aria-label=\"Post media\" accept=\"image/*,video/mp4\"></label> \
          <button type=submit>Post</button></form>",
         esc(&brand_hint)
     ));
@@ -95,7 +95,7 @@ pub(crate) async fn page(
             h.push_str(&format!(
                 "<form method=post action=\"/twitter/console/reply\" enctype=multipart/form-data>\
                  <input type=hidden name=consumer value=\"{me_id}\"><input type=hidden name=in_reply_to value=\"{}\">\
-                 <input name=text aria-label=\"Reply text\" size=40> <button type=submit>Reply</button></form></article>",
+                 <label>Reply text <input name=text aria-label=\"Reply text\" size=40></label> <button type=submit>Reply</button></form></article>",
                 esc(&t.id)
             ));
         }
@@ -123,8 +123,8 @@ pub(crate) async fn page(
         h.push_str(&format!(
             "<form method=post action=\"/twitter/console/dm\" enctype=multipart/form-data>\
              <input type=hidden name=consumer value=\"{me_id}\"><input type=hidden name=brand value=\"{}\">\
-             <input name=text aria-label=\"Message text\" size=40> \
-             <input type=file name=media aria-label=\"Message media\" accept=\"image/*,video/mp4\"> \
+             <label>Message text <input name=text aria-label=\"Message text\" size=40></label> \
+             <label>Message media <input type=file name=media aria-label=\"Message media\" accept=\"image/*,video/mp4\"></label> \
              <button type=submit>Send DM</button></form>",
             esc(bid)
         ));

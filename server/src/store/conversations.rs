@@ -7,7 +7,7 @@ use serde::Serialize;
 use shared::Channel;
 use shared::api::{
     AgentRef, BrandFacts, ConsumerInfo, ConversationInfo, ConversationStatus, Line, LineMedia,
-    LinePreview, Profile, QueueItem, QueueView, Transcript,
+    LinePreview, Profile, QueueItem, QueueSort, QueueView, Transcript,
 };
 use shared::inbound::SharedLink;
 use shared::replies::{PublicLine, ReplyFacts};
@@ -151,7 +151,26 @@ pub trait Conversations: Send + Sync {
     /// A line's status and error, for tests and the API.
     async fn line_status(&self, message_id: i64) -> StoreResult<Option<(String, Option<String>)>>;
     /// Open conversations in a queue view, latest activity first.
-    async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>>;
+    async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>> {
+        self.queue_sorted(scope, view, QueueSort::Activity).await
+    }
+    /// Open conversations in a queue view, in the order `sort` asks, each with what the
+    /// scope's person has not read yet.
+    async fn queue_sorted(
+        &self,
+        scope: QueueScope,
+        view: QueueView,
+        sort: QueueSort,
+    ) -> StoreResult<Vec<QueueItem>>;
+    /// `user_id` has read the conversation up to its line `last_line_id` (a mark never
+    /// moves back).
+    async fn mark_read(
+        &self,
+        conversation_id: i64,
+        user_id: i64,
+        last_line_id: i64,
+        now_ms: i64,
+    ) -> StoreResult<()>;
     /// The brand account a conversation belongs to.
     async fn conversation_account(&self, id: i64) -> StoreResult<Option<i64>>;
     async fn conversation_info(&self, id: i64) -> StoreResult<Option<ConversationInfo>>;
@@ -403,7 +422,8 @@ for_both_engines! {
                 return Ok(None);
             }
             // The same person met in Messenger first has a conversation of their own: its
-            // lines (and replies waiting to go) join this one, and the two become one.
+            // lines (and replies waiting to go, and the brand's notes) join this one, and the
+            // two become one.
             let other: Option<(i64, i64)> = sqlx::query_as(&format!(
                 "SELECT k.id, c.id FROM consumers k JOIN conversations c ON c.consumer_id = k.id
                   WHERE k.linked_account_id = $1 AND k.id != $2 AND (k.psid = $3 OR k.network_id = $3)
@@ -416,8 +436,9 @@ for_both_engines! {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some((other_consumer, other_conversation)) = other {
-                // Its LiveEngage conversations too: an agent there still reaches the person.
-                for table in ["messages", "outbox", "liveengage_dialogs"] {
+                // Its notes and LiveEngage conversations too: an agent there still reaches
+                // the person.
+                for table in ["messages", "outbox", "notes", "liveengage_dialogs"] {
                     sqlx::query(&format!(
                         "UPDATE {table} SET conversation_id = $1 WHERE conversation_id = $2"
                     ))
@@ -481,11 +502,34 @@ for_both_engines! {
             Ok(other.map(|(_, c)| c))
         }
 
-        async fn queue(&self, scope: QueueScope, view: QueueView) -> StoreResult<Vec<QueueItem>> {
-            // An agent sees the skills they answer, or all of them by choice.
+        async fn queue_sorted(
+            &self,
+            scope: QueueScope,
+            view: QueueView,
+            sort: QueueSort,
+        ) -> StoreResult<Vec<QueueItem>> {
+            // An agent sees the skills they answer, or all of them by choice. The consumer
+            // waits from their first line after the brand's last one that did not fail.
             let rows = sqlx::query(
-                "SELECT c.id, l.channel, k.name AS consumer_name, k.handle, c.assigned_user_id,
-                        u.name AS agent_name, m.text, m.tag, m.created_at
+                "SELECT * FROM (
+                 SELECT c.id, l.channel, k.name AS consumer_name, k.handle, c.assigned_user_id,
+                        u.name AS agent_name, m.text, m.tag, m.author, m.created_at,
+                        c.last_message_at,
+                        (SELECT count(*) FROM messages i
+                          WHERE i.conversation_id = c.id AND i.direction = 'in'
+                            AND i.id > coalesce((SELECT r.last_line_id FROM read_marks r
+                                                  WHERE r.user_id = $2
+                                                    AND r.conversation_id = c.id), 0)) AS unread,
+                        coalesce((SELECT o.status = 'failed' FROM messages o
+                                   WHERE o.conversation_id = c.id AND o.direction = 'out'
+                                   ORDER BY o.created_at DESC, o.id DESC LIMIT 1), FALSE)
+                          AS reply_failed,
+                        (SELECT min(i.created_at) FROM messages i
+                          WHERE i.conversation_id = c.id AND i.direction = 'in'
+                            AND i.created_at > coalesce(
+                                (SELECT max(o.created_at) FROM messages o
+                                  WHERE o.conversation_id = c.id AND o.direction = 'out'
+                                    AND o.status != 'failed'), -1)) AS waiting_since
                  FROM conversations c
                  JOIN linked_accounts l ON l.id = c.linked_account_id
                  JOIN consumers k ON k.id = c.consumer_id
@@ -504,13 +548,17 @@ for_both_engines! {
                                  OR (SELECT all_skills FROM users WHERE id = $2)
                                  OR c.skill_id IN (SELECT skill_id FROM user_skills WHERE user_id = $2))
                        END
-                 ORDER BY c.last_message_at DESC, c.id DESC
+                 ) q
+                 ORDER BY CASE WHEN $5 = 'waiting'
+                               THEN coalesce(q.waiting_since, 9223372036854775807) ELSE 0 END,
+                          q.last_message_at DESC, q.id DESC
                  LIMIT 500",
             )
             .bind(scope.account_id)
             .bind(scope.user_id)
             .bind(view.as_str())
             .bind(scope.by_skills)
+            .bind(sort.as_str())
             .fetch_all(&self.pool)
             .await?;
             rows.iter()
@@ -528,14 +576,42 @@ for_both_engines! {
                                     text: r.get("text"),
                                     tag: parse_word(&t)?,
                                     at: rfc3339(r.get("created_at")),
+                                    author: parse_word(r.get("author"))?,
                                 })
                             })
                             .transpose()?,
                         new: assigned_to.is_none(),
                         assigned_to,
+                        closed: false,
+                        unread: u32::try_from(r.get::<i64, _>("unread")).unwrap_or(u32::MAX),
+                        reply_failed: r.get("reply_failed"),
+                        waiting_since: r.get::<Option<i64>, _>("waiting_since").map(rfc3339),
                     })
                 })
                 .collect()
+        }
+
+        async fn mark_read(
+            &self,
+            conversation_id: i64,
+            user_id: i64,
+            last_line_id: i64,
+            now_ms: i64,
+        ) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO read_marks (user_id, conversation_id, last_line_id, read_at)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (user_id, conversation_id) DO UPDATE
+                   SET last_line_id = excluded.last_line_id, read_at = excluded.read_at
+                   WHERE read_marks.last_line_id < excluded.last_line_id",
+            )
+            .bind(user_id)
+            .bind(conversation_id)
+            .bind(last_line_id)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+            Ok(())
         }
 
         async fn conversation_account(&self, id: i64) -> StoreResult<Option<i64>> {
@@ -691,6 +767,8 @@ for_both_engines! {
                 consumer,
                 brand,
                 lines,
+                // Like the reply modes, the handler's to add (`conversations::transcript`).
+                notes: Vec::new(),
                 // The reply modes are the handler's to add (`conversations::transcript`).
                 reply_facts: Default::default(),
                 reply_modes: Vec::new(),

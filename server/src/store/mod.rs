@@ -5,17 +5,20 @@
 
 mod accounts;
 mod automation;
+mod canned;
 mod conversations;
 mod error;
 mod ingest;
 mod links;
 mod liveengage;
 mod media;
+mod notes;
 mod onboarding;
 mod outbox;
 mod people;
 mod postgres;
 pub(crate) mod rows;
+mod search;
 mod sqlite;
 mod sso;
 
@@ -65,6 +68,8 @@ pub use {
     accounts::*, automation::*, conversations::*, ingest::*, links::*, liveengage::*, media::*,
     onboarding::*, outbox::*, people::*, sso::*,
 };
+// The agent's tools (canned responses, private notes, search).
+pub use {canned::Canned, notes::Notes, search::Search};
 
 /// The features' traits, for calling the store's methods on a concrete engine
 /// (`use crate::store::prelude::*`); `dyn Store` needs no import.
@@ -73,6 +78,7 @@ pub mod prelude {
         Accounts, Automation, Conversations, Ingest, Links, LiveEngage, Media, Onboarding, Outbox,
         People, Sso, Store,
     };
+    pub use super::{Canned, Notes, Search};
 }
 
 /// Everything the server stores, whatever the engine behind it: the sum of the
@@ -89,6 +95,9 @@ pub trait Store:
     + People
     + Sso
     + LiveEngage
+    + Canned
+    + Notes
+    + Search
     + 'static
 {
 }
@@ -105,6 +114,9 @@ impl<T> Store for T where
         + People
         + Sso
         + LiveEngage
+        + Canned
+        + Notes
+        + Search
         + 'static
 {
 }

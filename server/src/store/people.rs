@@ -62,6 +62,12 @@ pub struct PasswordLink<'a> {
 /// The refusal of a change that would leave a brand account without an active admin.
 pub const LAST_ADMIN: &str = "that is the account's last admin: make someone else an admin first";
 
+/// Whether the agent `u` (a `users` row) may see the conversation `c`: of a skill they
+/// answer (or every skill, by choice), or assigned to them. One rule, in SQL over those two
+/// aliases, for `agent_sees` and for search.
+pub(super) const AGENT_SEES: &str = "(u.all_skills OR c.assigned_user_id = u.id
+     OR c.skill_id IN (SELECT skill_id FROM user_skills WHERE user_id = u.id))";
+
 /// People, their status, their set-password links and roles.
 #[async_trait]
 pub trait People: Send + Sync {
@@ -507,11 +513,10 @@ for_both_engines! {
         }
 
         async fn agent_sees(&self, conversation_id: i64, user_id: i64) -> StoreResult<bool> {
-            let seen: Option<i64> = sqlx::query_scalar(
+            let seen: Option<i64> = sqlx::query_scalar(&format!(
                 "SELECT c.id FROM conversations c JOIN users u ON u.id = $2
-                 WHERE c.id = $1 AND (u.all_skills OR c.assigned_user_id = u.id
-                     OR c.skill_id IN (SELECT skill_id FROM user_skills WHERE user_id = u.id))",
-            )
+                 WHERE c.id = $1 AND {AGENT_SEES}"
+            ))
             .bind(conversation_id)
             .bind(user_id)
             .fetch_optional(&self.pool)

@@ -35,6 +35,8 @@ struct Brand {
     linked: i64,
     skill: i64,
     agent: i64,
+    /// A canned response of the brand's.
+    canned: i64,
 }
 
 impl Brand {
@@ -220,6 +222,17 @@ async fn seed_brand(
         )
         .await
         .unwrap();
+    let canned = store
+        .add_canned(
+            account_id,
+            &shared::canned::SaveCanned {
+                shortcut: "seeded".into(),
+                text: secret_text.into(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     Brand {
         page,
         psid,
@@ -230,6 +243,7 @@ async fn seed_brand(
         linked,
         skill,
         agent,
+        canned,
     }
 }
 
@@ -247,15 +261,20 @@ fn request_for(
         Some(b) if path.starts_with("/api/home/accounts/") => b.linked,
         Some(b) if path.starts_with("/api/home/people/") => b.agent,
         Some(b) if path.starts_with("/api/home/skills/") => b.skill,
+        Some(b) if path.starts_with("/api/home/canned/") => b.canned,
         // A sign-in flow nobody started.
         Some(_) if path.starts_with("/api/home/pending/") => 0,
         Some(_) if path.starts_with("/api/onboarding/") => signup.unwrap_or_default(),
         Some(b) => b.conversation,
         None => 0,
     };
-    let concrete = path
-        .replace("{id}", &id.to_string())
-        .replace("{variant}", "thumb");
+    let concrete = match path {
+        // Words both brands' conversations hold: each finds only its own.
+        "/api/search" => "/api/search?q=secret-text".to_owned(),
+        _ => path
+            .replace("{id}", &id.to_string())
+            .replace("{variant}", "thumb"),
+    };
     let body = match (method, path) {
         ("POST", "/api/conversations/{id}/replies") => {
             Body::Json(json!({"text":"hello","mode":"private"}))
@@ -297,6 +316,9 @@ fn request_for(
         ("PUT", "/api/home/liveengage") => Body::Json(json!({
             "le_account_id": "12345678", "client_id": "c", "client_secret": "s", "skills": "",
         })),
+        ("POST", "/api/conversations/{id}/notes") => Body::Json(json!({"text":"a note"})),
+        ("POST", "/api/home/canned") => Body::Json(json!({"shortcut":"greet","text":"Hi"})),
+        ("PUT", "/api/home/canned/{id}") => Body::Json(json!({"shortcut":"renamed","text":"Hi"})),
         _ => Body::None,
     };
     (concrete, body)

@@ -6,6 +6,7 @@ mod common;
 
 mod authz_matrix;
 mod automation;
+mod canned_notes_search;
 mod conversations;
 mod crash;
 mod disk_full;
@@ -22,6 +23,7 @@ mod outage;
 mod outbound;
 mod outbound_media;
 mod people;
+mod queue;
 mod sandbox_inbound;
 mod scale_out;
 mod serving;

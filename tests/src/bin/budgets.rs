@@ -37,7 +37,7 @@ async fn measure(h: &Harness, base_url: &str, twitter_js: &str) -> Result<Measur
     h.sign_in("1000", "agent@demo.example", "demo-agent")
         .await?;
     h.wait_for_path("/workspace").await?;
-    h.click("link", "Open conversation with Bo Diaz").await?;
+    h.open_conversation("Bo Diaz").await?;
     let last = format!("@acme question {} about my order", TRANSCRIPT_LINES - 1);
     h.wait_for_text(&last).await?;
     let ours_url = h.browser.current_url().await?.to_string();

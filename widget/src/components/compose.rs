@@ -1,11 +1,15 @@
 //! The compose box: the Public/Private switch (which says where the consumer last wrote,
 //! and which modes the network allows now and why not), the reply, and Send. It lives
-//! outside the transcript so live updates never wipe what the agent is typing.
+//! outside the transcript so live updates never wipe what the agent is typing. `Note`
+//! switches it to a private note for the brand's people (`super::notes`), never sent; and
+//! `/shortcut` offers the brand's canned responses (`super::canned`).
 
 use crate::api;
 use crate::state::use_draft;
+use gloo_net::http::Method;
 use leptos::prelude::*;
 use shared::api::{LineStatus, ReplyRequest};
+use shared::notes::NewNote;
 use shared::replies::{ReplyFacts, Unavailable, reply_target};
 use shared::{Channel, ReplyMode};
 
@@ -62,18 +66,31 @@ pub fn Compose(
     facts: Signal<Option<ComposeFacts>>,
     /// Called after a reply was accepted (to refresh the transcript at once).
     on_sent: Callback<()>,
+    /// What canned responses' placeholders become here: the consumer and the agent.
+    #[prop(into, optional)]
+    values: MaybeProp<shared::canned::Values>,
+    /// The name of another person who holds the conversation (see [`super::guards`]).
+    #[prop(optional, into)]
+    held_by: Signal<Option<String>>,
+    /// The latest "someone is typing" from the server's event stream.
+    #[prop(optional, into)]
+    typing: Signal<Option<shared::api::Typing>>,
 ) -> impl IntoView {
     let draft = use_draft();
     let text = draft.text;
     // `None`: follow where the consumer last wrote.
     let chosen = draft.chosen;
     let error = RwSignal::new(None::<String>);
+    // Writing a note rather than a reply.
+    let noting = RwSignal::new(false);
     Effect::new(move |_| {
         conversation.track();
         text.set(String::new());
         chosen.set(None);
         error.set(None);
+        noting.set(false);
     });
+    let canned = super::canned::use_canned(text, values);
     let mode = Signal::derive(move || {
         chosen
             .get()
@@ -84,7 +101,7 @@ pub fn Compose(
     let refusal = move |m: ReplyMode| facts.get().and_then(|f| mode_refusal(&f, m, clock.get()));
     // The mode in force may have closed meanwhile (its one private reply went): nothing is
     // sent until the agent picks another, rather than switching for them.
-    let blocked = move || refusal(mode.get()).is_some();
+    let blocked = move || !noting.get() && refusal(mode.get()).is_some();
     let send = Action::new_local(move |(id, req): &(i64, ReplyRequest)| {
         let (id, req) = (*id, req.clone());
         async move { api::reply(id, &req).await }
@@ -99,31 +116,89 @@ pub fn Compose(
         }
         Some(Ok(_)) => {
             text.set(String::new());
+            // A new draft: the switch follows the consumer again.
+            chosen.set(None);
             error.set(None);
             on_sent.run(());
         }
         Some(Err(e)) => error.set(Some(format!("message not sent: {}", e.message))),
         None => {}
     });
-    let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    // A note: posted, then the transcript fetched again to show it (its answer unread).
+    let adding = RwSignal::new(false);
+    let add_note = move |id: i64, body: String| {
+        adding.set(true);
+        leptos::task::spawn_local(async move {
+            let path = format!("/api/conversations/{id}/notes");
+            let result = api::fetch(
+                Method::POST,
+                &path,
+                Some(api::json(&NewNote { text: body })),
+            )
+            .await;
+            let _ = adding.try_set(false);
+            match result {
+                Ok(_) => {
+                    text.set(String::new());
+                    error.set(None);
+                    on_sent.run(());
+                }
+                Err(e) => error.set(Some(format!("note not added: {}", e.message))),
+            }
+        });
+    };
+    let pending = move || send.pending().get() || adding.get();
+    let guard = super::guards::use_guard(conversation, held_by);
+    let notify_typing = super::guards::use_typing_notifier(conversation);
+    // `asked`: the agent has answered the question about a reply going the other way.
+    let submit = move |mode: ReplyMode, asked: bool| {
         let Some(id) = conversation.get_untracked() else {
             return;
         };
         let body = text.get_untracked();
+        if noting.get_untracked() {
+            if body.trim().is_empty() {
+                error.set(Some("Write the note first.".into()));
+            } else {
+                add_note(id, body);
+            }
+            return;
+        }
         if body.trim().is_empty() {
             error.set(Some("Write a reply first.".into()));
             return;
+        }
+        guard.asking.set(None);
+        if !asked && let Some(f) = facts.get_untracked() {
+            let theirs_open = mode_refusal(&f, f.default_mode, now_ms()).is_none();
+            if super::guards::goes_other_way(mode, f.default_mode, theirs_open) {
+                guard.asking.set(Some(mode));
+                crate::pages::focus_later(super::guards::FIRST_CHOICE.into());
+                return;
+            }
         }
         send.dispatch((
             id,
             ReplyRequest {
                 text: body,
-                mode: mode.get_untracked(),
+                mode,
                 upload_id: None,
             },
         ));
     };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        // A note needs no deliberate step: it reaches no one outside the brand.
+        if noting.get_untracked() || !guard.locked.get_untracked() {
+            submit(mode.get_untracked(), false);
+        }
+    };
+    let on_choose = Callback::new(move |m: ReplyMode| {
+        if m != mode.get_untracked() {
+            chosen.set(Some(m));
+        }
+        submit(m, true);
+    });
     let modes = move || {
         let channel = facts.get().map(|f| f.channel);
         ReplyMode::ALL
@@ -135,10 +210,13 @@ pub fn Compose(
                     <button
                         type="button"
                         class="sc-tab"
-                        aria-pressed=move || (mode.get() == m).to_string()
+                        aria-pressed=move || (mode.get() == m && !noting.get()).to_string()
                         disabled=closed
                         aria-describedby=move || closed().then_some(why_id(m))
-                        on:click=move |_| chosen.set(Some(m))
+                        on:click=move |_| {
+                            chosen.set(Some(m));
+                            noting.set(false);
+                        }
                     >
                         {m.label()}
                     </button>
@@ -169,7 +247,7 @@ pub fn Compose(
     };
     let closed = move || facts.get().is_some_and(|f| !f.open);
     let count = move || {
-        let f = facts.get()?;
+        let f = facts.get().filter(|_| !noting.get())?;
         let target = reply_target(f.channel, mode.get());
         Some(text.with(|t| shared::count::count(target, t)))
     };
@@ -177,19 +255,43 @@ pub fn Compose(
         <form class="sc-compose" on:submit=on_submit aria-label="Reply to the consumer">
             <div class="sc-compose__modes" role="group" aria-label="Reply as">
                 {modes}
+                <button
+                    type="button"
+                    class="sc-tab sc-tab--note"
+                    aria-pressed=move || noting.get().to_string()
+                    on:click=move |_| noting.set(true)
+                >
+                    "Note"
+                </button>
             </div>
             {reasons}
-            <p class="sc-compose__note">{last}</p>
+            <p class="sc-compose__note">
+                {move || {
+                    if noting.get() {
+                        Some("A private note: only your team sees it; it is never sent.")
+                    } else {
+                        last()
+                    }
+                }}
+            </p>
+            <super::guards::HeldNote guard />
+            <super::guards::TypingNote conversation typing />
             <label class="sc-compose__label" for="sc-reply">
-                "Reply"
+                {move || if noting.get() { "Note" } else { "Reply" }}
             </label>
             <textarea
                 id="sc-reply"
                 class="sc-compose__box"
+                class:sc-compose__box--note=move || noting.get()
                 rows="3"
                 aria-describedby="sc-reply-count"
+                aria-controls=super::canned::LIST_ID
+                aria-activedescendant=move || canned.active_id()
+                on:keydown=move |ev| canned.keydown(&ev)
                 bind:value=text
+                on:input=move |_| notify_typing()
             ></textarea>
+            {canned.view()}
             <p
                 id="sc-reply-count"
                 class="sc-count"
@@ -204,11 +306,22 @@ pub fn Compose(
                 <button
                     class="sc-button"
                     type="submit"
-                    disabled=move || send.pending().get() || closed() || blocked()
+                    disabled=move || {
+                        pending()
+                            || (closed() && !noting.get())
+                            || blocked()
+                            || (guard.locked.get() && !noting.get())
+                    }
                 >
-                    {move || if send.pending().get() { "Sending…" } else { "Send" }}
+                    {move || match (noting.get(), pending()) {
+                        (true, true) => "Adding…",
+                        (true, false) => "Add note",
+                        (false, true) => "Sending…",
+                        (false, false) => "Send",
+                    }}
                 </button>
             </div>
+            <super::guards::OtherWayQuestion guard mode on_choose />
         </form>
     }
 }

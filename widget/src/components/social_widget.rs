@@ -194,6 +194,19 @@ fn utc_offset(hours: f64) -> String {
     }
 }
 
+/// The consumer's time of day now, where Facebook says they are (`hours` from UTC).
+fn local_time(hours: f64) -> AnyView {
+    let offset = (hours * 60.0).round() as i32;
+    let now = super::time::use_now();
+    view! {
+        <div class="sc-profile__field">
+            <dt>"Local time"</dt>
+            <dd>{move || shared::time::clock(now.get(), offset)}</dd>
+        </div>
+    }
+    .into_any()
+}
+
 fn web_link(url: &str) -> Option<String> {
     let lower = url.trim().to_ascii_lowercase();
     (lower.starts_with("https://") || lower.starts_with("http://")).then(|| url.trim().to_owned())
@@ -238,12 +251,16 @@ fn profile_view(t: &Transcript) -> impl IntoView + use<> {
     let count = |n: Option<u64>| n.map(|n| n.to_string());
     let metrics = p.public_metrics.unwrap_or_default();
     let fields = match channel {
-        Channel::Facebook => vec![
-            field("Name", name, network),
-            field("Time zone", p.timezone.map(utc_offset), network),
-            field("Gender", p.gender.clone(), network),
-            field("Locale", p.locale.clone(), network),
-        ],
+        Channel::Facebook => [
+            Some(field("Name", name, network)),
+            Some(field("Time zone", p.timezone.map(utc_offset), network)),
+            p.timezone.map(local_time),
+            Some(field("Gender", p.gender.clone(), network)),
+            Some(field("Locale", p.locale.clone(), network)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         Channel::Twitter => {
             let url = p.url.as_deref().and_then(web_link).map(|href| {
                 view! {

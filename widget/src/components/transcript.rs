@@ -1,16 +1,18 @@
 //! One conversation: who the consumer is, Take, Close and Transfer, and every line with its tag,
-//! author, time and (for our lines) status.
+//! author, time and (for our lines) status, with the brand's private notes among them.
 //!
 //! Consumer text only ever becomes text nodes (never HTML), and media URLs are used only
 //! when they are http(s) or on this server.
 
 use super::SharedLinks;
+use super::notes::NoteView;
 use leptos::prelude::*;
 use shared::api::{
     Author, ConversationStatus, Direction, Line, LineStatus, Playback, Transcript, consumer_label,
-    display_time, safe_media_url,
+    safe_media_url,
 };
 use shared::inbound::MediaKind;
+use shared::notes::{Entry, interleave};
 
 /// The open conversation.
 #[component]
@@ -27,6 +29,11 @@ pub fn ConversationView(
     transferring: RwSignal<bool>,
     /// Transfers the conversation (see [`super::TransferForm`]).
     on_transfer: Callback<(i64, shared::api::Transfer)>,
+    /// Where the transcript is scrolled to, kept by the page across redraws.
+    follow: super::Follow,
+    /// Controls the page puts in the header (which columns show).
+    #[prop(optional, into)]
+    panels: ViewFn,
 ) -> impl IntoView {
     let c = &transcript.conversation;
     let id = c.id;
@@ -58,10 +65,33 @@ pub fn ConversationView(
             let _ = p.mark("sc-interactive");
         }
     });
-    let lines = transcript
-        .lines
+    let count = transcript.lines.len() + transcript.notes.len();
+    let scroller = NodeRef::<leptos::html::Ol>::new();
+    Effect::new(move |_| {
+        if let Some(el) = scroller.get() {
+            follow.placed(&el, id, count);
+        }
+    });
+    // An image that loads keeps the newest line in view if it was.
+    let grew = Callback::new(move |()| {
+        if let Some(el) = scroller.get_untracked() {
+            follow.grew(&el);
+        }
+    });
+    let newest = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            follow.to_end(&el);
+        }
+    };
+    // The brand's private notes among the lines, each where it was written.
+    let lines = interleave(transcript.lines, transcript.notes)
         .into_iter()
-        .map(|line| view! { <LineView line=line consumer=who.clone() /> })
+        .map(|entry| match entry {
+            Entry::Line(line) => {
+                view! { <LineView line=line consumer=who.clone() grew /> }.into_any()
+            }
+            Entry::Note(note) => view! { <NoteView note /> }.into_any(),
+        })
         .collect_view();
     view! {
         <article class="sc-conversation__body" aria-labelledby="sc-conversation-title">
@@ -84,6 +114,7 @@ pub fn ConversationView(
                     >
                         "Close"
                     </button>
+                    {panels.run()}
                     <Show when=move || !transferring.get()>
                         <button
                             id=format!("sc-transfer-open-{id}")
@@ -100,16 +131,35 @@ pub fn ConversationView(
                     <super::TransferForm conversation=id open=transferring busy on_transfer />
                 </Show>
             </header>
-            <ol class="sc-transcript" aria-label="Transcript">
-                {lines}
-            </ol>
+            <div class="sc-transcript__frame">
+                <ol
+                    class="sc-transcript"
+                    aria-label="Transcript"
+                    tabindex="0"
+                    node_ref=scroller
+                    on:scroll=move |ev| follow.scrolled(&event_target::<web_sys::Element>(&ev))
+                >
+                    {lines}
+                </ol>
+                <Show when=move || follow.unseen.get()>
+                    <button class="sc-button sc-transcript__newer" type="button" on:click=newest>
+                        "New messages ↓"
+                    </button>
+                </Show>
+            </div>
         </article>
     }
 }
 
 /// One transcript line.
 #[component]
-fn LineView(line: Line, consumer: String) -> impl IntoView {
+fn LineView(
+    line: Line,
+    consumer: String,
+    /// Called when an image in the line loads (and the line grows).
+    grew: Callback<()>,
+) -> impl IntoView {
+    let loaded = move |_| grew.run(());
     let author = match line.author {
         Author::Consumer => consumer,
         other => other.label().to_owned(),
@@ -140,14 +190,26 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
             match (m.playback(), url) {
                 // A picture or GIF file: its thumbnail or first frame when we hold a copy.
                 (Some(Playback::Picture), Some(url)) => view! {
-                    <img class="sc-line__image" src=still.unwrap_or(url) alt=alt loading="lazy" />
+                    <img
+                        class="sc-line__image"
+                        src=still.unwrap_or(url)
+                        alt=alt
+                        loading="lazy"
+                        on:load=loaded
+                    />
                 }
                 .into_any(),
                 // A GIF X sent as MP4: its preview still, marked as a GIF; View Media plays it.
                 (Some(Playback::Loop), Some(url)) => match still {
                     Some(still) => view! {
                         <span class="sc-line__gif">
-                            <img class="sc-line__image" src=still alt=alt loading="lazy" />
+                            <img
+                                class="sc-line__image"
+                                src=still
+                                alt=alt
+                                loading="lazy"
+                                on:load=loaded
+                            />
                             <span class="sc-line__badge" aria-hidden="true">"GIF"</span>
                         </span>
                     }
@@ -160,7 +222,7 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
                     .into_any(),
                 },
                 (Some(Playback::Video), Some(url)) => view! {
-                    <InlineVideo url poster=still author=author.clone() />
+                    <InlineVideo url poster=still author=author.clone() grew />
                 }
                 .into_any(),
                 (_, Some(url)) => view! {
@@ -183,9 +245,7 @@ fn LineView(line: Line, consumer: String) -> impl IntoView {
             <div class="sc-line__meta">
                 <span class="sc-tag">{line.tag.as_str()}</span>
                 <span class="sc-line__who">{author.clone()}</span>
-                <time class="sc-line__time" datetime=line.created_at.clone()>
-                    {display_time(&line.created_at)}
-                </time>
+                <super::Time at=line.created_at.clone() />
             </div>
             {(!line.text.is_empty() || line.removed)
                 .then(|| {
@@ -216,6 +276,8 @@ fn InlineVideo(
     poster: Option<String>,
     /// Who sent it, as the line names them.
     author: String,
+    /// Called when the poster loads.
+    grew: Callback<()>,
 ) -> impl IntoView {
     let playing = RwSignal::new(false);
     let player = NodeRef::<leptos::html::Video>::new();
@@ -252,7 +314,17 @@ fn InlineVideo(
                 >
                     {poster
                         .clone()
-                        .map(|p| view! { <img class="sc-line__poster" src=p alt="" loading="lazy" /> })}
+                        .map(|p| {
+                            view! {
+                                <img
+                                    class="sc-line__poster"
+                                    src=p
+                                    alt=""
+                                    loading="lazy"
+                                    on:load=move |_| grew.run(())
+                                />
+                            }
+                        })}
                     <span class="sc-line__play-icon" aria-hidden="true"></span>
                 </button>
             }

@@ -1,9 +1,10 @@
 //! SocialConnect Home, for the brand's admins: the accounts table with Add Account,
 //! Unlink and Relink; routing of each channel to a skill; the People section (`people`:
 //! invitations, roles, agents' skills, deactivation); single sign-on (`sso`); the Send
-//! Image switch; and the audit log. The networks' sign-in pages come back here with
+//! Image switch; canned responses (`canned`); and the audit log. The networks' sign-in pages come back here with
 //! `?pick=` (choose a Facebook page), `?done=` or `?error=` in the address.
 
+mod canned;
 mod liveengage;
 mod people;
 mod sso;
@@ -209,6 +210,7 @@ pub fn Home() -> impl IntoView {
                 <sso::SingleSignOn refresh />
                 <liveengage::LiveEngage refresh />
                 <crate::components::AutomationSettings />
+                <canned::CannedResponses refresh />
                 {move || {
                     data.get()
                         .and_then(Result::ok)

@@ -23,6 +23,10 @@ use leptos::prelude::*;
 fn Shell(
     /// The page's heading.
     title: &'static str,
+    /// The page fills the window and scrolls inside its own columns (the workspace); its
+    /// heading is then for assistive technology only.
+    #[prop(optional)]
+    full: bool,
     children: Children,
 ) -> impl IntoView {
     let auth = use_auth();
@@ -36,7 +40,7 @@ fn Shell(
     });
     let user = move || auth.user();
     view! {
-        <div class="sc-shell">
+        <div class="sc-shell" class:sc-shell--full=full>
             <header class="sc-shell__bar">
                 <span class="sc-shell__brand">"SocialConnect"</span>
                 <nav class="sc-shell__nav" aria-label="Main">
@@ -73,7 +77,9 @@ fn Shell(
                 </div>
             </header>
             <main class="sc-shell__main" id="main">
-                <h1 class="sc-shell__title">{title}</h1>
+                <h1 class="sc-shell__title" class:sc-visually-hidden=full>
+                    {title}
+                </h1>
                 {children()}
             </main>
         </div>
