@@ -1,4 +1,4 @@
-//! Simulated Facebook and Twitter/X for tests, the demo and stand-alone use.
+//! Simulated Facebook, Twitter/X and LiveEngage for tests, the demo and stand-alone use.
 //!
 //! One HTTP server hosts both networks under their own prefixes, speaking the real wire
 //! formats (paths, parameters, signatures, payloads, error shapes), so the product's
@@ -10,15 +10,18 @@
 //! | `{url}/facebook/www/v24.0` | `https://www.facebook.com/v24.0` (Login dialog) |
 //! | `{url}/twitter/api` | `https://api.x.com` |
 //! | `{url}/twitter/upload` | the media upload host |
+//! | `{url}/liveengage/domain` | `https://api.liveperson.net` (LiveEngage's Domain API; the hosts it names are `{url}/liveengage/{service}`) |
 //! | `{url}/oidc` | a company's OpenID Connect identity provider (single sign-on) |
 //! | `{url}/console` | a consumer's view of both networks, for people |
 //!
-//! Webhooks go to `{callback}/webhooks/facebook` and `{callback}/webhooks/twitter`.
+//! Webhooks go to `{callback}/webhooks/facebook`, `{callback}/webhooks/twitter` and
+//! `{callback}/webhooks/liveengage`.
 
 // `Faults`' map type trips clippy::type_complexity; allowed here so `common.rs` stays as is.
 pub mod common;
 pub mod console;
 pub mod facebook;
+pub mod liveengage;
 pub mod oidc;
 pub mod twitter;
 
@@ -53,10 +56,16 @@ pub struct Credentials {
     /// The product's client at the identity provider.
     pub oidc_client_id: String,
     pub oidc_client_secret: String,
+    /// The LiveEngage account with the connector app installed: its site id, and the
+    /// app's client id and secret (what `socialconnect link liveengage` takes).
+    pub liveengage_account_id: String,
+    pub liveengage_client_id: String,
+    pub liveengage_client_secret: String,
 }
 
 impl Credentials {
     pub fn random() -> Self {
+        let le = liveengage::Account::random();
         Credentials {
             facebook_app_id: common::random_digits(15),
             facebook_app_secret: common::random_hex(16),
@@ -65,6 +74,9 @@ impl Credentials {
             twitter_consumer_secret: common::random_alnum(50),
             oidc_client_id: format!("socialconnect-{}", common::random_hex(4)),
             oidc_client_secret: common::random_alnum(40),
+            liveengage_account_id: le.id,
+            liveengage_client_id: le.client_id,
+            liveengage_client_secret: le.client_secret,
         }
     }
 }
@@ -75,6 +87,7 @@ pub struct Sandbox {
     pub credentials: Credentials,
     pub facebook: facebook::Facebook,
     pub twitter: twitter::Twitter,
+    pub liveengage: liveengage::LiveEngage,
     pub oidc: oidc::Oidc,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -90,6 +103,14 @@ impl Sandbox {
         let shared = Shared::new(&url, options.callback.trim_end_matches('/'));
         let facebook = facebook::Facebook::new(shared.clone(), &credentials);
         let twitter = twitter::Twitter::new(shared.clone(), &credentials);
+        let liveengage = liveengage::LiveEngage::new(
+            shared.clone(),
+            liveengage::Account {
+                id: credentials.liveengage_account_id.clone(),
+                client_id: credentials.liveengage_client_id.clone(),
+                client_secret: credentials.liveengage_client_secret.clone(),
+            },
+        );
         let oidc = oidc::Oidc::new(
             shared.clone(),
             &credentials.oidc_client_id,
@@ -99,6 +120,7 @@ impl Sandbox {
             .nest("/oidc", oidc.router())
             .nest("/facebook", facebook.router())
             .nest("/twitter", twitter.router())
+            .nest("/liveengage", liveengage.router())
             .merge(console::router(facebook.clone(), twitter.clone()));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -114,6 +136,7 @@ impl Sandbox {
             credentials,
             facebook,
             twitter,
+            liveengage,
             oidc,
             stop: Some(tx),
             task: Some(task),
@@ -150,6 +173,10 @@ impl Sandbox {
             (
                 "SOCIALCONNECT_TWITTER_UPLOAD_URL",
                 self.twitter.upload_url(),
+            ),
+            (
+                "SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL",
+                self.liveengage.domain_url(),
             ),
             ("SOCIALCONNECT_MEDIA_HTTP_HOSTS", self.media_http_hosts()),
         ]

@@ -135,6 +135,31 @@ async fn link(args: LinkArgs) -> anyhow::Result<()> {
                 eprintln!("warning: {w}");
             }
         }
+        LinkNetwork::Liveengage {
+            account,
+            le_account,
+            client_id,
+            client_secret,
+            settings,
+        } => {
+            let (store, cipher) = settings.store.open_sealed().await?;
+            let http = crate::connectors::http_client();
+            let app = crate::link::LiveEngageApp {
+                account_number: &account,
+                le_account_id: &le_account,
+                client_id: &client_id,
+                client_secret: &client_secret,
+                skill_map: None,
+                by: "socialconnect link",
+            };
+            crate::link::link_liveengage(store.as_ref(), &cipher, &http, &settings.liveengage, app)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "connected account {account} to LiveEngage account {le_account} (client \
+                 {client_id}); its conversations are mirrored there"
+            );
+        }
     }
     Ok(())
 }
@@ -201,6 +226,12 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
     eprintln!(
         "sandbox listening on {url}; consumer console at {url}/console",
         url = running.url
+    );
+    let c = &running.credentials;
+    eprintln!(
+        "LiveEngage: socialconnect link liveengage --account ACCOUNT --le-account {} \
+         --client-id {} --client-secret {}",
+        c.liveengage_account_id, c.liveengage_client_id, c.liveengage_client_secret
     );
     stop.await;
     running.stop().await;

@@ -179,6 +179,9 @@ pub struct LinkSettings {
 
     #[command(flatten)]
     pub twitter: TwitterArgs,
+
+    #[command(flatten)]
+    pub liveengage: LiveEngageArgs,
 }
 
 #[derive(Debug, Clone, Subcommand)]
@@ -218,6 +221,24 @@ pub enum LinkNetwork {
         /// The skill conversations from this account are routed to (created if missing).
         #[arg(long, default_value = "social")]
         skill: String,
+        #[command(flatten)]
+        settings: Box<LinkSettings>,
+    },
+    /// A LiveEngage account, through the connector app installed there: the brand's
+    /// conversations are mirrored into LiveEngage and its agents' messages come back.
+    Liveengage {
+        /// The brand's account number.
+        #[arg(long)]
+        account: String,
+        /// The LiveEngage account (site) id.
+        #[arg(long)]
+        le_account: String,
+        /// The connector app's client id (from its installation).
+        #[arg(long)]
+        client_id: String,
+        /// The connector app's client secret (stored sealed).
+        #[arg(long)]
+        client_secret: String,
         #[command(flatten)]
         settings: Box<LinkSettings>,
     },
@@ -270,6 +291,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub twitter: TwitterArgs,
+
+    #[command(flatten)]
+    pub liveengage: LiveEngageArgs,
 
     /// The built widget (Trunk's output) to serve.
     #[arg(long, env = "SOCIALCONNECT_WIDGET_DIR", default_value = "dist")]
@@ -507,6 +531,18 @@ pub struct TwitterArgs {
     pub twitter_upload_url: String,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct LiveEngageArgs {
+    /// Base of LivePerson's domain look-up (`/api/account/{id}/service/{service}/baseURI.json`);
+    /// the hosts it returns are called with this base's scheme.
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL",
+        default_value = "https://api.liveperson.net"
+    )]
+    pub liveengage_domain_url: String,
+}
+
 /// `ACCOUNT_NUMBER:EMAIL:PASSWORD`; the password is everything after the second colon.
 #[derive(Clone, PartialEq, Eq)]
 pub struct BootstrapAdmin {
@@ -608,6 +644,7 @@ mod tests {
             "SOCIALCONNECT_TWITTER_CONSUMER_SECRET",
             "SOCIALCONNECT_TWITTER_API_URL",
             "SOCIALCONNECT_TWITTER_UPLOAD_URL",
+            "SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL",
         ] {
             assert!(envs.iter().any(|e| e == var), "{var} is not a setting");
             let flag = var

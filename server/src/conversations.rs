@@ -228,6 +228,8 @@ async fn close(
     state.store.close(id).await?;
     // The survey question, when the account asks it; the bot may answer again later.
     crate::automation::on_close(&state, id).await;
+    // A LiveEngage conversation mirroring it closes too.
+    state.liveengage.wake();
     state.live.conversations_changed(account, &[id]);
     info(&state, id).await
 }

@@ -17,6 +17,7 @@ pub mod home;
 pub mod inbound;
 pub mod link;
 pub mod live;
+pub mod liveengage;
 pub mod mail;
 pub mod media;
 pub mod metrics;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub fetchers: uploads::fetch::SafeClients,
     /// Emails invitations when SMTP settings are given.
     pub mailer: Option<mail::Mailer>,
+    /// The LiveEngage connector's caches (hosts, app tokens) and the mirror's wake-up.
+    pub liveengage: liveengage::Connector,
 }
 
 /// The server is stopping: background workers finish what they are doing (a send in
@@ -136,6 +139,7 @@ impl AppState {
             media: media::MediaHandle::default(),
             live: live::Live::new(),
             automation: automation::AutomationHandle::default(),
+            liveengage: liveengage::Connector::default(),
             blobs: blobs::Blobs::Dir(settings.store.data_dir.clone()),
             onboarding: onboarding::Onboarding::default(),
             stopping: Stopping::default(),
@@ -161,6 +165,7 @@ pub fn api_routes() -> Vec<(&'static str, &'static str)> {
         onboarding::ROUTES,
         home::people::ROUTES,
         sso::ROUTES,
+        liveengage::ROUTES,
         notes::ROUTES,
         search::ROUTES,
         canned::ROUTES,
@@ -184,6 +189,7 @@ pub fn public_routes() -> Vec<(&'static str, &'static str)> {
         uploads::PUBLIC_ROUTES,
         automation::PUBLIC_ROUTES,
         sso::PUBLIC_ROUTES,
+        liveengage::PUBLIC_ROUTES,
         metrics::PUBLIC_ROUTES,
     ]
     .concat()
@@ -203,6 +209,7 @@ pub fn app(state: AppState) -> Router {
         .merge(home::router())
         .merge(onboarding::router())
         .merge(sso::router())
+        .merge(liveengage::router())
         .merge(canned::router())
         .merge(notes::router())
         .merge(search::router())
@@ -300,6 +307,7 @@ pub async fn run(
         profiles::spawn_fetcher(state.clone()),
         media::spawn_fetcher(state.clone()),
         automation::spawn_worker(state.clone()),
+        liveengage::mirror::spawn(state.clone()),
     ];
     let (live, stopping) = (state.live.clone(), state.stopping.clone());
 

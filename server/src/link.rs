@@ -1,14 +1,15 @@
 //! Linking a page or account: subscribe its webhooks at the network, seal its token, map
-//! its channel to a skill. `socialconnect link` and SocialConnect Home both end here.
+//! its channel to a skill; and connecting a brand account to LiveEngage. `socialconnect
+//! link` and SocialConnect Home both end here.
 
-use crate::config::{FacebookArgs, TwitterArgs};
+use crate::config::{FacebookArgs, LiveEngageArgs, TwitterArgs};
 use crate::connectors::NetworkError;
 use crate::connectors::facebook::Graph;
 use crate::connectors::twitter::{OAuth1, XApi};
 use crate::crypto::TokenCipher;
 use crate::error::{AppError, AppResult};
 use crate::store::prelude::*;
-use crate::store::{LinkStatus, LinkedAccount, NewLink};
+use crate::store::{LeLink, LinkStatus, LinkedAccount, NewLink};
 use shared::{Channel, ErrorCode};
 
 pub struct FacebookPage<'a> {
@@ -244,4 +245,81 @@ pub async fn connect_twitter_accounts(
         }
     }
     Ok(())
+}
+
+/// A brand account's LiveEngage account and the connector app installed there.
+pub struct LiveEngageApp<'a> {
+    pub account_number: &'a str,
+    pub le_account_id: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    /// Our skills' LiveEngage skill ids (`None`: keep what is stored).
+    pub skill_map: Option<Vec<(String, String)>>,
+    pub by: &'a str,
+}
+
+/// A connector app's client id: letters, digits and dashes (LivePerson's are UUIDs).
+fn client_id_ok(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Connects a brand account to its LiveEngage account: asks LiveEngage for an app token
+/// with the app's credentials (so only credentials that work are kept), then stores them,
+/// the secret sealed. From then on the brand's conversations are mirrored there.
+pub async fn link_liveengage(
+    store: &dyn Store,
+    cipher: &TokenCipher,
+    http: &reqwest::Client,
+    liveengage: &LiveEngageArgs,
+    app: LiveEngageApp<'_>,
+) -> AppResult<LeLink> {
+    use crate::connectors::liveengage::{Api, account_id_ok};
+    let (le_account, client_id) = (app.le_account_id.trim(), app.client_id.trim());
+    if !account_id_ok(le_account) {
+        return Err(AppError::bad_request(
+            "the LiveEngage account id is letters and digits (your site id)",
+        ));
+    }
+    if !client_id_ok(client_id) {
+        return Err(AppError::bad_request(
+            "the client id is the connector app's, from its installation",
+        ));
+    }
+    if app.client_secret.trim().is_empty() {
+        return Err(AppError::bad_request(
+            "give the connector app's client secret",
+        ));
+    }
+    let account = store
+        .account_by_number(app.account_number)
+        .await?
+        .ok_or_else(|| AppError::not_found("brand account"))?;
+    let api = Api {
+        http,
+        domain: &liveengage.liveengage_domain_url,
+        account: le_account,
+    };
+    let refused = |e: crate::connectors::liveengage::LeFailure| {
+        AppError::bad_request(format!("LiveEngage did not accept the app: {e}"))
+    };
+    let sentinel = api.base_uri("sentinel").await.map_err(refused)?;
+    api.app_token(&sentinel, client_id, app.client_secret.trim())
+        .await
+        .map_err(refused)?;
+    let before = store.le_link(account.id).await?;
+    let link = LeLink {
+        account_id: account.id,
+        le_account_id: le_account.to_owned(),
+        client_id: client_id.to_owned(),
+        client_secret_sealed: cipher.seal(app.client_secret.trim()),
+        skill_map: app
+            .skill_map
+            .or_else(|| before.map(|b| b.skill_map))
+            .unwrap_or_default(),
+        created_at: crate::auth::now_secs(),
+        created_by: app.by.to_owned(),
+    };
+    store.set_le_link(account.id, Some(&link)).await?;
+    tracing::info!(account = account.id, le_account, "LiveEngage connected");
+    Ok(link)
 }

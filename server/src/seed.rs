@@ -120,6 +120,7 @@ pub async fn demo_networks(
     settings.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
     settings.twitter.twitter_api_url = networks.twitter.api_url();
     settings.twitter.twitter_upload_url = networks.twitter.upload_url();
+    settings.liveengage.liveengage_domain_url = networks.liveengage.domain_url();
     // The sandbox serves its media over http on this machine.
     settings.media_http_hosts = networks
         .media_http_hosts()
@@ -166,6 +167,23 @@ pub async fn demo_networks(
     )
     .await
     .map_err(|e| anyhow::anyhow!("linking the demo page: {e}"))?;
+    // Conversations mirrored into the sandbox's LiveEngage, where a person plays its agent.
+    crate::link::link_liveengage(
+        store,
+        cipher,
+        http,
+        &settings.liveengage,
+        crate::link::LiveEngageApp {
+            account_number: DEMO_ACCOUNT,
+            le_account_id: &c.liveengage_account_id,
+            client_id: &c.liveengage_client_id,
+            client_secret: &c.liveengage_client_secret,
+            skill_map: None,
+            by: "demo",
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("connecting the demo brand to LiveEngage: {e}"))?;
     // Single sign-on through the sandbox's identity provider, beside passwords.
     if let Some(account) = store.account_by_number(DEMO_ACCOUNT).await? {
         let sso = crate::store::SsoSettings {

@@ -14,6 +14,7 @@ pub mod home;
 pub mod ids;
 pub mod inbound;
 pub mod links;
+pub mod liveengage;
 pub mod media_limits;
 pub mod notes;
 pub mod onboarding;

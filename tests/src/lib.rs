@@ -269,6 +269,7 @@ impl Harness {
         args.twitter.twitter_consumer_secret = Some(c.twitter_consumer_secret.clone());
         args.twitter.twitter_api_url = sb.twitter.api_url();
         args.twitter.twitter_upload_url = sb.twitter.upload_url();
+        args.liveengage.liveengage_domain_url = sb.liveengage.domain_url();
         // The sandbox serves the consumers' media over http on loopback.
         args.media_http_hosts = sb.media_http_hosts().parse().map_err(anyhow::Error::msg)?;
         // The sandbox serves its media on loopback: an agent may paste those addresses.

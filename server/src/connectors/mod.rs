@@ -2,6 +2,7 @@
 //! agent, and a small client per network speaking its real paths, parameters and auth.
 
 pub mod facebook;
+pub mod liveengage;
 pub mod twitter;
 
 use std::time::Duration;

@@ -410,6 +410,8 @@ pub async fn ingest(
                     state.media.wake();
                     // A bot may answer.
                     state.automation.wake();
+                    // A LiveEngage mirror may have a line to publish.
+                    state.liveengage.wake();
                 }
                 tracing::debug!(linked = linked.id, ?report, "webhook stored");
             }

@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 mod queue;
-pub use queue::{Reply, WrittenBy, bot_may_write, queue_reply};
+pub use queue::{Checked, Reply, WrittenBy, bot_may_write, check_reply, queue_reply};
 
 /// Attempts before a reply that keeps failing transiently is given up: with the backoff
 /// below (2 s doubling, capped at 5 minutes) about 70 minutes of outage are ridden out.
@@ -223,7 +223,20 @@ async fn record(
     let held = match outcome {
         Ok(Delivered { network_id, psid }) => {
             tracing::info!(line, %network_id, "reply sent");
-            match store.mark_sent(owner, line, &network_id).await? {
+            // The reply's echo may be being stored as a line of its own at this moment
+            // (PostgreSQL: its transaction not yet committed when ours looked for it), and
+            // ours then collides with it on the network id: once it is committed, ours
+            // removes it. Without a second try the reply would wait for its lease to run
+            // out and go a second time.
+            let marked = match store.mark_sent(owner, line, &network_id).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::info!(line, error = %e, "recording a sent reply failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    store.mark_sent(owner, line, &network_id).await?
+                }
+            };
+            match marked {
                 MarkedSent::Sent => {}
                 MarkedSent::SentLate => {
                     tracing::warn!(
@@ -232,18 +245,21 @@ async fn record(
                     )
                 }
                 MarkedSent::AlreadySent => {
-                    tracing::warn!(line, %network_id, "reply sent again after it was recorded sent (another instance took it over)");
-                    return Ok(());
+                    tracing::warn!(line, %network_id, "reply sent again after it was recorded sent (another instance took it over, or its echo came first)");
                 }
             }
             if let (ReplyMode::PrivateResponse, Some(psid)) = (item.mode, psid) {
                 // The person's Messenger id, learnt from the private reply: their answer
-                // in Messenger continues this conversation.
+                // in Messenger continues this conversation. Learnt also when the reply's
+                // echo recorded it sent first: the echo does not say whose reply it was.
                 if let Some(folded) = store.learn_psid(item.conversation_id, &psid).await? {
                     state
                         .live
                         .conversations_changed(item.linked.account_id, &[folded]);
                 }
+            }
+            if marked == MarkedSent::AlreadySent {
+                return Ok(());
             }
             true
         }

@@ -7,7 +7,7 @@ use crate::error::{AppError, AppResult};
 use crate::store::{LinkStatus, NewReply, ReplyContext, Upload};
 use shared::api::{LineStatus, ReplyLine};
 use shared::replies::{answers_last_public, refusal, reply_tag, reply_target};
-use shared::{Channel, ErrorCode, ReplyMode};
+use shared::{Channel, ErrorCode, ReplyMode, Tag};
 
 /// How long after the person's last Messenger message a bot may still write there
 /// (HUMAN_AGENT, which stretches it to 7 days, is for people).
@@ -28,6 +28,8 @@ pub fn bot_may_write(channel: Channel, last_private_at_ms: Option<i64>, now_ms: 
 pub enum WrittenBy {
     /// An agent, by user id.
     Agent(i64),
+    /// An agent in the host's own workspace (LiveEngage), who is no person here.
+    Host,
     /// The linked page's or account's bot.
     Bot,
 }
@@ -45,6 +47,70 @@ pub struct Reply<'a> {
     pub now_ms: i64,
 }
 
+/// A reply that met the rules known before sending: what to store for it.
+#[derive(Debug, Clone)]
+pub struct Checked<'a> {
+    reply: Reply<'a>,
+    /// The text, trimmed.
+    text: &'a str,
+    tag: Tag,
+    in_reply_to: Option<(&'a str, Tag)>,
+    /// A network limit refuses it: stored as failed with this reason.
+    refused: Option<String>,
+}
+
+impl<'a> Checked<'a> {
+    /// A reply the rules refused outright, kept as a failed line with `why` (for replies
+    /// that arrive from elsewhere, where there is nobody to answer with an error).
+    pub fn refused(ctx: &ReplyContext, reply: Reply<'a>, why: String) -> Self {
+        Checked {
+            reply,
+            text: reply.text.trim(),
+            tag: reply_tag(ctx.linked.channel, reply.mode),
+            in_reply_to: None,
+            refused: Some(why),
+        }
+    }
+
+    /// The line (and outbox row) to store.
+    pub fn new_reply(&self, ctx: &ReplyContext) -> NewReply<'_> {
+        let by = self.reply.by;
+        NewReply {
+            conversation_id: ctx.conversation_id,
+            linked_account_id: ctx.linked.id,
+            tag: self.tag,
+            text: self.text,
+            mode: self.reply.mode,
+            in_reply_to: self.in_reply_to,
+            author: match by {
+                WrittenBy::Agent(_) | WrittenBy::Host => "agent",
+                WrittenBy::Bot => "bot",
+            },
+            sent_by: match by {
+                WrittenBy::Agent(user) => Some(user),
+                WrittenBy::Host | WrittenBy::Bot => None,
+            },
+            now_ms: self.reply.now_ms,
+            refused: self.refused.clone(),
+            upload: self.reply.upload,
+        }
+    }
+
+    /// What the API answers for the stored line `id`.
+    pub fn line(&self, id: i64) -> ReplyLine {
+        ReplyLine {
+            id,
+            tag: self.tag,
+            status: if self.refused.is_some() {
+                LineStatus::Failed
+            } else {
+                LineStatus::Sending
+            },
+            error: self.refused.clone(),
+        }
+    }
+}
+
 /// Checks `reply` against the rules known before sending and queues it on the
 /// conversation of `ctx`. A reply the rules refuse outright (nothing to send, a mode the
 /// conversation does not offer now, Send Image switched off, an unlinked page, text and
@@ -56,6 +122,21 @@ pub async fn queue_reply(
     ctx: &ReplyContext,
     reply: Reply<'_>,
 ) -> AppResult<ReplyLine> {
+    let checked = check_reply(state, ctx, reply).await?;
+    let id = state.store.enqueue_reply(checked.new_reply(ctx)).await?;
+    state.sender.wake();
+    state
+        .live
+        .conversations_changed(ctx.account_id, &[ctx.conversation_id]);
+    Ok(checked.line(id))
+}
+
+/// The rules of [`queue_reply`], without storing anything.
+pub async fn check_reply<'a>(
+    state: &AppState,
+    ctx: &'a ReplyContext,
+    reply: Reply<'a>,
+) -> AppResult<Checked<'a>> {
     let Reply {
         mode,
         upload,
@@ -124,40 +205,11 @@ pub async fn queue_reply(
                 && !bot_may_write(channel, ctx.last_private_at_ms, now_ms))
             .then(|| "outside Messenger's 24-hour window, where bots may not write".to_owned())
         });
-    let id = state
-        .store
-        .enqueue_reply(NewReply {
-            conversation_id: ctx.conversation_id,
-            linked_account_id: ctx.linked.id,
-            tag,
-            text,
-            mode,
-            in_reply_to,
-            author: match by {
-                WrittenBy::Agent(_) => "agent",
-                WrittenBy::Bot => "bot",
-            },
-            sent_by: match by {
-                WrittenBy::Agent(user) => Some(user),
-                WrittenBy::Bot => None,
-            },
-            now_ms,
-            refused: refused.clone(),
-            upload,
-        })
-        .await?;
-    state.sender.wake();
-    state
-        .live
-        .conversations_changed(ctx.account_id, &[ctx.conversation_id]);
-    Ok(ReplyLine {
-        id,
+    Ok(Checked {
+        reply,
+        text,
         tag,
-        status: if refused.is_some() {
-            LineStatus::Failed
-        } else {
-            LineStatus::Sending
-        },
-        error: refused,
+        in_reply_to,
+        refused,
     })
 }

@@ -398,7 +398,14 @@ for_both_engines! {
                 }
             };
             let _writing = self.write_lock().await;
-            let mut tx = self.pool.begin().await?;
+            // SQLite: writing from the start, so a write committed by another connection
+            // between this transaction's reads and its first write cannot make that write
+            // fail as busy (a deferred transaction cannot upgrade over a newer snapshot).
+            let mut tx = if PG {
+                self.pool.begin().await?
+            } else {
+                self.pool.begin_with("BEGIN IMMEDIATE").await?
+            };
             let Some((consumer, linked, known)) =
                 sqlx::query_as::<_, (i64, i64, Option<String>)>(&format!(
                     "SELECT k.id, k.linked_account_id, k.psid FROM conversations c
@@ -429,7 +436,9 @@ for_both_engines! {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some((other_consumer, other_conversation)) = other {
-                for table in ["messages", "outbox", "notes"] {
+                // Its notes and LiveEngage conversations too: an agent there still reaches
+                // the person.
+                for table in ["messages", "outbox", "notes", "liveengage_dialogs"] {
                     sqlx::query(&format!(
                         "UPDATE {table} SET conversation_id = $1 WHERE conversation_id = $2"
                     ))

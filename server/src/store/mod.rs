@@ -10,6 +10,7 @@ mod conversations;
 mod error;
 mod ingest;
 mod links;
+mod liveengage;
 mod media;
 mod notes;
 mod onboarding;
@@ -64,8 +65,8 @@ pub use sqlite::SqliteStore;
 pub use error::{StoreError, StoreResult};
 // Each feature's records and trait.
 pub use {
-    accounts::*, automation::*, conversations::*, ingest::*, links::*, media::*, onboarding::*,
-    outbox::*, people::*, sso::*,
+    accounts::*, automation::*, conversations::*, ingest::*, links::*, liveengage::*, media::*,
+    onboarding::*, outbox::*, people::*, sso::*,
 };
 // The agent's tools (canned responses, private notes, search).
 pub use {canned::Canned, notes::Notes, search::Search};
@@ -74,8 +75,8 @@ pub use {canned::Canned, notes::Notes, search::Search};
 /// (`use crate::store::prelude::*`); `dyn Store` needs no import.
 pub mod prelude {
     pub use super::{
-        Accounts, Automation, Conversations, Ingest, Links, Media, Onboarding, Outbox, People, Sso,
-        Store,
+        Accounts, Automation, Conversations, Ingest, Links, LiveEngage, Media, Onboarding, Outbox,
+        People, Sso, Store,
     };
     pub use super::{Canned, Notes, Search};
 }
@@ -93,6 +94,7 @@ pub trait Store:
     + Onboarding
     + People
     + Sso
+    + LiveEngage
     + Canned
     + Notes
     + Search
@@ -111,6 +113,7 @@ impl<T> Store for T where
         + Onboarding
         + People
         + Sso
+        + LiveEngage
         + Canned
         + Notes
         + Search

@@ -184,48 +184,11 @@ impl PgStore {
 for_both_engines! {
     type Conn = <<Row as sqlx::Row>::Database as sqlx::Database>::Connection;
 
-    #[async_trait]
-    impl Outbox for Engine {
-        async fn create_upload(
-            &self,
-            account_id: i64,
-            mime: &str,
-            bytes: i64,
-            path: &str,
-            now_ms: i64,
-        ) -> StoreResult<i64> {
-            let _writing = self.write_lock().await;
-            Ok(sqlx::query_scalar(
-                "INSERT INTO uploads (account_id, mime, bytes, path, created_at)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-            )
-            .bind(account_id)
-            .bind(mime)
-            .bind(bytes)
-            .bind(path)
-            .bind(now_ms)
-            .fetch_one(&self.pool)
-            .await?)
-        }
-
-        async fn upload(&self, id: i64) -> StoreResult<Option<Upload>> {
-            let row =
-                sqlx::query("SELECT id, account_id, mime, bytes, path FROM uploads WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            Ok(row.map(|r| Upload {
-                id: r.get("id"),
-                account_id: r.get("account_id"),
-                mime: r.get("mime"),
-                bytes: r.get("bytes"),
-                path: r.get("path"),
-            }))
-        }
-
-        async fn enqueue_reply(&self, r: NewReply<'_>) -> StoreResult<i64> {
-            let _writing = self.write_lock().await;
-            let mut tx = self.pool.begin().await?;
+    impl Engine {
+        /// Stores a reply line (and its outbox row unless refused) in the caller's
+        /// transaction: [`Outbox::enqueue_reply`], and the features that store a reply
+        /// together with what it answers (the LiveEngage connector's webhooks).
+        pub(in crate::store) async fn insert_reply(tx: &mut Conn, r: &NewReply<'_>) -> StoreResult<i64> {
             let (status, error) = match &r.refused {
                 Some(reason) => ("failed", Some(reason.as_str())),
                 None => ("sending", None),
@@ -291,6 +254,53 @@ for_both_engines! {
                 .bind(r.conversation_id)
                 .execute(&mut *tx)
                 .await?;
+            Ok(id)
+        }
+    }
+
+    #[async_trait]
+    impl Outbox for Engine {
+        async fn create_upload(
+            &self,
+            account_id: i64,
+            mime: &str,
+            bytes: i64,
+            path: &str,
+            now_ms: i64,
+        ) -> StoreResult<i64> {
+            let _writing = self.write_lock().await;
+            Ok(sqlx::query_scalar(
+                "INSERT INTO uploads (account_id, mime, bytes, path, created_at)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(account_id)
+            .bind(mime)
+            .bind(bytes)
+            .bind(path)
+            .bind(now_ms)
+            .fetch_one(&self.pool)
+            .await?)
+        }
+
+        async fn upload(&self, id: i64) -> StoreResult<Option<Upload>> {
+            let row =
+                sqlx::query("SELECT id, account_id, mime, bytes, path FROM uploads WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            Ok(row.map(|r| Upload {
+                id: r.get("id"),
+                account_id: r.get("account_id"),
+                mime: r.get("mime"),
+                bytes: r.get("bytes"),
+                path: r.get("path"),
+            }))
+        }
+
+        async fn enqueue_reply(&self, r: NewReply<'_>) -> StoreResult<i64> {
+            let _writing = self.write_lock().await;
+            let mut tx = self.pool.begin().await?;
+            let id = Engine::insert_reply(&mut tx, &r).await?;
             tx.commit().await?;
             Ok(id)
         }

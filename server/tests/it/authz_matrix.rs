@@ -312,6 +312,10 @@ fn request_for(
             json!({"current_password": "not it", "new_password": "a long and unusual passphrase"}),
         ),
         ("PUT", "/api/home/settings") => Body::Json(json!({"send_image":true})),
+        ("PUT", "/api/conversations/{id}/host-mode") => Body::Json(json!({"mode":"private"})),
+        ("PUT", "/api/home/liveengage") => Body::Json(json!({
+            "le_account_id": "12345678", "client_id": "c", "client_secret": "s", "skills": "",
+        })),
         ("POST", "/api/conversations/{id}/notes") => Body::Json(json!({"text":"a note"})),
         ("POST", "/api/home/canned") => Body::Json(json!({"shortcut":"greet","text":"Hi"})),
         ("PUT", "/api/home/canned/{id}") => Body::Json(json!({"shortcut":"renamed","text":"Hi"})),
@@ -360,6 +364,10 @@ fn own_ok(method: &str, path: &str) -> &'static [u16] {
         ("POST", "/api/home/link/twitter") => &[400],
         // No provider answers there: authorisation passed, the discovery failed.
         ("PUT", "/api/home/sso") => &[400],
+        // No LiveEngage answers there: authorisation passed, the credentials check failed.
+        ("PUT", "/api/home/liveengage") => &[400],
+        // No LiveEngage conversation of that id was opened for the brand.
+        ("GET", "/api/liveengage/conversations/{le_id}") => &[404],
         // The brand's page routes to its skill: it cannot be retired.
         ("POST", "/api/home/skills/{id}/retire") => &[409],
         // No sign-in flow was started for this session.
@@ -378,6 +386,7 @@ async fn every_route_refuses_whom_it_must_and_leaks_nothing() {
         a.facebook.facebook_verify_token = Some("verify".into());
         // Replies queued by the matrix must not leave the machine.
         a.facebook.facebook_graph_url = "http://127.0.0.1:9/v24.0".into();
+        a.liveengage.liveengage_domain_url = "http://127.0.0.1:9".into();
     })
     .await;
     let store = SqliteStore::open(server.data_dir.path()).await.unwrap();

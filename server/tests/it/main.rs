@@ -13,6 +13,7 @@ mod disk_full;
 mod fuzz_parsers;
 mod home;
 mod hostile;
+mod liveengage;
 mod locked;
 mod media;
 mod metrics;

@@ -256,7 +256,7 @@ async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut settings = std::collections::HashMap::new();
-    while settings.len() < 9 {
+    while settings.len() < 11 {
         let line = lines.next().expect("settings lines").unwrap();
         let (k, v) = line.split_once('=').expect("KEY=VALUE");
         settings.insert(k.to_owned(), v.to_owned());
@@ -271,6 +271,8 @@ async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
         "SOCIALCONNECT_TWITTER_CONSUMER_SECRET",
         "SOCIALCONNECT_TWITTER_API_URL",
         "SOCIALCONNECT_TWITTER_UPLOAD_URL",
+        "SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL",
+        "SOCIALCONNECT_MEDIA_HTTP_HOSTS",
     ] {
         assert!(!settings[key].is_empty(), "{key}");
     }
@@ -278,6 +280,10 @@ async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
     let base = graph.split("/facebook/").next().unwrap();
     let console = reqwest::get(format!("{base}/console")).await.unwrap();
     assert_eq!(console.status(), StatusCode::OK);
+    assert_eq!(
+        settings["SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL"],
+        format!("{base}/liveengage/domain")
+    );
     assert!(terminate(&mut child).success());
 }
 

@@ -5,6 +5,7 @@
 //! `?pick=` (choose a Facebook page), `?done=` or `?error=` in the address.
 
 mod canned;
+mod liveengage;
 mod people;
 mod sso;
 
@@ -207,6 +208,7 @@ pub fn Home() -> impl IntoView {
                 }}
                 <People overview=data refresh />
                 <sso::SingleSignOn refresh />
+                <liveengage::LiveEngage refresh />
                 <crate::components::AutomationSettings />
                 <canned::CannedResponses refresh />
                 {move || {
