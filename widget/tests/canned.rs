@@ -122,7 +122,7 @@ async fn slash_lists_the_matching_answers_and_enter_puts_one_in_filled() {
         options()[0].get_attribute("aria-selected").as_deref(),
         Some("true")
     );
-    let status = root.query_selector("[role=status]").unwrap().unwrap();
+    let status = root.query_selector("#sc-canned-status").unwrap().unwrap();
     assert!(
         status
             .text_content()

@@ -258,6 +258,9 @@ async fn typing_shows_for_the_open_conversation_only() {
         agent,
     }));
     until(|| text(&root).contains("Alex Agent is typing…")).await;
-    let note = root.query_selector("[role=status]").unwrap().unwrap();
+    let note = root
+        .query_selector(".sc-compose__typing[role=status]")
+        .unwrap()
+        .unwrap();
     assert!(note.text_content().unwrap().contains("is typing"));
 }

@@ -152,7 +152,7 @@ impl CannedMenu {
                 .collect_view()
         };
         view! {
-            <p class="sc-visually-hidden" role="status">
+            <p id="sc-canned-status" class="sc-visually-hidden" role="status">
                 {status}
             </p>
             <ul
