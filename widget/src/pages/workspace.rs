@@ -156,9 +156,10 @@ pub fn Workspace() -> impl IntoView {
     let tools_open = RwSignal::new(wide_enough_for_three());
     // In a narrow panel, a tool that fills the Reply box (Use, Add Public to Private)
     // brings the conversation back to show it.
+    let drafted = Memo::new(move |_| draft.text.get());
     Effect::new(move |seen: Option<()>| {
-        draft.text.track();
-        if seen.is_some() && !media_matches("(min-width: 900px)") {
+        let filled = drafted.with(|t| !t.is_empty());
+        if seen.is_some() && filled && !media_matches("(min-width: 900px)") {
             tools_open.set(false);
         }
     });
