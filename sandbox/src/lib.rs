@@ -29,6 +29,7 @@ use anyhow::Context;
 use axum::Router;
 use common::Shared;
 use std::net::SocketAddr;
+use std::path::Path;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -91,6 +92,22 @@ pub struct Sandbox {
     pub oidc: oidc::Oidc,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    https: Option<axum_server::Handle<SocketAddr>>,
+}
+
+/// Every network under its prefix, and the console.
+fn app(
+    facebook: &facebook::Facebook,
+    twitter: &twitter::Twitter,
+    liveengage: &liveengage::LiveEngage,
+    oidc: &oidc::Oidc,
+) -> Router {
+    Router::new()
+        .nest("/oidc", oidc.router())
+        .nest("/facebook", facebook.router())
+        .nest("/twitter", twitter.router())
+        .nest("/liveengage", liveengage.router())
+        .merge(console::router(facebook.clone(), twitter.clone()))
 }
 
 impl Sandbox {
@@ -116,12 +133,7 @@ impl Sandbox {
             &credentials.oidc_client_id,
             &credentials.oidc_client_secret,
         );
-        let app = Router::new()
-            .nest("/oidc", oidc.router())
-            .nest("/facebook", facebook.router())
-            .nest("/twitter", twitter.router())
-            .nest("/liveengage", liveengage.router())
-            .merge(console::router(facebook.clone(), twitter.clone()));
+        let app = app(&facebook, &twitter, &liveengage, &oidc);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -140,7 +152,34 @@ impl Sandbox {
             oidc,
             stop: Some(tx),
             task: Some(task),
+            https: None,
         })
+    }
+
+    /// Serves the same networks over HTTPS as well, on another port of the same address,
+    /// with the PEM certificate chain and key given; returns that origin
+    /// (`https://ADDR`). Browser tests load the sandbox's pages from it, as a site of
+    /// its own beside the product's; the product keeps calling [`Sandbox::url`].
+    pub async fn serve_https(&mut self, cert: &Path, key: &Path) -> anyhow::Result<String> {
+        let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .with_context(|| {
+                format!("sandbox: reading {} and {}", cert.display(), key.display())
+            })?;
+        let mut addr: SocketAddr = self.url.trim_start_matches("http://").parse()?;
+        addr.set_port(0);
+        let listener = std::net::TcpListener::bind(addr)?;
+        let url = format!("https://{}", listener.local_addr()?);
+        let handle = axum_server::Handle::new();
+        let app = app(&self.facebook, &self.twitter, &self.liveengage, &self.oidc);
+        let server = axum_server::from_tcp_rustls(listener, tls)?.handle(handle.clone());
+        tokio::spawn(async move {
+            if let Err(e) = server.serve(app.into_make_service()).await {
+                tracing::error!(error = %e, "sandbox HTTPS server failed");
+            }
+        });
+        self.https = Some(handle);
+        Ok(url)
     }
 
     /// The `SOCIALCONNECT_...` settings that point a server at this sandbox.
@@ -189,6 +228,9 @@ impl Sandbox {
     }
 
     pub async fn stop(mut self) {
+        if let Some(https) = self.https.take() {
+            https.shutdown();
+        }
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }

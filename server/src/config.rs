@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 #[derive(Debug, Parser)]
@@ -271,9 +271,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SOCIALCONNECT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// The URL people and networks reach this server at [default: http://<listen address>].
+    /// The URL people and networks reach this server at [default: http://<listen address>,
+    /// https:// with a certificate].
     #[arg(long, env = "SOCIALCONNECT_PUBLIC_URL")]
     pub public_url: Option<String>,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
 
     #[command(flatten)]
     pub store: StoreArgs,
@@ -361,6 +365,35 @@ pub struct ServeArgs {
     /// throttling's windows: the system's, or one a test sets. Not a flag.
     #[arg(skip)]
     pub clock: crate::automation::Clock,
+}
+
+/// HTTPS on the server's own listener: HTTP/2 (offered by ALPN) and HTTP/1.1. Without
+/// them the server speaks plain HTTP/1.1, for a TLS-terminating proxy in front.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TlsArgs {
+    /// A PEM file with the certificate chain, leaf first; with `--tls-key`, serve HTTPS.
+    #[arg(long, env = "SOCIALCONNECT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// A PEM file with the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SOCIALCONNECT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The certificate and key files, when both are set.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        Some((self.tls_cert.as_deref()?, self.tls_key.as_deref()?))
+    }
+
+    /// `https` with a certificate, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.files().is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
 }
 
 /// Where data lives and how tokens are sealed: shared by every command that touches it.
@@ -600,7 +633,7 @@ impl ServeArgs {
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{bound}"),
+            None => format!("{}://{bound}", self.tls.scheme()),
         }
     }
 }

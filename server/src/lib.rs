@@ -33,6 +33,7 @@ pub mod store;
 pub mod uploads;
 pub mod web;
 
+use anyhow::Context as _;
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::routing::get;
@@ -262,7 +263,8 @@ async fn api_not_found() -> AppError {
 
 /// Opens storage (refusing a secret key that is not the one the database's tokens are
 /// sealed with), applies the bootstrap admin (and the demo brand), and serves until
-/// `shutdown` resolves; in-flight requests then get up to 10 s to finish.
+/// `shutdown` resolves; in-flight requests then get up to 10 s to finish. With a TLS
+/// certificate in the settings it serves HTTPS (HTTP/2 and HTTP/1.1), else plain HTTP.
 pub async fn run(
     mut settings: ServeArgs,
     listener: TcpListener,
@@ -271,11 +273,28 @@ pub async fn run(
     // The recorder first, so nothing recorded from here on is lost.
     metrics::handle();
     let bound = listener.local_addr()?;
+    // With a certificate, HTTPS with HTTP/2 by ALPN: an agent's event streams then share
+    // one connection instead of exhausting the browser's six per host.
+    let tls = match settings.tls.files() {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "reading the TLS certificate {} and key {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let (store, cipher) = settings.store.open_sealed().await?;
     if let Some(b) = &settings.bootstrap_admin {
         seed::bootstrap_admin(store.as_ref(), b).await?;
     }
     let public_url = settings.public_url_for(bound);
+    let scheme = settings.tls.scheme();
     let network = connectors::http_client();
     // The demo runs the sandbox networks in this process and points the settings at them.
     let demo_networks = if settings.demo {
@@ -332,23 +351,39 @@ pub async fn run(
             });
         }
     }
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let handle = axum_server::Handle::new();
+    {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            live.stop();
+            stopping.stop();
+            handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+    }
     // The peer's address goes with each request: sign-in throttling counts per client.
     let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown.await;
-        live.stop();
-        stopping.stop();
-        let _ = stop_tx.send(true);
-    });
-    tracing::info!("listening on http://{bound}");
-    let mut stopped = stop_rx.clone();
-    tokio::select! {
-        res = server => res?,
-        _ = async {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        } => tracing::warn!("shutdown grace period over; closing remaining connections"),
+    let listener = listener.into_std()?;
+    tracing::info!("listening on {scheme}://{bound}");
+    // A peer that fails its TLS handshake or hangs up at once is the peer's problem.
+    let refused = |peer: Option<&std::net::SocketAddr>, e: &std::io::Error| {
+        tracing::debug!(?peer, error = %e, "connection closed before its first request");
+    };
+    match tls {
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)?
+                .handle(handle)
+                .accept_error_handler(refused)
+                .serve(service)
+                .await?
+        }
+        None => {
+            axum_server::from_tcp(listener)?
+                .handle(handle)
+                .accept_error_handler(refused)
+                .serve(service)
+                .await?
+        }
     }
     // The workers finish what they hold (a send in flight gets its answer recorded).
     let finished = futures_util::future::join_all(workers);

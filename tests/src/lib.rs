@@ -94,8 +94,33 @@ pub fn height_for(width: u32) -> u32 {
     if width < 500 { 740 } else { 900 }
 }
 
+/// A self-signed certificate for `localhost` and `127.0.0.1`, its PEM files in a
+/// temporary directory: HTTPS for tests (browsers launched here accept it).
+pub struct TestCertificate {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCertificate {
+    pub fn new() -> Result<TestCertificate> {
+        let dir = tempfile::tempdir()?;
+        let made =
+            rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, made.cert.pem())?;
+        std::fs::write(&key, made.signing_key.serialize_pem())?;
+        Ok(TestCertificate {
+            cert,
+            key,
+            _dir: dir,
+        })
+    }
+}
+
 /// Starts a ChromeDriver of its own and, through it, a headless Chromium whose viewport is
-/// `width` × [`height_for`] CSS pixels, with a profile (cookies) of its own.
+/// `width` × [`height_for`] CSS pixels, with a profile (cookies) of its own. Third-party
+/// cookies are blocked, as browsers move to by default; test certificates are accepted.
 async fn launch_browser(width: u32) -> Result<(Child, Client)> {
     let height = height_for(width);
     let port = free_port()?;
@@ -117,8 +142,11 @@ async fn launch_browser(width: u32) -> Result<(Child, Client)> {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
                 "--no-first-run", "--disable-sync", "--hide-scrollbars",
+                "--ignore-certificate-errors",
                 format!("--window-size={},{height}", width.max(500)),
             ],
+            // 1: block third-party cookies (Settings › Privacy › Third-party cookies).
+            "prefs": {"profile.cookie_controls_mode": 1, "profile.block_third_party_cookies": true},
             "mobileEmulation": {
                 "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": false}
             },
@@ -374,7 +402,13 @@ impl Harness {
         {
             args.widget_dir = widget_dir()?;
         }
-        let url = format!("http://{}", listener.local_addr()?);
+        let url = args.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}://{}",
+                args.tls.scheme(),
+                listener.local_addr().expect("a bound listener")
+            )
+        });
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(server::run(args, listener, async {
             let _ = rx.await;
@@ -396,6 +430,19 @@ impl Harness {
     }
 
     async fn wait_healthy(&self) -> Result<()> {
+        if self.url.starts_with("https://") {
+            let client = reqwest::Client::builder()
+                .danger_accept_invalid_certs(true)
+                .build()?;
+            for _ in 0..200 {
+                let res = client.get(format!("{}/healthz", self.url)).send().await;
+                if res.is_ok_and(|r| r.status().is_success()) {
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            bail!("server never became healthy");
+        }
         for _ in 0..200 {
             if let Ok(mut s) =
                 tokio::net::TcpStream::connect(self.url.trim_start_matches("http://")).await

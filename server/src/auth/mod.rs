@@ -1,6 +1,6 @@
 //! Sign-in, sessions and CSRF: argon2 password hashes, sign-in throttling counted in the
 //! database (per account and email, and per client address, shared by every instance), an
-//! HttpOnly SameSite session cookie backed by the database (so it is valid on every
+//! HttpOnly session cookie (see [`session_cookie`]) backed by the database (so it is valid on every
 //! instance), and a per-session CSRF token every state-changing request must echo in a
 //! header. Who may call a handler is its role extractor ([`roles`]).
 
@@ -433,14 +433,32 @@ pub(crate) async fn new_session(
         user,
         csrf_token: csrf,
     };
-    let cookie = Cookie::build((SESSION_COOKIE, token))
+    Ok((jar.add(session_cookie(state, token)), me(&record)))
+}
+
+/// The session cookie's attributes. Over HTTPS it is `Secure; SameSite=None;
+/// Partitioned` (CHIPS): the Social Widget inside LiveEngage is a cross-site frame, where
+/// a `SameSite=Lax` cookie is never sent and, with third-party cookies blocked, only a
+/// partitioned one is kept. Partitioned by the top-level site, the frame's session is its
+/// own (the agent signs in inside it once) and no other site embedding our pages gets
+/// either session; the CSRF token every state change must echo is what stops forged
+/// requests. Over plain HTTP (a proxy-less demo on one host) the cookie stays `Lax`.
+fn session_cookie(state: &AppState, value: String) -> Cookie<'static> {
+    let https = state.public_url.starts_with("https://");
+    Cookie::build((SESSION_COOKIE, value))
         .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.public_url.starts_with("https://"))
         .path("/")
+        .secure(https)
+        .partitioned(https)
+        .same_site(if https { SameSite::None } else { SameSite::Lax })
         .max_age(time::Duration::seconds(SESSION_TTL.as_secs() as i64))
-        .build();
-    Ok((jar.add(cookie), me(&record)))
+        .build()
+}
+
+/// The jar without the session cookie: the removal carries the same attributes, as a
+/// partitioned cookie is only replaced by another.
+fn end_session_cookie(state: &AppState, jar: CookieJar) -> CookieJar {
+    jar.remove(session_cookie(state, String::new()))
 }
 
 async fn current(session: Session) -> ApiJson<Me> {
@@ -455,10 +473,7 @@ async fn sign_out(
     if let Some(c) = jar.get(SESSION_COOKIE) {
         state.store.delete_session(&token_hash(c.value())).await?;
     }
-    Ok((
-        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
-        StatusCode::NO_CONTENT,
-    ))
+    Ok((end_session_cookie(&state, jar), StatusCode::NO_CONTENT))
 }
 
 /// `DELETE /api/sessions`: ends every session of the signed-in person, on every device;
@@ -472,10 +487,7 @@ async fn sign_out_everywhere(
     state.store.end_sessions(user).await?;
     state.live.signed_out(user);
     tracing::info!(user, "signed out of every session");
-    Ok((
-        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
-        StatusCode::NO_CONTENT,
-    ))
+    Ok((end_session_cookie(&state, jar), StatusCode::NO_CONTENT))
 }
 
 /// Anyone signed in. Extracting it refuses requests without a live session (401) and

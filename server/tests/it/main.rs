@@ -30,4 +30,5 @@ mod serving;
 mod sign_in;
 mod sso;
 mod storage;
+mod tls;
 mod webhooks;

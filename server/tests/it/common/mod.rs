@@ -59,7 +59,7 @@ impl TestServer {
                 .unwrap(),
         );
         adjust(&mut args);
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("{}://{}", args.tls.scheme(), listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::run(args, listener, async {
             let _ = rx.await;
@@ -75,7 +75,11 @@ impl TestServer {
     }
 
     async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
+        // Readiness only: an HTTPS server's test certificate is checked by the test.
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
         for _ in 0..200 {
             if let Ok(res) = client.get(format!("{}/healthz", self.url)).send().await
                 && res.status().is_success()
