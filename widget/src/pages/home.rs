@@ -7,6 +7,7 @@
 mod canned;
 mod liveengage;
 mod people;
+mod section;
 mod sso;
 
 use super::{Shell, focus_later};

@@ -2,25 +2,9 @@
 //! app (account id, client id and secret), our skills' LiveEngage skill ids, and the
 //! webhook URL to set in the app's installation.
 
-use crate::api;
-use gloo_net::http::Method;
+use super::section::{Words, messages, use_section};
 use leptos::prelude::*;
-use shared::ApiError;
 use shared::liveengage::{LiveEngageConfig, SetLiveEngage};
-
-/// Saves (`Some`) or removes (`None`) the connection; what it is now.
-async fn apply(set: Option<SetLiveEngage>) -> Result<Option<LiveEngageConfig>, ApiError> {
-    let path = "/api/home/liveengage";
-    match set {
-        Some(set) => {
-            let answer = api::fetch(Method::PUT, path, Some(api::json(&set))).await?;
-            api::parse(&answer).map(Some)
-        }
-        None => api::fetch(Method::DELETE, path, Some("null".into()))
-            .await
-            .map(|_| None),
-    }
-}
 
 /// The LiveEngage section. Changes also fetch Home's overview again (`refresh`), whose
 /// audit log records them.
@@ -33,62 +17,29 @@ pub fn LiveEngage(
     let client_id = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
     let skills = RwSignal::new(String::new());
-    let config = RwSignal::new(None::<LiveEngageConfig>);
-    let note = RwSignal::new(None::<String>);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-
-    let show = move |c: LiveEngageConfig| {
-        account.set(c.le_account_id.clone());
-        client_id.set(c.client_id.clone());
-        skills.set(c.skills.clone());
-        secret.set(String::new());
-        config.set(Some(c));
+    let words = Words {
+        saved: "LiveEngage is connected.",
+        removed: "LiveEngage is disconnected.",
     };
-    leptos::task::spawn_local(async move {
-        match api::get::<LiveEngageConfig>("/api/home/liveengage").await {
-            Ok(c) => show(c),
-            Err(e) => error.set(Some(e.message)),
-        }
-    });
-
-    let change = move |set: Option<SetLiveEngage>| {
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            let result = apply(set).await;
-            busy.set(false);
-            match result {
-                Ok(saved) => {
-                    error.set(None);
-                    let removed = saved.is_none();
-                    note.set(Some(
-                        if removed {
-                            "LiveEngage is disconnected."
-                        } else {
-                            "LiveEngage is connected."
-                        }
-                        .into(),
-                    ));
-                    match saved {
-                        Some(c) => show(c),
-                        None => config.update(|c| {
-                            if let Some(c) = c {
-                                c.configured = false;
-                            }
-                        }),
-                    }
+    let (section, change) = use_section::<SetLiveEngage, LiveEngageConfig>(
+        "/api/home/liveengage",
+        words,
+        refresh,
+        move |c| {
+            account.set(c.le_account_id);
+            client_id.set(c.client_id);
+            skills.set(c.skills);
+            secret.set(String::new());
+        },
+        |config| {
+            config.update(|c| {
+                if let Some(c) = c {
+                    c.configured = false;
                 }
-                Err(e) => {
-                    note.set(None);
-                    error.set(Some(e.message));
-                }
-            }
-            refresh.update(|n| *n += 1);
-        });
-    };
+            })
+        },
+    );
+    let (config, busy) = (section.config, section.busy);
     let configured = move || config.with(|c| c.as_ref().is_some_and(|c| c.configured));
 
     let on_save = move |ev: leptos::ev::SubmitEvent| {
@@ -108,8 +59,7 @@ pub fn LiveEngage(
             <p class="sc-home__hint">
                 "Your conversations go into LiveEngage's agent workspace through your installed connector app, and its agents' messages come back as replies."
             </p>
-            {move || note.get().map(|n| view! { <p class="sc-home__note" role="status">{n}</p> })}
-            {move || error.get().map(|e| view! { <p class="sc-form__error" role="alert">{e}</p> })}
+            {messages(section)}
             <form class="sc-form sc-sso__form" on:submit=on_save>
                 <div class="sc-form__field">
                     <label for="sc-le-account">"LiveEngage account id"</label>

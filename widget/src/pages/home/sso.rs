@@ -2,23 +2,9 @@
 //! (issuer, client id and secret), whether passwords still work, and the redirect URI to
 //! register at the provider.
 
-use crate::api;
-use gloo_net::http::Method;
+use super::section::{Words, messages, use_section};
 use leptos::prelude::*;
-use shared::ApiError;
 use shared::home::{SetSso, SsoConfig};
-
-/// Saves (`Some`) or removes (`None`) the settings; what they are now.
-async fn apply(set: Option<SetSso>) -> Result<Option<SsoConfig>, ApiError> {
-    let answer = match &set {
-        Some(set) => api::fetch(Method::PUT, "/api/home/sso", Some(api::json(set))).await?,
-        None => api::fetch(Method::DELETE, "/api/home/sso", Some("null".into())).await?,
-    };
-    match set {
-        Some(_) => api::parse(&answer).map(Some),
-        None => Ok(None),
-    }
-}
 
 /// The Single sign-on section. Changes also fetch Home's overview again (`refresh`), whose
 /// audit log records them.
@@ -31,61 +17,34 @@ pub fn SingleSignOn(
     let client_id = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
     let passwords = RwSignal::new(true);
-    let config = RwSignal::new(None::<SsoConfig>);
-    let note = RwSignal::new(None::<String>);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-
-    let show = move |c: SsoConfig| {
-        issuer.set(c.issuer.clone());
-        client_id.set(c.client_id.clone());
-        secret.set(String::new());
-        passwords.set(c.password_sign_in);
-        config.set(Some(c));
+    let words = Words {
+        saved: "Single sign-on is saved.",
+        removed: "Single sign-on is removed.",
     };
-    leptos::task::spawn_local(async move {
-        match api::get::<SsoConfig>("/api/home/sso").await {
-            Ok(c) => show(c),
-            Err(e) => error.set(Some(e.message)),
-        }
-    });
-
-    let change = move |set: Option<SetSso>| {
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            let result = apply(set).await;
-            busy.set(false);
-            match result {
-                Ok(Some(c)) => {
-                    error.set(None);
-                    note.set(Some("Single sign-on is saved.".into()));
-                    show(c);
+    let (section, change) = use_section::<SetSso, SsoConfig>(
+        "/api/home/sso",
+        words,
+        refresh,
+        move |c| {
+            issuer.set(c.issuer);
+            client_id.set(c.client_id);
+            secret.set(String::new());
+            passwords.set(c.password_sign_in);
+        },
+        move |config| {
+            config.update(|c| {
+                if let Some(c) = c {
+                    c.configured = false;
+                    c.password_sign_in = true;
                 }
-                Ok(None) => {
-                    error.set(None);
-                    note.set(Some("Single sign-on is removed.".into()));
-                    config.update(|c| {
-                        if let Some(c) = c {
-                            c.configured = false;
-                            c.password_sign_in = true;
-                        }
-                    });
-                    issuer.set(String::new());
-                    client_id.set(String::new());
-                    secret.set(String::new());
-                    passwords.set(true);
-                }
-                Err(e) => {
-                    note.set(None);
-                    error.set(Some(e.message));
-                }
-            }
-            refresh.update(|n| *n += 1);
-        });
-    };
+            });
+            issuer.set(String::new());
+            client_id.set(String::new());
+            secret.set(String::new());
+            passwords.set(true);
+        },
+    );
+    let (config, busy) = (section.config, section.busy);
     let configured = move || config.with(|c| c.as_ref().is_some_and(|c| c.configured));
 
     let on_save = move |ev: leptos::ev::SubmitEvent| {
@@ -105,8 +64,7 @@ pub fn SingleSignOn(
             <p class="sc-home__hint">
                 "Your people sign in through your company's OpenID Connect provider; each is matched by their verified email to a person below."
             </p>
-            {move || note.get().map(|n| view! { <p class="sc-home__note" role="status">{n}</p> })}
-            {move || error.get().map(|e| view! { <p class="sc-form__error" role="alert">{e}</p> })}
+            {messages(section)}
             <form class="sc-form sc-sso__form" on:submit=on_save>
                 <div class="sc-form__field">
                     <label for="sc-sso-issuer">"Issuer"</label>
