@@ -81,9 +81,11 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// The harness's own HTTP client; it accepts [`write_test_certificate`]'s.
 fn reqwest_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
+        .danger_accept_invalid_certs(true)
         .build()
         .expect("HTTP client")
 }
@@ -94,28 +96,15 @@ pub fn height_for(width: u32) -> u32 {
     if width < 500 { 740 } else { 900 }
 }
 
-/// A self-signed certificate for `localhost` and `127.0.0.1`, its PEM files in a
-/// temporary directory: HTTPS for tests (browsers launched here accept it).
-pub struct TestCertificate {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TestCertificate {
-    pub fn new() -> Result<TestCertificate> {
-        let dir = tempfile::tempdir()?;
-        let made =
-            rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert, made.cert.pem())?;
-        std::fs::write(&key, made.signing_key.serialize_pem())?;
-        Ok(TestCertificate {
-            cert,
-            key,
-            _dir: dir,
-        })
-    }
+/// Writes a self-signed certificate for `localhost` and `127.0.0.1` into `dir` as
+/// `cert.pem` and `key.pem`, and returns their paths: HTTPS for tests (the browsers
+/// launched here and the harness's client accept it).
+pub fn write_test_certificate(dir: &std::path::Path) -> Result<(PathBuf, PathBuf)> {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem())?;
+    std::fs::write(&key, made.signing_key.serialize_pem())?;
+    Ok((cert, key))
 }
 
 /// Starts a ChromeDriver of its own and, through it, a headless Chromium whose viewport is
@@ -199,6 +188,16 @@ impl Harness {
     /// linked directly and a known app secret, so the test can push signed webhooks with
     /// [`Harness::facebook_webhook`] as the network would.
     pub async fn start_with_webhooks(name: &str, width: u32) -> Result<Harness> {
+        Self::start_with_webhooks_over(name, width, false).await
+    }
+
+    /// Like [`Harness::start_with_webhooks`], the server speaking HTTPS (HTTP/2 by ALPN)
+    /// at `https://localhost:PORT` with a [`write_test_certificate`] certificate.
+    pub async fn start_with_webhooks_https(name: &str, width: u32) -> Result<Harness> {
+        Self::start_with_webhooks_over(name, width, true).await
+    }
+
+    async fn start_with_webhooks_over(name: &str, width: u32, https: bool) -> Result<Harness> {
         use server::store::{NewLink, SqliteStore};
         let _ = rustls::crypto::ring::default_provider().install_default();
         let data = tempfile::tempdir()?;
@@ -232,6 +231,15 @@ impl Harness {
         args.facebook.facebook_app_secret = Some(E2E_FACEBOOK_SECRET.into());
         args.facebook.facebook_verify_token = Some("e2e-verify".into());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        if https {
+            let (cert, key) = write_test_certificate(data.path())?;
+            args.tls.tls_cert = Some(cert);
+            args.tls.tls_key = Some(key);
+            args.public_url = Some(format!(
+                "https://localhost:{}",
+                listener.local_addr()?.port()
+            ));
+        }
         Self::start_on(
             name,
             width,
@@ -430,30 +438,11 @@ impl Harness {
     }
 
     async fn wait_healthy(&self) -> Result<()> {
-        if self.url.starts_with("https://") {
-            let client = reqwest::Client::builder()
-                .danger_accept_invalid_certs(true)
-                .build()?;
-            for _ in 0..200 {
-                let res = client.get(format!("{}/healthz", self.url)).send().await;
-                if res.is_ok_and(|r| r.status().is_success()) {
-                    return Ok(());
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-            bail!("server never became healthy");
-        }
+        let client = reqwest_client();
         for _ in 0..200 {
-            if let Ok(mut s) =
-                tokio::net::TcpStream::connect(self.url.trim_start_matches("http://")).await
-            {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").await?;
-                let mut buf = Vec::new();
-                s.read_to_end(&mut buf).await?;
-                if buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200") {
-                    return Ok(());
-                }
+            let res = client.get(format!("{}/healthz", self.url)).send().await;
+            if res.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -712,26 +701,15 @@ impl Harness {
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())?;
         mac.update(raw.as_bytes());
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-        // Plain HTTP/1.0 over loopback: the harness needs no HTTP client of its own.
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let host = self.url.trim_start_matches("http://");
-        let mut stream = tokio::net::TcpStream::connect(host).await?;
-        let request = format!(
-            "POST /webhooks/facebook HTTP/1.0\r\nHost: {host}\r\n\
-             Content-Type: application/json\r\nX-Hub-Signature-256: {signature}\r\n\
-             Content-Length: {}\r\n\r\n{raw}",
-            raw.len()
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut answer = Vec::new();
-        stream.read_to_end(&mut answer).await?;
-        let status = String::from_utf8_lossy(&answer)
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if !status.contains(" 200") {
-            bail!("the webhook answered {status:?}");
+        let res = reqwest_client()
+            .post(format!("{}/webhooks/facebook", self.url))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(raw)
+            .send()
+            .await?;
+        if res.status() != reqwest::StatusCode::OK {
+            bail!("the webhook answered {}", res.status());
         }
         Ok(())
     }

@@ -224,3 +224,48 @@ async fn conversations_loaded_by_address_again_and_again_all_load() {
         })
         .await;
 }
+
+/// Eight workspaces open at once, each holding its event stream, over HTTPS: with HTTP/2
+/// they share one connection. Over HTTP/1.1 the seventh would wait for one of the
+/// browser's six connections to the host, and hang at "Loading the conversation…".
+async fn eight_open_workspaces(h: &Harness) -> anyhow::Result<()> {
+    sign_in_agent(h).await?;
+    h.facebook_webhook(&page_post(
+        "2002",
+        "Ann Lee",
+        "1",
+        1_795_600_000,
+        "Anyone there?",
+    ))
+    .await?;
+    h.wait_for_text("Anyone there?").await?;
+    let href = h
+        .conversation_link("Ann Lee")
+        .await?
+        .attr("href")
+        .await?
+        .unwrap_or_default();
+    for _ in 0..7 {
+        let tab = h.browser.new_window(true).await?;
+        h.browser.switch_to_window(tab.handle).await?;
+        h.open(&href).await?;
+        h.by_role("heading", "Ann Lee").await?;
+        h.wait_for_text("Anyone there?").await?;
+    }
+    h.until_js(
+        "the page and its calls over HTTP/2",
+        "return performance.getEntriesByType('navigation')[0].nextHopProtocol === 'h2' \
+         && performance.getEntriesByType('resource').some(e => e.name.includes('/api/') \
+            && e.nextHopProtocol === 'h2')",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn eight_open_workspaces_over_https_all_load_on_http2() {
+    Harness::start_with_webhooks_https("workspace-tabs-h2", 1280)
+        .await
+        .unwrap()
+        .run(eight_open_workspaces)
+        .await;
+}
