@@ -9,6 +9,7 @@
 //! | `webhook_seconds` | histogram: request to the 200 | `network` |
 //! | `ingest_seconds` | histogram: the durable write | `network` |
 //! | `sends_total` | counter | `network`, `outcome` (`sent`, `retried`, `failed`) |
+//! | `send_errors_total` | counter: sends the network answered with an error | `network`, `code` (Graph `error.code`, X `errors[].code`; `http_STATUS` when it gave none) |
 //! | `outbox_depth`, `outbox_oldest_seconds` | gauges, read from the database at each scrape | |
 //! | `media_fetches_total` | counter | `outcome` (`copied`, `retried`, `rejected`, `gone`) |
 //! | `event_streams_open` | gauge: agents' live streams on this instance | |
@@ -29,6 +30,15 @@ pub const PUBLIC_ROUTES: &[(&str, &str)] = &[("GET", "/metrics")];
 const BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
 ];
+
+/// Counts a send the network answered with an error, by the network's own code.
+pub fn send_error(network: &'static str, e: &crate::connectors::NetworkError) {
+    let code = e
+        .code
+        .map_or_else(|| format!("http_{}", e.status), |c| c.to_string());
+    metrics::counter!("socialconnect_send_errors_total", "network" => network, "code" => code)
+        .increment(1);
+}
 
 /// The process' recorder, installed on first use.
 pub fn handle() -> &'static PrometheusHandle {

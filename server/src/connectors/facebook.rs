@@ -135,6 +135,7 @@ pub const SENDING_RESTRICTED_WORDS: &str =
 
 pub fn classify(status: u16, body: &Value) -> super::SendFailure {
     let e = graph_error(status, body);
+    crate::metrics::send_error("facebook", &e);
     let code = e.code.unwrap_or_default();
     let subcode = body.pointer("/error/error_subcode").and_then(Value::as_i64);
     if (code, subcode) == (SENDING_RESTRICTED.0, Some(SENDING_RESTRICTED.1)) {

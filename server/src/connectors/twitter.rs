@@ -317,6 +317,7 @@ pub fn classify(
     body: &Value,
 ) -> super::SendFailure {
     let e = x_error(status, body);
+    crate::metrics::send_error("twitter", &e);
     let message = format!("X: {}", e.message);
     match status {
         429 => {

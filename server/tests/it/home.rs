@@ -361,6 +361,12 @@ async fn x_authorize_links_the_account_unlink_stops_it_and_relink_continues_hist
         })
     })
     .await;
+    eventually("the refusal counted by X's answer", async || {
+        server::metrics::handle()
+            .render()
+            .contains(r#"socialconnect_send_errors_total{network="twitter",code="#)
+    })
+    .await;
 
     let (status, row) = admin
         .post(&format!("/api/home/accounts/{id}/unlink"), json!({}))

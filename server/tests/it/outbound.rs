@@ -142,6 +142,12 @@ async fn a_page_restricted_from_sending_fails_the_line_and_shows_in_home_until_a
         "permanent: not retried"
     );
     assert_eq!(page_status().await, "sending_restricted");
+    // Counted by Graph's code (the recorder is the process').
+    let scraped = server::metrics::handle().render();
+    assert!(
+        scraped.contains(r#"socialconnect_send_errors_total{network="facebook",code="10"}"#),
+        "{scraped}"
+    );
 
     // Facebook lifted it: the next reply goes, and the page is plainly linked again.
     let (_, line) = w.reply(conv, "private", "Still on it").await;
