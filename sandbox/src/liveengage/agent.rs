@@ -109,8 +109,8 @@ pub(crate) async fn page(State(le): State<LiveEngage>, Query(q): Query<PageParam
       </div>
     </form>
   </main>
-  <aside class="le-widgets" aria-label="Widgets">
-    <h2>Social Widget</h2>
+  <aside class="le-widgets" aria-labelledby="le-widgets-title">
+    <h2 id="le-widgets-title">Widgets</h2>
     <iframe id="le-widget" title="Social Widget" src="{widget}"></iframe>
   </aside>
 </div>
