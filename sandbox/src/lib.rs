@@ -11,6 +11,8 @@
 //! | `{url}/twitter/api` | `https://api.x.com` |
 //! | `{url}/twitter/upload` | the media upload host |
 //! | `{url}/liveengage/domain` | `https://api.liveperson.net` (LiveEngage's Domain API; the hosts it names are `{url}/liveengage/{service}`) |
+//! | `{url}/liveengage/agent/` | LiveEngage's agent workspace, hosting the product's widget (`{callback}/widget`) in an iframe |
+//! | `{url}/liveengage/webagent/client-SDK.js` | LiveEngage's agent workspace widget SDK (`lpTag.agentSDK`) |
 //! | `{url}/oidc` | a company's OpenID Connect identity provider (single sign-on) |
 //! | `{url}/console` | a consumer's view of both networks, for people |
 //!
@@ -216,6 +218,14 @@ impl Sandbox {
             (
                 "SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL",
                 self.liveengage.domain_url(),
+            ),
+            (
+                "SOCIALCONNECT_LIVEENGAGE_SDK_URL",
+                self.liveengage.sdk_url(),
+            ),
+            (
+                "SOCIALCONNECT_FRAME_ANCESTORS",
+                self.liveengage.workspace_origin(),
             ),
             ("SOCIALCONNECT_MEDIA_HTTP_HOSTS", self.media_http_hosts()),
         ]

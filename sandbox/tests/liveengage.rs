@@ -541,3 +541,218 @@ async fn images_go_up_to_swift_and_are_published_as_hosted_files() {
     assert_eq!(file.caption.as_deref(), Some("[Private]"));
     assert_eq!(e.sb.liveengage.file(&file.relative_path).unwrap().1, png);
 }
+
+/// The page's `Content-Security-Policy` directive `name`.
+fn directive(csp: &str, name: &str) -> String {
+    csp.split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with(name))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_agent_workspace_page_hosts_the_products_widget_with_scripts_as_files() {
+    let e = env().await;
+    let le = &e.sb.liveengage;
+    let callback = le.widget_url().trim_end_matches("/widget").to_owned();
+    assert_eq!(
+        le.workspace_url(),
+        format!("{}/liveengage/agent/", e.sb.url)
+    );
+    assert_eq!(le.workspace_origin(), e.sb.url);
+
+    let page = e.http.get(le.workspace_url()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!(
+            r#"<iframe id="le-widget" title="Social Widget" src="{callback}/widget">"#
+        )),
+        "{html}"
+    );
+    assert!(html.contains(&format!(r#"data-account="{}""#, e.account)));
+    // Scripts are files of the sandbox's; frames only from the widget's origin.
+    assert!(html.contains(r#"<script src="/liveengage/agent/workspace.js" defer></script>"#));
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    assert_eq!(directive(&csp, "script-src"), "script-src 'self'");
+    assert_eq!(
+        directive(&csp, "frame-src"),
+        format!("frame-src {callback}")
+    );
+    for label in [
+        "Open conversations",
+        r#"<label for="le-compose-text">Message</label>"#,
+        ">Send</button>",
+        ">Close conversation</button>",
+    ] {
+        assert!(html.contains(label), "{label}");
+    }
+    // Without the trailing slash: the page.
+    let bare = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/liveengage/agent", e.sb.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.headers()["location"], "/liveengage/agent/");
+
+    // The widget settings: another widget, for the page or for every page.
+    let other = e
+        .http
+        .get(le.workspace_url())
+        .query(&[("widget", "https://widget.example/w?x=1&y=<2>")])
+        .send()
+        .await
+        .unwrap();
+    let csp = other.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        directive(&csp, "frame-src"),
+        "frame-src https://widget.example"
+    );
+    assert!(
+        other
+            .text()
+            .await
+            .unwrap()
+            .contains(r#"src="https://widget.example/w?x=1&amp;y=&lt;2&gt;""#)
+    );
+    le.set_widget_url("https://sc.example/widget");
+    assert_eq!(le.widget_url(), "https://sc.example/widget");
+    let html = e
+        .http
+        .get(le.workspace_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"src="https://sc.example/widget""#));
+    for (query, status) in [
+        ("widget=javascript:alert(1)", 400),
+        ("widget=/widget", 400),
+        ("account=nobody", 404),
+    ] {
+        let r = e
+            .http
+            .get(format!("{}?{query}", le.workspace_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{query}");
+    }
+
+    for (path, kind, has) in [
+        (
+            "/liveengage/agent/workspace.js",
+            "text/javascript",
+            "postMessage",
+        ),
+        ("/liveengage/agent/workspace.css", "text/css", ".le-layout"),
+        (
+            "/liveengage/webagent/client-SDK.js",
+            "text/javascript",
+            "lpTag.agentSDK",
+        ),
+    ] {
+        let r = e
+            .http
+            .get(format!("{}{path}", e.sb.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        assert!(r.text().await.unwrap().contains(has), "{path}");
+    }
+    assert_eq!(
+        le.sdk_url(),
+        format!("{}/liveengage/webagent/client-SDK.js", e.sb.url)
+    );
+}
+
+#[tokio::test]
+async fn the_sdk_offers_lptags_methods_and_checks_origins_and_init() {
+    let e = env().await;
+    let sdk = e
+        .http
+        .get(e.sb.liveengage.sdk_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for method in [
+        "init:",
+        "get:",
+        "bind:",
+        "unbind:",
+        "command:",
+        "dispose:",
+        "cmdNames",
+        "\"Write ChatLine\"",
+    ] {
+        assert!(sdk.contains(method), "{method}");
+    }
+    // Messages go to the workspace's origin only, and only its are read.
+    assert!(sdk.contains("host.postMessage(message, hostOrigin)"));
+    assert!(sdk.contains("e.source !== host || e.origin !== hostOrigin"));
+    assert!(sdk.contains("call lpTag.agentSDK.init first"));
+    assert!(!sdk.contains("postMessage(message, \"*\")"));
+    let page = e
+        .http
+        .get(format!("{}/liveengage/agent/workspace.js", e.sb.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("e.source !== frame.contentWindow || e.origin !== widgetOrigin"));
+    assert!(page.contains("postMessage(message, widgetOrigin)"));
+    assert!(page.contains("\"call init first\""));
+}
+
+#[tokio::test]
+async fn the_agents_list_names_each_visitor_and_keeps_to_an_account() {
+    let e = env().await;
+    let app = e.app_token().await;
+    let ann = e.consumer_token(&app, "fb-ann").await;
+    let id = e.create(&app, &ann, None).await;
+    let list = |query: String| {
+        let http = e.http.clone();
+        let url = format!("{}/liveengage/agent/api/conversations{query}", e.sb.url);
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Vec<Value>>()
+                .await
+                .unwrap()
+        }
+    };
+    let all = list(String::new()).await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["id"], id.as_str());
+    assert_eq!(all[0]["visitor_name"], "Ann");
+    assert_eq!(list(format!("?account={}", e.account)).await.len(), 1);
+    assert!(list("?account=999".into()).await.is_empty());
+}

@@ -233,6 +233,11 @@ async fn sandbox(args: SandboxArgs) -> anyhow::Result<()> {
          --client-id {} --client-secret {}",
         c.liveengage_account_id, c.liveengage_client_id, c.liveengage_client_secret
     );
+    eprintln!(
+        "LiveEngage agent workspace (hosting {}): {}",
+        running.liveengage.widget_url(),
+        running.liveengage.workspace_url()
+    );
     stop.await;
     running.stop().await;
     Ok(())

@@ -303,6 +303,17 @@ pub struct ServeArgs {
     #[arg(long, env = "SOCIALCONNECT_WIDGET_DIR", default_value = "dist")]
     pub widget_dir: PathBuf,
 
+    /// Origins (`scheme://host[:port]`, separated by spaces or commas) allowed to frame the
+    /// Social Widget page (`/widget`), e.g. LiveEngage's agent workspace. Every other page
+    /// is framed by this server's own pages only [default: none].
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_FRAME_ANCESTORS",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub frame_ancestors: OriginList,
+
     /// Seed a demo brand with an admin, an agent and support staff, and print the sign-ins.
     #[arg(long)]
     pub demo: bool,
@@ -574,6 +585,101 @@ pub struct LiveEngageArgs {
         default_value = "https://api.liveperson.net"
     )]
     pub liveengage_domain_url: String,
+
+    /// The agent workspace widget SDK script (`lpTag.agentSDK`) the Social Widget page
+    /// loads when LiveEngage frames it; its origin is allowed in that page's
+    /// `script-src`.
+    #[arg(
+        long,
+        env = "SOCIALCONNECT_LIVEENGAGE_SDK_URL",
+        default_value = "https://lpcdn.lpsnmedia.net/webagent/client-SDK.min.js"
+    )]
+    pub liveengage_sdk_url: ScriptUrl,
+}
+
+/// An http(s) URL of a script, with its origin (what a Content-Security-Policy names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScriptUrl {
+    url: url::Url,
+}
+
+impl ScriptUrl {
+    pub fn as_str(&self) -> &str {
+        self.url.as_str()
+    }
+
+    /// `scheme://host[:port]`, as `script-src` takes it.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+}
+
+impl FromStr for ScriptUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let url = url::Url::parse(s.trim()).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+            return Err(format!("{s:?} is not an http(s) URL with a host"));
+        }
+        Ok(ScriptUrl { url })
+    }
+}
+
+impl std::fmt::Display for ScriptUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.url.as_str())
+    }
+}
+
+/// Origins (`scheme://host[:port]`, nothing after) separated by spaces or commas, as a
+/// Content-Security-Policy's `frame-ancestors` lists them (empty: none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OriginList(pub Vec<String>);
+
+impl FromStr for OriginList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split([' ', ',', '\t', '\n'])
+            .filter(|p| !p.trim().is_empty())
+            .map(origin)
+            .collect::<Result<Vec<_>, _>>()
+            .map(OriginList)
+    }
+}
+
+impl std::fmt::Display for OriginList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+/// One origin, checked and written as browsers serialise it (lower case, no default port).
+/// Anything else in a policy (a path, a wildcard, `'none'`, a `;`) would widen or break it.
+fn origin(s: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        format!(
+            "{s:?} is not an origin ({why}); give scheme://host[:port], e.g. \
+             https://z1.le.liveperson.net"
+        )
+    };
+    let url = url::Url::parse(s).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(bad("http or https only"));
+    }
+    let host_ok = url.host_str().is_some_and(|h| {
+        h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':'))
+    });
+    if !host_ok {
+        return Err(bad("a host name or address, no wildcard"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("no user or password"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("nothing after the host and port"));
+    }
+    Ok(url.origin().ascii_serialization())
 }
 
 /// `ACCOUNT_NUMBER:EMAIL:PASSWORD`; the password is everything after the second colon.
@@ -678,6 +784,8 @@ mod tests {
             "SOCIALCONNECT_TWITTER_API_URL",
             "SOCIALCONNECT_TWITTER_UPLOAD_URL",
             "SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL",
+            "SOCIALCONNECT_LIVEENGAGE_SDK_URL",
+            "SOCIALCONNECT_FRAME_ANCESTORS",
         ] {
             assert!(envs.iter().any(|e| e == var), "{var} is not a setting");
             let flag = var
@@ -710,6 +818,64 @@ mod tests {
             "127.0.0.1:8090,localhost:9000"
         );
         assert!(parse(&["--media-http-hosts", "127.0.0.1"]).is_err());
+    }
+
+    #[test]
+    fn frame_ancestors_are_origins_checked_at_start() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["socialconnect", "serve"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Serve(args)) => Ok(args.frame_ancestors.0),
+                Ok(_) => unreachable!("parsed a serve command"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(parse(&[]).unwrap(), Vec::<String>::new());
+        assert_eq!(
+            parse(&[
+                "--frame-ancestors",
+                "https://z1.le.liveperson.net, HTTP://LocalHost:8090/ https://a.example:443"
+            ])
+            .unwrap(),
+            [
+                "https://z1.le.liveperson.net",
+                "http://localhost:8090",
+                "https://a.example"
+            ]
+        );
+        for bad in [
+            "z1.le.liveperson.net",
+            "https://*.liveperson.net",
+            "https://a.example/path",
+            "https://a.example?x=1",
+            "'none'",
+            "*",
+            "https://a.example;script-src",
+            "javascript:alert(1)",
+            "https://user@a.example",
+        ] {
+            let e = parse(&["--frame-ancestors", bad]).unwrap_err();
+            assert!(e.contains("is not an origin"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_sdk_url_is_an_http_url_whose_origin_a_policy_names() {
+        let url: ScriptUrl = "https://lpcdn.lpsnmedia.net/webagent/client-SDK.min.js"
+            .parse()
+            .unwrap();
+        assert_eq!(url.origin(), "https://lpcdn.lpsnmedia.net");
+        let url: ScriptUrl = "http://127.0.0.1:9/liveengage/webagent/client-SDK.js"
+            .parse()
+            .unwrap();
+        assert_eq!(url.origin(), "http://127.0.0.1:9");
+        assert!("/webagent/client-SDK.js".parse::<ScriptUrl>().is_err());
+        assert!(
+            "data:text/javascript,alert(1)"
+                .parse::<ScriptUrl>()
+                .is_err()
+        );
     }
 
     #[test]

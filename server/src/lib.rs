@@ -220,7 +220,8 @@ pub fn app(state: AppState) -> Router {
 
     // Media is served as stored, uncompressed, so byte ranges stay byte ranges.
     let media = media::router().with_state(state.clone());
-    api.merge(web::router(&state.settings.widget_dir))
+    let framing = web::WidgetFraming::from_settings(&state.settings);
+    api.merge(web::router(&state.settings.widget_dir, &framing))
         .layer(CompressionLayer::new())
         .merge(media)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
@@ -254,6 +255,7 @@ async fn meta(axum::extract::State(state): axum::extract::State<AppState>) -> Ap
     ApiJson(Meta {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         demo: state.settings.demo,
+        liveengage_sdk_url: state.settings.liveengage.liveengage_sdk_url.to_string(),
     })
 }
 

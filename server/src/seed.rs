@@ -121,6 +121,16 @@ pub async fn demo_networks(
     settings.twitter.twitter_api_url = networks.twitter.api_url();
     settings.twitter.twitter_upload_url = networks.twitter.upload_url();
     settings.liveengage.liveengage_domain_url = networks.liveengage.domain_url();
+    // Its agent workspace frames the Social Widget and gives it the widget SDK.
+    settings.liveengage.liveengage_sdk_url = networks
+        .liveengage
+        .sdk_url()
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    let workspace = networks.liveengage.workspace_origin();
+    if !settings.frame_ancestors.0.contains(&workspace) {
+        settings.frame_ancestors.0.push(workspace);
+    }
     // The sandbox serves its media over http on this machine.
     settings.media_http_hosts = networks
         .media_http_hosts()
@@ -204,6 +214,10 @@ pub fn demo_banner(url: &str, console: Option<&str>) -> String {
         out.push_str(&format!(
             "Play the consumer on the simulated networks at {sandbox}/console\n"
         ));
+        out.push_str(&format!(
+            "Play the LiveEngage agent (the Social Widget inside) at {sandbox}{}\n",
+            sandbox::liveengage::agent::WORKSPACE_PATH
+        ));
     }
     out.push_str("\nSign in with:\n");
     for l in &DEMO_LOGINS {
@@ -271,6 +285,7 @@ mod tests {
         let b = demo_banner("http://127.0.0.1:8080", Some("http://127.0.0.1:9"));
         assert!(b.contains("http://127.0.0.1:8080"));
         assert!(b.contains("http://127.0.0.1:9/console"));
+        assert!(b.contains("http://127.0.0.1:9/liveengage/agent/"));
         for l in &DEMO_LOGINS {
             assert!(b.contains(l.email) && b.contains(l.password));
         }

@@ -111,6 +111,10 @@ pub struct AccountSummary {
 pub struct Meta {
     pub version: String,
     pub demo: bool,
+    /// The LiveEngage agent workspace widget SDK script the Social Widget page loads when
+    /// LiveEngage frames it (`SOCIALCONNECT_LIVEENGAGE_SDK_URL`).
+    #[serde(default)]
+    pub liveengage_sdk_url: String,
 }
 
 /// Which part of the queue `GET /api/conversations?view=` lists.

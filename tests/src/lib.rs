@@ -265,7 +265,17 @@ impl Harness {
         width: u32,
         extra: &[(&str, &str)],
     ) -> Result<(Harness, sandbox::Sandbox)> {
-        Self::start_sandboxed(name, width, extra, true).await
+        Self::start_sandboxed(name, width, extra, true, false).await
+    }
+
+    /// Like [`Harness::start_with_sandbox`], with the demo brand connected to the sandbox's
+    /// LiveEngage too, and the server set up for its agent workspace (on the sandbox's
+    /// origin): the widget SDK from the sandbox, and that origin allowed to frame `/widget`.
+    pub async fn start_with_liveengage(
+        name: &str,
+        width: u32,
+    ) -> Result<(Harness, sandbox::Sandbox)> {
+        Self::start_sandboxed(name, width, &[], true, true).await
     }
 
     /// Like [`Harness::start_with_sandbox`], but nothing linked: the test links through
@@ -274,7 +284,7 @@ impl Harness {
         name: &str,
         width: u32,
     ) -> Result<(Harness, sandbox::Sandbox)> {
-        Self::start_sandboxed(name, width, &[], false).await
+        Self::start_sandboxed(name, width, &[], false, false).await
     }
 
     async fn start_sandboxed(
@@ -282,6 +292,7 @@ impl Harness {
         width: u32,
         extra: &[(&str, &str)],
         link: bool,
+        liveengage: bool,
     ) -> Result<(Harness, sandbox::Sandbox)> {
         use server::store::SqliteStore;
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -317,6 +328,35 @@ impl Harness {
         let http = reqwest_client();
         if link {
             Self::link_sandbox(&store, &cipher, &http, &args, &sb).await?;
+        }
+        if liveengage {
+            let c = &sb.credentials;
+            server::link::link_liveengage(
+                &store,
+                &cipher,
+                &http,
+                &args.liveengage,
+                server::link::LiveEngageApp {
+                    account_number: "1000",
+                    le_account_id: &c.liveengage_account_id,
+                    client_id: &c.liveengage_client_id,
+                    client_secret: &c.liveengage_client_secret,
+                    skill_map: None,
+                    by: "e2e",
+                },
+            )
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+            args.liveengage.liveengage_sdk_url = sb
+                .liveengage
+                .sdk_url()
+                .parse()
+                .map_err(anyhow::Error::msg)?;
+            args.frame_ancestors = sb
+                .liveengage
+                .workspace_origin()
+                .parse()
+                .map_err(anyhow::Error::msg)?;
         }
         drop(store);
         if !extra.is_empty() {

@@ -1,6 +1,6 @@
 //! The Social Widget in a real browser: the consumer's profile, Add Public to Private,
-//! the Character Counter, View Media and Send Image against the sandbox networks; and the
-//! widget inside a stand-in LiveEngage host page, writing through its SDK.
+//! the Character Counter, View Media and Send Image against the sandbox networks. Inside
+//! LiveEngage's agent workspace: `liveengage_host.rs`.
 
 use e2e::{ENTER, Harness, TAB};
 use sandbox::facebook::MediaKind;
@@ -177,70 +177,6 @@ async fn twitter_counter_counts_weighted_and_use_pastes() {
         })
         .await;
     }
-}
-
-#[tokio::test]
-async fn liveengage_host_gets_the_widgets_writes() {
-    let (h, sb) = Harness::start_with_sandbox_serving(
-        "social-widget-liveengage",
-        1280,
-        &[
-            (
-                "host/liveengage.html",
-                include_str!("../host/liveengage.html"),
-            ),
-            ("host/liveengage.js", include_str!("../host/liveengage.js")),
-            (
-                "host/liveengage.css",
-                include_str!("../host/liveengage.css"),
-            ),
-        ],
-    )
-    .await
-    .unwrap();
-    let page = sb.facebook.pages()[0].clone();
-    let ann = sb.facebook.add_consumer("Ann Lee", true);
-    sb.facebook
-        .consumer_message(&page, &ann, "Is the store open?", &[]);
-    h.run(async |h| {
-        h.agent_opens("Ann Lee", "Is the store open?").await?;
-        let url = h.browser.current_url().await?;
-        let id = url
-            .query_pairs()
-            .find(|(k, _)| k == "conversation")
-            .map(|(_, v)| v.into_owned())
-            .ok_or_else(|| anyhow::anyhow!("no conversation in {url}"))?;
-        h.open(&format!("/host/liveengage.html?conversation={id}"))
-            .await?;
-        h.browser.clone().enter_frame(Some(0)).await?;
-        h.wait_for_text("In LiveEngage, talking with Ann Lee")
-            .await?;
-        h.by_role("img", "Profile picture of Ann Lee").await?;
-        h.click("button", "Add Public to Private").await?;
-        h.click("button", "Character Counter").await?;
-        h.fill("Text to count (Messenger)", "We open at nine")
-            .await?;
-        h.click("button", "Use").await?;
-        h.browser.clone().enter_parent_frame().await?;
-        h.screenshot("host").await?;
-        let commands = h
-            .browser
-            .execute("return window.__commands;", vec![])
-            .await?;
-        let expected = serde_json::json!([
-            {"name": "Write ChatLine", "data": {"text": "https://m.me/AcmeOutdoor"}},
-            {"name": "Write ChatLine", "data": {"text": "We open at nine"}},
-        ]);
-        anyhow::ensure!(commands == expected, "commands: {commands}");
-        let calls = h.browser.execute("return window.__calls;", vec![]).await?;
-        anyhow::ensure!(
-            calls.to_string().contains("init")
-                && calls.to_string().contains("bind chatTranscript.lines"),
-            "calls: {calls}"
-        );
-        Ok(())
-    })
-    .await;
 }
 
 /// Tabs forward until the focus is on a control named `name` (at most 120 presses);

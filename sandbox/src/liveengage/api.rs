@@ -758,8 +758,24 @@ pub(crate) async fn download(State(le): State<LiveEngage>, Path(path): Path<Stri
 
 // ----- the agent's JSON actions ------------------------------------------------------------
 
-pub(crate) async fn agent_list(State(le): State<LiveEngage>) -> Json<Vec<Conversation>> {
-    Json(le.conversations())
+#[derive(Debug, Deserialize)]
+pub(crate) struct ListParams {
+    /// Only this account's conversations.
+    account: Option<String>,
+}
+
+/// Every conversation (of `?account=` when given), each with its `visitor_name`.
+pub(crate) async fn agent_list(
+    State(le): State<LiveEngage>,
+    Query(q): Query<ListParams>,
+) -> Json<Vec<Value>> {
+    Json(
+        le.conversations()
+            .iter()
+            .filter(|c| q.account.as_ref().is_none_or(|a| *a == c.account_id))
+            .map(super::agent::for_page)
+            .collect(),
+    )
 }
 
 #[derive(Debug, Deserialize)]

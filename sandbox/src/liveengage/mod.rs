@@ -4,7 +4,8 @@
 //! back; and the agent's side of each conversation (write, close), which tests and the
 //! sandbox's agent page play.
 //!
-//! Layout: [`api`] serves the Connector API; this module holds the state, the accounts
+//! Layout: [`api`] serves the Connector API; [`agent`] the agent workspace page that hosts
+//! the brand's widget, and the widget SDK script; this module holds the state, the accounts
 //! (one "installed connector app" per account: client id and secret), the agent's actions,
 //! the reads tests assert on, and webhook delivery.
 //!
@@ -19,6 +20,7 @@
 //! order the events happened, each retried until accepted (200 or 201) like LivePerson's
 //! retry based on time to live; so a delivery the product answered late arrives again.
 
+pub mod agent;
 pub mod api;
 
 use crate::common::{Fault, Shared, now_millis, random_alnum, random_digits, random_hex};
@@ -158,6 +160,8 @@ pub(crate) struct LeState {
     pub files: HashMap<String, (String, Vec<u8>)>,
     /// Every webhook body sent, by (conversation, sequence), for redelivery.
     pub sent: HashMap<(String, u64), String>,
+    /// The widget the agent workspace hosts, when not the product's `/widget`.
+    pub widget_url: Option<String>,
 }
 
 impl LeState {
@@ -219,6 +223,11 @@ impl LiveEngage {
                 post(api::send),
             )
             .route("/swift/{*path}", put(api::upload).get(api::download))
+            .route("/agent", get(agent::to_page))
+            .route("/agent/", get(agent::page))
+            .route("/agent/workspace.js", get(agent::workspace_js))
+            .route("/agent/workspace.css", get(agent::workspace_css))
+            .route("/webagent/client-SDK.js", get(agent::sdk_js))
             .route("/agent/api/conversations", get(api::agent_list))
             .route(
                 "/agent/api/conversations/{id}/messages",
@@ -245,6 +254,36 @@ impl LiveEngage {
             .trim_start_matches("http://")
             .trim_start_matches("https://");
         format!("{host}/liveengage/{service}")
+    }
+
+    /// The agent workspace page, hosting the widget (see [`agent`]).
+    pub fn workspace_url(&self) -> String {
+        format!("{}{}", self.shared.url, agent::WORKSPACE_PATH)
+    }
+
+    /// `SOCIALCONNECT_LIVEENGAGE_SDK_URL`: the agent workspace widget SDK script.
+    pub fn sdk_url(&self) -> String {
+        format!("{}{}", self.shared.url, agent::SDK_PATH)
+    }
+
+    /// The sandbox's origin, where the agent workspace page is: what the product's
+    /// `SOCIALCONNECT_FRAME_ANCESTORS` must list for the page to frame its widget.
+    pub fn workspace_origin(&self) -> String {
+        self.shared.url.trim_end_matches('/').to_owned()
+    }
+
+    /// The widget the agent workspace hosts in its iframe: set with
+    /// [`LiveEngage::set_widget_url`], else the product's `{callback}/widget`.
+    pub fn widget_url(&self) -> String {
+        self.lock()
+            .widget_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/widget", self.shared.callback))
+    }
+
+    /// Hosts another widget (the widget settings of LiveEngage's agent workspace).
+    pub fn set_widget_url(&self, url: &str) {
+        self.lock().widget_url = Some(url.to_owned());
     }
 
     /// The first account (the one the sandbox starts with).

@@ -256,7 +256,7 @@ async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut settings = std::collections::HashMap::new();
-    while settings.len() < 11 {
+    while settings.len() < 13 {
         let line = lines.next().expect("settings lines").unwrap();
         let (k, v) = line.split_once('=').expect("KEY=VALUE");
         settings.insert(k.to_owned(), v.to_owned());
@@ -272,6 +272,8 @@ async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
         "SOCIALCONNECT_TWITTER_API_URL",
         "SOCIALCONNECT_TWITTER_UPLOAD_URL",
         "SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL",
+        "SOCIALCONNECT_LIVEENGAGE_SDK_URL",
+        "SOCIALCONNECT_FRAME_ANCESTORS",
         "SOCIALCONNECT_MEDIA_HTTP_HOSTS",
     ] {
         assert!(!settings[key].is_empty(), "{key}");
@@ -284,6 +286,17 @@ async fn the_sandbox_command_prints_settings_that_point_a_server_at_it() {
         settings["SOCIALCONNECT_LIVEENGAGE_DOMAIN_URL"],
         format!("{base}/liveengage/domain")
     );
+    // The agent workspace that frames the widget, and the SDK the widget loads.
+    assert_eq!(settings["SOCIALCONNECT_FRAME_ANCESTORS"], base);
+    assert_eq!(
+        settings["SOCIALCONNECT_LIVEENGAGE_SDK_URL"],
+        format!("{base}/liveengage/webagent/client-SDK.js")
+    );
+    let sdk = reqwest::get(&settings["SOCIALCONNECT_LIVEENGAGE_SDK_URL"])
+        .await
+        .unwrap();
+    assert_eq!(sdk.status(), StatusCode::OK);
+    assert!(sdk.text().await.unwrap().contains("lpTag.agentSDK"));
     assert!(terminate(&mut child).success());
 }
 

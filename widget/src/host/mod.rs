@@ -1,6 +1,6 @@
-//! Where the widget runs: inside the LiveEngage agent workspace (its widget SDK present)
-//! or stand-alone in our own workspace. One interface hides which: the tools ask the host
-//! to write into the agent's compose box.
+//! Where the widget runs: inside the LiveEngage agent workspace (framed by it, through
+//! the widget SDK it loads) or stand-alone in our own workspace. One interface hides which:
+//! the tools ask the host to write into the agent's compose box.
 
 pub mod liveengage;
 pub mod standalone;
@@ -10,23 +10,13 @@ use crate::state::Draft;
 /// The widget's host.
 #[derive(Clone, Copy)]
 pub enum Host {
-    /// Our own workspace: the compose box's shared draft.
+    /// Our own workspace (or the widget page on its own): the shared draft.
     Standalone(Draft),
     /// The LiveEngage agent workspace, reached through `lpTag.agentSDK`.
     LiveEngage,
 }
 
 impl Host {
-    /// LiveEngage when its SDK is on the page (or on the same-origin page around it),
-    /// else stand-alone.
-    pub fn detect(draft: Draft) -> Host {
-        if liveengage::present() {
-            Host::LiveEngage
-        } else {
-            Host::Standalone(draft)
-        }
-    }
-
     /// Puts `text` into the agent's compose box.
     pub fn write(&self, text: &str) {
         match self {

@@ -115,9 +115,10 @@ pub fn Landing() -> impl IntoView {
     }
 }
 
-/// The Social Widget on its own: the page LiveEngage loads in its iframe
-/// (`/widget?conversation=ID`). Inside LiveEngage it writes into the agent's compose box
-/// through the SDK and shows who LiveEngage says the consumer is; stand-alone it keeps
+/// The Social Widget on its own: the page LiveEngage loads in its iframe. Framed there,
+/// it loads LiveEngage's SDK, follows the conversation the agent has open in LiveEngage
+/// (mapped to ours), shows who LiveEngage says the consumer is, and writes into the
+/// agent's compose box through the SDK. Stand-alone (`/widget?conversation=ID`) it keeps
 /// the page frame and a draft of its own.
 #[component]
 pub fn SocialWidgetPage() -> impl IntoView {
@@ -125,22 +126,25 @@ pub fn SocialWidgetPage() -> impl IntoView {
     use crate::host::{Host, liveengage};
     let live = crate::live::use_live();
     let draft = crate::state::provide_draft();
-    let host = Host::detect(draft);
+    let le = liveengage::framed().then(liveengage::use_liveengage);
+    let host = match le {
+        Some(_) => Host::LiveEngage,
+        None => Host::Standalone(draft),
+    };
     let refresh = RwSignal::new(0u64);
-    let visitor = RwSignal::new(None::<String>);
-    if host.is_liveengage() {
-        liveengage::init();
-        liveengage::visitor_name(move |name| visitor.set(Some(name)));
-        liveengage::on_transcript_lines(move || refresh.update(|n| *n += 1));
-    }
     let nav = use_nav();
-    let selected = Memo::new(move |_| {
-        nav.query("conversation")
-            .and_then(|s| s.parse::<i64>().ok())
+    let selected = Memo::new(move |_| match le {
+        Some(le) => le.conversation.get(),
+        None => nav
+            .query("conversation")
+            .and_then(|s| s.parse::<i64>().ok()),
     });
     let transcript = crate::state::load(move || {
         live.changes.track();
         refresh.track();
+        if let Some(le) = le {
+            le.lines.track();
+        }
         let id = selected.get();
         async move {
             match id {
@@ -149,18 +153,17 @@ pub fn SocialWidgetPage() -> impl IntoView {
             }
         }
     });
-    let loaded = Signal::derive(move || transcript.get().flatten());
+    // Only the open conversation's: never the last one's while the next one's loads.
+    let loaded = Signal::derive(move || {
+        transcript
+            .get()
+            .flatten()
+            .filter(|t| Some(t.conversation.id) == selected.get())
+    });
     let on_sent = Callback::new(move |()| refresh.update(|n| *n += 1));
     let panel = move || {
         view! {
-            <Show when=move || host.is_liveengage()>
-                <p class="sc-widget__host">
-                    {move || match visitor.get() {
-                        Some(name) => format!("In LiveEngage, talking with {name}"),
-                        None => "In LiveEngage".to_owned(),
-                    }}
-                </p>
-            </Show>
+            {le.map(|le| view! { <HostStatus le /> })}
             <SocialWidget transcript=loaded host on_sent />
         }
     };
@@ -168,6 +171,42 @@ pub fn SocialWidgetPage() -> impl IntoView {
         view! { <main class="sc-widget-page">{panel()}</main> }.into_any()
     } else {
         view! { <Shell title="Social Widget">{panel()}</Shell> }.into_any()
+    }
+}
+
+/// Inside LiveEngage: how the widget stands with it, and with whom the agent is talking.
+#[component]
+fn HostStatus(
+    /// The LiveEngage connection of the page.
+    le: crate::host::liveengage::UseLiveEngageReturn,
+) -> impl IntoView {
+    use crate::host::liveengage::Connection;
+    let said = move || match le.connection.get() {
+        Connection::Connecting => ("Connecting to LiveEngage…".to_owned(), false),
+        Connection::Failed(why) => (why, true),
+        Connection::Connected => {
+            if le.le_conversation.with(String::is_empty) {
+                (
+                    "In LiveEngage: open a conversation there.".to_owned(),
+                    false,
+                )
+            } else if let Some(why) = le.unmapped.get() {
+                (why, true)
+            } else {
+                match le.visitor.get() {
+                    Some(name) => (format!("In LiveEngage, talking with {name}"), false),
+                    None => ("In LiveEngage".to_owned(), false),
+                }
+            }
+        }
+    };
+    view! {
+        <p class="sc-widget__host" role="status">
+            {move || { let (text, bad) = said(); (!bad).then_some(text) }}
+        </p>
+        <p class="sc-compose__error" role="alert">
+            {move || { let (text, bad) = said(); bad.then_some(text) }}
+        </p>
     }
 }
 

@@ -20,7 +20,7 @@ pub fn Workspace() -> impl IntoView {
     let auth = use_auth();
     let live = use_live();
     let draft = crate::state::provide_draft();
-    let host = Host::detect(draft);
+    let host = Host::Standalone(draft);
     let (view_sel, set_view) = signal(QueueView::New);
     let sort = RwSignal::new(QueueSort::Activity);
     crate::components::provide_clock();

@@ -1,0 +1,273 @@
+//! The Social Widget inside LiveEngage's agent workspace, in a real browser: the sandbox's
+//! workspace page on its own origin frames the server's `/widget`, which loads the
+//! sandbox's widget SDK and follows the conversation the agent opens there. A consumer's
+//! Facebook comment becomes a LiveEngage conversation; the widget shows that consumer; its
+//! tools write into LiveEngage's compose box; what the agent sends there reaches the
+//! consumer on Facebook; the widget follows a switch to another conversation; the SDK is
+//! strict about `init`, paths and commands; and a page on an origin
+//! `SOCIALCONNECT_FRAME_ANCESTORS` does not list cannot frame the widget.
+//!
+//! The workspace is at `127.0.0.1` on the sandbox's port, the server at `127.0.0.1` on
+//! its own: two origins of one site, so the agent's session cookie (`SameSite=Lax`) goes
+//! with the frame's requests.
+
+use anyhow::{Context, ensure};
+use e2e::Harness;
+use serde_json::Value;
+use std::time::Duration;
+
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !f() {
+        ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Waits until the widget's consumer profile (our transcript's consumer, not LiveEngage's
+/// name for them) names `name` and no one else.
+async fn profile_shows(h: &Harness, name: &str) -> anyhow::Result<()> {
+    h.until_js(
+        &format!("{name}'s profile in the widget"),
+        &format!(
+            "const p = document.querySelector('[aria-label=\"Consumer profile\"]'); \
+             return !!p && p.innerText.includes({name:?}) \
+               && !['Ann Lee', 'Bruno Diaz'].some((n) => n !== {name:?} && p.innerText.includes(n));"
+        ),
+    )
+    .await
+}
+
+/// The LiveEngage compose box's text.
+const COMPOSE: &str = "return document.getElementById('le-compose-text').value;";
+
+/// Inside the widget's frame: the SDK refuses an unknown path and an unknown command,
+/// answers `chatInfo.rtSessionId`, and, once disposed, throws before `init`; the
+/// workspace refuses a request from the frame that did not `init`.
+const STRICTNESS: &str = r#"
+const done = arguments[arguments.length - 1];
+const sdk = window.lpTag.agentSDK;
+const out = {};
+const hostOrigin = new URL(document.querySelector('script[src*="client-SDK"]').src).origin;
+sdk.get("chatInfo.nope", () => { out.unknownPath = "answered"; }, (e) => {
+  out.unknownPath = e.message;
+  sdk.command("Reboot", {}, (e2) => {
+    out.unknownCommand = e2 ? e2.message : null;
+    sdk.get("chatInfo.rtSessionId", (v) => {
+      out.rtSessionId = v;
+      sdk.dispose();
+      try { sdk.get("chatInfo.rtSessionId", () => {}, () => {}); out.beforeInit = "no error"; }
+      catch (e3) { out.beforeInit = e3.message; }
+      window.addEventListener("message", (ev) => {
+        if (ev.data && ev.data.id === 4242) { out.raw = ev.data.message; done(out); }
+      });
+      parent.postMessage(
+        { protocol: "lp-agent-sdk/1", type: "get", id: 4242, path: "chatInfo.rtSessionId" },
+        hostOrigin);
+    });
+  });
+});
+"#;
+
+#[tokio::test]
+async fn the_widget_works_inside_liveengages_agent_workspace() {
+    let (h, sb) = Harness::start_with_liveengage("liveengage-host", 1366)
+        .await
+        .unwrap();
+    let fb = sb.facebook.clone();
+    let le = sb.liveengage.clone();
+    let page = fb.pages()[0].clone();
+    let ann = fb.add_consumer("Ann Lee", true);
+    let bruno = fb.add_consumer("Bruno Diaz", true);
+    h.run(async |h| {
+        // A consumer's comment becomes a LiveEngage conversation.
+        let post = fb.consumer_post(&page, &ann, "The zip of my jacket broke", None);
+        let le_texts = |c: &sandbox::liveengage::Conversation| {
+            c.lines
+                .iter()
+                .filter_map(|l| l.text.clone())
+                .collect::<Vec<_>>()
+        };
+        le.wait_for(Duration::from_secs(20), |c| le_texts(c).len() == 1)
+            .await
+            .context("Ann's post in LiveEngage")?;
+        fb.consumer_comment(&page, &post, &ann, "Can you help?")
+            .context("Ann's comment")?;
+        let ann_le = le
+            .wait_for(Duration::from_secs(20), |c| {
+                le_texts(c).contains(&"[Public/Comment] Can you help?".to_owned())
+            })
+            .await
+            .context("Ann's comment in LiveEngage")?;
+        fb.consumer_post(&page, &bruno, "Where is my order?", None);
+        le.wait_for(Duration::from_secs(20), |c| {
+            c.id != ann_le.id && le_texts(c).len() == 1
+        })
+        .await
+        .context("Bruno's post in LiveEngage")?;
+
+        // The agent is signed in to SocialConnect, and works in LiveEngage.
+        h.sign_in("1000", "agent@demo.example", "demo-agent")
+            .await?;
+        h.wait_for_path("/workspace").await?;
+        h.browser.goto(&le.workspace_url()).await?;
+        h.by_role("heading", "Open conversations").await?;
+        h.wait_for_text("Social Widget: connected").await?;
+        h.click("button", "Ann Lee").await?;
+        h.by_role("heading", "Ann Lee").await?;
+        h.wait_for_text("[Public/Comment] Can you help?").await?;
+
+        // The widget in the frame follows: Ann, as our transcript has her.
+        h.browser.clone().enter_frame(Some(0)).await?;
+        h.wait_for_text("In LiveEngage, talking with Ann Lee")
+            .await?;
+        profile_shows(h, "Ann Lee").await?;
+        // Its tools write into LiveEngage's compose box.
+        h.click("button", "Add Public to Private").await?;
+        h.wait_for_text("Sent to the LiveEngage compose box.")
+            .await?;
+        h.click("button", "Character Counter").await?;
+        h.fill("Text to count (Facebook comment)", "We can fix your zip")
+            .await?;
+        h.click("button", "Use").await?;
+        h.browser.clone().enter_parent_frame().await?;
+        let written = "https://m.me/AcmeOutdoor We can fix your zip";
+        h.until_js(
+            "the widget's text in LiveEngage's compose box",
+            &format!("return document.getElementById('le-compose-text').value === {written:?};"),
+        )
+        .await?;
+        let shot = h.screenshot("workspace").await?;
+        println!("screenshot: {}", shot.display());
+
+        // The agent sends from LiveEngage: a public reply under Ann's comment.
+        h.click("button", "Send").await?;
+        h.until_js(
+            "the compose box emptied",
+            "return document.getElementById('le-compose-text').value === '';",
+        )
+        .await?;
+        eventually("the reply on Facebook", || {
+            fb.comments(&post).iter().any(|c| c.message == written)
+        })
+        .await?;
+        let reply = fb
+            .comments(&post)
+            .into_iter()
+            .find(|c| c.message == written)
+            .context("the reply")?;
+        ensure!(reply.from.id == page.id, "not from the page: {reply:?}");
+
+        // The agent switches to Bruno: the widget follows.
+        h.click("button", "Bruno Diaz").await?;
+        h.by_role("heading", "Bruno Diaz").await?;
+        h.browser.clone().enter_frame(Some(0)).await?;
+        h.wait_for_text("In LiveEngage, talking with Bruno Diaz")
+            .await?;
+        profile_shows(h, "Bruno Diaz").await?;
+        h.click("button", "Character Counter").await?;
+        h.fill("Text to count (Facebook comment)", "On its way")
+            .await?;
+        h.click("button", "Use").await?;
+        h.browser.clone().enter_parent_frame().await?;
+        h.until_js(
+            "the counter's text in Bruno's compose box",
+            "return document.getElementById('le-compose-text').value === 'On its way';",
+        )
+        .await?;
+        h.screenshot("switched").await?;
+
+        // Strict like LivePerson's SDK.
+        h.browser.clone().enter_frame(Some(0)).await?;
+        let strict = h.browser.execute_async(STRICTNESS, vec![]).await?;
+        h.browser.clone().enter_parent_frame().await?;
+        let bruno_le = le
+            .conversations()
+            .into_iter()
+            .find(|c| c.id != ann_le.id)
+            .context("Bruno's conversation")?;
+        ensure!(
+            strict["unknownPath"] == "no such path: chatInfo.nope"
+                && strict["unknownCommand"] == "unknown command: Reboot"
+                && strict["rtSessionId"] == Value::from(bruno_le.id.clone())
+                && strict["beforeInit"] == "lpTag.agentSDK.get: call lpTag.agentSDK.init first"
+                && strict["raw"] == "call init first",
+            "the SDK answered {strict}"
+        );
+        h.wait_for_text("Social Widget: not connected").await?;
+        ensure!(
+            h.browser.execute(COMPOSE, vec![]).await? == "On its way",
+            "the compose box changed"
+        );
+        Ok(())
+    })
+    .await;
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn a_page_not_listed_in_frame_ancestors_cannot_frame_the_widget() {
+    let (h, sb) = Harness::start_with_liveengage("liveengage-host-refused", 1366)
+        .await
+        .unwrap();
+    let le = sb.liveengage.clone();
+    h.run(async |h| {
+        // The server names the sandbox's origin, and only it, beside its own.
+        let res = reqwest::get(format!("{}/widget", h.url)).await?;
+        let csp = res
+            .headers()
+            .get("content-security-policy")
+            .context("a policy")?
+            .to_str()?
+            .to_owned();
+        ensure!(
+            csp.contains(&format!("frame-ancestors 'self' {}", le.workspace_origin())),
+            "{csp}"
+        );
+        ensure!(
+            csp.contains(&format!(
+                "script-src 'self' 'wasm-unsafe-eval' {}",
+                le.workspace_origin()
+            )),
+            "{csp}"
+        );
+        let home = reqwest::get(format!("{}/workspace", h.url)).await?;
+        ensure!(
+            home.headers()["content-security-policy"]
+                .to_str()?
+                .ends_with("frame-ancestors 'self'")
+                && home.headers()["x-frame-options"] == "SAMEORIGIN",
+            "other pages must refuse every other origin"
+        );
+
+        h.sign_in("1000", "agent@demo.example", "demo-agent")
+            .await?;
+        h.wait_for_path("/workspace").await?;
+        // The same workspace reached as localhost: another origin, not listed.
+        let elsewhere = le.workspace_url().replace("127.0.0.1", "localhost");
+        ensure!(elsewhere.contains("localhost"), "{elsewhere}");
+        h.browser.goto(&elsewhere).await?;
+        h.by_role("heading", "Open conversations").await?;
+        // Give a refused frame every chance to connect anyway.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        h.wait_for_text("Social Widget: not connected").await?;
+        h.browser.clone().enter_frame(Some(0)).await?;
+        let inside = h.browser.execute("return location.href;", vec![]).await?;
+        ensure!(
+            inside
+                .as_str()
+                .is_some_and(|u| u.starts_with("chrome-error:")),
+            "the frame shows {inside}"
+        );
+        ensure!(
+            h.count_role("heading", "Social Widget").await? == 0,
+            "the widget drew in a refused frame"
+        );
+        h.browser.clone().enter_parent_frame().await?;
+        h.screenshot("refused").await?;
+        Ok(())
+    })
+    .await;
+    sb.stop().await;
+}
