@@ -161,7 +161,8 @@ impl Sandbox {
     /// Serves the same networks over HTTPS as well, on another port of the same address,
     /// with the PEM certificate chain and key given; returns that origin
     /// (`https://ADDR`). Browser tests load the sandbox's pages from it, as a site of
-    /// its own beside the product's; the product keeps calling [`Sandbox::url`].
+    /// its own beside the product's, and LiveEngage's agent workspace is then named
+    /// there; the product keeps calling [`Sandbox::url`].
     pub async fn serve_https(&mut self, cert: &Path, key: &Path) -> anyhow::Result<String> {
         let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
             .await
@@ -181,6 +182,8 @@ impl Sandbox {
             }
         });
         self.https = Some(handle);
+        // LiveEngage's agent workspace is reached over HTTPS, as the real one is.
+        self.liveengage.serve_workspace_at(&url);
         Ok(url)
     }
 

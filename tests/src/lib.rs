@@ -82,7 +82,7 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> Result<()> {
 }
 
 /// The harness's own HTTP client; it accepts [`write_test_certificate`]'s.
-fn reqwest_client() -> reqwest::Client {
+pub fn reqwest_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .danger_accept_invalid_certs(true)
@@ -269,8 +269,10 @@ impl Harness {
     }
 
     /// Like [`Harness::start_with_sandbox`], with the demo brand connected to the sandbox's
-    /// LiveEngage too, and the server set up for its agent workspace (on the sandbox's
-    /// origin): the widget SDK from the sandbox, and that origin allowed to frame `/widget`.
+    /// LiveEngage too, and the server set up for its agent workspace on another site: the
+    /// server at `https://localhost:PORT`, the workspace at `https://127.0.0.1:PORT` (both
+    /// with a [`write_test_certificate`] certificate), the widget SDK from there, and that
+    /// origin allowed to frame `/widget`.
     pub async fn start_with_liveengage(
         name: &str,
         width: u32,
@@ -297,15 +299,33 @@ impl Harness {
         use server::store::SqliteStore;
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let sb = sandbox::Sandbox::start(sandbox::SandboxOptions {
+        let data = tempfile::tempdir()?;
+        let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
+        // With LiveEngage, two sites over HTTPS, as in production: the server at
+        // `https://localhost:PORT`, the sandbox's agent workspace at `https://127.0.0.1:PORT`.
+        let certificate = if liveengage {
+            let (cert, key) = write_test_certificate(data.path())?;
+            let url = format!("https://localhost:{}", listener.local_addr()?.port());
+            args.tls.tls_cert = Some(cert.clone());
+            args.tls.tls_key = Some(key.clone());
+            args.public_url = Some(url);
+            Some((cert, key))
+        } else {
+            None
+        };
+        let url = args
+            .public_url
+            .clone()
+            .unwrap_or(format!("http://{}", listener.local_addr()?));
+        let mut sb = sandbox::Sandbox::start(sandbox::SandboxOptions {
             listen: "127.0.0.1:0".parse()?,
             callback: url.clone(),
             credentials: None,
         })
         .await?;
-        let data = tempfile::tempdir()?;
-        let mut args = server::config::ServeArgs::for_tests(data.path().to_path_buf());
+        if let Some((cert, key)) = &certificate {
+            sb.serve_https(cert, key).await?;
+        }
         let c = &sb.credentials;
         args.facebook.facebook_app_id = Some(c.facebook_app_id.clone());
         args.facebook.facebook_app_secret = Some(c.facebook_app_secret.clone());

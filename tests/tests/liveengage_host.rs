@@ -7,9 +7,9 @@
 //! strict about `init`, paths and commands; and a page on an origin
 //! `SOCIALCONNECT_FRAME_ANCESTORS` does not list cannot frame the widget.
 //!
-//! The workspace is at `127.0.0.1` on the sandbox's port, the server at `127.0.0.1` on
-//! its own: two origins of one site, so the agent's session cookie (`SameSite=Lax`) goes
-//! with the frame's requests.
+//! Two sites over HTTPS, as in production: the workspace at `https://127.0.0.1:PORT`, the
+//! server at `https://localhost:PORT`. The browser blocks third-party cookies, so the
+//! agent signs in inside the frame, where the session cookie is partitioned.
 
 use anyhow::{Context, ensure};
 use e2e::Harness;
@@ -107,12 +107,38 @@ async fn the_widget_works_inside_liveengages_agent_workspace() {
         .await
         .context("Bruno's post in LiveEngage")?;
 
-        // The agent is signed in to SocialConnect, and works in LiveEngage.
-        h.sign_in("1000", "agent@demo.example", "demo-agent")
-            .await?;
-        h.wait_for_path("/workspace").await?;
+        // The agent works in LiveEngage, on another site, and signs in to SocialConnect
+        // inside the widget's frame.
+        ensure!(
+            h.url.starts_with("https://localhost:")
+                && le.workspace_url().starts_with("https://127.0.0.1:"),
+            "two sites over HTTPS: {} and {}",
+            h.url,
+            le.workspace_url()
+        );
         h.browser.goto(&le.workspace_url()).await?;
         h.by_role("heading", "Open conversations").await?;
+        h.browser.clone().enter_frame(Some(0)).await?;
+        // Third-party cookies are blocked here: only a partitioned one is kept.
+        let kept = h
+            .browser
+            .execute(
+                "document.cookie = 'plain=1; SameSite=None; Secure; Path=/'; \
+                 document.cookie = 'chips=1; SameSite=None; Secure; Path=/; Partitioned'; \
+                 return document.cookie;",
+                vec![],
+            )
+            .await?;
+        ensure!(
+            kept.as_str()
+                .is_some_and(|c| c.contains("chips=1") && !c.contains("plain=1")),
+            "the frame kept {kept}"
+        );
+        h.fill("Account number", "1000").await?;
+        h.fill("Email", "agent@demo.example").await?;
+        h.fill("Password", "demo-agent").await?;
+        h.click("button", "Sign in").await?;
+        h.browser.clone().enter_parent_frame().await?;
         h.wait_for_text("Social Widget: connected").await?;
         h.click("button", "Ann Lee").await?;
         h.by_role("heading", "Ann Lee").await?;
@@ -214,7 +240,8 @@ async fn a_page_not_listed_in_frame_ancestors_cannot_frame_the_widget() {
     let le = sb.liveengage.clone();
     h.run(async |h| {
         // The server names the sandbox's origin, and only it, beside its own.
-        let res = reqwest::get(format!("{}/widget", h.url)).await?;
+        let http = e2e::reqwest_client();
+        let res = http.get(format!("{}/widget", h.url)).send().await?;
         let csp = res
             .headers()
             .get("content-security-policy")
@@ -232,7 +259,7 @@ async fn a_page_not_listed_in_frame_ancestors_cannot_frame_the_widget() {
             )),
             "{csp}"
         );
-        let home = reqwest::get(format!("{}/workspace", h.url)).await?;
+        let home = http.get(format!("{}/workspace", h.url)).send().await?;
         ensure!(
             home.headers()["content-security-policy"]
                 .to_str()?

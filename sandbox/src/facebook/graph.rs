@@ -1244,7 +1244,8 @@ fn is_loopback(url: &str) -> bool {
 }
 
 async fn fetch_limited(url: &str, limit: usize) -> anyhow::Result<Vec<u8>> {
-    let mut resp = reqwest::Client::new()
+    let mut resp = crate::common::product_client()
+        .build()?
         .get(url)
         .timeout(Duration::from_secs(10))
         .send()

@@ -795,14 +795,16 @@ impl Facebook {
     pub async fn verify_webhook(&self) -> bool {
         let challenge = random_digits(10);
         let url = format!("{}/webhooks/facebook", self.shared.callback);
-        let resp = reqwest::Client::new()
+        let Ok(client) = crate::common::product_client().build() else {
+            return false;
+        };
+        let resp = client
             .get(url)
             .query(&[
                 ("hub.mode", "subscribe"),
                 ("hub.verify_token", self.verify_token.as_str()),
                 ("hub.challenge", challenge.as_str()),
             ])
-            .timeout(Duration::from_secs(10))
             .send()
             .await;
         match resp {

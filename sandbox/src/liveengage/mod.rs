@@ -162,6 +162,9 @@ pub(crate) struct LeState {
     pub sent: HashMap<(String, u64), String>,
     /// The widget the agent workspace hosts, when not the product's `/widget`.
     pub widget_url: Option<String>,
+    /// Where people reach the agent workspace and its SDK, when not the sandbox's URL
+    /// (its HTTPS origin, see `Sandbox::serve_https`).
+    pub workspace_base: Option<String>,
 }
 
 impl LeState {
@@ -258,18 +261,28 @@ impl LiveEngage {
 
     /// The agent workspace page, hosting the widget (see [`agent`]).
     pub fn workspace_url(&self) -> String {
-        format!("{}{}", self.shared.url, agent::WORKSPACE_PATH)
+        format!("{}{}", self.workspace_origin(), agent::WORKSPACE_PATH)
     }
 
     /// `SOCIALCONNECT_LIVEENGAGE_SDK_URL`: the agent workspace widget SDK script.
     pub fn sdk_url(&self) -> String {
-        format!("{}{}", self.shared.url, agent::SDK_PATH)
+        format!("{}{}", self.workspace_origin(), agent::SDK_PATH)
     }
 
-    /// The sandbox's origin, where the agent workspace page is: what the product's
+    /// The origin of the agent workspace page (the sandbox's, or its HTTPS one once
+    /// [`LiveEngage::serve_workspace_at`] named it): what the product's
     /// `SOCIALCONNECT_FRAME_ANCESTORS` must list for the page to frame its widget.
     pub fn workspace_origin(&self) -> String {
-        self.shared.url.trim_end_matches('/').to_owned()
+        let base = self.lock().workspace_base.clone();
+        base.unwrap_or_else(|| self.shared.url.to_string())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// People reach the agent workspace and its SDK at `origin` (the same routes served
+    /// there, e.g. over HTTPS, as LiveEngage's workspace is).
+    pub fn serve_workspace_at(&self, origin: &str) {
+        self.lock().workspace_base = Some(origin.to_owned());
     }
 
     /// The widget the agent workspace hosts in its iframe: set with

@@ -259,8 +259,7 @@ impl Twitter {
             consumer_secret: credentials.twitter_consumer_secret.clone(),
             app_id: random_digits(8),
             state: Arc::new(Mutex::new(state)),
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
+            http: crate::common::product_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("reqwest client"),
