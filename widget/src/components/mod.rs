@@ -4,8 +4,10 @@
 mod automation;
 mod canned;
 mod compose;
+mod count;
 mod follow;
 mod guards;
+mod mode_switch;
 mod notes;
 mod queue;
 mod search;

@@ -319,20 +319,7 @@ pub fn CharacterCounter(
 ) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let count = Memo::new(move |_| text.with(|t| shared::count::count(target.get(), t)));
-    let over = move || count.get().length > count.get().limit;
-    let status = move || {
-        let c = count.get();
-        if c.length > c.limit {
-            format!(
-                "{} / {} — over the limit by {}",
-                c.length,
-                c.limit,
-                c.length - c.limit
-            )
-        } else {
-            format!("{} / {}", c.length, c.limit)
-        }
-    };
+    let over = move || super::count::over(Some(count.get()));
     view! {
         <section class="sc-counter" aria-label="Character Counter">
             <label class="sc-compose__label" for="sc-counter-text">
@@ -346,14 +333,11 @@ pub fn CharacterCounter(
                 aria-invalid=move || over().to_string()
                 bind:value=text
             ></textarea>
-            <p
+            <super::count::CountLine
                 id="sc-counter-count"
-                class="sc-count"
-                class:sc-count--over=over
-                aria-live="polite"
-            >
-                {status}
-            </p>
+                count=Signal::derive(move || Some(count.get()))
+                live=true
+            />
             <div class="sc-widget__actions">
                 <button
                     type="button"
