@@ -76,9 +76,10 @@ pub fn SocialWidget(
         id.track();
         note.set(None);
     });
-    let written = move |what: &'static str| {
+    // Said where the text went: LiveEngage's compose box, or this page's Reply box.
+    let written = move || {
         note.set(Some(if host.is_liveengage() {
-            what
+            "Written into the LiveEngage compose box."
         } else {
             "Added to the Reply box."
         }))
@@ -86,7 +87,7 @@ pub fn SocialWidget(
     let add_link = move |_| {
         if let Some(link) = link.get_untracked() {
             host.write(&link);
-            written("Sent to the LiveEngage compose box.");
+            written();
         }
     };
     let toggle = move |t: Tool| {
@@ -96,7 +97,7 @@ pub fn SocialWidget(
     let on_use = Callback::new(move |text: String| {
         host.write(&text);
         tool.set(None);
-        written("Sent to the LiveEngage compose box.");
+        written();
     });
     let on_done = Callback::new(move |()| tool.set(None));
     let tool_button = move |t: Tool, label: &'static str| {

@@ -118,10 +118,10 @@ pub fn Landing() -> impl IntoView {
 /// The Social Widget on its own: the page LiveEngage loads in its iframe
 /// (`/widget?conversation=ID`). Inside LiveEngage it writes into the agent's compose box
 /// through the SDK and shows who LiveEngage says the consumer is; stand-alone it keeps
-/// the page frame and a draft of its own.
+/// the page frame and a Reply box of its own (`WidgetReply`).
 #[component]
 pub fn SocialWidgetPage() -> impl IntoView {
-    use crate::components::SocialWidget;
+    use crate::components::{SocialWidget, WidgetReply};
     use crate::host::{Host, liveengage};
     let live = crate::live::use_live();
     let draft = crate::state::provide_draft();
@@ -162,6 +162,7 @@ pub fn SocialWidgetPage() -> impl IntoView {
                 </p>
             </Show>
             <SocialWidget transcript=loaded host on_sent />
+            <WidgetReply transcript=loaded host on_sent typing=live.typing />
         }
     };
     if host.is_liveengage() {
