@@ -1,8 +1,9 @@
-//! The compose box: the Public/Private switch (which says where the consumer last wrote,
-//! and which modes the network allows now and why not), the reply, and Send. It lives
-//! outside the transcript so live updates never wipe what the agent is typing. `Note`
-//! switches it to a private note for the brand's people (`super::notes`), never sent; and
-//! `/shortcut` offers the brand's canned responses (`super::canned`).
+//! The compose box: the Public/Private switch (`super::mode_switch`: which modes the
+//! network allows now and why not) with where the consumer last wrote, the reply with its
+//! live count for where it goes (`super::count`), and Send. It lives outside the
+//! transcript so live updates never wipe what the agent is typing. `Note` switches it to a
+//! private note for the brand's people (`super::notes`), never sent; and `/shortcut`
+//! offers the brand's canned responses (`super::canned`).
 
 use crate::api;
 use crate::state::use_draft;
@@ -22,6 +23,18 @@ pub struct ComposeFacts {
     pub open: bool,
     /// What decides which modes are open now (`shared::replies`).
     pub reply: ReplyFacts,
+}
+
+impl ComposeFacts {
+    /// What the compose box needs from a loaded transcript.
+    pub fn of(t: &shared::api::Transcript) -> ComposeFacts {
+        ComposeFacts {
+            channel: t.conversation.channel,
+            default_mode: shared::api::default_reply_mode(&t.lines),
+            open: t.conversation.status == shared::api::ConversationStatus::Open,
+            reply: t.reply_facts,
+        }
+    }
 }
 
 /// The page's clock, in milliseconds since the epoch.
@@ -45,15 +58,6 @@ pub fn use_clock() -> Signal<i64> {
 /// Why `mode` cannot be used now on the conversation `facts` describe; `None` when it can.
 pub fn mode_refusal(facts: &ComposeFacts, mode: ReplyMode, now_ms: i64) -> Option<Unavailable> {
     shared::replies::refusal(facts.channel, mode, &facts.reply, now_ms)
-}
-
-/// The id of the text saying why `mode` is unavailable.
-fn why_id(mode: ReplyMode) -> &'static str {
-    match mode {
-        ReplyMode::Public => "sc-mode-why-public",
-        ReplyMode::Private => "sc-mode-why-private",
-        ReplyMode::PrivateResponse => "sc-mode-why-private-response",
-    }
 }
 
 #[component]
@@ -199,62 +203,23 @@ pub fn Compose(
         }
         submit(m, true);
     });
-    let modes = move || {
-        let channel = facts.get().map(|f| f.channel);
-        ReplyMode::ALL
-            .into_iter()
-            .filter(move |m| channel.is_none_or(|c| m.available_on(c)))
-            .map(|m| {
-                let closed = move || refusal(m).is_some();
-                view! {
-                    <button
-                        type="button"
-                        class="sc-tab"
-                        aria-pressed=move || (mode.get() == m && !noting.get()).to_string()
-                        disabled=closed
-                        aria-describedby=move || closed().then_some(why_id(m))
-                        on:click=move |_| {
-                            chosen.set(Some(m));
-                            noting.set(false);
-                        }
-                    >
-                        {m.label()}
-                    </button>
-                }
-            })
-            .collect_view()
-    };
-    // Why each closed mode is closed, in words, next to the switch (a mode the network
-    // does not have is not shown at all, so it needs no words).
-    let reasons = move || {
-        ReplyMode::ALL
-            .into_iter()
-            .filter_map(|m| {
-                let why = refusal(m).filter(|w| *w != Unavailable::NotOnNetwork)?;
-                Some(view! {
-                    <p id=why_id(m) class="sc-compose__why">
-                        {format!("{} unavailable: {why}", m.label())}
-                    </p>
-                })
-            })
-            .collect_view()
-    };
-    let last = move || {
-        facts.get().map(|f| match f.default_mode {
-            ReplyMode::Public => "The consumer last wrote in public.",
-            _ => "The consumer last wrote in private.",
-        })
-    };
     let closed = move || facts.get().is_some_and(|f| !f.open);
-    let count = move || {
+    // The count is for where a reply in the switch's mode goes; a note goes nowhere.
+    let target = Signal::derive(move || {
         let f = facts.get().filter(|_| !noting.get())?;
-        let target = reply_target(f.channel, mode.get());
-        Some(text.with(|t| shared::count::count(target, t)))
-    };
+        Some(reply_target(f.channel, mode.get()))
+    });
+    let count = Signal::derive(move || text.with(|t| super::count::count_for(target.get(), t)));
     view! {
         <form class="sc-compose" on:submit=on_submit aria-label="Reply to the consumer">
-            <div class="sc-compose__modes" role="group" aria-label="Reply as">
-                {modes}
+            <super::mode_switch::ModeSwitch
+                facts
+                pressed=Signal::derive(move || (!noting.get()).then(|| mode.get()))
+                on_pick=Callback::new(move |m| {
+                    chosen.set(Some(m));
+                    noting.set(false);
+                })
+            >
                 <button
                     type="button"
                     class="sc-tab sc-tab--note"
@@ -263,14 +228,13 @@ pub fn Compose(
                 >
                     "Note"
                 </button>
-            </div>
-            {reasons}
+            </super::mode_switch::ModeSwitch>
             <p class="sc-compose__note">
                 {move || {
                     if noting.get() {
                         Some("A private note: only your team sees it; it is never sent.")
                     } else {
-                        last()
+                        facts.get().map(|f| super::mode_switch::last_wrote(&f))
                     }
                 }}
             </p>
@@ -285,6 +249,7 @@ pub fn Compose(
                 class:sc-compose__box--note=move || noting.get()
                 rows="3"
                 aria-describedby="sc-reply-count"
+                aria-invalid=move || super::count::over(count.get()).to_string()
                 aria-controls=super::canned::LIST_ID
                 aria-activedescendant=move || canned.active_id()
                 on:keydown=move |ev| canned.keydown(&ev)
@@ -292,13 +257,7 @@ pub fn Compose(
                 on:input=move |_| notify_typing()
             ></textarea>
             {canned.view()}
-            <p
-                id="sc-reply-count"
-                class="sc-count"
-                class:sc-count--over=move || count().is_some_and(|c| c.length > c.limit)
-            >
-                {move || count().map(|c| format!("{} / {}", c.length, c.limit))}
-            </p>
+            <super::count::CountLine id="sc-reply-count" count target />
             <div class="sc-compose__row">
                 <p class="sc-compose__error" role="alert">
                     {move || error.get()}

@@ -1,11 +1,14 @@
 //! Building blocks of the pages: the queue and its search, the transcript (lines and
-//! notes), transfer, the compose box (with canned responses) and the Social Widget.
+//! notes), transfer, the compose box (with canned responses) and the Social Widget, with
+//! its own reply on the Social Widget page.
 
 mod automation;
 mod canned;
 mod compose;
+mod count;
 mod follow;
 mod guards;
+mod mode_switch;
 mod notes;
 mod queue;
 mod search;
@@ -14,6 +17,7 @@ mod social_widget;
 mod time;
 mod transcript;
 mod transfer;
+mod widget_reply;
 
 pub use automation::AutomationSettings;
 pub use compose::{Compose, ComposeFacts};
@@ -25,3 +29,4 @@ pub use social_widget::{CharacterCounter, SocialWidget};
 pub use time::{Time, provide_clock};
 pub use transcript::ConversationView;
 pub use transfer::TransferForm;
+pub use widget_reply::WidgetReply;

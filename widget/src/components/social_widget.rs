@@ -76,9 +76,10 @@ pub fn SocialWidget(
         id.track();
         note.set(None);
     });
-    let written = move |what: &'static str| {
+    // Said where the text went: LiveEngage's compose box, or this page's Reply box.
+    let written = move || {
         note.set(Some(if host.is_liveengage() {
-            what
+            "Written into the LiveEngage compose box."
         } else {
             "Added to the Reply box."
         }))
@@ -86,7 +87,7 @@ pub fn SocialWidget(
     let add_link = move |_| {
         if let Some(link) = link.get_untracked() {
             host.write(&link);
-            written("Sent to the LiveEngage compose box.");
+            written();
         }
     };
     let toggle = move |t: Tool| {
@@ -96,7 +97,7 @@ pub fn SocialWidget(
     let on_use = Callback::new(move |text: String| {
         host.write(&text);
         tool.set(None);
-        written("Sent to the LiveEngage compose box.");
+        written();
     });
     let on_done = Callback::new(move |()| tool.set(None));
     let tool_button = move |t: Tool, label: &'static str| {
@@ -319,20 +320,7 @@ pub fn CharacterCounter(
 ) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let count = Memo::new(move |_| text.with(|t| shared::count::count(target.get(), t)));
-    let over = move || count.get().length > count.get().limit;
-    let status = move || {
-        let c = count.get();
-        if c.length > c.limit {
-            format!(
-                "{} / {} — over the limit by {}",
-                c.length,
-                c.limit,
-                c.length - c.limit
-            )
-        } else {
-            format!("{} / {}", c.length, c.limit)
-        }
-    };
+    let over = move || super::count::over(Some(count.get()));
     view! {
         <section class="sc-counter" aria-label="Character Counter">
             <label class="sc-compose__label" for="sc-counter-text">
@@ -346,14 +334,11 @@ pub fn CharacterCounter(
                 aria-invalid=move || over().to_string()
                 bind:value=text
             ></textarea>
-            <p
+            <super::count::CountLine
                 id="sc-counter-count"
-                class="sc-count"
-                class:sc-count--over=over
-                aria-live="polite"
-            >
-                {status}
-            </p>
+                count=Signal::derive(move || Some(count.get()))
+                live=true
+            />
             <div class="sc-widget__actions">
                 <button
                     type="button"

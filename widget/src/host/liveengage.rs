@@ -134,6 +134,9 @@ pub struct UseLiveEngageReturn {
     /// Our conversation behind it, once mapped; `None` while none is open or it is not one
     /// of ours.
     pub conversation: Signal<Option<i64>>,
+    /// The reply mode an agent chose for it earlier and the server kept (`None`: none
+    /// chosen; replies follow the consumer).
+    pub kept: Signal<Option<shared::ReplyMode>>,
     /// Why the open LiveEngage conversation shows nothing, when it does not.
     pub unmapped: Signal<Option<String>>,
     /// The consumer as LiveEngage names them (`visitorInfo.visitorName`).
@@ -205,6 +208,12 @@ pub fn use_liveengage() -> UseLiveEngageReturn {
             .and_then(Result::ok)
             .map(|h: HostConversation| h.conversation_id)
     });
+    let kept = Signal::derive(move || {
+        current()
+            .and_then(Result::ok)
+            .filter(|h: &HostConversation| h.chosen)
+            .map(|h| h.mode)
+    });
     let unmapped = Signal::derive(move || match current() {
         Some(Err(e)) if e.code == shared::ErrorCode::NotFound => Some(
             "This LiveEngage conversation did not come from SocialConnect, or is not yours to see."
@@ -217,6 +226,7 @@ pub fn use_liveengage() -> UseLiveEngageReturn {
         connection,
         le_conversation,
         conversation,
+        kept,
         unmapped,
         visitor,
         lines,

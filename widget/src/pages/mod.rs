@@ -119,10 +119,10 @@ pub fn Landing() -> impl IntoView {
 /// it loads LiveEngage's SDK, follows the conversation the agent has open in LiveEngage
 /// (mapped to ours), shows who LiveEngage says the consumer is, and writes into the
 /// agent's compose box through the SDK. Stand-alone (`/widget?conversation=ID`) it keeps
-/// the page frame and a draft of its own.
+/// the page frame and a Reply box of its own (`WidgetReply`).
 #[component]
 pub fn SocialWidgetPage() -> impl IntoView {
-    use crate::components::SocialWidget;
+    use crate::components::{SocialWidget, WidgetReply};
     use crate::host::{Host, liveengage};
     let live = crate::live::use_live();
     let draft = crate::state::provide_draft();
@@ -165,6 +165,13 @@ pub fn SocialWidgetPage() -> impl IntoView {
         view! {
             {le.map(|le| view! { <HostStatus le /> })}
             <SocialWidget transcript=loaded host on_sent />
+            <WidgetReply
+                transcript=loaded
+                host
+                on_sent
+                typing=live.typing
+                kept=Signal::derive(move || le.and_then(|le| le.kept.get()))
+            />
         }
     };
     if host.is_liveengage() {

@@ -108,12 +108,7 @@ pub fn Workspace() -> impl IntoView {
 
     let facts = Signal::derive(move || {
         let t = transcript.get().flatten()?.ok()?;
-        Some(ComposeFacts {
-            channel: t.conversation.channel,
-            default_mode: shared::api::default_reply_mode(&t.lines),
-            open: t.conversation.status == shared::api::ConversationStatus::Open,
-            reply: t.reply_facts,
-        })
+        Some(ComposeFacts::of(&t))
     });
     let follow = Follow::new();
     let on_sent = Callback::new(move |()| {
