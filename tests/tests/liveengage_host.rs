@@ -92,7 +92,8 @@ async fn the_widget_works_inside_liveengages_agent_workspace() {
         le.wait_for(Duration::from_secs(20), |c| le_texts(c).len() == 1)
             .await
             .context("Ann's post in LiveEngage")?;
-        fb.consumer_comment(&page, &post, &ann, "Can you help?")
+        let comment = fb
+            .consumer_comment(&page, &post, &ann, "Can you help?")
             .context("Ann's comment")?;
         let ann_le = le
             .wait_for(Duration::from_secs(20), |c| {
@@ -151,7 +152,7 @@ async fn the_widget_works_inside_liveengages_agent_workspace() {
         profile_shows(h, "Ann Lee").await?;
         // Its tools write into LiveEngage's compose box.
         h.click("button", "Add Public to Private").await?;
-        h.wait_for_text("Sent to the LiveEngage compose box.")
+        h.wait_for_text("Written into the LiveEngage compose box.")
             .await?;
         h.click("button", "Character Counter").await?;
         h.fill("Text to count (Facebook comment)", "We can fix your zip")
@@ -184,6 +185,29 @@ async fn the_widget_works_inside_liveengages_agent_workspace() {
             .find(|c| c.message == written)
             .context("the reply")?;
         ensure!(reply.from.id == page.id, "not from the page: {reply:?}");
+
+        // The widget's switch on Private Response: what the agent writes in LiveEngage
+        // next reaches Ann privately, in Messenger, answering her comment.
+        h.browser.clone().enter_frame(Some(0)).await?;
+        h.click("button", "Private Response").await?;
+        h.wait_for_text("Replies written in LiveEngage go out privately")
+            .await?;
+        h.browser.clone().enter_parent_frame().await?;
+        let private = "I sent you the repair form";
+        h.fill("Message", private).await?;
+        h.click("button", "Send").await?;
+        eventually("the Private Response in Ann's Messenger", || {
+            fb.inbox(&page, &ann).iter().any(|m| {
+                m.from_page
+                    && m.text.as_deref() == Some(private)
+                    && m.private_reply_to.as_deref() == Some(comment.as_str())
+            })
+        })
+        .await?;
+        ensure!(
+            !fb.comments(&post).iter().any(|c| c.message == private),
+            "the private answer went public"
+        );
 
         // The agent switches to Bruno: the widget follows.
         h.click("button", "Bruno Diaz").await?;

@@ -40,7 +40,7 @@ pub fn AgentApp() -> impl IntoView {
     let auth = provide_session();
     let nav = nav::provide(Bundle::Agent);
     let signed_in = Memo::new(move |_| auth.signed_in());
-    let sign_in = || SIGN_IN_PATH.to_owned();
+    let sign_in = move || nav.sign_in_and_back();
     move || match nav.path.get().as_str() {
         "/" => view! { <Landing /> }.into_any(),
         SIGN_IN_PATH => view! { <SignInPage /> }.into_any(),

@@ -115,6 +115,19 @@ fn in_site(url: &web_sys::Url) -> String {
 }
 
 impl Nav {
+    /// The sign-in page's address that comes back here (path and query) afterwards: a
+    /// page opened by its address, in LiveEngage's frame too, is where the person lands.
+    pub fn sign_in_and_back(self) -> String {
+        let here = self
+            .address
+            .with_untracked(|a| format!("{}{}", a.path, a.search));
+        format!(
+            "{}?next={}",
+            crate::SIGN_IN_PATH,
+            shared::onboarding::encode_component(&here)
+        )
+    }
+
     /// The query parameter `key` of the current address (tracked).
     pub fn query(self, key: &str) -> Option<String> {
         self.address.with(|a| query_param(&a.search, key))
