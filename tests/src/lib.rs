@@ -163,6 +163,19 @@ async fn launch_browser(width: u32) -> Result<(Child, Client)> {
     Ok((driver, browser))
 }
 
+/// Waits until `f` holds (checking every 100 ms), for at most the harness' patience:
+/// for what a test checks beside the browser (the sandbox networks' state).
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !f() {
+        if tokio::time::Instant::now() > deadline {
+            bail!("never: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?

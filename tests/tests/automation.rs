@@ -2,17 +2,7 @@
 //! bot on for the Facebook page with a greeting and a keyword rule, and a consumer who
 //! writes in Messenger gets both answers; an agent never sees a bot form.
 
-use e2e::Harness;
-use std::time::Duration;
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
+use e2e::{Harness, eventually};
 
 #[tokio::test]
 async fn admin_switches_the_bot_on_and_a_consumer_is_answered() {

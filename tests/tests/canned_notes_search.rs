@@ -4,20 +4,10 @@
 //! agent writes a private note, which shows in the transcript marked as a note and never
 //! reaches the network; and searching by the consumer's handle finds their conversation.
 
-use anyhow::{Result, ensure};
-use e2e::{ENTER, Harness};
-use std::time::Duration;
+use anyhow::ensure;
+use e2e::{ENTER, Harness, eventually};
 
 /// Polls `f` until it holds or the patience runs out.
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
 const GREETING: &str = "Hi {{consumer.first_name}}, thanks for waiting! {{agent.name}} here.";
 const FILLED: &str = "Hi Ann, thanks for waiting! Alex Agent here.";
 /// WebDriver's key code for Backspace.

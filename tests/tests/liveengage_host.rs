@@ -12,18 +12,8 @@
 //! agent signs in inside the frame, where the session cookie is partitioned.
 
 use anyhow::{Context, ensure};
-use e2e::Harness;
-use serde_json::Value;
+use e2e::{Harness, eventually};
 use std::time::Duration;
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
 
 /// Waits until the widget's consumer profile (our transcript's consumer, not LiveEngage's
 /// name for them) names `name` and no one else.
@@ -240,7 +230,7 @@ async fn the_widget_works_inside_liveengages_agent_workspace() {
         ensure!(
             strict["unknownPath"] == "no such path: chatInfo.nope"
                 && strict["unknownCommand"] == "unknown command: Reboot"
-                && strict["rtSessionId"] == Value::from(bruno_le.id.clone())
+                && strict["rtSessionId"] == bruno_le.id
                 && strict["beforeInit"] == "lpTag.agentSDK.get: call lpTag.agentSDK.init first"
                 && strict["raw"] == "call init first",
             "the SDK answered {strict}"

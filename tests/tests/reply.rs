@@ -1,19 +1,9 @@
 //! Answering from the workspace in a real browser: the consumer writes on the sandbox
 //! networks, the agent replies from the compose box, the consumer sees the answer there.
 
-use e2e::Harness;
-use std::time::Duration;
+use e2e::{Harness, eventually};
 
 /// Polls `f` until it holds or the patience runs out.
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn agent_answers_messenger_privately_and_a_tweet_publicly() {
     let (h, sb) = Harness::start_with_sandbox("reply", 1280).await.unwrap();

@@ -2,18 +2,8 @@
 //! the Character Counter, View Media and Send Image against the sandbox networks. Inside
 //! LiveEngage's agent workspace: `liveengage_host.rs`.
 
-use e2e::{ENTER, Harness, TAB};
+use e2e::{ENTER, Harness, TAB, eventually};
 use sandbox::facebook::MediaKind;
-use std::time::Duration;
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
 
 async fn value(h: &Harness, label: &str) -> anyhow::Result<String> {
     let el = h.by_role("textbox", label).await?;

@@ -2,17 +2,7 @@
 //! agent answers a Facebook comment publicly and then with a Private Response from the
 //! widget's own Reply box, and the consumer gets each where it belongs.
 
-use e2e::Harness;
-use std::time::Duration;
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !f() {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
+use e2e::{Harness, eventually};
 
 async fn value(h: &Harness, label: &str) -> anyhow::Result<String> {
     let el = h.by_role("textbox", label).await?;
