@@ -510,7 +510,7 @@ async fn poster(source: &Source, dir: &Path, id: i64, url: &str) -> Result<Encod
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || {
         span.in_scope(|| {
-            let img = decode::decode_bounded(&data, format)?;
+            let img = decode::decode_for(&data, format, decode::POSTER_BOX)?;
             decode::fit_within(&img, decode::POSTER_BOX)
         })
     })
