@@ -10,7 +10,6 @@ use common::client::Client;
 use common::pg::PgDb;
 use common::{ADMIN, TestServer};
 use serde_json::{Value, json};
-use server::crypto::TokenCipher;
 use server::store::Store;
 use shared::Role;
 use std::sync::Arc;
@@ -81,16 +80,7 @@ impl Desk {
         let store = server::store::open(database_url.as_deref(), dir)
             .await
             .unwrap();
-        let cipher = TokenCipher::load(None, dir).unwrap();
-        let http = reqwest::Client::new();
-        let settings = server::config::ServeArgs::for_tests(dir.into());
-        let mut fb = settings.facebook.clone();
-        fb.facebook_app_secret = Some(sb.credentials.facebook_app_secret.clone());
-        fb.facebook_graph_url = sb.facebook.graph_url();
-        let mut tw = settings.twitter.clone();
-        tw.twitter_consumer_key = Some(sb.credentials.twitter_consumer_key.clone());
-        tw.twitter_consumer_secret = Some(sb.credentials.twitter_consumer_secret.clone());
-        tw.twitter_api_url = sb.twitter.api_url();
+        let linker = common::world::Linker::new(&sb, dir);
         store
             .ensure_account(OTHER, "Other brand", true)
             .await
@@ -98,43 +88,9 @@ impl Desk {
         let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
         let other_page = sb.facebook.add_page("Other Shop", "OtherShop");
         for (account_number, p) in [(ADMIN.0, &page), (OTHER, &other_page)] {
-            server::link::link_facebook(
-                store.as_ref(),
-                &cipher,
-                &http,
-                &fb,
-                server::link::FacebookPage {
-                    account_number,
-                    page_id: &p.id,
-                    page_name: &p.username,
-                    page_token: &p.access_token,
-                    skill: "social",
-                    by: "test",
-                },
-            )
-            .await
-            .unwrap();
+            linker.link_page(store.as_ref(), account_number, p).await;
         }
-        let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
-        let (_, warning) = server::link::link_twitter(
-            store.as_ref(),
-            &cipher,
-            &http,
-            &tw,
-            Some(&url),
-            server::link::TwitterAccount {
-                account_number: ADMIN.0,
-                user_id: &brand.id,
-                screen_name: &brand.screen_name,
-                token: &brand.access_token,
-                token_secret: &brand.access_token_secret,
-                skill: "social",
-                by: "test",
-            },
-        )
-        .await
-        .unwrap();
-        assert!(warning.is_none(), "{warning:?}");
+        linker.link_x_brand(store.as_ref(), &sb, &url).await;
         let account_id = store.account_by_number(ADMIN.0).await.unwrap().unwrap().id;
         let other_id = store.account_by_number(OTHER).await.unwrap().unwrap().id;
         let social = store.ensure_skill(account_id, "social").await.unwrap();

@@ -21,6 +21,90 @@ pub struct World {
     pub brand: sandbox::twitter::Brand,
 }
 
+/// Links the sandbox's pages and X accounts to brands through the real calls, as
+/// `socialconnect link` does, with the apps' settings pointing at the sandbox.
+pub struct Linker {
+    cipher: TokenCipher,
+    http: reqwest::Client,
+    fb: server::config::FacebookArgs,
+    tw: server::config::TwitterArgs,
+}
+
+impl Linker {
+    /// For the server whose data (and token key) is in `dir`.
+    pub fn new(sb: &Sandbox, dir: &std::path::Path) -> Linker {
+        let settings = server::config::ServeArgs::for_tests(dir.into());
+        let mut fb = settings.facebook.clone();
+        fb.facebook_app_secret = Some(sb.credentials.facebook_app_secret.clone());
+        fb.facebook_graph_url = sb.facebook.graph_url();
+        let mut tw = settings.twitter.clone();
+        tw.twitter_consumer_key = Some(sb.credentials.twitter_consumer_key.clone());
+        tw.twitter_consumer_secret = Some(sb.credentials.twitter_consumer_secret.clone());
+        tw.twitter_api_url = sb.twitter.api_url();
+        Linker {
+            cipher: TokenCipher::load(None, dir).unwrap(),
+            http: reqwest::Client::new(),
+            fb,
+            tw,
+        }
+    }
+
+    /// Links `page` to the brand `account_number`, on the `social` skill.
+    pub async fn link_page(
+        &self,
+        store: &dyn Store,
+        account_number: &str,
+        page: &sandbox::facebook::Page,
+    ) {
+        server::link::link_facebook(
+            store,
+            &self.cipher,
+            &self.http,
+            &self.fb,
+            server::link::FacebookPage {
+                account_number,
+                page_id: &page.id,
+                page_name: &page.username,
+                page_token: &page.access_token,
+                skill: "social",
+                by: "test",
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// A new X account `@acme`, linked to the test brand (its webhook at `url`).
+    pub async fn link_x_brand(
+        &self,
+        store: &dyn Store,
+        sb: &Sandbox,
+        url: &str,
+    ) -> sandbox::twitter::Brand {
+        let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
+        let (_, warning) = server::link::link_twitter(
+            store,
+            &self.cipher,
+            &self.http,
+            &self.tw,
+            Some(url),
+            server::link::TwitterAccount {
+                account_number: ADMIN.0,
+                user_id: &brand.id,
+                screen_name: &brand.screen_name,
+                token: &brand.access_token,
+                token_secret: &brand.access_token_secret,
+                skill: "social",
+                by: "test",
+            },
+        )
+        .await
+        .unwrap();
+        assert!(warning.is_none(), "{warning:?}");
+        brand
+    }
+}
+
 pub async fn start_server(
     listener: tokio::net::TcpListener,
     data: tempfile::TempDir,
@@ -92,53 +176,10 @@ impl World {
         let (listener, url, sb) = super::sandbox_calling_back().await;
         let server = start_server_with(listener, tempfile::tempdir().unwrap(), &sb, adjust).await;
         let store = SqliteStore::open(server.data_dir.path()).await.unwrap();
-        let cipher = TokenCipher::load(None, server.data_dir.path()).unwrap();
-        let http = reqwest::Client::new();
-        let settings = server::config::ServeArgs::for_tests(server.data_dir.path().into());
-        let mut fb = settings.facebook.clone();
-        fb.facebook_app_secret = Some(sb.credentials.facebook_app_secret.clone());
-        fb.facebook_graph_url = sb.facebook.graph_url();
-        let mut tw = settings.twitter.clone();
-        tw.twitter_consumer_key = Some(sb.credentials.twitter_consumer_key.clone());
-        tw.twitter_consumer_secret = Some(sb.credentials.twitter_consumer_secret.clone());
-        tw.twitter_api_url = sb.twitter.api_url();
+        let linker = Linker::new(&sb, server.data_dir.path());
         let page = sb.facebook.add_page("Acme Outdoor", "AcmeOutdoor");
-        server::link::link_facebook(
-            &store,
-            &cipher,
-            &http,
-            &fb,
-            server::link::FacebookPage {
-                account_number: ADMIN.0,
-                page_id: &page.id,
-                page_name: &page.username,
-                page_token: &page.access_token,
-                skill: "social",
-                by: "test",
-            },
-        )
-        .await
-        .unwrap();
-        let brand = sb.twitter.add_brand("acme", "Acme Outdoor");
-        let (_, warning) = server::link::link_twitter(
-            &store,
-            &cipher,
-            &http,
-            &tw,
-            Some(&url),
-            server::link::TwitterAccount {
-                account_number: ADMIN.0,
-                user_id: &brand.id,
-                screen_name: &brand.screen_name,
-                token: &brand.access_token,
-                token_secret: &brand.access_token_secret,
-                skill: "social",
-                by: "test",
-            },
-        )
-        .await
-        .unwrap();
-        assert!(warning.is_none(), "{warning:?}");
+        linker.link_page(&store, ADMIN.0, &page).await;
+        let brand = linker.link_x_brand(&store, &sb, &url).await;
         let account_id = store.account_by_number(ADMIN.0).await.unwrap().unwrap().id;
         let (agent, csrf) = sign_in(&url).await;
         World {
