@@ -686,6 +686,22 @@ impl Harness {
         }
     }
 
+    /// Fails when the page is wider than the viewport (something in it makes the panel
+    /// scroll sideways).
+    pub async fn fits_width(&self) -> Result<()> {
+        let widths = self
+            .browser
+            .execute(
+                "return [document.documentElement.scrollWidth, innerWidth];",
+                vec![],
+            )
+            .await?;
+        if widths[0] != widths[1] {
+            bail!("page and viewport widths {widths}");
+        }
+        Ok(())
+    }
+
     pub async fn wait_for_text(&self, text: &str) -> Result<()> {
         let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {

@@ -7,7 +7,6 @@
 use anyhow::ensure;
 use e2e::{ENTER, Harness, eventually};
 
-/// Polls `f` until it holds or the patience runs out.
 const GREETING: &str = "Hi {{consumer.first_name}}, thanks for waiting! {{agent.name}} here.";
 const FILLED: &str = "Hi Ann, thanks for waiting! Alex Agent here.";
 /// WebDriver's key code for Backspace.

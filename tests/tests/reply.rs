@@ -3,7 +3,6 @@
 
 use e2e::{Harness, eventually};
 
-/// Polls `f` until it holds or the patience runs out.
 #[tokio::test]
 async fn agent_answers_messenger_privately_and_a_tweet_publicly() {
     let (h, sb) = Harness::start_with_sandbox("reply", 1280).await.unwrap();

@@ -315,17 +315,7 @@ async fn send_image_checks_first_then_sends_dropped_files_and_pasted_urls() {
         };
 
         // The tool fits the panel: nothing in it widens the page past 360 px.
-        let widths = h
-            .browser
-            .execute(
-                "return [document.documentElement.scrollWidth, innerWidth];",
-                vec![],
-            )
-            .await?;
-        anyhow::ensure!(
-            widths == serde_json::json!([360, 360]),
-            "page and viewport widths {widths}"
-        );
+        h.fits_width().await?;
 
         // Refused before sending: not an image, too big for Twitter, not a web address.
         file_input.send_keys(&notes.display().to_string()).await?;

@@ -45,17 +45,7 @@ async fn the_widget_page_alone_sends_a_public_reply_and_a_private_response() {
         );
         h.fill("Reply", "Yes, to 3000 mm").await?;
         h.wait_for_text("Facebook comment: 15 / 5000").await?;
-        let widths = h
-            .browser
-            .execute(
-                "return [document.documentElement.scrollWidth, innerWidth];",
-                vec![],
-            )
-            .await?;
-        anyhow::ensure!(
-            widths == serde_json::json!([360, 360]),
-            "page and viewport widths {widths}"
-        );
+        h.fits_width().await?;
         h.browser
             .execute(
                 "document.querySelector('.sc-widget-reply').scrollIntoView({ block: 'end' });",
