@@ -249,10 +249,16 @@ impl IngestWriter {
     fn run(&mut self, jobs: Vec<IngestJob>) {
         // A group that panicked may have left its transaction open.
         self.settle();
+        metrics::histogram!("socialconnect_ingest_group_webhooks", "engine" => "sqlite")
+            .record(jobs.len() as f64);
         let committed = match self.connection() {
             Ok(conn) => store_group(conn, &jobs),
             Err(why) => Err(why),
         };
+        if committed.is_ok() {
+            metrics::counter!("socialconnect_ingest_commits_total", "engine" => "sqlite")
+                .increment(1);
+        }
         // Whatever failed, the next group starts outside any transaction.
         self.settle();
         let mut outcomes = match committed {
