@@ -31,9 +31,9 @@ pub struct PgStore {
     pub(super) outbox_lease_ms: i64,
     /// Webhook batches waiting for this instance's ingest writer (see `ingest_group`).
     pending: std::sync::Mutex<Vec<IngestJob>>,
-    /// One ingest group at a time per instance: the webhooks that arrive meanwhile wait
-    /// and go together in the next group's transaction.
-    writer: Arc<tokio::sync::Mutex<()>>,
+    /// At most [`WRITERS`] ingest groups built at a time per instance: the webhooks that
+    /// arrive meanwhile wait and go together in the next group's transaction.
+    writer: Arc<tokio::sync::Semaphore>,
     ingest_commits: Arc<AtomicU64>,
 }
 
@@ -60,7 +60,7 @@ impl PgStore {
             pool,
             outbox_lease_ms: outbox_lease.as_millis() as i64,
             pending: std::sync::Mutex::new(Vec::new()),
-            writer: Arc::new(tokio::sync::Mutex::new(())),
+            writer: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
             ingest_commits: Arc::default(),
         })
     }
@@ -186,7 +186,10 @@ impl PgStore {
                         Err(StoreError::Unavailable("ingest was interrupted".into()))
                     });
                 }
-                writing = self.writer.clone().lock_owned() => {
+                writing = self.writer.clone().acquire_owned() => {
+                    let Ok(writing) = writing else {
+                        return Err(StoreError::Unavailable("ingest is closed".into()));
+                    };
                     let jobs = {
                         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
                         let n = pending.len().min(MAX_GROUP);
@@ -201,8 +204,7 @@ impl PgStore {
                     // is dropped meanwhile: the task, not this future, holds the writer.
                     let group = tokio::spawn(
                         async move {
-                            let _writing = writing;
-                            run_group(&pool, &commits, jobs).await;
+                            run_group(&pool, &commits, jobs, writing).await;
                         }
                         .instrument(tracing::Span::current()),
                     );
@@ -213,6 +215,11 @@ impl PgStore {
     }
 }
 
+/// Ingest groups one instance builds at once: one, as on the embedded database, so that
+/// what arrives meanwhile waits and goes in the next group. A group lets go of it once its
+/// statements are done, so the next group runs while its COMMIT waits for the WAL flush.
+const WRITERS: usize = 1;
+
 /// At most this many webhooks share a transaction. Each savepoint that wrote is a
 /// subtransaction, and past 64 of them in one transaction PostgreSQL's snapshots of every
 /// session overflow to a slower path (the `pg_subtrans` look-ups).
@@ -221,11 +228,18 @@ const MAX_GROUP: usize = 48;
 /// Stores a group's jobs and answers each once its outcome is durable (or failed). When
 /// the group's COMMIT itself fails (a deferred check, a lost connection), each job is tried
 /// again in a transaction of its own, so that whatever failed the commit fails alone.
-async fn run_group(pool: &PgPool, commits: &AtomicU64, mut jobs: Vec<IngestJob>) {
+/// `writing` (this instance's writer) is let go once the group's statements are done: the
+/// next group runs while this one's COMMIT waits for the WAL flush.
+async fn run_group(
+    pool: &PgPool,
+    commits: &AtomicU64,
+    mut jobs: Vec<IngestJob>,
+    writing: tokio::sync::OwnedSemaphorePermit,
+) {
     jobs.sort_by(|a, b| a.lock_order().cmp(&b.lock_order()));
     metrics::histogram!("socialconnect_ingest_group_webhooks", "engine" => "postgres")
         .record(jobs.len() as f64);
-    let outcomes = match store_group(pool, &jobs).await {
+    let outcomes = match store_group(pool, &jobs, Some(writing)).await {
         Ok(outcomes) => {
             commits.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("socialconnect_ingest_commits_total", "engine" => "postgres")
@@ -237,7 +251,7 @@ async fn run_group(pool: &PgPool, commits: &AtomicU64, mut jobs: Vec<IngestJob>)
             tracing::warn!(error = %e, n = jobs.len(), "ingest group failed; storing its webhooks one by one");
             let mut outcomes = Vec::with_capacity(jobs.len());
             for job in &jobs {
-                let alone = store_group(pool, std::slice::from_ref(job)).await;
+                let alone = store_group(pool, std::slice::from_ref(job), None).await;
                 if alone.is_ok() {
                     commits.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("socialconnect_ingest_commits_total", "engine" => "postgres")
@@ -287,24 +301,51 @@ impl Drop for GroupConn {
 fn store_group<'a>(
     pool: &'a PgPool,
     jobs: &'a [IngestJob],
+    writing: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> futures_util::future::BoxFuture<'a, StoreResult<Vec<StoreResult<Ingested>>>> {
     // Boxed, so that the spawned group's future is known to be `Send` (the statements'
     // borrows of the connection otherwise trip up that proof).
-    Box::pin(store_group_in(pool, jobs))
+    Box::pin(store_group_in(pool, jobs, writing))
 }
 
 async fn store_group_in(
     pool: &PgPool,
     jobs: &[IngestJob],
+    writing: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> StoreResult<Vec<StoreResult<Ingested>>> {
     let mut conn = GroupConn {
         conn: Some(pool.acquire().await?),
     };
+    let mut named: HashMap<(Channel, String), Option<LinkedAccount>> = HashMap::new();
+    if let [job] = jobs
+        && let [m] = job.messages.as_slice()
+        && plain(m)
+    {
+        // A webhook alone with one plain line (the common case below full load): its one
+        // statement is a transaction of its own, committed and synced as it returns. Alone
+        // means no other webhook was waiting: the writer is let go at once, so that one
+        // arriving during this commit's WAL flush need not wait for it (as it would for
+        // a one-row commit without grouping); under load, webhooks arrive while a group's
+        // statements run, find the writer taken, and group.
+        drop(writing);
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            match ingest_job(conn.get(), job, &mut named).await {
+                Ok(stored) => break Ok(stored),
+                Err(Retry::Collided(e)) if tries < INGEST_TRIES => {
+                    tracing::debug!(error = %e, tries, "webhook collided; trying again");
+                }
+                Err(Retry::Collided(e)) => break Err(StoreError::from(e)),
+                Err(Retry::Failed(e)) => break Err(e),
+            }
+        };
+        conn.clean();
+        return Ok(vec![outcome]);
+    }
     // Simple-protocol statements: two in one round trip.
     simple(conn.get(), "BEGIN; SAVEPOINT job").await?;
     let mut outcomes = Vec::with_capacity(jobs.len());
-    // The linked accounts the group's webhooks name, each read once.
-    let mut named: HashMap<(Channel, String), Option<LinkedAccount>> = HashMap::new();
     for (i, job) in jobs.iter().enumerate() {
         if i > 0 {
             simple(conn.get(), "RELEASE job; SAVEPOINT job").await?;
@@ -331,6 +372,7 @@ async fn store_group_in(
         };
         outcomes.push(outcome);
     }
+    drop(writing);
     simple(conn.get(), "COMMIT").await?;
     conn.clean();
     Ok(outcomes)
@@ -428,6 +470,11 @@ impl From<sqlx::Error> for Retry {
     }
 }
 
+/// A consumer's new line without media or links: stored by one statement, [`NEW_LINE`].
+fn plain(m: &InboundMessage) -> bool {
+    m.change == Change::New && !m.from_brand && m.media.is_empty() && m.links.is_empty()
+}
+
 /// A consumer's new line without media or links, as the general path below stores it:
 /// nothing when its id is stored already; else the consumer found by page-scoped id or
 /// inserted (or updated) by network id, their conversation (re)opened, the line stored.
@@ -477,7 +524,7 @@ async fn ingest_in(
 ) -> Result<IngestReport, Retry> {
     let mut report = IngestReport::default();
     for m in messages {
-        if m.change == Change::New && !m.from_brand && m.media.is_empty() && m.links.is_empty() {
+        if plain(m) {
             // Most of what webhooks bring: a consumer's new plain line, in one statement
             // (one round trip) instead of five.
             let psid = (linked.channel == Channel::Facebook && m.tag == Tag::Private)
