@@ -290,10 +290,12 @@ async fn events(
     let stopping = state.live.stopping();
     // Counted open for as long as the stream lives.
     let open = crate::metrics::StreamOpen::count();
+    // The state travels with the stream rather than being cloned for each change: a change
+    // reaches every open stream, and cloning it (a few dozen shared counters) for each made
+    // the fan-out to many agents contend on those counters.
     let stream = futures_util::stream::unfold(
-        (changes, stopping, open, Default::default()),
-        move |(mut changes, mut stopping, open, mut names)| {
-            let state = state.clone();
+        (changes, stopping, open, Default::default(), state),
+        move |(mut changes, mut stopping, open, mut names, state)| {
             async move {
                 loop {
                     let next = tokio::select! {
@@ -327,7 +329,7 @@ async fn events(
                                 .event(shared::api::TYPING_EVENT)
                                 .json_data(typing)
                                 .unwrap_or_else(|_| Event::default().comment("typing"));
-                            return Some((Ok(event), (changes, stopping, open, names)));
+                            return Some((Ok(event), (changes, stopping, open, names, state)));
                         }
                         // Deactivated: the stream ends, and the browser's reconnection is refused.
                         Ok(Change::SignedOut { user_id }) if user_id == user => return None,
@@ -340,7 +342,7 @@ async fn events(
                     let event = Event::default()
                         .json_data(event)
                         .unwrap_or_else(|_| Event::default().data("{}"));
-                    return Some((Ok(event), (changes, stopping, open, names)));
+                    return Some((Ok(event), (changes, stopping, open, names, state)));
                 }
             }
         },

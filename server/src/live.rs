@@ -134,9 +134,15 @@ impl Live {
             .listen(CHANNEL)
             .await
             .context("listening for live updates")?;
+        // A NOTIFY commits a transaction of its own; it stores nothing, so it need not wait
+        // for a WAL flush (the webhooks' flushes are the ones to the disk's pace).
+        let options = url
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .context("SOCIALCONNECT_DATABASE_URL is not a valid PostgreSQL URL")?
+            .options([("synchronous_commit", "off")]);
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(2)
-            .connect(url)
+            .connect_with(options)
             .await
             .context("connecting to PostgreSQL for live updates")?;
         let (tx, mut rx) = mpsc::unbounded_channel::<Change>();

@@ -8,6 +8,8 @@
 //! | `webhook_events_total` | counter | `network`, `result` (`stored`, `duplicate`, `updated`) |
 //! | `webhook_seconds` | histogram: request to the 200 | `network` |
 //! | `ingest_seconds` | histogram: the durable write | `network` |
+//! | `ingest_commits_total` | counter: group transactions committed (each stores one or more webhooks) | `engine` |
+//! | `ingest_group_webhooks` | summary: webhooks per group transaction | `engine` |
 //! | `sends_total` | counter | `network`, `outcome` (`sent`, `retried`, `failed`) |
 //! | `send_errors_total` | counter: sends the network answered with an error | `network`, `code` (Graph `error.code`, X `errors[].code`; `http_STATUS` when it gave none) |
 //! | `outbox_depth`, `outbox_oldest_seconds` | gauges, read from the database at each scrape | |

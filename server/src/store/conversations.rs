@@ -598,6 +598,10 @@ for_both_engines! {
             last_line_id: i64,
             now_ms: i64,
         ) -> StoreResult<()> {
+            // On SQLite, waiting for the writer (an ingest group) here rather than in
+            // SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between tries: every
+            // transcript an agent opens under a stream of webhooks would wait that long.
+            let _writing = self.write_lock().await;
             sqlx::query(
                 "INSERT INTO read_marks (user_id, conversation_id, last_line_id, read_at)
                  VALUES ($1, $2, $3, $4)

@@ -3,8 +3,11 @@
 //! The same tables as the embedded database (migrations of the same numbers under
 //! `migrations/postgres`). What differs is concurrency: no process-wide writer lock, so
 //! work that must be done once — an outbox row, a media copy, a profile look-up — is claimed
-//! with `FOR UPDATE SKIP LOCKED` and a lease in the row, and a webhook batch that collides
-//! with another instance's (a deadlock, or the same event delivered to both) is retried.
+//! with `FOR UPDATE SKIP LOCKED` and a lease in the row. Webhooks are group-committed as on
+//! the embedded database (the webhooks waiting for an instance's writer share one
+//! transaction, a savepoint each), and a webhook that collides with another instance's
+//! transaction (a deadlock, or the same event delivered to both) is rolled back to its
+//! savepoint and retried.
 
 use super::*;
 use anyhow::Context;
@@ -13,8 +16,12 @@ use shared::inbound::{Change, InboundMessage};
 use shared::{Channel, Tag};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 
 pub struct PgStore {
     pub(super) pool: PgPool,
@@ -22,6 +29,12 @@ pub struct PgStore {
     /// any one send takes, so a live sender is never overtaken; an instance that died
     /// holds its rows no longer than this.
     pub(super) outbox_lease_ms: i64,
+    /// Webhook batches waiting for this instance's ingest writer (see `ingest_group`).
+    pending: std::sync::Mutex<Vec<IngestJob>>,
+    /// At most [`WRITERS`] ingest groups built at a time per instance: the webhooks that
+    /// arrive meanwhile wait and go together in the next group's transaction.
+    writer: Arc<tokio::sync::Semaphore>,
+    ingest_commits: Arc<AtomicU64>,
 }
 
 /// What `PgStore::write_lock` holds: nothing.
@@ -46,6 +59,9 @@ impl PgStore {
         Ok(PgStore {
             pool,
             outbox_lease_ms: outbox_lease.as_millis() as i64,
+            pending: std::sync::Mutex::new(Vec::new()),
+            writer: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
+            ingest_commits: Arc::default(),
         })
     }
 
@@ -68,32 +84,374 @@ impl Ingest for PgStore {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> StoreResult<IngestReport> {
-        // Two instances may hold the same event (a redelivery reaching the other one) or
-        // lock the same consumer's rows in opposite orders: the loser of such a collision
-        // is rolled back whole and tried again, and then finds the winner's rows.
-        let mut tries = 0;
+        match self
+            .ingest_group(IngestFor::Linked(linked.clone()), messages, now_ms)
+            .await?
+        {
+            Some((_, report)) => Ok(report),
+            None => Err(StoreError::corrupt(
+                "a linked account's batch came back unstored",
+            )),
+        }
+    }
+
+    async fn ingest_for(
+        &self,
+        channel: Channel,
+        brand_id: &str,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> StoreResult<Option<(LinkedAccount, IngestReport)>> {
+        // The linked account is read in the group's transaction: no round trip of its own.
+        let target = IngestFor::Named {
+            channel,
+            brand_id: brand_id.to_owned(),
+        };
+        self.ingest_group(target, messages, now_ms).await
+    }
+}
+
+/// Whose messages a job stores.
+enum IngestFor {
+    Linked(LinkedAccount),
+    /// The page or account a webhook names, looked up in the group's transaction.
+    Named {
+        channel: Channel,
+        brand_id: String,
+    },
+}
+
+/// What a job stored, and for which linked account; `None` when nothing is linked.
+type Ingested = Option<(LinkedAccount, IngestReport)>;
+
+struct IngestJob {
+    target: IngestFor,
+    messages: Vec<InboundMessage>,
+    now_ms: i64,
+    done: tokio::sync::oneshot::Sender<StoreResult<Ingested>>,
+}
+
+impl IngestJob {
+    /// The order a group stores its jobs in, the same on every instance: two instances'
+    /// groups then lock the same consumers' rows in the same order, rather than each
+    /// waiting for the other until the deadlock detector (a second) rolls one back.
+    fn lock_order(&self) -> (&str, &str) {
+        let brand = match &self.target {
+            IngestFor::Linked(linked) => linked.network_id.as_str(),
+            IngestFor::Named { brand_id, .. } => brand_id.as_str(),
+        };
+        let consumer = self
+            .messages
+            .first()
+            .map_or("", |m| m.consumer.network_id.as_str());
+        (brand, consumer)
+    }
+}
+
+impl PgStore {
+    /// How many group transactions ingest committed on this instance (each stores one or
+    /// more webhooks): fewer than the webhooks when deliveries arrive together.
+    pub fn ingest_commits(&self) -> u64 {
+        self.ingest_commits.load(Ordering::Relaxed)
+    }
+
+    /// Group commit, as on the embedded database: every webhook waiting for this
+    /// instance's writer is stored in one transaction (one commit, one WAL flush), each in
+    /// its own savepoint, so that one bad batch, or one that collided with another
+    /// instance's, is rolled back alone.
+    async fn ingest_group(
+        &self,
+        target: IngestFor,
+        messages: &[InboundMessage],
+        now_ms: i64,
+    ) -> StoreResult<Ingested> {
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(IngestJob {
+                target,
+                messages: messages.to_vec(),
+                now_ms,
+                done,
+            });
         loop {
-            tries += 1;
-            let mut tx = self.pool.begin().await?;
-            let outcome = match ingest_in(&mut tx, linked, messages, now_ms).await {
-                Ok(report) => tx.commit().await.map(|()| report).map_err(Retry::from),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(report) => return Ok(report),
-                Err(Retry::Collided(e)) if tries < INGEST_TRIES => {
-                    tracing::debug!(error = %e, tries, "webhook batch collided; trying again");
+            tokio::select! {
+                // A webhook another group took along is answered as soon as that group
+                // is done, without queueing for the writer.
+                biased;
+                answer = &mut result => {
+                    // A panic drops the jobs' senders: they answer "interrupted".
+                    return answer.unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable("ingest was interrupted".into()))
+                    });
                 }
-                Err(Retry::Collided(e)) => return Err(StoreError::from(e)),
-                Err(Retry::Failed(e)) => return Err(e),
+                writing = self.writer.clone().acquire_owned() => {
+                    let Ok(writing) = writing else {
+                        return Err(StoreError::Unavailable("ingest is closed".into()));
+                    };
+                    let jobs = {
+                        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                        let n = pending.len().min(MAX_GROUP);
+                        pending.drain(..n).collect::<Vec<_>>()
+                    };
+                    if jobs.is_empty() {
+                        // This one was in the group just done; its answer is there.
+                        continue;
+                    }
+                    let (pool, commits) = (self.pool.clone(), self.ingest_commits.clone());
+                    // The group runs to its end and answers every job even if this request
+                    // is dropped meanwhile: the task, not this future, holds the writer.
+                    let group = tokio::spawn(
+                        async move {
+                            run_group(&pool, &commits, jobs, writing).await;
+                        }
+                        .instrument(tracing::Span::current()),
+                    );
+                    let _ = group.await;
+                }
             }
         }
     }
 }
 
-/// Why a webhook batch's transaction ended without storing it.
+/// Ingest groups one instance builds at once: one, as on the embedded database, so that
+/// what arrives meanwhile waits and goes in the next group. A group lets go of it once its
+/// statements are done, so the next group runs while its COMMIT waits for the WAL flush.
+const WRITERS: usize = 1;
+
+/// At most this many webhooks share a transaction. Each savepoint that wrote is a
+/// subtransaction, and past 64 of them in one transaction PostgreSQL's snapshots of every
+/// session overflow to a slower path (the `pg_subtrans` look-ups).
+const MAX_GROUP: usize = 48;
+
+/// Stores a group's jobs and answers each once its outcome is durable (or failed). When
+/// the group's COMMIT itself fails (a deferred check, a lost connection), each job is tried
+/// again in a transaction of its own, so that whatever failed the commit fails alone.
+/// `writing` (this instance's writer) is let go once the group's statements are done: the
+/// next group runs while this one's COMMIT waits for the WAL flush.
+async fn run_group(
+    pool: &PgPool,
+    commits: &AtomicU64,
+    mut jobs: Vec<IngestJob>,
+    writing: tokio::sync::OwnedSemaphorePermit,
+) {
+    jobs.sort_by(|a, b| a.lock_order().cmp(&b.lock_order()));
+    metrics::histogram!("socialconnect_ingest_group_webhooks", "engine" => "postgres")
+        .record(jobs.len() as f64);
+    let outcomes = match store_group(pool, &jobs, Some(writing)).await {
+        Ok(outcomes) => {
+            commits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("socialconnect_ingest_commits_total", "engine" => "postgres")
+                .increment(1);
+            outcomes
+        }
+        Err(e) if jobs.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::warn!(error = %e, n = jobs.len(), "ingest group failed; storing its webhooks one by one");
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                let alone = store_group(pool, std::slice::from_ref(job), None).await;
+                if alone.is_ok() {
+                    commits.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("socialconnect_ingest_commits_total", "engine" => "postgres")
+                        .increment(1);
+                }
+                outcomes.push(alone.and_then(|mut o| {
+                    o.pop()
+                        .unwrap_or_else(|| Err(StoreError::Unavailable("not stored".into())))
+                }));
+            }
+            outcomes
+        }
+    };
+    for (job, outcome) in jobs.into_iter().zip(outcomes) {
+        let _ = job.done.send(outcome);
+    }
+}
+
+/// A pooled connection in the middle of a group's transaction: unless the transaction
+/// ended cleanly, it is closed when dropped (which rolls back) rather than returned to
+/// the pool still inside it.
+struct GroupConn {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+}
+
+impl GroupConn {
+    fn get(&mut self) -> &mut sqlx::PgConnection {
+        self.conn.as_mut().expect("open until dropped")
+    }
+
+    /// The transaction ended (committed or rolled back): back to the pool.
+    fn clean(mut self) {
+        drop(self.conn.take());
+    }
+}
+
+impl Drop for GroupConn {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
+/// One group's transaction: each job's outcome once the COMMIT succeeded, or why the
+/// transaction failed as a whole (then no job of it is stored).
+fn store_group<'a>(
+    pool: &'a PgPool,
+    jobs: &'a [IngestJob],
+    writing: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> futures_util::future::BoxFuture<'a, StoreResult<Vec<StoreResult<Ingested>>>> {
+    // Boxed, so that the spawned group's future is known to be `Send` (the statements'
+    // borrows of the connection otherwise trip up that proof).
+    Box::pin(store_group_in(pool, jobs, writing))
+}
+
+async fn store_group_in(
+    pool: &PgPool,
+    jobs: &[IngestJob],
+    writing: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> StoreResult<Vec<StoreResult<Ingested>>> {
+    let mut conn = GroupConn {
+        conn: Some(pool.acquire().await?),
+    };
+    let mut named: HashMap<(Channel, String), Option<LinkedAccount>> = HashMap::new();
+    if let [job] = jobs
+        && let [m] = job.messages.as_slice()
+        && plain(m)
+    {
+        // A webhook alone with one plain line (the common case below full load): its one
+        // statement is a transaction of its own, committed and synced as it returns. Alone
+        // means no other webhook was waiting: the writer is let go at once, so that one
+        // arriving during this commit's WAL flush need not wait for it (as it would for
+        // a one-row commit without grouping); under load, webhooks arrive while a group's
+        // statements run, find the writer taken, and group.
+        drop(writing);
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            match ingest_job(conn.get(), job, &mut named).await {
+                Ok(stored) => break Ok(stored),
+                Err(Retry::Collided(e)) if tries < INGEST_TRIES => {
+                    tracing::debug!(error = %e, tries, "webhook collided; trying again");
+                }
+                Err(Retry::Collided(e)) => break Err(StoreError::from(e)),
+                Err(Retry::Failed(e)) => break Err(e),
+            }
+        };
+        conn.clean();
+        return Ok(vec![outcome]);
+    }
+    // Simple-protocol statements: two in one round trip.
+    simple(conn.get(), "BEGIN; SAVEPOINT job").await?;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        if i > 0 {
+            simple(conn.get(), "RELEASE job; SAVEPOINT job").await?;
+        }
+        let mut tries = 0;
+        let outcome = loop {
+            tries += 1;
+            match ingest_job(conn.get(), job, &mut named).await {
+                Ok(stored) => break Ok(stored),
+                Err(failed) => {
+                    // Back to before this job: the others' rows stay.
+                    simple(conn.get(), "ROLLBACK TO job").await?;
+                    match failed {
+                        // Another instance's transaction got in the way (the same event
+                        // stored there, a deadlock): tried again, it finds the winner's rows.
+                        Retry::Collided(e) if tries < INGEST_TRIES => {
+                            tracing::debug!(error = %e, tries, "webhook batch collided; trying again");
+                        }
+                        Retry::Collided(e) => break Err(StoreError::from(e)),
+                        Retry::Failed(e) => break Err(e),
+                    }
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    drop(writing);
+    simple(conn.get(), "COMMIT").await?;
+    conn.clean();
+    Ok(outcomes)
+}
+
+/// Statements of the group's own (BEGIN, SAVEPOINT, ...) through the simple protocol,
+/// which takes several in one round trip.
+async fn simple(conn: &mut sqlx::PgConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    conn.execute(sql).await.map(drop)
+}
+
+/// Stores one job's messages inside the group's transaction.
+fn ingest_job<'a>(
+    tx: &'a mut sqlx::PgConnection,
+    job: &'a IngestJob,
+    named: &'a mut HashMap<(Channel, String), Option<LinkedAccount>>,
+) -> futures_util::future::BoxFuture<'a, Result<Ingested, Retry>> {
+    Box::pin(ingest_job_in(tx, job, named))
+}
+
+async fn ingest_job_in(
+    tx: &mut sqlx::PgConnection,
+    job: &IngestJob,
+    named: &mut HashMap<(Channel, String), Option<LinkedAccount>>,
+) -> Result<Ingested, Retry> {
+    let linked = match &job.target {
+        IngestFor::Linked(linked) => linked.clone(),
+        IngestFor::Named { channel, brand_id } => {
+            let key = (*channel, brand_id.clone());
+            let linked = match named.get(&key) {
+                Some(known) => known.clone(),
+                None => {
+                    let row = sqlx::query(
+                        "SELECT * FROM linked_accounts WHERE channel = $1 AND network_id = $2",
+                    )
+                    .bind(channel.as_str())
+                    .bind(brand_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let linked = row
+                        .as_ref()
+                        .map(linked_from)
+                        .transpose()
+                        .map_err(Retry::Failed)?;
+                    named.insert(key, linked.clone());
+                    linked
+                }
+            };
+            match linked {
+                Some(linked) if linked.status != LinkStatus::Unlinked => linked,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let report = ingest_in(tx, &linked, &job.messages, job.now_ms).await?;
+    Ok(Some((linked, report)))
+}
+
+/// A `linked_accounts` row (`SELECT *`) read on the group's connection.
+fn linked_from(r: &sqlx::postgres::PgRow) -> StoreResult<LinkedAccount> {
+    use sqlx::Row;
+    Ok(LinkedAccount {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        channel: super::rows::parse_channel(r.try_get("channel")?)?,
+        network_id: r.try_get("network_id")?,
+        name: r.try_get("name")?,
+        skill_id: r.try_get("skill_id")?,
+        status: LinkStatus::parse(r.try_get("status")?)?,
+        token_sealed: r.try_get("token_sealed")?,
+        token_secret_sealed: r.try_get("token_secret_sealed")?,
+        sending_restricted_at: r.try_get("sending_restricted_at")?,
+    })
+}
+
+/// Why a job's statements ended without storing it.
 enum Retry {
-    /// Another instance's transaction got in the way: the whole batch may be tried again.
+    /// Another instance's transaction got in the way: the job may be tried again.
     Collided(sqlx::Error),
     Failed(StoreError),
 }
@@ -112,6 +470,51 @@ impl From<sqlx::Error> for Retry {
     }
 }
 
+/// A consumer's new line without media or links: stored by one statement, [`NEW_LINE`].
+fn plain(m: &InboundMessage) -> bool {
+    m.change == Change::New && !m.from_brand && m.media.is_empty() && m.links.is_empty()
+}
+
+/// A consumer's new line without media or links, as the general path below stores it:
+/// nothing when its id is stored already; else the consumer found by page-scoped id or
+/// inserted (or updated) by network id, their conversation (re)opened, the line stored.
+/// Parameters: linked account, message id, consumer id, handle, name, page-scoped id
+/// (or NULL), skill, now, created at, tag, text, reply-to. Answers (duplicate,
+/// conversation stored into).
+const NEW_LINE: &str = "
+WITH found AS (
+    SELECT id FROM messages WHERE linked_account_id = $1 AND network_id = $2
+), by_psid AS (
+    SELECT id FROM consumers
+    WHERE linked_account_id = $1 AND psid = $6 AND NOT EXISTS (SELECT 1 FROM found)
+), new_consumer AS (
+    INSERT INTO consumers (linked_account_id, network_id, handle, name, psid)
+    SELECT $1, $3, $4, $5, $6
+    WHERE NOT EXISTS (SELECT 1 FROM found) AND NOT EXISTS (SELECT 1 FROM by_psid)
+    ON CONFLICT (linked_account_id, network_id) DO UPDATE SET
+        handle = coalesce(excluded.handle, consumers.handle),
+        name = coalesce(excluded.name, consumers.name),
+        psid = coalesce(consumers.psid, excluded.psid)
+    RETURNING id
+), consumer AS (
+    SELECT id FROM by_psid UNION ALL SELECT id FROM new_consumer
+), conversation AS (
+    INSERT INTO conversations (linked_account_id, consumer_id, skill_id, status, created_at,
+                               last_message_at)
+    SELECT $1, id, $7, 'open', $8, $9 FROM consumer
+    ON CONFLICT (linked_account_id, consumer_id) DO UPDATE SET
+        status = 'open',
+        last_message_at = greatest(conversations.last_message_at, excluded.last_message_at)
+    RETURNING id
+), line AS (
+    INSERT INTO messages (conversation_id, linked_account_id, network_id, tag, direction,
+                          author, text, reply_to, status, edited, created_at, received_at)
+    SELECT id, $1, $2, $10, 'in', 'consumer', $11, $12, 'received', FALSE, $9, $8
+    FROM conversation
+    RETURNING conversation_id
+)
+SELECT EXISTS (SELECT 1 FROM found), (SELECT conversation_id FROM line)";
+
 /// Stores one batch of a linked account's inbound messages on `tx`.
 async fn ingest_in(
     tx: &mut sqlx::PgConnection,
@@ -121,6 +524,42 @@ async fn ingest_in(
 ) -> Result<IngestReport, Retry> {
     let mut report = IngestReport::default();
     for m in messages {
+        if plain(m) {
+            // Most of what webhooks bring: a consumer's new plain line, in one statement
+            // (one round trip) instead of five.
+            let psid = (linked.channel == Channel::Facebook && m.tag == Tag::Private)
+                .then_some(m.consumer.network_id.as_str());
+            let (duplicate, conversation): (bool, Option<i64>) = sqlx::query_as(NEW_LINE)
+                .bind(linked.id)
+                .bind(&m.network_id)
+                .bind(&m.consumer.network_id)
+                .bind(&m.consumer.handle)
+                .bind(&m.consumer.name)
+                .bind(psid)
+                .bind(linked.skill_id)
+                .bind(now_ms)
+                .bind(m.created_at_ms)
+                .bind(m.tag.as_str())
+                .bind(&m.text)
+                .bind(&m.reply_to)
+                .fetch_one(&mut *tx)
+                .await?;
+            match (duplicate, conversation) {
+                (true, _) => report.duplicates += 1,
+                (false, Some(conversation)) => {
+                    report.stored += 1;
+                    if !report.conversations.contains(&conversation) {
+                        report.conversations.push(conversation);
+                    }
+                }
+                (false, None) => {
+                    return Err(Retry::Failed(StoreError::corrupt(
+                        "a new line was neither found nor stored",
+                    )));
+                }
+            }
+            continue;
+        }
         let found: Option<(i64, i64)> = sqlx::query_as(
             "SELECT id, conversation_id FROM messages
                  WHERE linked_account_id = $1 AND network_id = $2",

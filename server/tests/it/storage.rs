@@ -1104,7 +1104,8 @@ async fn ingest_is_idempotent_and_applies_edits_and_removals(db: Db) {
 
 async fn concurrent_redeliveries_store_each_line_once(db: Db) {
     // The same events delivered many times at once (to one instance, or to several on
-    // PostgreSQL): each line is stored once.
+    // PostgreSQL, each grouping what reaches it at once in one transaction): each line is
+    // stored once.
     let linked = brand(db.store.as_ref(), "1").await;
     let mut stores = vec![db.store.clone()];
     if db.pg.is_some() {
@@ -1123,7 +1124,18 @@ async fn concurrent_redeliveries_store_each_line_once(db: Db) {
                     line(&format!("c{}", k % 5), &format!("m{k}"), "x", k),
                     line(&format!("c{}", (k + 1) % 5), &format!("n{k}"), "y", k),
                 ];
-                stored += store.ingest(&linked, &batch, 1).await.unwrap().stored;
+                // Half the senders name the page, as webhooks do, the others the linked
+                // account.
+                stored += if sender % 4 < 2 {
+                    store.ingest(&linked, &batch, 1).await.unwrap().stored
+                } else {
+                    let (_, report) = store
+                        .ingest_for(Channel::Facebook, "page-1", &batch, 1)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    report.stored
+                };
             }
             stored
         }));
@@ -2218,4 +2230,180 @@ async fn the_last_active_admin_stays_an_active_admin(db: Db) {
     store.set_active(ann.id, false).await.unwrap();
     assert!(last(store.set_role(bo.id, Role::Agent).await));
     assert!(store.set_role(bo.id, Role::Support).await.is_err());
+}
+
+/// An instance of its own on `db`'s database, as the concrete engine (for its count of
+/// ingest commits).
+async fn pg_instance(db: &Db) -> Arc<store::PgStore> {
+    let url = &db.pg.as_ref().expect("PostgreSQL").url;
+    Arc::new(
+        store::PgStore::connect(url, std::time::Duration::from_secs(60))
+            .await
+            .unwrap(),
+    )
+}
+
+/// Holds every writer out of `messages` until dropped (or `release`d), so that webhooks
+/// arriving meanwhile wait for the instance's writer together, as under load.
+struct MessagesLocked(sqlx::PgConnection);
+
+impl MessagesLocked {
+    async fn take(db: &Db) -> Self {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.pg.as_ref().unwrap().url)
+            .await
+            .unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE messages IN SHARE MODE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        MessagesLocked(conn)
+    }
+
+    async fn release(mut self) {
+        sqlx::raw_sql("COMMIT").execute(&mut self.0).await.unwrap();
+    }
+}
+
+/// `n` webhooks sent to `instance` at once while the writer is held up: each spawned
+/// task's answer; `bad` (by index) is for a linked account that is gone.
+async fn webhooks_together(
+    db: &Db,
+    instance: &Arc<store::PgStore>,
+    linked: &LinkedAccount,
+    texts: &[&str],
+    bad: Option<usize>,
+) -> Vec<Result<store::IngestReport, store::StoreError>> {
+    use server::store::Ingest;
+    let lock = MessagesLocked::take(db).await;
+    let mut tasks = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let (instance, text) = (instance.clone(), text.to_string());
+        let target = if bad == Some(i) {
+            // Unlinked and purged meanwhile: its rows break a foreign key.
+            LinkedAccount {
+                id: linked.id + 100,
+                ..linked.clone()
+            }
+        } else {
+            linked.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut batch = vec![line(&format!("c{}", i % 7), &format!("m{i}"), &text, 1_000)];
+            if i == 0 {
+                // Two lines: a transaction that holds the writer through its statements.
+                batch.push(line("c0", "m0-again", &text, 1_000));
+            }
+            instance.ingest(&target, &batch, 2_000).await
+        }));
+        if i == 0 {
+            // The first one takes the writer and waits on the lock; the rest queue.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    // Give the rest time to queue (nothing is asserted about time).
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    lock.release().await;
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+async fn stored_ids(db: &Db, linked: &LinkedAccount) -> Vec<String> {
+    let mut ids: Vec<String> = db
+        .store
+        .export(linked.account_id, i64::MIN)
+        .await
+        .unwrap()
+        .into_iter()
+        .flat_map(|c| c.messages)
+        .filter_map(|m| m.network_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Webhooks waiting for one instance's writer are stored in one transaction (one commit),
+/// each in a savepoint of its own: the one that fails is rolled back alone and answered
+/// with its error, the others of its group are stored and answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_arriving_together_share_one_commit_and_fail_alone_postgres() {
+    let db = Db::postgres().await;
+    let linked = brand(db.store.as_ref(), "1").await;
+    let instance = pg_instance(&db).await;
+    let texts = vec!["x"; 30];
+    let answers = webhooks_together(&db, &instance, &linked, &texts, Some(17)).await;
+    for (i, answer) in answers.iter().enumerate() {
+        if i == 17 {
+            assert!(answer.is_err(), "{answer:?}");
+        } else {
+            let lines = if i == 0 { 2 } else { 1 };
+            assert_eq!(
+                answer.as_ref().unwrap().stored,
+                lines,
+                "webhook {i}: {answer:?}"
+            );
+        }
+    }
+    let mut expected: Vec<String> = (0..30)
+        .filter(|i| *i != 17)
+        .map(|i| format!("m{i}"))
+        .chain(["m0-again".to_owned()])
+        .collect();
+    expected.sort();
+    assert_eq!(stored_ids(&db, &linked).await, expected);
+    // The first alone, the 29 that waited for its writer together (fewer, in any case, than one
+    // commit per webhook).
+    let commits = instance.ingest_commits();
+    assert!(commits < 10, "{commits} commits for 30 webhooks");
+
+    // Delivered again together: deduplicated, nothing stored twice.
+    let answers = webhooks_together(&db, &instance, &linked, &texts, None).await;
+    let duplicates: usize = answers.iter().map(|a| a.as_ref().unwrap().duplicates).sum();
+    assert_eq!(duplicates, 30);
+    assert_eq!(stored_ids(&db, &linked).await.len(), 31);
+}
+
+/// A group whose COMMIT fails (here a deferred check that one line breaks) stores none of
+/// its webhooks; each is then tried in a transaction of its own, so only that line's
+/// webhook fails, and every other is answered once it is durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_whose_commit_fails_stores_its_webhooks_one_by_one_postgres() {
+    let db = Db::postgres().await;
+    let linked = brand(db.store.as_ref(), "1").await;
+    let instance = pg_instance(&db).await;
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.pg.as_ref().unwrap().url)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$;
+             CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON messages
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
+                 WHEN (NEW.text = 'fail at commit') EXECUTE FUNCTION refuse();",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let mut texts = vec!["x"; 12];
+    texts[5] = "fail at commit";
+    let answers = webhooks_together(&db, &instance, &linked, &texts, None).await;
+    for (i, answer) in answers.iter().enumerate() {
+        if i == 5 {
+            assert!(answer.is_err(), "{answer:?}");
+        } else {
+            let lines = if i == 0 { 2 } else { 1 };
+            assert_eq!(
+                answer.as_ref().unwrap().stored,
+                lines,
+                "webhook {i}: {answer:?}"
+            );
+        }
+    }
+    assert_eq!(stored_ids(&db, &linked).await.len(), 12);
 }
