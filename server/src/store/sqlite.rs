@@ -25,54 +25,6 @@ pub struct SqliteStore {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// The connection webhooks are stored through (see `IngestWriter`).
     ingest: Arc<std::sync::Mutex<IngestWriter>>,
-    /// Checkpoints the WAL beside the writer (see `spawn_checkpointer`); stopped on drop.
-    checkpointer: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SqliteStore {
-    fn drop(&mut self) {
-        self.checkpointer.abort();
-    }
-}
-
-/// How often the WAL is copied back into the database beside the writer.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-
-/// Copies the WAL back into the database file from a connection of its own, a passive
-/// checkpoint every [`CHECKPOINT_EVERY`], so that the ingest writer never does it inside a
-/// commit (SQLite's automatic checkpoint runs in the commit that crosses 1,000 pages, and
-/// the webhooks of that group, and those queued behind it, wait for its copy and sync).
-/// Passive: it never waits for, nor blocks, a writer or a reader.
-fn spawn_checkpointer(path: PathBuf) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let conn = Arc::new(std::sync::Mutex::new(None::<rusqlite::Connection>));
-        loop {
-            tokio::time::sleep(CHECKPOINT_EVERY).await;
-            let (conn, path) = (conn.clone(), path.clone());
-            let done = tokio::task::spawn_blocking(move || {
-                let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-                if conn.is_none() {
-                    *conn = rusqlite::Connection::open_with_flags(
-                        &path,
-                        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )
-                    .ok();
-                }
-                let outcome = conn
-                    .as_ref()
-                    .map(|c| c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())));
-                if let Some(Err(e)) = outcome {
-                    tracing::debug!(error = %e, "checkpoint failed; reopening");
-                    *conn = None;
-                }
-            })
-            .await;
-            if done.is_err() {
-                return;
-            }
-        }
-    })
 }
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -89,7 +41,6 @@ impl SqliteStore {
             pending: std::sync::Mutex::new(Vec::new()),
             writer: Arc::new(tokio::sync::Mutex::new(())),
             ingest: Arc::new(std::sync::Mutex::new(ingest)),
-            checkpointer: spawn_checkpointer(data_dir.join("socialconnect.db")),
         })
     }
 
@@ -287,10 +238,7 @@ impl IngestWriter {
             "{} stays in journal mode {mode}",
             path.display()
         );
-        // No automatic checkpoint inside the ingest commits: `spawn_checkpointer` does it.
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
-        )?;
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         // Every statement of `ingest_in` and the group's own stay prepared.
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
