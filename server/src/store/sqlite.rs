@@ -1,5 +1,6 @@
 //! The embedded database: SQLite in WAL mode under the data dir.
 
+use super::ingest::{IngestFor, IngestJob, Ingested, linked_report};
 use super::*;
 use anyhow::Context;
 use async_trait::async_trait;
@@ -95,15 +96,10 @@ impl Ingest for SqliteStore {
         messages: &[InboundMessage],
         now_ms: i64,
     ) -> StoreResult<IngestReport> {
-        match self
-            .ingest_group(IngestFor::Linked(linked.clone()), messages, now_ms)
-            .await?
-        {
-            Some((_, report)) => Ok(report),
-            None => Err(StoreError::corrupt(
-                "a linked account's batch came back unstored",
-            )),
-        }
+        linked_report(
+            self.ingest_group(IngestFor::Linked(linked.clone()), messages, now_ms)
+                .await?,
+        )
     }
 
     async fn ingest_for(
@@ -121,26 +117,6 @@ impl Ingest for SqliteStore {
         };
         self.ingest_group(target, messages, now_ms).await
     }
-}
-
-/// Whose messages a job stores.
-enum IngestFor {
-    Linked(LinkedAccount),
-    /// The page or account a webhook names, looked up in the group's transaction.
-    Named {
-        channel: Channel,
-        brand_id: String,
-    },
-}
-
-/// What a job stored, and for which linked account; `None` when nothing is linked.
-type Ingested = Option<(LinkedAccount, IngestReport)>;
-
-struct IngestJob {
-    target: IngestFor,
-    messages: Vec<InboundMessage>,
-    now_ms: i64,
-    done: tokio::sync::oneshot::Sender<StoreResult<Ingested>>,
 }
 
 impl SqliteStore {
