@@ -613,14 +613,7 @@ async fn background_settled(data: &Path, database_url: Option<&str>) {
                     .unwrap()
             }
             None => {
-                let options = SqliteConnectOptions::new()
-                    .filename(data.join("socialconnect.db"))
-                    .read_only(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await
-                    .unwrap();
+                let pool = read_only(data).await;
                 let n = sqlx::query_scalar(query).fetch_one(&pool).await.unwrap();
                 pool.close().await;
                 n
@@ -1013,14 +1006,7 @@ async fn live(dir: &Path) {
     throughput(std::slice::from_ref(&server.url), &events(0, CONSUMERS)).await;
     background_settled(&data, None).await;
     let conversations: std::collections::HashMap<usize, i64> = {
-        let options = SqliteConnectOptions::new()
-            .filename(data.join("socialconnect.db"))
-            .read_only(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
+        let pool = read_only(&data).await;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT k.network_id, c.id FROM conversations c JOIN consumers k ON k.id = c.consumer_id",
         )
@@ -1187,4 +1173,16 @@ fn main() {
         postgres(dir.path(), &bare).await;
         live(dir.path()).await;
     });
+}
+
+/// The server's embedded database, read-only, beside the running server.
+async fn read_only(data: &Path) -> sqlx::SqlitePool {
+    let options = SqliteConnectOptions::new()
+        .filename(data.join("socialconnect.db"))
+        .read_only(true);
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap()
 }
