@@ -88,13 +88,11 @@ pub async fn send<B: Serialize, T: DeserializeOwned>(
     parse(&fetch(method, path, Some(json(body))).await?)
 }
 
-/// Who is signed in, `Ok(None)` when no one is.
+/// Who is signed in, `Ok(None)` when no one is. Whoever takes the answer takes its CSRF
+/// token too ([`set_csrf`]): an answer overtaken by a sign-in carries a stale one.
 pub async fn session() -> Result<Option<Me>, ApiError> {
     match get::<Me>("/api/session").await {
-        Ok(me) => {
-            set_csrf(Some(me.csrf_token.clone()));
-            Ok(Some(me))
-        }
+        Ok(me) => Ok(Some(me)),
         Err(e) if e.code == ErrorCode::Unauthenticated => Ok(None),
         Err(e) => Err(e),
     }

@@ -29,7 +29,7 @@ fn provide_session() -> state::Auth {
     let auth = state::provide_auth();
     leptos::task::spawn_local(async move {
         let me = api::session().await.unwrap_or(None);
-        auth.me.set(Some(me));
+        auth.learned_at_start(me);
     });
     auth
 }

@@ -184,9 +184,13 @@ fn typing_event(data: &str) -> Option<shared::api::Typing> {
 /// out does. Any other failure (the network, the server restarting) is not an answer, and
 /// the browser's reconnection carries on.
 async fn check_session(auth: crate::state::Auth, nav: crate::nav::Nav) {
-    if let Ok(None) = crate::api::session().await {
-        crate::api::set_csrf(None);
-        let _ = auth.me.try_set(Some(None));
-        nav.push(crate::SIGN_IN_PATH);
+    match crate::api::session().await {
+        Ok(None) => {
+            crate::api::set_csrf(None);
+            let _ = auth.me.try_set(Some(None));
+            nav.push(crate::SIGN_IN_PATH);
+        }
+        Ok(Some(me)) => crate::api::set_csrf(Some(me.csrf_token)),
+        Err(_) => {}
     }
 }

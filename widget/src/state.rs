@@ -32,6 +32,19 @@ impl Auth {
         })
     }
 
+    /// Takes `me`, the answer to the check at start, unless someone signed in while it
+    /// was on its way: that sign-in is newer, and the answer (asked with no session yet,
+    /// "no one") would send them back to the sign-in page.
+    pub fn learned_at_start(&self, me: Option<Me>) {
+        if self.me.with_untracked(Option::is_some) {
+            return;
+        }
+        if let Some(me) = &me {
+            crate::api::set_csrf(Some(me.csrf_token.clone()));
+        }
+        self.me.set(Some(me));
+    }
+
     pub fn user(&self) -> Option<Me> {
         self.me.get().flatten()
     }
