@@ -57,17 +57,13 @@ pub fn router() -> Router<AppState> {
 /// Checks the conversation belongs to the caller's brand account.
 pub(crate) async fn authorised(state: &AppState, caller: &BrandUser, id: i64) -> AppResult<i64> {
     let account = caller.account.id;
-    // Both asked at once; an agent sees only the skills they answer.
-    let (of, seen) = tokio::try_join!(state.store.conversation_account(id), async {
-        if caller.is_agent() {
-            state.store.agent_sees(id, caller.user.id).await
-        } else {
-            Ok(true)
-        }
-    })?;
-    // Another brand's conversation is indistinguishable from a missing one.
-    if of != Some(account) || !seen {
-        return Err(AppError::not_found("conversation"));
+    let missing = || AppError::not_found("conversation");
+    if state.store.conversation_account(id).await? != Some(account) {
+        // Another brand's conversation is indistinguishable from a missing one.
+        return Err(missing());
+    }
+    if caller.is_agent() && !state.store.agent_sees(id, caller.user.id).await? {
+        return Err(missing());
     }
     Ok(account)
 }
@@ -152,19 +148,14 @@ async fn transcript(
 ) -> AppResult<ApiJson<Transcript>> {
     authorised(&state, &caller, id).await?;
     let store = &state.store;
-    // Asked at once: the agent waits for the slowest of the three, not their sum.
-    let (t, ctx, notes) = tokio::try_join!(
-        store.transcript(id),
-        store.reply_context(id),
-        store.notes(id)
-    )?;
-    let (Some(mut t), Some(ctx)) = (t, ctx) else {
+    let (Some(mut t), Some(ctx)) = (store.transcript(id).await?, store.reply_context(id).await?)
+    else {
         return Err(AppError::not_found("conversation"));
     };
     // The rule the reply endpoint refuses by, so the switch offers only what will be taken.
     t.reply_facts = ctx.facts();
     // The brand's private notes, beside the lines (never among them).
-    t.notes = notes;
+    t.notes = store.notes(id).await?;
     t.reply_modes = shared::replies::availability(
         t.conversation.channel,
         &t.reply_facts,

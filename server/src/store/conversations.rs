@@ -228,9 +228,7 @@ for_both_engines! {
     #[async_trait]
     impl Conversations for Engine {
         async fn reply_context(&self, conversation_id: i64) -> StoreResult<Option<ReplyContext>> {
-            // The conversation's brand and consumer, its last public line and its last
-            // private one: three reads at once.
-            let conversation = sqlx::query(
+            let Some(row) = sqlx::query(
                 "SELECT c.id, l.account_id, l.channel, l.network_id AS brand_id,
                         coalesce(k.psid, k.network_id) AS consumer
                  FROM conversations c
@@ -239,16 +237,12 @@ for_both_engines! {
                  WHERE c.id = $1",
             )
             .bind(conversation_id)
-            .fetch_optional(&self.pool);
-            let conversation = async {
-                match conversation.await? {
-                    Some(row) => {
-                        let linked = self.linked_of(&row).await?;
-                        Ok(Some((row, linked)))
-                    }
-                    None => Ok(None),
-                }
+            .fetch_optional(&self.pool)
+            .await?
+            else {
+                return Ok(None);
             };
+            let linked = self.linked_of(&row).await?;
             let last_public = sqlx::query(
                 "SELECT m.network_id, m.tag, m.created_at,
                         -- A private response is the brand's private line answering it; one on
@@ -265,16 +259,8 @@ for_both_engines! {
                  ORDER BY m.created_at DESC, m.tag = 'Public/Comment' DESC, m.id DESC LIMIT 1",
             )
             .bind(conversation_id)
-            .fetch_optional(&self.pool);
-            let (conversation, last_public, last_private_at_ms) = tokio::try_join!(
-                conversation,
-                async { Ok(last_public.await?) },
-                self.last_private_at(conversation_id),
-            )?;
-            let Some((row, linked)) = conversation else {
-                return Ok(None);
-            };
-            let last_public = last_public
+            .fetch_optional(&self.pool)
+            .await?
             .map(|r| -> StoreResult<LastPublic> {
                 Ok(LastPublic {
                     network_id: r.get("network_id"),
@@ -286,6 +272,7 @@ for_both_engines! {
                 })
             })
             .transpose()?;
+            let last_private_at_ms: Option<i64> = self.last_private_at(conversation_id).await?;
             Ok(Some(ReplyContext {
                 conversation_id,
                 account_id: row.get("account_id"),
@@ -672,9 +659,10 @@ for_both_engines! {
         }
 
         async fn transcript(&self, id: i64) -> StoreResult<Option<Transcript>> {
-            // Five reads, asked at once on the pool's connections rather than one after
-            // another: an agent waits for the slowest, not for their sum.
-            let consumer = sqlx::query(
+            let Some(conversation) = self.conversation_info(id).await? else {
+                return Ok(None);
+            };
+            let k = sqlx::query(
                 "SELECT k.network_id, k.handle, k.name, k.profile, a.channel AS brand_channel,
                         a.name AS brand_name, a.network_id AS brand_network_id,
                         coalesce((SELECT f.send_image FROM account_features f
@@ -687,38 +675,8 @@ for_both_engines! {
                  WHERE c.id = $1",
             )
             .bind(id)
-            .fetch_optional(&self.pool);
-            let media = sqlx::query(
-                "SELECT d.id, d.message_id, d.kind, d.mime, d.bytes, d.source_url, d.stored_path,
-                        d.status, d.thumb_path, d.still_path, d.poster_path
-                 FROM media d JOIN messages m ON m.id = d.message_id
-                 WHERE m.conversation_id = $1 ORDER BY d.id",
-            )
-            .bind(id)
-            .fetch_all(&self.pool);
-            let links = sqlx::query(
-                "SELECT k.message_id, k.title, k.url FROM message_links k
-                 JOIN messages m ON m.id = k.message_id
-                 WHERE m.conversation_id = $1 ORDER BY k.id",
-            )
-            .bind(id)
-            .fetch_all(&self.pool);
-            let lines = sqlx::query(
-                "SELECT id, tag, direction, author, text, status, error, created_at, edited, removed
-                 FROM messages WHERE conversation_id = $1 ORDER BY created_at, id",
-            )
-            .bind(id)
-            .fetch_all(&self.pool);
-            let (conversation, k, media_rows, link_rows, rows) = tokio::try_join!(
-                self.conversation_info(id),
-                async { Ok(consumer.await?) },
-                async { Ok(media.await?) },
-                async { Ok(links.await?) },
-                async { Ok(lines.await?) },
-            )?;
-            let (Some(conversation), Some(k)) = (conversation, k) else {
-                return Ok(None);
-            };
+            .fetch_one(&self.pool)
+            .await?;
             let profile: Option<String> = k.get("profile");
             let mut profile = profile.map(|p| Profile::from_json(&p)).unwrap_or_default();
             if let Some(picture) = k.get::<Option<i64>, _>("picture") {
@@ -737,6 +695,15 @@ for_both_engines! {
                 // SocialConnect Home's switch.
                 send_image: k.get("send_image"),
             };
+            let media_rows = sqlx::query(
+                "SELECT d.id, d.message_id, d.kind, d.mime, d.bytes, d.source_url, d.stored_path,
+                        d.status, d.thumb_path, d.still_path, d.poster_path
+                 FROM media d JOIN messages m ON m.id = d.message_id
+                 WHERE m.conversation_id = $1 ORDER BY d.id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
             let mut media: HashMap<i64, Vec<LineMedia>> = Default::default();
             for d in &media_rows {
                 let media_id: i64 = d.get("id");
@@ -762,7 +729,23 @@ for_both_engines! {
                         poster_url: ours("poster_path", "/poster"),
                     });
             }
-            let mut links = links_by_line(link_rows);
+            let mut links = links_by_line(
+                sqlx::query(
+                    "SELECT k.message_id, k.title, k.url FROM message_links k
+                     JOIN messages m ON m.id = k.message_id
+                     WHERE m.conversation_id = $1 ORDER BY k.id",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?,
+            );
+            let rows = sqlx::query(
+                "SELECT id, tag, direction, author, text, status, error, created_at, edited, removed
+                 FROM messages WHERE conversation_id = $1 ORDER BY created_at, id",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
             let lines = rows
                 .iter()
                 .map(|l| {
