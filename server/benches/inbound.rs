@@ -436,6 +436,15 @@ async fn latencies(url: &str, events: &[(String, String)], seconds: u64) -> Vec<
     out
 }
 
+/// One line of a table: `label`, then the p50 and p99 of `sorted` in ms, in aligned columns.
+fn print_p50_p99(label: &str, sorted: &[Duration]) {
+    println!(
+        "{label:<49}p50 {:>6.2} ms  p99 {:>6.2} ms",
+        ms(pct(sorted, 0.5)),
+        ms(pct(sorted, 0.99))
+    );
+}
+
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -1124,25 +1133,13 @@ async fn live(dir: &Path) {
         "  under {OFFERED_PER_SEC}/s for {seconds}s with the streams open      {peak:>6.1} MB sampled peak, {hwm:.1} MB VmHWM   GOAL <= 150 MB   {}",
         verdict(hwm <= 150.0)
     );
-    println!(
-        "  time to the 200 meanwhile                      p50 {:>6.2} ms  p99 {:>6.2} ms",
-        ms(pct(&load, 0.5)),
-        ms(pct(&load, 0.99))
-    );
+    print_p50_p99("  time to the 200 meanwhile", &load);
     println!(
         "  webhook's 200 -> line in the transcript fetched on the live event ({} probes)",
         ours.len()
     );
-    println!(
-        "    ours                                         p50 {:>6.2} ms  p99 {:>6.2} ms",
-        ms(pct(&ours, 0.5)),
-        ms(pct(&ours, 0.99))
-    );
-    println!(
-        "    bare SSE echo, same load and streams         p50 {:>6.2} ms  p99 {:>6.2} ms",
-        ms(pct(&bare, 0.5)),
-        ms(pct(&bare, 0.99))
-    );
+    print_p50_p99("    ours", &ours);
+    print_p50_p99("    bare SSE echo, same load and streams", &bare);
     println!(
         "    of which the 200 -> live event: ours p50 {:.2} ms p99 {:.2} ms; bare p50 {:.2} ms p99 {:.2} ms (the rest: fetching the transcript)",
         ms(pct(&ours_told, 0.5)),
